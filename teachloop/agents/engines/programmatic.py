@@ -1,0 +1,71 @@
+"""Programmatic engine: the environment's own seeded generator serves the plan."""
+
+from __future__ import annotations
+
+import random
+
+from tqdm.auto import tqdm
+
+from teachloop.agents.engines.filters import DataFilter
+from teachloop.environments.base import Environment, ProgrammaticEnvironment
+from teachloop.errors import TeachloopError
+from teachloop.types import DataPlan, Example, GenerationContext, GenerationResult, Lineage, Rejected
+
+MAX_TRIES_PER_EXAMPLE = 20
+
+
+class ProgrammaticEngine:
+    name = "programmatic"
+
+    def __init__(self, progress: bool = False) -> None:
+        self.progress = progress
+
+    def generate(self, plan: DataPlan, env: Environment, ctx: GenerationContext) -> GenerationResult:
+        if not isinstance(env, ProgrammaticEnvironment):
+            raise TeachloopError(
+                f"environment {env.name!r} has no generator, so the programmatic engine cannot serve it; "
+                "configure an LLM teacher instead"
+            )
+        leaves = env.skills.leaves()
+        data_filter = DataFilter(ctx.eval_prompts, ctx.seen_prompts)
+        result = GenerationResult()
+        bar = tqdm(total=plan.total_requested, desc="generate", unit="ex", disable=not self.progress, leave=False)
+        for index, request in enumerate(plan.requests):
+            if request.skill is not None and request.skill not in env.skills:
+                raise TeachloopError(f"plan asks for unknown skill {request.skill!r}; known: {', '.join(leaves)}")
+            rng = random.Random(f"{ctx.seed}:{ctx.iteration}:{index}:{request.skill}")
+            kept: list[Example] = []
+            for _ in range(request.count * MAX_TRIES_PER_EXAMPLE):
+                if len(kept) == request.count:
+                    break
+                skill = request.skill if request.skill in leaves else rng.choice(_leaves_for(env, request.skill))
+                candidate = env.generate(skill, 1, rng)[0]
+                example = candidate.model_copy(
+                    update={
+                        "source": "generated",
+                        "lineage": Lineage(
+                            iteration=ctx.iteration,
+                            skill=skill,
+                            policy=ctx.policy,
+                            teacher=self.name,
+                            parent_id=request.parent_id,
+                        ),
+                    }
+                )
+                reason = data_filter.check(example)
+                if reason is None:
+                    kept.append(example)
+                    bar.update(1)
+                else:
+                    result.rejected.append(Rejected(example=example, reason=reason))
+            if len(kept) < request.count:
+                key = request.skill or "*"
+                result.shortfall[key] = result.shortfall.get(key, 0) + request.count - len(kept)
+            result.examples.extend(kept)
+        bar.close()
+        return result
+
+
+def _leaves_for(env: Environment, skill: str | None) -> list[str]:
+    return env.skills.leaves() if skill is None else env.skills.leaves_under(skill)
+

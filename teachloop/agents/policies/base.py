@@ -1,0 +1,44 @@
+"""The Policy protocol (DataEnvGym's data-generation policy) and shared helpers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from teachloop.types import DataPlan, TeacherState
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Reads the teacher state (feedback, history, budget) and decides what data to make.
+
+    A policy is constructed with keyword options from the run config
+    (`policy_options:`) and must be a pure function of the state it is given:
+    anything it wants to remember goes into `DataPlan.policy_state`, which the
+    loop stores and hands back as `TeacherState.policy_state` next iteration, so
+    resumed runs plan exactly as uninterrupted ones.
+    """
+
+    name: str
+
+    def plan(self, state: TeacherState) -> DataPlan:
+        ...
+
+
+def allocate(budget: int, weights: Mapping[str, float]) -> dict[str, int]:
+    """Split an integer budget in proportion to non-negative weights (largest remainder).
+
+    Ties in the remainders go to the skill listed first; the result sums to `budget`
+    whenever any weight is positive.
+    """
+    positive = {k: w for k, w in weights.items() if w > 0}
+    total = sum(positive.values())
+    if budget <= 0 or total <= 0:
+        return {k: 0 for k in weights}
+    exact = {k: budget * w / total for k, w in positive.items()}
+    counts = {k: math.floor(v) for k, v in exact.items()}
+    order = sorted(positive, key=lambda k: -(exact[k] - counts[k]))
+    for k in order[: budget - sum(counts.values())]:
+        counts[k] += 1
+    return {k: counts.get(k, 0) for k in weights}

@@ -1,0 +1,76 @@
+"""`stat-syn`: STAT-Syn (Skill-Targeted Adaptive Training, arXiv 2510.10023).
+
+The budget goes to the skills in proportion to the Missing-Skill-Profile c(s): how
+many of the student's failed eval items were missing skill s. Each request carries a
+few pool examples of that skill as references, so an LLM engine can write new
+questions "that exercise s at similar difficulty"; the programmatic engine uses its
+generator for s. When nothing is missing, the budget is spread evenly.
+`floor` (0..1) reserves a share of the budget for an even spread over all skills,
+which guards against forgetting skills that currently look solved.
+"""
+
+from __future__ import annotations
+
+import random
+
+from teachloop.agents.policies.base import allocate
+from teachloop.errors import ConfigError
+from teachloop.types import DataPlan, Example, GenerationRequest, TeacherState
+
+INSTRUCTIONS = (
+    "Write new questions that exercise the skill '{skill}' ({description}) at a difficulty similar "
+    "to the references; no trivial renames or number swaps of them."
+)
+
+
+class StatSynPolicy:
+    name = "stat-syn"
+
+    def __init__(self, floor: float = 0.0, exemplars: int = 3) -> None:
+        if not 0.0 <= floor <= 1.0:
+            raise ConfigError(f"stat-syn: floor must be within [0, 1], got {floor}")
+        if exemplars < 0:
+            raise ConfigError(f"stat-syn: exemplars must be >= 0, got {exemplars}")
+        self.floor = floor
+        self.exemplars = exemplars
+
+    def plan(self, state: TeacherState) -> DataPlan:
+        tree = state.skill_tree
+        leaves = tree.leaves()
+        shares = {s: 0.0 for s in leaves}
+        for skill, share in state.feedback.profile.shares().items():
+            for leaf in tree.leaves_under(skill) if skill in tree else []:
+                shares[leaf] += share / len(tree.leaves_under(skill))
+        if not any(shares.values()):
+            shares = {s: 1.0 for s in leaves}
+            rationale = "no missing skills: even spread"
+        else:
+            rationale = "budget in proportion to the Missing-Skill-Profile " + ", ".join(
+                f"{s}={c}" for s, c in state.feedback.profile.counts.items()
+            )
+        weights = {s: (1 - self.floor) * shares[s] + self.floor / len(leaves) for s in leaves}
+        counts = allocate(state.budget, weights)
+        by_skill = _pool_by_skill(state.pool)
+        rng = random.Random(f"{state.seed}:{state.iteration}:stat-syn")
+        requests = []
+        for skill in leaves:
+            if not counts[skill]:
+                continue
+            pool = by_skill.get(skill, [])
+            requests.append(
+                GenerationRequest(
+                    skill=skill,
+                    count=counts[skill],
+                    instructions=INSTRUCTIONS.format(skill=skill, description=tree.description(skill)),
+                    exemplars=rng.sample(pool, min(self.exemplars, len(pool))),
+                )
+            )
+        return DataPlan(policy=self.name, iteration=state.iteration, requests=requests, rationale=rationale)
+
+
+def _pool_by_skill(pool: list[Example]) -> dict[str, list[Example]]:
+    index: dict[str, list[Example]] = {}
+    for example in pool:
+        for skill in example.skills:
+            index.setdefault(skill, []).append(example)
+    return index

@@ -1,0 +1,20 @@
+"""Environments: tasks the student is evaluated on and the teacher makes data for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from teachloop import plugins
+from teachloop.environments.base import Environment, ProgrammaticEnvironment, exact_attempt
+
+
+def get_environment(name: str, **options: Any) -> Environment:
+    factory = plugins.load(plugins.ENVIRONMENTS, name)
+    return factory(**options)
+
+
+def available_environments() -> list[str]:
+    return plugins.available(plugins.ENVIRONMENTS)
+
+
+__all__ = ["Environment", "ProgrammaticEnvironment", "available_environments", "exact_attempt", "get_environment"]

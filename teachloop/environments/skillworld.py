@@ -1,0 +1,149 @@
+"""skillworld: the embedded default environment.
+
+Short letter and digit operations, procedurally generated and exactly scored, so the
+whole loop runs offline on a CPU in minutes. Eight skills of different difficulty sit
+in a two-level tree (text / number). The embedded student's base checkpoint saw only a
+trickle of `reverse` and `max` examples, so those two are its real gaps.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Callable
+
+from teachloop.environments.base import exact_attempt
+from teachloop.errors import TeachloopError
+from teachloop.skills.tree import SkillTree
+from teachloop.types import Attempt, Example
+
+LETTERS = string.ascii_lowercase[:12]  # a small alphabet keeps the vocabulary and the task tiny
+
+Pair = tuple[str, str]
+
+
+def _word(rng: random.Random, lo: int, hi: int) -> str:
+    return "".join(rng.choice(LETTERS) for _ in range(rng.randint(lo, hi)))
+
+
+def _digits(rng: random.Random, lo: int, hi: int) -> str:
+    return "".join(rng.choice(string.digits) for _ in range(rng.randint(lo, hi)))
+
+
+def _first(rng: random.Random) -> Pair:
+    w = _word(rng, 3, 6)
+    return f"first {w}", w[0]
+
+
+def _copy(rng: random.Random) -> Pair:
+    w = _word(rng, 3, 5)
+    return f"copy {w}", w
+
+
+def _reverse(rng: random.Random) -> Pair:
+    w = _word(rng, 3, 4)
+    return f"reverse {w}", w[::-1]
+
+
+def _double(rng: random.Random) -> Pair:
+    w = _word(rng, 2, 4)
+    return f"double {w}", "".join(c + c for c in w)
+
+
+def _length(rng: random.Random) -> Pair:
+    w = _word(rng, 2, 9)
+    return f"len {w}", str(len(w))
+
+
+def _max(rng: random.Random) -> Pair:
+    d = _digits(rng, 3, 5)
+    return f"max {d}", max(d)
+
+
+def _parity(rng: random.Random) -> Pair:
+    d = _digits(rng, 2, 4)
+    return f"parity {d}", "odd" if int(d[-1]) % 2 else "even"
+
+
+def _succ(rng: random.Random) -> Pair:
+    n = rng.randint(10, 998)
+    return f"succ {n}", str(n + 1)
+
+
+SKILLS: dict[str, tuple[str, str, Callable[[random.Random], Pair]]] = {
+    # skill: (group, description, generator)
+    "first": ("text", "give the first letter of a word", _first),
+    "copy": ("text", "repeat a word unchanged", _copy),
+    "reverse": ("text", "write a word backwards", _reverse),
+    "double": ("text", "write every letter of a word twice", _double),
+    "len": ("number", "count the letters of a word", _length),
+    "max": ("number", "give the largest digit of a number", _max),
+    "parity": ("number", "say whether a number is odd or even", _parity),
+    "succ": ("number", "add one to a number below 999", _succ),
+}
+GROUPS = {"text": "operations on the letters of a word", "number": "digits, counting and arithmetic"}
+
+PROMPT_SUFFIX = "\n"
+
+
+def build_skill_tree() -> SkillTree:
+    tree = SkillTree("skillworld")
+    for group, description in GROUPS.items():
+        tree.add(group, description)
+    for skill, (group, description, _) in SKILLS.items():
+        tree.add(skill, description, parent=group)
+    return tree
+
+
+class SkillWorld:
+    """Procedural string/number tasks with an exact scorer and a generator per skill."""
+
+    name = "skillworld"
+
+    def __init__(self, eval_per_skill: int = 40, pool_per_skill: int = 100, split_seed: int = 1234) -> None:
+        if eval_per_skill < 1 or pool_per_skill < 0:
+            raise TeachloopError("skillworld: eval_per_skill must be >= 1 and pool_per_skill >= 0")
+        self.skills = build_skill_tree()
+        self.eval_per_skill = eval_per_skill
+        self.pool_per_skill = pool_per_skill
+        self.split_seed = split_seed
+        self._eval: list[Example] | None = None
+        self._pool: list[Example] | None = None
+
+    def make(self, skill: str, rng: random.Random, source: str = "seed") -> Example:
+        if skill not in SKILLS:
+            raise TeachloopError(f"skillworld has no skill {skill!r}; skills: {', '.join(SKILLS)}")
+        prompt, answer = SKILLS[skill][2](rng)
+        return Example(prompt=prompt + PROMPT_SUFFIX, answer=answer, skills=[skill], source=source)
+
+    def _unique(self, skill: str, n: int, rng: random.Random, source: str, exclude: set[str]) -> list[Example]:
+        out: list[Example] = []
+        for _ in range(n * 50):
+            if len(out) == n:
+                break
+            ex = self.make(skill, rng, source)
+            if ex.prompt not in exclude:
+                exclude.add(ex.prompt)
+                out.append(ex)
+        return out
+
+    def eval_set(self) -> list[Example]:
+        if self._eval is None:
+            rng = random.Random(self.split_seed)
+            seen: set[str] = set()
+            self._eval = [ex for s in SKILLS for ex in self._unique(s, self.eval_per_skill, rng, "eval", seen)]
+        return self._eval
+
+    def train_pool(self) -> list[Example]:
+        if self._pool is None:
+            rng = random.Random(self.split_seed + 1)
+            seen = {ex.prompt for ex in self.eval_set()}
+            self._pool = [ex for s in SKILLS for ex in self._unique(s, self.pool_per_skill, rng, "seed", seen)]
+        return self._pool
+
+    def score(self, example: Example, response: str) -> Attempt:
+        return exact_attempt(example, response)
+
+    def generate(self, skill: str, n: int, rng: random.Random) -> list[Example]:
+        """`n` fresh examples of `skill` (may repeat; the engine de-duplicates)."""
+        return [self.make(skill, rng, "generated") for _ in range(n)]

@@ -1,0 +1,104 @@
+"""RunConfig: everything that defines a run, validated; from YAML and/or CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from teachloop.errors import ConfigError
+from teachloop.types import TrainConfig
+
+EMBEDDED_STUDENT = "embedded"
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, description="run folder name (default: <policy>-<env>-s<seed>-<time>)")
+    out: Path = Field(default=Path("runs"), description="folder the run folder is created in")
+    environment: str = Field(default="skillworld", description="registered environment name")
+    environment_options: dict[str, Any] = Field(default_factory=dict)
+    student_model: str = Field(
+        default=EMBEDDED_STUDENT,
+        description="'embedded' (the shipped skillworld base checkpoint) or a model folder / hub id",
+    )
+    policy: str = Field(default="stat-syn", description="registered policy name")
+    policy_options: dict[str, Any] = Field(default_factory=dict)
+    engine: str = Field(default="programmatic", description="data-generation engine")
+    iterations: int = Field(default=4, ge=1, le=1000, description="rounds of diagnose-plan-generate-train")
+    budget: int = Field(default=600, ge=1, description="new training examples per iteration")
+    data: Literal["accumulate", "replace"] = Field(
+        default="accumulate", description="train on all data so far, or on this iteration's only"
+    )
+    student: Literal["continue", "restart"] = Field(
+        default="continue", description="continue from the last checkpoint, or retrain from the base each iteration"
+    )
+    replay: int = Field(default=0, ge=0, description="seed-pool examples mixed into every training set")
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    seed: int = Field(default=0, ge=0)
+    max_errors: int = Field(default=50, ge=0, description="failed attempts handed to the policy")
+    max_new_tokens: int = Field(default=16, ge=1, description="answer length limit at evaluation")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value or "/" in value or value.startswith(".")):
+            raise ValueError("must be a plain folder name (no '/', not starting with '.')")
+        return value
+
+    def default_name(self, stamp: str) -> str:
+        return f"{self.policy}-{self.environment}-s{self.seed}-{stamp}"
+
+    def check_plugins(self) -> None:
+        """Fail fast, before anything heavy is imported or written, on unknown names/options."""
+        from teachloop.agents.engines import get_engine
+        from teachloop.agents.policies import get_policy
+        from teachloop.environments import get_environment
+
+        get_environment(self.environment, **self.environment_options)
+        get_policy(self.policy, **self.policy_options)
+        get_engine(self.engine)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(config)"
+        parts.append(f"{where}: {err['msg']}")
+    return f"invalid config ({source}): " + "; ".join(parts)
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults < YAML file < overrides (dotted keys like 'train.epochs' reach nested fields)."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of options")
+        data = loaded
+        source = str(path)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        target = data
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None

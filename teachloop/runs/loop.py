@@ -1,0 +1,279 @@
+"""Loop: the closed loop as a small state machine over phases stored in a RunStore.
+
+    iteration i:  eval -> feedback (diagnose) -> plan -> data (generate) -> train
+    final:        eval
+
+Each phase reads earlier phases' artifacts from the store and writes its own
+atomically; `run()` skips every phase that is already done, so a run killed at any
+point continues from the first unfinished phase, with the same results.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+
+from teachloop.agents.diagnosis import diagnose
+from teachloop.agents.engines import get_engine
+from teachloop.agents.policies import get_policy
+from teachloop.environments import get_environment
+from teachloop.runs.config import RunConfig
+from teachloop.runs.store import PhaseWriter, RunStore, read_jsonl, read_model, write_json, write_jsonl
+from teachloop.students import load_student
+from teachloop.students.student import Student
+from teachloop.types import (
+    Attempt,
+    DataPlan,
+    EvalReport,
+    Example,
+    Feedback,
+    GenerationContext,
+    HistoryEntry,
+    Rejected,
+    TeacherState,
+)
+
+log = logging.getLogger(__name__)
+
+WORK_PHASES = ("data", "train", "eval")  # generation, training, evaluation; the rest is overhead
+PHASE_LABELS = {"eval": "evaluate", "feedback": "diagnose", "plan": "plan", "data": "generate", "train": "train"}
+
+
+class MetricsRecord(BaseModel):
+    """One line of metrics.jsonl: the student after `iteration` rounds of new data."""
+
+    iteration: int
+    policy: str
+    accuracy: float
+    skill_accuracy: dict[str, float]
+    examples_trained: int
+    examples_generated: int
+    phase_seconds: dict[str, float]
+    overhead_seconds: float
+
+
+class Loop:
+    def __init__(self, store: RunStore, progress: bool = True, console: Console | None = None) -> None:
+        self.store = store
+        self.config: RunConfig = store.config()
+        self.progress = progress
+        self.console = console or Console(stderr=True, quiet=not progress)
+        cfg = self.config
+        self.env = get_environment(cfg.environment, **cfg.environment_options)
+        self.policy = get_policy(cfg.policy, **cfg.policy_options)
+        self.engine = get_engine(cfg.engine, progress=progress)
+        self._student: Student | None = None
+        self._student_key: str | None = None
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def create(cls, config: RunConfig, progress: bool = True, console: Console | None = None) -> Loop:
+        name = config.name or config.default_name(datetime.now().strftime("%Y%m%d-%H%M%S"))
+        config = config.model_copy(update={"name": name})
+        config.check_plugins()  # before anything is written to disk
+        store = RunStore.create(config.out / name, config)
+        return cls(store, progress=progress, console=console)
+
+    @classmethod
+    def resume(cls, run_dir: Path, progress: bool = True, console: Console | None = None) -> Loop:
+        return cls(RunStore.open(run_dir), progress=progress, console=console)
+
+    # -- the state machine -----------------------------------------------------------------
+    def run(self) -> list[MetricsRecord]:
+        removed = self.store.clean_partial()
+        if removed:
+            self.console.print(f"[yellow]discarded {len(removed)} unfinished phase(s); redoing them[/]")
+        skills_path = self.store.root / "skills.json"
+        if not skills_path.exists():
+            self.env.skills.save(skills_path)
+        self.console.print(
+            f"[bold]teachloop[/] run [cyan]{self.store.root}[/]: {self.config.policy} on "
+            f"{self.config.environment}, {self.config.iterations} iterations x {self.config.budget} examples"
+        )
+        steps = {
+            "eval": self._evaluate,
+            "feedback": self._diagnose,
+            "plan": self._plan,
+            "data": self._generate,
+            "train": self._train,
+        }
+        records: list[MetricsRecord] = []
+        for i in range(self.config.iterations + 1):
+            phases = ("eval",) if i == self.config.iterations else tuple(steps)
+            for phase in phases:
+                if self.store.is_done(i, phase):
+                    continue
+                with self.store.write_phase(i, phase) as writer:
+                    summary = steps[phase](i, writer)
+                record = self.store.phase_record(i, phase)
+                self.console.print(
+                    f"  iter {i} {PHASE_LABELS[phase]:<9} {record.seconds:6.1f}s  {summary}", highlight=False
+                )
+                if phase == "eval":
+                    records = self.metrics()
+                    self.store.write_metrics(records)
+        self.store.mark_finished()
+        return records
+
+    # -- phases ----------------------------------------------------------------------------
+    def _evaluate(self, i: int, writer: PhaseWriter) -> str:
+        student = self._student_for_eval(i)
+        examples = self.env.eval_set()
+        with writer.work():
+            responses = student.generate(
+                [ex.prompt for ex in examples], max_new_tokens=self.config.max_new_tokens, progress=self.progress
+            )
+            attempts = [self.env.score(ex, r) for ex, r in zip(examples, responses, strict=True)]
+        report = EvalReport.from_attempts(i, attempts)
+        write_jsonl(writer.path / "attempts.jsonl", attempts)
+        write_json(writer.path / "report.json", report.model_copy(update={"attempts": []}))
+        writer.info = {"accuracy": report.accuracy}
+        weakest = sorted(report.skill_accuracy.items(), key=lambda kv: kv[1])[:3]
+        return f"accuracy {report.accuracy:.3f}; weakest " + ", ".join(f"{s} {a:.2f}" for s, a in weakest)
+
+    def _diagnose(self, i: int, writer: PhaseWriter) -> str:
+        feedback = diagnose(self._report(i), seed=self.config.seed, max_errors=self.config.max_errors)
+        write_json(writer.path / "feedback.json", feedback)
+        top = sorted(feedback.profile.counts.items(), key=lambda kv: -kv[1])[:4]
+        return f"{feedback.profile.n_hard} hard items; missing " + ", ".join(f"{s}:{c}" for s, c in top)
+
+    def _plan(self, i: int, writer: PhaseWriter) -> str:
+        state = TeacherState(
+            iteration=i,
+            seed=self.config.seed,
+            budget=self.config.budget,
+            feedback=read_model(self.store.phase_dir(i, "feedback") / "feedback.json", Feedback),
+            skill_tree=self.env.skills,
+            pool=self.env.train_pool(),
+            history=self._history(i),
+            policy_state=self._plan_of(i - 1).policy_state if i > 0 else {},
+        )
+        plan = self.policy.plan(state)
+        plan = plan.model_copy(update={"policy": self.config.policy, "iteration": i})
+        write_json(writer.path / "plan.json", plan)
+        writer.info = {"allocation": plan.allocation()}
+        return ", ".join(f"{s}:{c}" for s, c in plan.allocation().items())
+
+    def _generate(self, i: int, writer: PhaseWriter) -> str:
+        seen = frozenset(ex.prompt for j in range(i) for ex in self._data(j))
+        ctx = GenerationContext(
+            iteration=i,
+            seed=self.config.seed,
+            policy=self.config.policy,
+            eval_prompts=frozenset(ex.prompt for ex in self.env.eval_set()),
+            seen_prompts=seen,
+        )
+        with writer.work():
+            result = self.engine.generate(self._plan_of(i), self.env, ctx)
+        write_jsonl(writer.path / "examples.jsonl", result.examples)
+        write_jsonl(writer.path / "rejected.jsonl", result.rejected)
+        writer.info = {"examples": len(result.examples), "rejected": len(result.rejected), "shortfall": result.shortfall}
+        short = f"; short {result.shortfall}" if result.shortfall else ""
+        return f"{len(result.examples)} examples, {len(result.rejected)} rejected{short}"
+
+    def _train(self, i: int, writer: PhaseWriter) -> str:
+        cfg = self.config
+        data = self._training_set(i)
+        student = self._base() if cfg.student == "restart" else self._student_for_eval(i)
+        with writer.work():
+            student.train(data, cfg.train, seed=cfg.seed * 1000 + i, progress=self.progress)
+        student.save(writer.path / "model")
+        writer.info = {"examples": len(data), "start": "base" if cfg.student == "restart" else f"iter_{i}"}
+        # the next evaluation reloads the published checkpoint, exactly as a resumed run would
+        self._student, self._student_key = None, None
+        return f"{len(data)} examples ({cfg.data}, student {cfg.student})"
+
+    # -- artifacts -------------------------------------------------------------------------
+    def _report(self, i: int) -> EvalReport:
+        path = self.store.phase_dir(i, "eval")
+        report = read_model(path / "report.json", EvalReport)
+        return report.model_copy(update={"attempts": read_jsonl(path / "attempts.jsonl", Attempt)})
+
+    def _plan_of(self, i: int) -> DataPlan:
+        return read_model(self.store.phase_dir(i, "plan") / "plan.json", DataPlan)
+
+    def _data(self, i: int) -> list[Example]:
+        return read_jsonl(self.store.phase_dir(i, "data") / "examples.jsonl", Example)
+
+    def rejected(self, i: int) -> list[Rejected]:
+        return read_jsonl(self.store.phase_dir(i, "data") / "rejected.jsonl", Rejected)
+
+    def _training_set(self, i: int) -> list[Example]:
+        iterations = range(i + 1) if self.config.data == "accumulate" else [i]
+        data = [ex for j in iterations for ex in self._data(j)]
+        if self.config.replay:
+            pool = self.env.train_pool()
+            rng = random.Random(f"{self.config.seed}:{i}:replay")
+            data += rng.sample(pool, min(self.config.replay, len(pool)))
+        return data
+
+    def _history(self, i: int) -> list[HistoryEntry]:
+        history = []
+        for j in range(i):
+            report, after = self._report(j), self._report(j + 1) if self.store.is_done(j + 1, "eval") else None
+            history.append(
+                HistoryEntry(
+                    iteration=j,
+                    accuracy=report.accuracy,
+                    skill_accuracy=report.skill_accuracy,
+                    allocation=self._plan_of(j).allocation(),
+                    next_skill_accuracy=after.skill_accuracy if after else None,
+                )
+            )
+        return history
+
+    # -- students --------------------------------------------------------------------------
+    def _base(self) -> Student:
+        return load_student(self.config.student_model)
+
+    def _student_for_eval(self, i: int) -> Student:
+        """The student after i rounds: the base, or the checkpoint iteration i-1 published."""
+        key = "base" if i == 0 else f"iter_{i - 1}"
+        if self._student_key != key:
+            if i == 0:
+                self._student = self._base()
+            else:
+                self._student = Student.load(self.store.phase_dir(i - 1, "train") / "model")
+            self._student_key = key
+        assert self._student is not None
+        return self._student
+
+    # -- metrics ---------------------------------------------------------------------------
+    def metrics(self) -> list[MetricsRecord]:
+        return compute_metrics(self.store, self.config.policy)
+
+
+def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
+    """metrics.jsonl rebuilt from the phase records, so resumed runs never duplicate lines."""
+    records = []
+    generated = 0
+    i = 0
+    while store.is_done(i, "eval"):
+        report = read_model(store.phase_dir(i, "eval") / "report.json", EvalReport)
+        phases: dict[str, Any] = {"eval": store.phase_record(i, "eval")}
+        if i > 0:
+            for phase in ("feedback", "plan", "data", "train"):
+                phases[phase] = store.phase_record(i - 1, phase)
+            generated += phases["data"].info.get("examples", 0)
+        seconds = {PHASE_LABELS[p]: round(r.seconds, 4) for p, r in phases.items()}
+        work = sum(phases[p].work_seconds for p in WORK_PHASES if p in phases)
+        records.append(
+            MetricsRecord(
+                iteration=i,
+                policy=policy,
+                accuracy=report.accuracy,
+                skill_accuracy=report.skill_accuracy,
+                examples_trained=phases["train"].info.get("examples", 0) if i > 0 else 0,
+                examples_generated=generated,
+                phase_seconds=seconds,
+                overhead_seconds=round(max(0.0, sum(r.seconds for r in phases.values()) - work), 4),
+            )
+        )
+        i += 1
+    return records

@@ -1,0 +1,26 @@
+"""Missing-Skill-Profile from scored attempts.
+
+When every example carries its skills (the embedded environment, or data with a
+skills column), the profile is exact: a failed item was missing each of its skills.
+An LLM judge that names the missing subset per item plugs in through `judge=`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from teachloop.types import Attempt, MissingSkillProfile
+
+SkillJudge = Callable[[Attempt], list[str]]
+
+
+def labelled_skills(attempt: Attempt) -> list[str]:
+    """The exact judge: every labelled skill of a failed item counts as missing."""
+    return list(attempt.skills)
+
+
+def missing_skill_profile(
+    hard: Iterable[Attempt], judge: SkillJudge = labelled_skills, judge_name: str = "exact"
+) -> MissingSkillProfile:
+    per_item = {attempt.example_id: judge(attempt) for attempt in hard}
+    return MissingSkillProfile.from_items({k: v for k, v in per_item.items() if v}, judge=judge_name)

@@ -1,0 +1,144 @@
+"""SkillTree: skills and subskills with descriptions, on a networkx.DiGraph.
+
+Edges point from a skill to its subskills. Examples are labelled with skills (usually
+leaves); a node's accuracy aggregates every example labelled with it or any descendant.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from pydantic_core import core_schema
+
+ROOT = "root"
+
+
+class SkillTreeError(ValueError):
+    pass
+
+
+class SkillTree:
+    def __init__(self, name: str = "skills") -> None:
+        self.graph = nx.DiGraph(name=name)
+        self.graph.add_node(ROOT, description=name)
+
+    # -- building -----------------------------------------------------------------
+    def add(self, skill: str, description: str = "", parent: str = ROOT) -> None:
+        if parent not in self.graph:
+            raise SkillTreeError(f"unknown parent skill {parent!r} for {skill!r}")
+        if skill in self.graph:
+            raise SkillTreeError(f"skill {skill!r} already exists")
+        self.graph.add_node(skill, description=description)
+        self.graph.add_edge(parent, skill)
+
+    @classmethod
+    def from_list(cls, skills: Mapping[str, str] | Iterable[str], name: str = "skills") -> SkillTree:
+        tree = cls(name)
+        items = skills.items() if isinstance(skills, Mapping) else ((s, "") for s in skills)
+        for skill, description in items:
+            tree.add(skill, description)
+        return tree
+
+    # -- queries ------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.graph.graph.get("name", "skills")
+
+    def __contains__(self, skill: object) -> bool:
+        return skill in self.graph and skill != ROOT
+
+    def skills(self) -> list[str]:
+        """All skills except the root, parents before children."""
+        return [n for n in nx.topological_sort(self.graph) if n != ROOT]
+
+    def leaves(self) -> list[str]:
+        return [n for n in self.skills() if self.graph.out_degree(n) == 0]
+
+    def children(self, skill: str = ROOT) -> list[str]:
+        return list(self.graph.successors(skill))
+
+    def parent(self, skill: str) -> str | None:
+        parents = list(self.graph.predecessors(skill))
+        return parents[0] if parents and parents[0] != ROOT else None
+
+    def description(self, skill: str) -> str:
+        return self.graph.nodes[skill].get("description", "")
+
+    def descendants(self, skill: str) -> set[str]:
+        return nx.descendants(self.graph, skill)
+
+    def leaves_under(self, skill: str) -> list[str]:
+        if self.graph.out_degree(skill) == 0:
+            return [skill]
+        below = self.descendants(skill)
+        return [leaf for leaf in self.leaves() if leaf in below]
+
+    # -- aggregation --------------------------------------------------------------
+    def aggregate(self, correct: Mapping[str, int], total: Mapping[str, int]) -> dict[str, float]:
+        """Per-node accuracy: counts of a node plus all its descendants.
+
+        `correct` and `total` map the skills examples are labelled with to counts.
+        Nodes without any labelled example below them are left out.
+        """
+        result: dict[str, float] = {}
+        for node in self.skills():
+            members = {node} | self.descendants(node)
+            n = sum(total.get(m, 0) for m in members)
+            if n:
+                result[node] = sum(correct.get(m, 0) for m in members) / n
+        return result
+
+    # -- serialisation ------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return nx.node_link_data(self.graph, edges="edges")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SkillTree:
+        graph = nx.node_link_graph(dict(data), directed=True, edges="edges")
+        if ROOT not in graph:
+            raise SkillTreeError("a skill tree needs a 'root' node")
+        if not nx.is_tree(graph) or not nx.is_directed_acyclic_graph(graph):
+            raise SkillTreeError("skills must form a tree under 'root'")
+        tree = cls.__new__(cls)
+        tree.graph = nx.DiGraph(graph)
+        return tree
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> SkillTree:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SkillTree) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"SkillTree({self.name!r}, {len(self.skills())} skills)"
+
+    def render(self) -> str:
+        lines: list[str] = [self.name]
+
+        def walk(node: str, depth: int) -> None:
+            for child in self.children(node):
+                desc = self.description(child)
+                lines.append("  " * depth + f"- {child}" + (f": {desc}" if desc else ""))
+                walk(child, depth + 1)
+
+        walk(ROOT, 1)
+        return "\n".join(lines)
+
+    # -- pydantic integration: a SkillTree field (de)serialises as node-link JSON --------
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        def validate(value: Any) -> SkillTree:
+            return value if isinstance(value, SkillTree) else cls.from_dict(value)
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda t: t.to_dict()),
+        )

@@ -1,0 +1,162 @@
+"""Student: a transformers causal LM that answers prompts and learns through TRL SFT."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PrinterCallback,
+    TrainerCallback,
+)
+
+from teachloop.errors import TeachloopError
+from teachloop.types import Example, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+class Student:
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, source: str = "") -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.source = source
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+
+    # -- persistence ----------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> Student:
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise TeachloopError(f"no model at {path} (config.json missing)")
+        return cls.load_pretrained(str(path))
+
+    @classmethod
+    def load_pretrained(cls, name_or_path: str) -> Student:
+        """A local folder or a hub id (the hub needs a network connection)."""
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+            model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32)
+        except OSError as exc:
+            raise TeachloopError(f"could not load student model {name_or_path!r}: {exc}") from exc
+        model.eval()
+        return cls(model, tokenizer, source=name_or_path)
+
+    def save(self, path: str | Path) -> None:
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+
+    # -- inference ------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompts: Sequence[str],
+        max_new_tokens: int = 16,
+        batch_size: int = 256,
+        progress: bool = False,
+    ) -> list[str]:
+        """Greedy answers, batched with left padding; special tokens stripped."""
+        from tqdm.auto import tqdm
+
+        self.model.eval()
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
+        outputs: list[str] = [""] * len(prompts)
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        for batch in tqdm(batches, desc="evaluate", unit="batch", disable=not progress, leave=False):
+            enc = self.tokenizer(
+                [prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
+            )
+            out = self.model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+            texts = self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+            for i, text in zip(batch, texts, strict=True):
+                outputs[i] = text
+        return outputs
+
+    # -- training -------------------------------------------------------------------
+    def train(self, data: Sequence[Example], cfg: TrainConfig, seed: int = 0, progress: bool = False) -> Student:
+        """Supervised fine-tuning with TRL's SFTTrainer (completion-only loss), in place."""
+        if not data:
+            return self
+        from datasets import Dataset
+        from trl import SFTConfig, SFTTrainer
+
+        rows = [{"prompt": ex.prompt, "completion": ex.answer} for ex in data]
+        dataset = Dataset.from_list(rows)
+        with tempfile.TemporaryDirectory(prefix="teachloop-sft-") as tmp:
+            args = SFTConfig(
+                output_dir=tmp,
+                per_device_train_batch_size=cfg.batch_size,
+                num_train_epochs=cfg.epochs,
+                learning_rate=cfg.learning_rate,
+                lr_scheduler_type=cfg.lr_scheduler,
+                warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of the steps
+                weight_decay=cfg.weight_decay,
+                seed=seed,
+                data_seed=seed,
+                max_length=self.tokenizer.model_max_length,
+                completion_only_loss=True,
+                use_cpu=not torch.cuda.is_available(),
+                bf16=False,
+                fp16=False,
+                gradient_checkpointing=False,
+                save_strategy="no",
+                report_to=[],
+                logging_steps=max(1, len(rows) // cfg.batch_size // 4),
+                dataloader_num_workers=0,
+                disable_tqdm=True,  # our own bar below; TRL's also prints every log dict
+            )
+            self.model.train()
+            trainer = SFTTrainer(
+                model=self.model,
+                args=args,
+                train_dataset=dataset,
+                processing_class=self.tokenizer,
+                callbacks=[_ProgressBar()] if progress else None,
+            )
+            trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
+            start = time.perf_counter()
+            trainer.train()
+            log.debug("trained on %d examples in %.1fs", len(rows), time.perf_counter() - start)
+        self.model.eval()
+        return self
+
+
+class _ProgressBar(TrainerCallback):
+    """One tqdm bar over optimizer steps, showing the latest loss."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=state.max_steps, desc="train", unit="step", leave=False)
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+        if self.bar is not None and logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}")
+
+    def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,58 @@
+"""The embedded student: a character tokenizer and a tiny Llama, both built locally."""
+
+from __future__ import annotations
+
+import string
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
+CHARACTERS = string.digits + string.ascii_letters + string.punctuation + " \n"
+
+
+def build_char_tokenizer() -> PreTrainedTokenizerFast:
+    """One token per character (digits, letters, punctuation, space, newline)."""
+    vocab = {tok: i for i, tok in enumerate([PAD, EOS, UNK, *CHARACTERS])}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"(?m)."), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token=PAD,
+        eos_token=EOS,
+        unk_token=UNK,
+        padding_side="left",
+        model_max_length=128,
+    )
+
+
+def build_tiny_llama(
+    tokenizer: PreTrainedTokenizerFast,
+    hidden_size: int = 128,
+    layers: int = 4,
+    heads: int = 4,
+    intermediate_size: int = 512,
+    max_positions: int = 64,
+    seed: int = 0,
+) -> LlamaForCausalLM:
+    import torch
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=max_positions,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model

@@ -1,0 +1,224 @@
+"""Shared pydantic models: the only things modules pass to one another.
+
+Every artifact the loop writes to a run folder is one of these, serialised as JSON(L),
+so a resumed run reads back exactly what an uninterrupted one kept in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from teachloop.skills.tree import SkillTree
+
+
+def example_id(prompt: str, answer: str) -> str:
+    """Stable content id: the same (prompt, answer) always gets the same id."""
+    return hashlib.sha1(f"{prompt}\x00{answer}".encode()).hexdigest()[:16]
+
+
+class Lineage(BaseModel):
+    """Where a generated example came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    iteration: int
+    skill: str | None = None
+    policy: str
+    teacher: str
+    parent_id: str | None = None
+
+
+class Example(BaseModel):
+    """One task item: a prompt, its reference answer and the skills it exercises."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = ""
+    prompt: str
+    answer: str
+    skills: list[str] = Field(default_factory=list)
+    source: Literal["seed", "eval", "generated"] = "seed"
+    lineage: Lineage | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", example_id(self.prompt, self.answer))
+
+
+class Attempt(BaseModel):
+    """The student's answer to one eval example, scored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    example_id: str
+    prompt: str
+    response: str
+    reference: str
+    correct: bool
+    score: float
+    skills: list[str] = Field(default_factory=list)
+
+
+class EvalReport(BaseModel):
+    """All scored attempts of one evaluation, with overall and per-skill accuracy."""
+
+    iteration: int
+    attempts: list[Attempt]
+    accuracy: float
+    skill_accuracy: dict[str, float]
+    skill_counts: dict[str, int]
+
+    @classmethod
+    def from_attempts(cls, iteration: int, attempts: list[Attempt]) -> EvalReport:
+        totals: Counter[str] = Counter()
+        correct: Counter[str] = Counter()
+        for attempt in attempts:
+            for skill in attempt.skills:
+                totals[skill] += 1
+                correct[skill] += attempt.correct
+        accuracy = sum(a.correct for a in attempts) / len(attempts) if attempts else 0.0
+        return cls(
+            iteration=iteration,
+            attempts=attempts,
+            accuracy=accuracy,
+            skill_accuracy={s: correct[s] / totals[s] for s in sorted(totals)},
+            skill_counts=dict(sorted(totals.items())),
+        )
+
+    def failures(self) -> list[Attempt]:
+        return [a for a in self.attempts if not a.correct]
+
+
+class MissingSkillProfile(BaseModel):
+    """STAT's Missing-Skill-Profile: for each hard item, the skills its answer failed to
+    apply, and the histogram c(s) of how many hard items name skill s."""
+
+    per_item: dict[str, list[str]] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)
+    judge: str = "exact"
+
+    @classmethod
+    def from_items(cls, per_item: dict[str, list[str]], judge: str = "exact") -> MissingSkillProfile:
+        counts: Counter[str] = Counter(s for skills in per_item.values() for s in skills)
+        return cls(per_item=per_item, counts=dict(sorted(counts.items())), judge=judge)
+
+    @property
+    def n_hard(self) -> int:
+        return len(self.per_item)
+
+    def shares(self) -> dict[str, float]:
+        """c(s) normalised to sum to 1 (empty when nothing is missing)."""
+        total = sum(self.counts.values())
+        return {s: c / total for s, c in self.counts.items()} if total else {}
+
+
+class Feedback(BaseModel):
+    """What diagnosis hands the policy: the errors, per-skill accuracy and the profile."""
+
+    iteration: int
+    accuracy: float
+    skill_accuracy: dict[str, float]
+    profile: MissingSkillProfile
+    errors: list[Attempt] = Field(default_factory=list)
+
+
+class GenerationRequest(BaseModel):
+    """Ask the engine for `count` new examples of one skill (or of any skill)."""
+
+    skill: str | None = None
+    count: int = Field(ge=0)
+    instructions: str = ""
+    exemplars: list[Example] = Field(default_factory=list)
+    parent_id: str | None = None
+
+
+class DataPlan(BaseModel):
+    """A policy's decision: what new data to make and/or how to reweight the pool."""
+
+    policy: str
+    iteration: int
+    requests: list[GenerationRequest] = Field(default_factory=list)
+    weights: dict[str, float] | None = None
+    rationale: str = ""
+    policy_state: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def total_requested(self) -> int:
+        return sum(r.count for r in self.requests)
+
+    def allocation(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for request in self.requests:
+            counts[request.skill or "*"] += request.count
+        return dict(sorted(counts.items()))
+
+
+class HistoryEntry(BaseModel):
+    """One finished iteration as a policy sees it later: state, action, reward."""
+
+    iteration: int
+    accuracy: float
+    skill_accuracy: dict[str, float]
+    allocation: dict[str, int]
+    next_skill_accuracy: dict[str, float] | None = None
+
+
+class TeacherState(BaseModel):
+    """Everything a policy may look at when it plans one iteration's data."""
+
+    iteration: int
+    seed: int
+    budget: int = Field(ge=0)
+    feedback: Feedback
+    skill_tree: SkillTree
+    pool: list[Example] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    policy_state: dict[str, Any] = Field(default_factory=dict)
+
+
+class Rejected(BaseModel):
+    """An example the engine would not keep, with the reason (kept in the run folder)."""
+
+    example: Example
+    reason: str
+
+
+class GenerationContext(BaseModel):
+    """What an engine needs besides the plan: seed, lineage and what it must not repeat."""
+
+    iteration: int
+    seed: int
+    policy: str
+    eval_prompts: frozenset[str] = frozenset()
+    seen_prompts: frozenset[str] = frozenset()
+
+
+class GenerationResult(BaseModel):
+    examples: list[Example] = Field(default_factory=list)
+    rejected: list[Rejected] = Field(default_factory=list)
+    shortfall: dict[str, int] = Field(default_factory=dict)
+
+
+class TrainConfig(BaseModel):
+    """How the student is trained on one iteration's data (TRL SFT)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: float = Field(default=3.0, gt=0)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    batch_size: int = Field(default=64, ge=1)
+    warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
+    lr_scheduler: Literal["constant", "linear", "cosine"] = "constant"
+    weight_decay: float = Field(default=0.0, ge=0)
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _sane_lr(cls, value: float) -> float:
+        if value > 1.0:
+            raise ValueError("learning_rate above 1.0 is almost certainly a typo")
+        return value

@@ -1,0 +1,78 @@
+import pytest
+
+from teachloop.errors import ConfigError, RunStoreError
+from teachloop.runs.config import RunConfig, load_config
+from teachloop.runs.store import RunStore
+
+
+def test_yaml_then_flags(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("policy: uniform\nbudget: 50\ntrain:\n  epochs: 2\n")
+    cfg = load_config(path, {"budget": 70, "train.learning_rate": 5e-4, "seed": None})
+    assert cfg.policy == "uniform" and cfg.budget == 70
+    assert cfg.train.epochs == 2 and cfg.train.learning_rate == 5e-4
+    assert cfg.seed == 0  # None means "not given"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"iterations": 0}, "iterations: Input should be greater than or equal to 1"),
+        ({"data": "sometimes"}, "data: Input should be 'accumulate' or 'replace'"),
+        ({"student": "forget"}, "student: Input should be 'continue' or 'restart'"),
+        ({"train.learning_rate": 3.0}, "learning_rate above 1.0"),
+        ({"budget": -5}, "budget"),
+        ({"name": "a/b"}, "plain folder name"),
+    ],
+)
+def test_invalid_values_name_the_field(overrides, message):
+    with pytest.raises(ConfigError, match="invalid config") as err:
+        load_config(None, overrides)
+    assert message in str(err.value)
+
+
+def test_unknown_keys_and_bad_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("polcy: uniform\n")
+    with pytest.raises(ConfigError, match="polcy: Extra inputs are not permitted"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)
+    bad.write_text("a: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_a_phase_appears_only_when_it_finished(tmp_path):
+    store = RunStore.create(tmp_path / "run", RunConfig())
+    with pytest.raises(RuntimeError):
+        with store.write_phase(0, "eval") as writer:
+            (writer.path / "attempts.jsonl").write_text("half")
+            raise RuntimeError("killed mid-phase")
+    assert not store.phase_dir(0, "eval").exists() and not store.is_done(0, "eval")
+    assert not list(store.iter_dir(0).iterdir())  # temporary folder removed too
+    with store.write_phase(0, "eval") as writer:
+        (writer.path / "attempts.jsonl").write_text("ok")
+        writer.info = {"n": 1}
+    assert store.is_done(0, "eval") and store.phase_record(0, "eval").info == {"n": 1}
+    with pytest.raises(RunStoreError, match="already done"):
+        with store.write_phase(0, "eval"):
+            pass
+
+
+def test_store_refuses_folders_that_are_not_runs(tmp_path):
+    with pytest.raises(RunStoreError, match="does not exist"):
+        RunStore.open(tmp_path / "nothing")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "file.txt").write_text("x")
+    with pytest.raises(RunStoreError, match="not a teachloop run folder"):
+        RunStore.open(tmp_path / "plain")
+    with pytest.raises(RunStoreError, match="not empty; choose another --name"):
+        RunStore.create(tmp_path / "plain", RunConfig())
+    RunStore.create(tmp_path / "run", RunConfig())
+    with pytest.raises(RunStoreError, match="resume it"):
+        RunStore.create(tmp_path / "run", RunConfig())
+    assert RunStore.open(tmp_path / "run").config() == RunConfig()
