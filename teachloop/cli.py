@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,19 +30,6 @@ app.add_typer(environments_app, name="environments")
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-def _quiet_libraries() -> None:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    logging.getLogger("transformers").setLevel(logging.ERROR)
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
 
 
 def _finish(run_dir: Path, quiet: bool) -> None:
@@ -106,7 +91,6 @@ def run(
     }
     cfg = load_config(config, overrides)
     cfg.check_plugins()  # a typo fails in a second, before torch and transformers load
-    _quiet_libraries()
     from teachloop.runs.loop import Loop
 
     loop = Loop.create(cfg, progress=not quiet)
@@ -123,7 +107,6 @@ def resume(
     from teachloop.runs.store import RunStore
 
     RunStore.open(run_dir).config().check_plugins()
-    _quiet_libraries()
     from teachloop.runs.loop import Loop
 
     loop = Loop.resume(run_dir, progress=not quiet)
@@ -164,7 +147,6 @@ def build_base(
     from teachloop.students import EMBEDDED_BASE
     from teachloop.students.build_base import build_base_checkpoint
 
-    _quiet_libraries()
     target = out or EMBEDDED_BASE
     build_base_checkpoint(target, seed=seed, progress=True)
     console.print(f"base checkpoint written to {target}")

@@ -100,7 +100,7 @@ class SkillWorld:
 
     name = "skillworld"
 
-    def __init__(self, eval_per_skill: int = 40, pool_per_skill: int = 100, split_seed: int = 1234) -> None:
+    def __init__(self, eval_per_skill: int = 100, pool_per_skill: int = 100, split_seed: int = 1234) -> None:
         if eval_per_skill < 1 or pool_per_skill < 0:
             raise TeachloopError("skillworld: eval_per_skill must be >= 1 and pool_per_skill >= 0")
         self.skills = build_skill_tree()

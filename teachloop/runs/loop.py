@@ -26,7 +26,7 @@ from teachloop.environments import get_environment
 from teachloop.runs.config import RunConfig
 from teachloop.runs.store import PhaseWriter, RunStore, read_jsonl, read_model, write_json, write_jsonl
 from teachloop.students import load_student
-from teachloop.students.student import Student
+from teachloop.students.student import Student, quiet_hf_libraries
 from teachloop.types import (
     Attempt,
     DataPlan,
@@ -60,6 +60,7 @@ class MetricsRecord(BaseModel):
 
 class Loop:
     def __init__(self, store: RunStore, progress: bool = True, console: Console | None = None) -> None:
+        quiet_hf_libraries()
         self.store = store
         self.config: RunConfig = store.config()
         self.progress = progress

@@ -12,12 +12,12 @@ import random
 from pathlib import Path
 
 from teachloop.environments.skillworld import SKILLS, SkillWorld
-from teachloop.students.student import Student
+from teachloop.students.student import Student, quiet_hf_libraries
 from teachloop.students.tiny import build_char_tokenizer, build_tiny_llama
 from teachloop.types import Example, TrainConfig
 
 WEAK_SKILLS = ("reverse", "max")
-WEAK_SHARE = 0.02  # relative weight of a weak skill against 1.0 for the others
+WEAK_SHARE = 0.005  # relative weight of a weak skill against 1.0 for the others
 ROUNDS = 5
 EXAMPLES_PER_ROUND = 10_000
 BASE_TRAIN = TrainConfig(epochs=1, learning_rate=1e-3, batch_size=64)
@@ -38,6 +38,7 @@ def base_training_data(env: SkillWorld, n: int, rng: random.Random) -> list[Exam
 def build_base_checkpoint(out: Path, seed: int = 0, rounds: int = ROUNDS, progress: bool = False) -> Student:
     import torch
 
+    quiet_hf_libraries()
     torch.manual_seed(seed)
     env = SkillWorld()
     tokenizer = build_char_tokenizer()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -22,6 +23,19 @@ from teachloop.errors import TeachloopError
 from teachloop.types import Example, TrainConfig
 
 log = logging.getLogger(__name__)
+
+
+def quiet_hf_libraries() -> None:
+    """Silence the per-call progress bars and info logs of datasets/transformers (TRL's
+    dataset preparation, weight loading); teachloop shows its own progress."""
+    import datasets
+    import transformers
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
 
 class Student:
