@@ -1,0 +1,112 @@
+"""A real HTTP server on loopback that speaks just enough of the OpenAI chat API to inject
+faults: 429 with Retry-After, 500, replies slower than the client's timeout, unreadable
+bodies and schema-violating content, in scripted bursts. Between faults it answers with
+a minimal instance of the JSON schema the request asked for."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def instance(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
+    """The smallest value that fits a (pydantic-generated) JSON schema."""
+    defs = defs if defs is not None else schema.get("$defs", {})
+    if "$ref" in schema:
+        return instance(defs[schema["$ref"].split("/")[-1]], defs)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [s for s in schema[key] if s.get("type") != "null"] or schema[key]
+            return instance(options[0], defs)
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: instance(sub, defs) for name, sub in props.items()}
+    if kind == "array":
+        return [instance(schema.get("items", {}), defs) for _ in range(max(1, schema.get("minItems", 1)))]
+    if kind == "string":
+        return "x" * max(1, schema.get("minLength", 1))
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 0)
+    if kind == "boolean":
+        return True
+    return None
+
+
+class FaultServer:
+    def __init__(self, script: list[str] | None = None, slow_seconds: float = 1.5) -> None:
+        self.script: deque[str] = deque(script or [])
+        self.slow_seconds = slow_seconds
+        self.served: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    kind = server.script.popleft() if server.script else "ok"
+                    server.served[kind] += 1
+                if kind == "429":
+                    return self._send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0.05"})
+                if kind == "500":
+                    return self._send(500, b'{"error": {"message": "boom"}}')
+                if kind == "badbody":
+                    return self._send(200, b"{this is not json")
+                if kind == "slow":
+                    time.sleep(server.slow_seconds)
+                schema = request["response_format"]["json_schema"]["schema"]
+                content = "not json at all" if kind == "badcontent" else json.dumps(instance(schema))
+                reply = {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": request["model"],
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                }
+                return self._send(200, json.dumps(reply).encode())
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> FaultServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def total(self) -> int:
+        return sum(self.served.values())

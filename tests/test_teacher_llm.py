@@ -1,0 +1,86 @@
+"""TeacherLLM against a real HTTP server on loopback that injects faults."""
+
+import json
+
+import pytest
+from pydantic import BaseModel, Field
+
+from fault_server import FaultServer
+from teachloop.agents.llm import TeacherConfig, TeacherLLM, parse_reply
+from teachloop.errors import ConfigError
+
+
+class Answer(BaseModel):
+    answer: str = Field(min_length=1)
+    confidence: int = Field(ge=0, le=10)
+
+
+def teacher(server: FaultServer, tmp_path, **overrides) -> TeacherLLM:
+    fields = {"timeout": 0.5, "concurrency": 4} | overrides
+    cfg = TeacherConfig(backend="openai", model="fake", base_url=server.base_url, api_key="k", **fields)
+    return TeacherLLM(cfg, run_dir=tmp_path)
+
+
+def conversations(n: int) -> list[list[dict]]:
+    return [[{"role": "user", "content": f"question {i}"}] for i in range(n)]
+
+
+def test_a_fault_storm_is_survived_counted_and_cached(tmp_path):
+    script = ["429", "429", "500", "slow", "badbody", "429", "500", "429"]
+    with FaultServer(script) as server:
+        client = teacher(server, tmp_path)
+        replies = client.structured(conversations(6), Answer, purpose="test")
+        assert all(isinstance(r, Answer) for r in replies)
+        ledger = client.ledger
+        assert ledger.calls == 6 and ledger.failures == 0
+        assert ledger.retries == len(script)  # every fault was retried once, then served
+        assert ledger.prompt_tokens == 60 and ledger.completion_tokens == 30
+        assert server.served["ok"] == 6
+
+        # a rerun pays nothing: every reply comes from the cache, the server sees no request
+        before = server.total()
+        again = TeacherLLM(client.cfg, run_dir=tmp_path)
+        assert again.structured(conversations(6), Answer, purpose="test") == replies
+        assert server.total() == before
+        assert again.ledger.cache_hits == 6 and again.ledger.calls == 6  # ledger persists per run
+    saved = json.loads((tmp_path / "teacher_ledger.json").read_text())
+    assert saved["cache_hits"] == 6 and saved["retries"] == len(script)
+
+
+def test_invalid_replies_are_retried_then_recorded_and_skipped(tmp_path):
+    # asked in order (concurrency 1): conversation 0 is bad on all three asks, 1 on the first two
+    with FaultServer(["badcontent"] * 5) as server:
+        client = teacher(server, tmp_path, concurrency=1, validation_retries=2)
+        replies = client.structured(conversations(2), Answer, purpose="judge")
+    assert replies[0] is None and isinstance(replies[1], Answer)
+    assert client.ledger.invalid_replies == 5 and client.ledger.failures == 1
+    rows = [json.loads(line) for line in (tmp_path / "teacher_failures.jsonl").read_text().splitlines()]
+    assert len(rows) == 1
+    assert rows[0]["purpose"] == "judge" and rows[0]["raw"] == "not json at all"
+    assert rows[0]["messages"] == conversations(2)[0] and "does not fit Answer" in rows[0]["error"]
+
+
+def test_retries_run_out_and_the_item_is_skipped(tmp_path):
+    with FaultServer(["500"] * 10) as server:
+        client = teacher(server, tmp_path, max_retries=1, validation_retries=0, concurrency=1)
+        replies = client.structured(conversations(1), Answer)
+    assert replies == [None]
+    assert client.ledger.retries == 1 and client.ledger.failures == 1
+    assert "transport" in (tmp_path / "teacher_failures.jsonl").read_text()
+
+
+def test_cost_is_counted_when_prices_are_configured(tmp_path):
+    with FaultServer() as server:
+        client = teacher(server, tmp_path, price_prompt_per_mtok=1.0, price_completion_per_mtok=2.0)
+        client.structured(conversations(2), Answer)
+    assert client.ledger.cost == pytest.approx((20 * 1.0 + 10 * 2.0) / 1e6)
+
+
+def test_teacher_spec_and_reply_parsing():
+    cfg = TeacherConfig.from_spec("openai:gpt-x", base_url="http://h/v1", concurrency=None)
+    assert (cfg.backend, cfg.model, cfg.base_url, cfg.concurrency) == ("openai", "gpt-x", "http://h/v1", 8)
+    assert TeacherConfig.from_spec("vllm:/models/tiny").backend == "vllm"
+    for bad in ("gpt-x", "claude:x", "openai:"):
+        with pytest.raises(ConfigError, match="--teacher must look like"):
+            TeacherConfig.from_spec(bad)
+    assert parse_reply('```json\n{"answer": "a", "confidence": 3}\n```', Answer).answer == "a"
