@@ -23,9 +23,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+skills_app = typer.Typer(help="Skill trees: discover them with the teacher.", no_args_is_help=True)
 policies_app = typer.Typer(help="Data-generation policies (the `teachloop.policies` entry points).", no_args_is_help=True)
 environments_app = typer.Typer(help="Environments (the `teachloop.environments` entry points).", no_args_is_help=True)
 app.add_typer(policies_app, name="policies")
+app.add_typer(skills_app, name="skills")
 app.add_typer(environments_app, name="environments")
 
 console = Console()
@@ -64,6 +66,24 @@ def run(
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for data, sampling and training.")] = None,
+    teacher: Annotated[
+        str | None,
+        typer.Option(help="LLM teacher: 'vllm:<path-or-id>' (in-process vLLM) or 'openai:<model>' (any endpoint)."),
+    ] = None,
+    teacher_base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 [$OPENAI_BASE_URL].")
+    ] = None,
+    teacher_concurrency: Annotated[int | None, typer.Option(help="Teacher requests in flight at once.")] = None,
+    engine: Annotated[str | None, typer.Option(help="auto | programmatic | llm (auto: llm with a teacher).")] = None,
+    diagnosis: Annotated[
+        str | None, typer.Option(help="exact: profile from skill labels | llm: the teacher judges missing skills.")
+    ] = None,
+    verify: Annotated[
+        str | None, typer.Option(help="auto | checker | consistency | none: how teacher answers are verified.")
+    ] = None,
+    skills: Annotated[
+        str | None, typer.Option(help="environment: its own skill tree | discover: the teacher proposes and labels.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Start a new run: evaluate -> diagnose -> plan -> generate -> train, for N iterations.
@@ -88,7 +108,17 @@ def run(
         "train.learning_rate": lr,
         "train.batch_size": batch_size,
         "seed": seed,
+        "engine": engine,
+        "diagnosis": diagnosis,
+        "verify": verify,
+        "skills": skills,
+        "teacher.base_url": teacher_base_url,
+        "teacher.concurrency": teacher_concurrency,
     }
+    if teacher is not None:
+        from teachloop.agents.llm import parse_teacher_spec
+
+        overrides["teacher.backend"], overrides["teacher.model"] = parse_teacher_spec(teacher)
     cfg = load_config(config, overrides)
     cfg.check_plugins()  # a typo fails in a second, before torch and transformers load
     from teachloop.runs.loop import Loop
@@ -136,6 +166,38 @@ def environments_list() -> None:
 
     for name in available_environments():
         console.print(name)
+
+
+@skills_app.command("discover")
+def skills_discover(
+    teacher: Annotated[str, typer.Option(help="'vllm:<path-or-id>' or 'openai:<model>'.")],
+    out: Annotated[Path, typer.Option(help="Where to write the skill tree (JSON); labels go beside it.")],
+    environment: Annotated[str, typer.Option("--environment", "--env", help="Environment name.")] = "skillworld",
+    teacher_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL.")] = None,
+    sample: Annotated[int, typer.Option(help="Training examples the teacher reads to propose skills.")] = 20,
+    max_skills: Annotated[int, typer.Option(help="At most this many skills.")] = 12,
+    cache: Annotated[Path, typer.Option(help="Teacher reply cache (reruns pay nothing).")] = Path(".teachloop-cache"),
+    seed: Annotated[int, typer.Option(help="Seed for the sample.")] = 0,
+) -> None:
+    """Have the teacher propose a skill tree for an environment and label every example with it.
+
+    Writes OUT (node-link JSON, loadable with SkillTree.load) and OUT's stem + '.labels.jsonl'.
+    """
+    from teachloop.agents.llm import TeacherConfig, TeacherLLM
+    from teachloop.environments import get_environment
+    from teachloop.runs.store import write_jsonl
+    from teachloop.skills.discovery import discover
+
+    env = get_environment(environment)
+    client = TeacherLLM(TeacherConfig.from_spec(teacher, base_url=teacher_base_url), cache_dir=cache)
+    found = discover(client, env.train_pool(), env.eval_set(), sample_size=sample, max_skills=max_skills, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    found.tree.save(out)
+    labels = out.with_name(out.stem + ".labels.jsonl")
+    write_jsonl(labels, [{"id": k, "skills": v} for k, v in found.labels.items()])
+    console.print(found.tree.render())
+    console.print(f"{len(found.labels)} examples labelled; teacher: {client.ledger.model_dump(exclude_none=True)}")
+    console.print(f"wrote {out} and {labels}")
 
 
 @app.command("build-base")

@@ -61,10 +61,16 @@ class TeacherConfig(BaseModel):
 
     @classmethod
     def from_spec(cls, spec: str, **fields: Any) -> TeacherConfig:
-        backend, sep, model = spec.partition(":")
-        if not sep or backend not in ("openai", "vllm") or not model:
-            raise ConfigError(f"--teacher must look like 'vllm:<path-or-id>' or 'openai:<model>', got {spec!r}")
+        backend, model = parse_teacher_spec(spec)
         return cls(backend=backend, model=model, **{k: v for k, v in fields.items() if v is not None})
+
+
+def parse_teacher_spec(spec: str) -> tuple[str, str]:
+    """'vllm:<path-or-id>' or 'openai:<model>' -> (backend, model)."""
+    backend, sep, model = spec.partition(":")
+    if not sep or backend not in ("openai", "vllm") or not model:
+        raise ConfigError(f"--teacher must look like 'vllm:<path-or-id>' or 'openai:<model>', got {spec!r}")
+    return backend, model
 
 
 class UsageLedger(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from teachloop.skills.tree import SkillTree
@@ -47,3 +48,44 @@ def exact_attempt(example: Example, response: str) -> Attempt:
         score=float(correct),
         skills=list(example.skills),
     )
+
+
+def checker_of(env: Environment) -> Callable[[Example], bool] | None:
+    """The environment's answer checker (`check(example) -> bool`), if it has one."""
+    if isinstance(env, RelabelledEnvironment):
+        return checker_of(env.inner)
+    check = getattr(env, "check", None)
+    return check if callable(check) else None
+
+
+def to_example(env: Environment, question: str, answer: str, skills: list[str]) -> Example:
+    """A teacher-written (question, answer) in the environment's own prompt format."""
+    make = getattr(env, "make_example", None)
+    if callable(make):
+        return make(question, answer, skills)
+    return Example(prompt=question, answer=answer, skills=skills)
+
+
+class RelabelledEnvironment:
+    """An environment seen through a discovered skill tree: same items, new skill labels."""
+
+    def __init__(self, inner: Environment, tree: SkillTree, labels: dict[str, list[str]]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.skills = tree
+        self.labels = labels
+
+    def _relabel(self, examples: list[Example]) -> list[Example]:
+        return [ex.model_copy(update={"skills": self.labels.get(ex.id, [])}) for ex in examples]
+
+    def eval_set(self) -> list[Example]:
+        return self._relabel(self.inner.eval_set())
+
+    def train_pool(self) -> list[Example]:
+        return self._relabel(self.inner.train_pool())
+
+    def score(self, example: Example, response: str) -> Attempt:
+        return self.inner.score(example, response)
+
+    def make_example(self, question: str, answer: str, skills: list[str]) -> Example:
+        return to_example(self.inner, question, answer, skills)

@@ -81,6 +81,28 @@ SKILLS: dict[str, tuple[str, str, Callable[[random.Random], Pair]]] = {
     "parity": ("number", "say whether a number is odd or even", _parity),
     "succ": ("number", "add one to a number below 999", _succ),
 }
+def _checked_word(arg: str) -> str:
+    if not arg.isalpha() or not arg.islower():
+        raise ValueError(arg)
+    return arg
+
+
+def _checked_number(arg: str) -> str:
+    if not arg.isdigit():
+        raise ValueError(arg)
+    return arg
+
+
+SOLVERS: dict[str, Callable[[str], str]] = {
+    "first": lambda a: _checked_word(a)[0],
+    "copy": _checked_word,
+    "reverse": lambda a: _checked_word(a)[::-1],
+    "double": lambda a: "".join(c + c for c in _checked_word(a)),
+    "len": lambda a: str(len(_checked_word(a))),
+    "max": lambda a: max(_checked_number(a)),
+    "parity": lambda a: "odd" if int(_checked_number(a)) % 2 else "even",
+    "succ": lambda a: str(int(_checked_number(a)) + 1),
+}
 GROUPS = {"text": "operations on the letters of a word", "number": "digits, counting and arithmetic"}
 
 PROMPT_SUFFIX = "\n"
@@ -143,6 +165,24 @@ class SkillWorld:
 
     def score(self, example: Example, response: str) -> Attempt:
         return exact_attempt(example, response)
+
+    def make_example(self, question: str, answer: str, skills: list[str]) -> Example:
+        """A teacher-written item in skillworld's prompt format ("<op> <argument>\\n")."""
+        return Example(prompt=question.strip() + PROMPT_SUFFIX, answer=answer.strip(), skills=skills)
+
+    def solve(self, prompt: str) -> str | None:
+        """The correct answer to a skillworld prompt, or None if it is not one."""
+        parts = prompt.split()
+        if len(parts) != 2 or parts[0] not in SOLVERS:
+            return None
+        try:
+            return SOLVERS[parts[0]](parts[1])
+        except (ValueError, IndexError):
+            return None
+
+    def check(self, example: Example) -> bool:
+        """The environment's checker: is the example's answer right for its prompt?"""
+        return self.solve(example.prompt) == example.answer.strip()
 
     def generate(self, skill: str, n: int, rng: random.Random) -> list[Example]:
         """`n` fresh examples of `skill` (may repeat; the engine de-duplicates)."""

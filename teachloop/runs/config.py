@@ -8,6 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from teachloop.agents.llm import TeacherConfig
 from teachloop.errors import ConfigError
 from teachloop.types import TrainConfig
 
@@ -27,7 +28,19 @@ class RunConfig(BaseModel):
     )
     policy: str = Field(default="stat-syn", description="registered policy name")
     policy_options: dict[str, Any] = Field(default_factory=dict)
-    engine: str = Field(default="programmatic", description="data-generation engine")
+    engine: Literal["auto", "programmatic", "llm"] = Field(
+        default="auto", description="data-generation engine; auto: llm with a teacher, else programmatic"
+    )
+    teacher: TeacherConfig | None = Field(default=None, description="the LLM teacher (none: programmatic only)")
+    diagnosis: Literal["exact", "llm"] = Field(
+        default="exact", description="Missing-Skill-Profile from the examples' skill labels, or judged by the teacher"
+    )
+    verify: Literal["auto", "checker", "consistency", "none"] = Field(
+        default="auto", description="how the llm engine verifies answers; auto: checker if the env has one"
+    )
+    skills: Literal["environment", "discover"] = Field(
+        default="environment", description="the environment's skill tree, or one the teacher discovers"
+    )
     iterations: int = Field(default=4, ge=1, le=1000, description="rounds of diagnose-plan-generate-train")
     budget: int = Field(default=600, ge=1, description="new training examples per iteration")
     data: Literal["accumulate", "replace"] = Field(
@@ -39,7 +52,9 @@ class RunConfig(BaseModel):
     replay: int = Field(default=0, ge=0, description="seed-pool examples mixed into every training set")
     train: TrainConfig = Field(default_factory=TrainConfig)
     seed: int = Field(default=0, ge=0)
-    max_errors: int = Field(default=50, ge=0, description="failed attempts handed to the policy")
+    max_errors: int = Field(
+        default=50, ge=0, description="failed attempts handed to the policy (and judged, with an llm diagnosis)"
+    )
     max_new_tokens: int = Field(default=16, ge=1, description="answer length limit at evaluation")
 
     @field_validator("name")
@@ -60,7 +75,11 @@ class RunConfig(BaseModel):
 
         get_environment(self.environment, **self.environment_options)
         get_policy(self.policy, **self.policy_options)
-        get_engine(self.engine)
+        if self.teacher is None:
+            get_engine(self.engine)
+            for option, value in (("diagnosis", self.diagnosis), ("skills", self.skills)):
+                if value in ("llm", "discover"):
+                    raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -10,8 +10,10 @@ point continues from the first unfinished phase, with the same results.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,9 @@ from rich.console import Console
 from teachloop.agents.diagnosis import diagnose
 from teachloop.agents.engines import get_engine
 from teachloop.agents.policies import get_policy
+from teachloop.agents.llm import TeacherLLM
 from teachloop.environments import get_environment
+from teachloop.environments.base import RelabelledEnvironment
 from teachloop.runs.config import RunConfig
 from teachloop.runs.store import PhaseWriter, RunStore, read_jsonl, read_model, write_json, write_jsonl
 from teachloop.students import load_student
@@ -41,8 +45,14 @@ from teachloop.types import (
 
 log = logging.getLogger(__name__)
 
-WORK_PHASES = ("data", "train", "eval")  # generation, training, evaluation; the rest is overhead
-PHASE_LABELS = {"eval": "evaluate", "feedback": "diagnose", "plan": "plan", "data": "generate", "train": "train"}
+PHASE_LABELS = {
+    "discovery": "discover",
+    "eval": "evaluate",
+    "feedback": "diagnose",
+    "plan": "plan",
+    "data": "generate",
+    "train": "train",
+}
 
 
 class MetricsRecord(BaseModel):
@@ -56,6 +66,7 @@ class MetricsRecord(BaseModel):
     examples_generated: int
     phase_seconds: dict[str, float]
     overhead_seconds: float
+    teacher: dict[str, int] | None = None
 
 
 class Loop:
@@ -68,7 +79,8 @@ class Loop:
         cfg = self.config
         self.env = get_environment(cfg.environment, **cfg.environment_options)
         self.policy = get_policy(cfg.policy, **cfg.policy_options)
-        self.engine = get_engine(cfg.engine, progress=progress)
+        self.teacher = TeacherLLM(cfg.teacher, run_dir=store.root) if cfg.teacher else None
+        self.engine = get_engine(cfg.engine, teacher=self.teacher, verify=cfg.verify, progress=progress)
         self._student: Student | None = None
         self._student_key: str | None = None
 
@@ -90,6 +102,9 @@ class Loop:
         removed = self.store.clean_partial()
         if removed:
             self.console.print(f"[yellow]discarded {len(removed)} unfinished phase(s); redoing them[/]")
+        if self.config.skills == "discover":
+            self._run_phase(None, "discovery", self._discover)
+            self.env = self._discovered_environment()
         skills_path = self.store.root / "skills.json"
         if not skills_path.exists():
             self.env.skills.save(skills_path)
@@ -108,20 +123,25 @@ class Loop:
         for i in range(self.config.iterations + 1):
             phases = ("eval",) if i == self.config.iterations else tuple(steps)
             for phase in phases:
-                if self.store.is_done(i, phase):
-                    continue
-                with self.store.write_phase(i, phase) as writer:
-                    summary = steps[phase](i, writer)
-                record = self.store.phase_record(i, phase)
-                self.console.print(
-                    f"  iter {i} {PHASE_LABELS[phase]:<9} {record.seconds:6.1f}s  {summary}", highlight=False
-                )
-                if phase == "eval":
+                if self._run_phase(i, phase, steps[phase]) and phase == "eval":
                     records = self.metrics()
                     self.store.write_metrics(records)
         self.store.mark_finished()
-        return records
+        return records or self.metrics()
 
+    def _run_phase(self, i: int | None, phase: str, step: Any) -> bool:
+        """Run one phase unless it is done; True when it ran."""
+        if self.store.is_done(i, phase):
+            return False
+        before = self.teacher.ledger.model_copy() if self.teacher else None
+        with self.store.write_phase(i, phase) as writer:
+            summary = step(i, writer)
+            if self.teacher and before is not None:
+                writer.info["teacher"] = self.teacher.ledger.minus(before)
+        record = self.store.phase_record(i, phase)
+        where = "run   " if i is None else f"iter {i}"
+        self.console.print(f"  {where} {PHASE_LABELS[phase]:<9} {record.seconds:6.1f}s  {summary}", highlight=False)
+        return True
     # -- phases ----------------------------------------------------------------------------
     def _evaluate(self, i: int, writer: PhaseWriter) -> str:
         student = self._student_for_eval(i)
@@ -138,8 +158,33 @@ class Loop:
         weakest = sorted(report.skill_accuracy.items(), key=lambda kv: kv[1])[:3]
         return f"accuracy {report.accuracy:.3f}; weakest " + ", ".join(f"{s} {a:.2f}" for s, a in weakest)
 
+    def _discover(self, i: None, writer: PhaseWriter) -> str:
+        from teachloop.skills.discovery import discover
+
+        assert self.teacher is not None
+        with writer.work():
+            found = discover(self.teacher, self.env.train_pool(), self.env.eval_set(), seed=self.config.seed)
+        found.tree.save(writer.path / "skills.json")
+        write_jsonl(writer.path / "labels.jsonl", [{"id": k, "skills": v} for k, v in found.labels.items()])
+        return f"{len(found.tree.leaves())} skills, {len(found.labels)} examples labelled"
+
+    def _discovered_environment(self) -> RelabelledEnvironment:
+        from teachloop.skills.tree import SkillTree
+
+        path = self.store.phase_dir(None, "discovery")
+        labels = {row["id"]: row["skills"] for row in map(json.loads, (path / "labels.jsonl").read_text().splitlines())}
+        return RelabelledEnvironment(self.env, SkillTree.load(path / "skills.json"), labels)
+
     def _diagnose(self, i: int, writer: PhaseWriter) -> str:
-        feedback = diagnose(self._report(i), seed=self.config.seed, max_errors=self.config.max_errors)
+        judge = self.teacher if self.config.diagnosis == "llm" else None
+        with writer.work() if judge else nullcontext():  # teacher calls are work; the rest overhead
+            feedback = diagnose(
+                self._report(i),
+                seed=self.config.seed,
+                max_errors=self.config.max_errors,
+                teacher=judge,
+                tree=self.env.skills,
+            )
         write_json(writer.path / "feedback.json", feedback)
         top = sorted(feedback.profile.counts.items(), key=lambda kv: -kv[1])[:4]
         return f"{feedback.profile.n_hard} hard items; missing " + ", ".join(f"{s}:{c}" for s, c in top)
@@ -183,7 +228,8 @@ class Loop:
         data = self._training_set(i)
         student = self._base() if cfg.student == "restart" else self._student_for_eval(i)
         with writer.work():
-            student.train(data, cfg.train, seed=cfg.seed * 1000 + i, progress=self.progress)
+            if data:
+                student.train(data, cfg.train, seed=cfg.seed * 1000 + i, progress=self.progress)
         student.save(writer.path / "model")
         writer.info = {"examples": len(data), "start": "base" if cfg.student == "restart" else f"iter_{i}"}
         # the next evaluation reloads the published checkpoint, exactly as a resumed run would
@@ -254,6 +300,7 @@ def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
     """metrics.jsonl rebuilt from the phase records, so resumed runs never duplicate lines."""
     records = []
     generated = 0
+    teacher: dict[str, int] = {}
     i = 0
     while store.is_done(i, "eval"):
         report = read_model(store.phase_dir(i, "eval") / "report.json", EvalReport)
@@ -262,8 +309,13 @@ def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
             for phase in ("feedback", "plan", "data", "train"):
                 phases[phase] = store.phase_record(i - 1, phase)
             generated += phases["data"].info.get("examples", 0)
+        if i == 0 and store.is_done(None, "discovery"):
+            phases["discovery"] = store.phase_record(None, "discovery")
         seconds = {PHASE_LABELS[p]: round(r.seconds, 4) for p, r in phases.items()}
-        work = sum(phases[p].work_seconds for p in WORK_PHASES if p in phases)
+        work = sum(r.work_seconds for r in phases.values())
+        for record in phases.values():
+            for key, value in record.info.get("teacher", {}).items():
+                teacher[key] = teacher.get(key, 0) + value
         records.append(
             MetricsRecord(
                 iteration=i,
@@ -274,6 +326,7 @@ def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
                 examples_generated=generated,
                 phase_seconds=seconds,
                 overhead_seconds=round(max(0.0, sum(r.seconds for r in phases.values()) - work), 4),
+                teacher=dict(teacher) if teacher else None,
             )
         )
         i += 1

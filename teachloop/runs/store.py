@@ -32,6 +32,7 @@ from teachloop.errors import RunStoreError
 from teachloop.runs.config import RunConfig
 
 PHASES = ("eval", "feedback", "plan", "data", "train")
+RUN_PHASES = ("discovery",)  # run-level phases, before iteration 0
 MARKER = "run.json"
 DONE = "done.json"
 FORMAT_VERSION = 1
@@ -79,7 +80,7 @@ def read_jsonl(path: Path, model: type[M]) -> list[M]:
 class PhaseRecord(BaseModel):
     """done.json: when a phase finished, how long it took and what it did."""
 
-    iteration: int
+    iteration: int | None
     phase: str
     seconds: float
     work_seconds: float = 0.0
@@ -149,24 +150,29 @@ class RunStore:
     def iter_dir(self, iteration: int) -> Path:
         return self.root / f"iter_{iteration}"
 
-    def phase_dir(self, iteration: int, phase: str) -> Path:
+    def phase_dir(self, iteration: int | None, phase: str) -> Path:
+        """iter_<i>/<phase>, or <run>/<phase> for a run-level phase (iteration None)."""
+        if iteration is None:
+            if phase not in RUN_PHASES:
+                raise ValueError(f"unknown run-level phase {phase!r}")
+            return self.root / phase
         if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}")
         return self.iter_dir(iteration) / phase
 
-    def is_done(self, iteration: int, phase: str) -> bool:
+    def is_done(self, iteration: int | None, phase: str) -> bool:
         return (self.phase_dir(iteration, phase) / DONE).is_file()
 
-    def phase_record(self, iteration: int, phase: str) -> PhaseRecord | None:
+    def phase_record(self, iteration: int | None, phase: str) -> PhaseRecord | None:
         path = self.phase_dir(iteration, phase) / DONE
         return read_model(path, PhaseRecord) if path.is_file() else None
 
     @contextmanager
-    def write_phase(self, iteration: int, phase: str) -> Iterator[PhaseWriter]:
+    def write_phase(self, iteration: int | None, phase: str) -> Iterator[PhaseWriter]:
         """Write a phase's artifacts into a temporary folder; publish it only on success."""
         final = self.phase_dir(iteration, phase)
         if final.exists():
-            raise RunStoreError(f"phase {phase} of iteration {iteration} is already done in {self.root}")
+            raise RunStoreError(f"phase {phase} ({iteration=}) is already done in {self.root}")
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{phase}.", suffix=".tmp"))
         writer = PhaseWriter(tmp)
@@ -190,8 +196,11 @@ class RunStore:
     def clean_partial(self) -> list[Path]:
         """Remove the temporary folders of phases a killed process left unfinished."""
         removed = []
-        for tmp in self.root.glob("iter_*/.*.tmp"):
-            shutil.rmtree(tmp, ignore_errors=True)
+        for tmp in [*self.root.glob("iter_*/.*.tmp"), *self.root.glob(".*.tmp")]:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
             removed.append(tmp)
         return removed
 

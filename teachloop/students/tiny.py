@@ -56,3 +56,23 @@ def build_tiny_llama(
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model
+
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant: {% endif %}"
+)
+
+
+def save_random_model(path: str, max_positions: int = 2048, seed: int = 0) -> str:
+    """A random-weight tiny Llama with a chat template, saved for vLLM / `vllm serve`.
+
+    Its replies are nonsense, but structured outputs still make them schema-valid: enough
+    to exercise every teacher code path offline."""
+    tokenizer = build_char_tokenizer()
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.model_max_length = max_positions
+    model = build_tiny_llama(tokenizer, max_positions=max_positions, seed=seed)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

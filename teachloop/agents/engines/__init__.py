@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from teachloop.agents.engines.base import Engine
 from teachloop.agents.engines.programmatic import ProgrammaticEngine
 from teachloop.errors import ConfigError
 
-ENGINES = {"programmatic": ProgrammaticEngine}
+if TYPE_CHECKING:
+    from teachloop.agents.llm import TeacherLLM
+
+ENGINES = ("programmatic", "llm")
 
 
-def get_engine(name: str, progress: bool = False) -> Engine:
-    if name not in ENGINES:
-        raise ConfigError(f"unknown engine {name!r}; available: {', '.join(sorted(ENGINES))}")
-    return ENGINES[name](progress=progress)
+def get_engine(name: str, teacher: TeacherLLM | None = None, verify: str = "auto", progress: bool = False) -> Engine:
+    """`auto` is the LLM engine when a teacher is configured, else the programmatic one."""
+    if name == "auto":
+        name = "llm" if teacher is not None else "programmatic"
+    if name == "programmatic":
+        return ProgrammaticEngine(progress=progress)
+    if name == "llm":
+        if teacher is None:
+            raise ConfigError("the llm engine needs a teacher: pass --teacher vllm:<model> or openai:<model>")
+        from teachloop.agents.engines.llm import LLMEngine
+
+        return LLMEngine(teacher, verify=verify, progress=progress)  # type: ignore[arg-type]
+    raise ConfigError(f"unknown engine {name!r}; available: auto, {', '.join(ENGINES)}")
 
 
 __all__ = ["ENGINES", "Engine", "ProgrammaticEngine", "get_engine"]
