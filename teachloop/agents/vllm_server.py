@@ -1,0 +1,93 @@
+"""Start and stop a local `vllm serve` (an OpenAI-compatible teacher endpoint)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from teachloop.errors import TeachloopError
+
+CPU_ARGS = ["--dtype", "float32", "--gpu-memory-utilization", "0.2", "--enforce-eager"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+class VLLMServer:
+    """`with VLLMServer(model) as server:` ... `server.base_url` is an OpenAI-compatible /v1."""
+
+    def __init__(
+        self,
+        model: str,
+        log_path: Path,
+        port: int | None = None,
+        max_model_len: int = 2048,
+        extra_args: list[str] | None = None,
+        startup_timeout: float = 600,
+    ) -> None:
+        self.model = model
+        self.port = port or free_port()
+        self.log_path = Path(log_path)
+        self.args = [
+            "vllm", "serve", model, "--host", "127.0.0.1", "--port", str(self.port),
+            "--max-model-len", str(max_model_len), "--seed", "0",
+            "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}',
+            *([] if _cuda() else CPU_ARGS), *(extra_args or []),
+        ]  # fmt: skip
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen[Any] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> VLLMServer:
+        env = {"VLLM_CPU_KVCACHE_SPACE": "1", **os.environ}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("w") as log:
+            self.proc = subprocess.Popen(
+                self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+            )
+        deadline = time.time() + self.startup_timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.__exit__()
+                raise TeachloopError(f"vllm serve did not come up; its log:\n{self.log_path.read_text()[-4000:]}")
+            time.sleep(1)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        self.proc = None

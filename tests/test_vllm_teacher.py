@@ -1,0 +1,102 @@
+"""The teacher on real vLLM: in-process `vllm.LLM` and a `vllm serve` endpoint on loopback.
+
+The tiny teacher has random weights, so its content is nonsense; structured outputs make
+it schema-valid, which is what the plumbing needs: validation, verification, skip
+records, the cache and the ledger."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from pydantic import BaseModel, Field
+
+from conftest import require_vllm, teachloop
+from teachloop.agents.llm import TeacherConfig, TeacherLLM
+from teachloop.environments.skillworld import SkillWorld
+from teachloop.runs.report import load_metrics
+from teachloop.runs.store import RunStore
+from teachloop.skills.discovery import discover
+
+pytestmark = pytest.mark.slow
+
+
+class Pair(BaseModel):
+    question: str = Field(max_length=30)
+    answer: str = Field(max_length=10)
+
+
+def test_in_process_vllm_backend_structured_outputs_and_skill_discovery(tiny_teacher, tmp_path):
+    require_vllm()
+    cfg = TeacherConfig(backend="vllm", model=tiny_teacher, max_tokens=400, temperature=0.8)
+    teacher = TeacherLLM(cfg, run_dir=tmp_path)
+    replies = teacher.structured([[{"role": "user", "content": f"write pair {i}"}] for i in range(6)], Pair)
+    assert all(isinstance(r, Pair) for r in replies)
+    assert teacher.ledger.calls == 6 and teacher.ledger.completion_tokens > 0
+
+    env = SkillWorld(eval_per_skill=2, pool_per_skill=3)
+    found = discover(teacher, env.train_pool(), env.eval_set(), sample_size=8, max_skills=5)
+    leaves = found.tree.leaves()
+    assert 1 <= len(leaves) <= 5
+    labelled = [s for skills in found.labels.values() for s in skills]
+    assert labelled and set(labelled) <= set(leaves)  # labels are constrained to the discovered list
+    # a second discovery with the same teacher answers from the cache alone
+    calls = teacher.ledger.calls
+    again = discover(teacher, env.train_pool(), env.eval_set(), sample_size=8, max_skills=5)
+    assert again.tree == found.tree and teacher.ledger.calls == calls
+
+
+TEACHER_RUN = ["--iterations", "2", "--budget", "12", "--epochs", "1", "--diagnosis", "llm", "--quiet"]
+
+
+def teacher_config(tmp_path) -> str:
+    path = tmp_path / "teacher.yaml"
+    path.write_text("max_errors: 6\nteacher:\n  backend: openai\n  model: x\n  max_tokens: 1024\n  concurrency: 8\n")
+    return str(path)
+
+
+def test_loop_with_a_vllm_serve_teacher_end_to_end(vllm_server, tiny_teacher, tmp_path):
+    out = teachloop(
+        "run", "--out", str(tmp_path), "--name", "served", "--config", teacher_config(tmp_path),
+        "--teacher", f"openai:{tiny_teacher}", "--teacher-base-url", vllm_server, *TEACHER_RUN,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "served"
+    records = load_metrics(run)
+    assert [r.iteration for r in records] == [0, 1, 2]
+    ledger = json.loads((run / "teacher_ledger.json").read_text())
+    assert ledger["calls"] > 0 and ledger["prompt_tokens"] > 0
+    # nonsense items fail skillworld's checker and are kept with the reason
+    rejected = [json.loads(x) for x in (run / "iter_0" / "data" / "rejected.jsonl").read_text().splitlines()]
+    assert rejected and all(r["reason"] for r in rejected)
+    assert json.loads((run / "iter_0/feedback/feedback.json").read_text())["profile"]["judge"].startswith("llm:")
+
+
+def test_killed_after_generation_started_resumes_without_repaying_calls(vllm_server, tiny_teacher, tmp_path):
+    args = [
+        "teachloop", "run", "--out", str(tmp_path), "--name", "killed", "--config", teacher_config(tmp_path),
+        "--teacher", f"openai:{tiny_teacher}", "--teacher-base-url", vllm_server, *TEACHER_RUN,
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    run = tmp_path / "killed"
+    deadline = time.time() + 600
+    try:
+        # wait until iteration 0's generation has paid for some replies, then kill
+        while not (list((run / "iter_0").glob(".data.*.tmp")) and len(list((run / "cache").rglob("*.json"))) > 8):
+            assert proc.poll() is None, "run ended before generation could be interrupted"
+            assert time.time() < deadline
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    paid_before = len(list((run / "cache").rglob("*.json")))
+
+    out = teachloop("resume", str(run), "--quiet")
+    assert out.returncode == 0, out.stderr[-3000:]
+    ledger = json.loads((run / "teacher_ledger.json").read_text())
+    replies = len(list((run / "cache").rglob("*.json")))
+    assert ledger["cache_hits"] >= 1  # work done before the kill came from the cache
+    assert ledger["calls"] <= replies  # no reply was paid for twice
+    assert replies >= paid_before and RunStore(run).is_finished()
