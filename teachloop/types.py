@@ -44,6 +44,7 @@ class Example(BaseModel):
     source: Literal["seed", "eval", "generated"] = "seed"
     lineage: Lineage | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
+    rejected: str | None = None  # a dispreferred answer: the example is a preference pair (DPO)
 
     def model_post_init(self, __context: Any) -> None:
         if not self.id:
@@ -135,15 +136,24 @@ class GenerationRequest(BaseModel):
     instructions: str = ""
     exemplars: list[Example] = Field(default_factory=list)
     parent_id: str | None = None
+    difficulty: int | None = Field(default=None, ge=0, description="level for environments that have levels")
 
 
 class DataPlan(BaseModel):
-    """A policy's decision: what new data to make and/or how to reweight the pool."""
+    """A policy's decision: what new data to make and/or how to reweight the pool.
+
+    `requests` ask the engine for new examples. `pool_samples` draws that many items from
+    the seed pool, with probability proportional to `weights` (pool example id -> weight;
+    uniform when None): STAT-Sel's reweighting, or plain SFT on the seed data. The loop
+    trains with `trainer` (DPO needs examples that carry a `rejected` answer).
+    """
 
     policy: str
     iteration: int
     requests: list[GenerationRequest] = Field(default_factory=list)
     weights: dict[str, float] | None = None
+    pool_samples: int = Field(default=0, ge=0)
+    trainer: Literal["sft", "dpo"] = "sft"
     rationale: str = ""
     policy_state: dict[str, Any] = Field(default_factory=dict)
 
@@ -169,7 +179,15 @@ class HistoryEntry(BaseModel):
 
 
 class TeacherState(BaseModel):
-    """Everything a policy may look at when it plans one iteration's data."""
+    """Everything a policy may look at when it plans one iteration's data.
+
+    `pool_attempts` holds the student's scored answers on the seed pool, filled only for
+    policies that set `needs_pool_attempts = True` (LLM2LLM). `probe` lets a policy ask
+    the current student directly (DataEnvGym hands its agents the student too), and
+    `teacher` is the run's TeacherLLM (None without one) for policies that ask the LLM.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     iteration: int
     seed: int
@@ -177,8 +195,11 @@ class TeacherState(BaseModel):
     feedback: Feedback
     skill_tree: SkillTree
     pool: list[Example] = Field(default_factory=list)
+    pool_attempts: list[Attempt] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     policy_state: dict[str, Any] = Field(default_factory=dict)
+    probe: Any = Field(default=None, exclude=True)
+    teacher: Any = Field(default=None, exclude=True)
 
 
 class Rejected(BaseModel):

@@ -53,7 +53,10 @@ TEACHER_RUN = ["--iterations", "2", "--budget", "12", "--epochs", "1", "--diagno
 
 def teacher_config(tmp_path) -> str:
     path = tmp_path / "teacher.yaml"
-    path.write_text("max_errors: 6\nteacher:\n  backend: openai\n  model: x\n  max_tokens: 1024\n  concurrency: 8\n")
+    path.write_text(
+        "max_errors: 6\n"
+        "teacher: {backend: openai, model: x, max_tokens: 1024, concurrency: 8, send_seed: false}\n"
+    )
     return str(path)
 
 

