@@ -103,6 +103,45 @@ class Student:
         return outputs
 
     # -- training -------------------------------------------------------------------
+    def _trainer_args(self, config_cls: type, cfg: TrainConfig, seed: int, n_rows: int, output_dir: str, **extra):
+        return config_cls(
+            output_dir=output_dir,
+            per_device_train_batch_size=cfg.batch_size,
+            num_train_epochs=cfg.epochs,
+            learning_rate=cfg.learning_rate,
+            lr_scheduler_type=cfg.lr_scheduler,
+            warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of the steps
+            weight_decay=cfg.weight_decay,
+            seed=seed,
+            data_seed=seed,
+            max_length=self.tokenizer.model_max_length,
+            use_cpu=not torch.cuda.is_available(),
+            bf16=False,
+            fp16=False,
+            gradient_checkpointing=False,
+            save_strategy="no",
+            report_to=[],
+            logging_steps=max(1, n_rows // cfg.batch_size // 4),
+            dataloader_num_workers=0,
+            disable_tqdm=True,  # our own bar below; TRL's also prints every log dict
+            **extra,
+        )
+
+    def _fit(self, trainer_cls: type, args, dataset, progress: bool) -> None:
+        self.model.train()
+        trainer = trainer_cls(
+            model=self.model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=self.tokenizer,
+            callbacks=[_ProgressBar()] if progress else None,
+        )
+        trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
+        start = time.perf_counter()
+        trainer.train()
+        log.debug("%s: %d rows in %.1fs", trainer_cls.__name__, len(dataset), time.perf_counter() - start)
+        self.model.eval()
+
     def train(self, data: Sequence[Example], cfg: TrainConfig, seed: int = 0, progress: bool = False) -> Student:
         """Supervised fine-tuning with TRL's SFTTrainer (completion-only loss), in place."""
         if not data:
@@ -111,43 +150,25 @@ class Student:
         from trl import SFTConfig, SFTTrainer
 
         rows = [{"prompt": ex.prompt, "completion": ex.answer} for ex in data]
-        dataset = Dataset.from_list(rows)
         with tempfile.TemporaryDirectory(prefix="teachloop-sft-") as tmp:
-            args = SFTConfig(
-                output_dir=tmp,
-                per_device_train_batch_size=cfg.batch_size,
-                num_train_epochs=cfg.epochs,
-                learning_rate=cfg.learning_rate,
-                lr_scheduler_type=cfg.lr_scheduler,
-                warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of the steps
-                weight_decay=cfg.weight_decay,
-                seed=seed,
-                data_seed=seed,
-                max_length=self.tokenizer.model_max_length,
-                completion_only_loss=True,
-                use_cpu=not torch.cuda.is_available(),
-                bf16=False,
-                fp16=False,
-                gradient_checkpointing=False,
-                save_strategy="no",
-                report_to=[],
-                logging_steps=max(1, len(rows) // cfg.batch_size // 4),
-                dataloader_num_workers=0,
-                disable_tqdm=True,  # our own bar below; TRL's also prints every log dict
-            )
-            self.model.train()
-            trainer = SFTTrainer(
-                model=self.model,
-                args=args,
-                train_dataset=dataset,
-                processing_class=self.tokenizer,
-                callbacks=[_ProgressBar()] if progress else None,
-            )
-            trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
-            start = time.perf_counter()
-            trainer.train()
-            log.debug("trained on %d examples in %.1fs", len(rows), time.perf_counter() - start)
-        self.model.eval()
+            args = self._trainer_args(SFTConfig, cfg, seed, len(rows), tmp, completion_only_loss=True)
+            self._fit(SFTTrainer, args, Dataset.from_list(rows), progress)
+        return self
+
+    def train_preferences(
+        self, pairs: Sequence[Example], cfg: TrainConfig, seed: int = 0, beta: float = 0.1, progress: bool = False
+    ) -> Student:
+        """DPO with TRL's DPOTrainer on examples that carry a `rejected` answer, in place."""
+        pairs = [ex for ex in pairs if ex.rejected is not None]
+        if not pairs:
+            return self
+        from datasets import Dataset
+        from trl import DPOConfig, DPOTrainer
+
+        rows = [{"prompt": ex.prompt, "chosen": ex.answer, "rejected": ex.rejected} for ex in pairs]
+        with tempfile.TemporaryDirectory(prefix="teachloop-dpo-") as tmp:
+            args = self._trainer_args(DPOConfig, cfg, seed, len(rows), tmp, beta=beta)
+            self._fit(DPOTrainer, args, Dataset.from_list(rows), progress)
         return self
 
 
