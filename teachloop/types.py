@@ -144,8 +144,8 @@ class DataPlan(BaseModel):
 
     `requests` ask the engine for new examples. `pool_samples` draws that many items from
     the seed pool, with probability proportional to `weights` (pool example id -> weight;
-    uniform when None): STAT-Sel's reweighting, or plain SFT on the seed data. The loop
-    trains with `trainer` (DPO needs examples that carry a `rejected` answer).
+    uniform when None): STAT-Sel's reweighting, or plain SFT on the seed data. Examples
+    that carry a `rejected` answer are trained as preference pairs (DPO), the rest by SFT.
     """
 
     policy: str
@@ -153,7 +153,6 @@ class DataPlan(BaseModel):
     requests: list[GenerationRequest] = Field(default_factory=list)
     weights: dict[str, float] | None = None
     pool_samples: int = Field(default=0, ge=0)
-    trainer: Literal["sft", "dpo"] = "sft"
     rationale: str = ""
     policy_state: dict[str, Any] = Field(default_factory=dict)
 

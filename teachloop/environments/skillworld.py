@@ -30,47 +30,53 @@ def _digits(rng: random.Random, lo: int, hi: int) -> str:
     return "".join(rng.choice(string.digits) for _ in range(rng.randint(lo, hi)))
 
 
-def _first(rng: random.Random) -> Pair:
-    w = _word(rng, 3, 6)
+# Difficulty levels: level 0 is the task as evaluated; every level above it makes the
+# words and numbers LEVEL_STEP characters longer (same operations, longer inputs).
+LEVEL_STEP = 2
+
+
+def _first(rng: random.Random, level: int = 0) -> Pair:
+    w = _word(rng, 3 + LEVEL_STEP * level, 6 + LEVEL_STEP * level)
     return f"first {w}", w[0]
 
 
-def _copy(rng: random.Random) -> Pair:
-    w = _word(rng, 3, 5)
+def _copy(rng: random.Random, level: int = 0) -> Pair:
+    w = _word(rng, 3 + LEVEL_STEP * level, 5 + LEVEL_STEP * level)
     return f"copy {w}", w
 
 
-def _reverse(rng: random.Random) -> Pair:
-    w = _word(rng, 3, 4)
+def _reverse(rng: random.Random, level: int = 0) -> Pair:
+    w = _word(rng, 3 + LEVEL_STEP * level, 4 + LEVEL_STEP * level)
     return f"reverse {w}", w[::-1]
 
 
-def _double(rng: random.Random) -> Pair:
-    w = _word(rng, 2, 4)
+def _double(rng: random.Random, level: int = 0) -> Pair:
+    w = _word(rng, 2 + LEVEL_STEP * level, 4 + LEVEL_STEP * level)
     return f"double {w}", "".join(c + c for c in w)
 
 
-def _length(rng: random.Random) -> Pair:
-    w = _word(rng, 2, 9)
+def _length(rng: random.Random, level: int = 0) -> Pair:
+    w = _word(rng, 2 + LEVEL_STEP * level, 9 + LEVEL_STEP * level)
     return f"len {w}", str(len(w))
 
 
-def _max(rng: random.Random) -> Pair:
-    d = _digits(rng, 3, 5)
+def _max(rng: random.Random, level: int = 0) -> Pair:
+    d = _digits(rng, 3 + LEVEL_STEP * level, 5 + LEVEL_STEP * level)
     return f"max {d}", max(d)
 
 
-def _parity(rng: random.Random) -> Pair:
-    d = _digits(rng, 2, 4)
+def _parity(rng: random.Random, level: int = 0) -> Pair:
+    d = _digits(rng, 2 + LEVEL_STEP * level, 4 + LEVEL_STEP * level)
     return f"parity {d}", "odd" if int(d[-1]) % 2 else "even"
 
 
-def _succ(rng: random.Random) -> Pair:
-    n = rng.randint(10, 998)
+def _succ(rng: random.Random, level: int = 0) -> Pair:
+    # level 0: 10..998 (two or three digits); each level adds LEVEL_STEP digits
+    n = rng.randint(10 ** (1 + LEVEL_STEP * level), 10 ** (3 + LEVEL_STEP * level) - 2)
     return f"succ {n}", str(n + 1)
 
 
-SKILLS: dict[str, tuple[str, str, Callable[[random.Random], Pair]]] = {
+SKILLS: dict[str, tuple[str, str, Callable[[random.Random, int], Pair]]] = {
     # skill: (group, description, generator)
     "first": ("text", "give the first letter of a word", _first),
     "copy": ("text", "repeat a word unchanged", _copy),
@@ -81,6 +87,8 @@ SKILLS: dict[str, tuple[str, str, Callable[[random.Random], Pair]]] = {
     "parity": ("number", "say whether a number is odd or even", _parity),
     "succ": ("number", "add one to a number below 999", _succ),
 }
+
+
 def _checked_word(arg: str) -> str:
     if not arg.isalpha() or not arg.islower():
         raise ValueError(arg)
@@ -132,11 +140,12 @@ class SkillWorld:
         self._eval: list[Example] | None = None
         self._pool: list[Example] | None = None
 
-    def make(self, skill: str, rng: random.Random, source: str = "seed") -> Example:
+    def make(self, skill: str, rng: random.Random, source: str = "seed", level: int = 0) -> Example:
         if skill not in SKILLS:
             raise TeachloopError(f"skillworld has no skill {skill!r}; skills: {', '.join(SKILLS)}")
-        prompt, answer = SKILLS[skill][2](rng)
-        return Example(prompt=prompt + PROMPT_SUFFIX, answer=answer, skills=[skill], source=source)
+        prompt, answer = SKILLS[skill][2](rng, level)
+        meta = {"difficulty": level} if level else {}
+        return Example(prompt=prompt + PROMPT_SUFFIX, answer=answer, skills=[skill], source=source, meta=meta)
 
     def _unique(self, skill: str, n: int, rng: random.Random, source: str, exclude: set[str]) -> list[Example]:
         out: list[Example] = []
@@ -184,6 +193,19 @@ class SkillWorld:
         """The environment's checker: is the example's answer right for its prompt?"""
         return self.solve(example.prompt) == example.answer.strip()
 
-    def generate(self, skill: str, n: int, rng: random.Random) -> list[Example]:
-        """`n` fresh examples of `skill` (may repeat; the engine de-duplicates)."""
-        return [self.make(skill, rng, "generated") for _ in range(n)]
+    def generate(self, skill: str, n: int, rng: random.Random, difficulty: int | None = None) -> list[Example]:
+        """`n` fresh examples of `skill` (may repeat; the engine de-duplicates).
+
+        `difficulty` 0 or None is the task as evaluated; each level above makes the words
+        and numbers longer (examples then carry `meta["difficulty"]`).
+        """
+        level = _level(difficulty)
+        return [self.make(skill, rng, "generated", level) for _ in range(n)]
+
+
+def _level(difficulty: int | None) -> int:
+    if difficulty is None:
+        return 0
+    if isinstance(difficulty, bool) or not isinstance(difficulty, int) or difficulty < 0:
+        raise TeachloopError(f"skillworld: difficulty must be an integer >= 0 (or None), got {difficulty!r}")
+    return difficulty

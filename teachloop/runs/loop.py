@@ -23,6 +23,7 @@ from rich.console import Console
 
 from teachloop.agents.diagnosis import diagnose
 from teachloop.agents.engines import get_engine
+from teachloop.agents.engines.pool import draw_from_pool
 from teachloop.agents.policies import get_policy
 from teachloop.agents.llm import TeacherLLM
 from teachloop.environments import get_environment
@@ -30,6 +31,7 @@ from teachloop.environments.base import RelabelledEnvironment
 from teachloop.runs.config import RunConfig
 from teachloop.runs.store import PhaseWriter, RunStore, read_jsonl, read_model, write_json, write_jsonl
 from teachloop.students import load_student
+from teachloop.students.probe import LoopProbe
 from teachloop.students.student import Student, quiet_hf_libraries
 from teachloop.types import (
     Attempt,
@@ -190,22 +192,31 @@ class Loop:
         top = sorted(feedback.profile.counts.items(), key=lambda kv: -kv[1])[:4]
         return f"{feedback.profile.n_hard} hard items; missing " + ", ".join(f"{s}:{c}" for s, c in top)
 
-    def _plan(self, i: int, writer: PhaseWriter) -> str:
-        state = TeacherState(
+    def _teacher_state(self, i: int) -> TeacherState:
+        student = self._student_for_eval(i)
+        pool = self.env.train_pool()
+        probe = LoopProbe(student, self.env, learning_rate=0.05, max_new_tokens=self.config.max_new_tokens)
+        return TeacherState(
             iteration=i,
             seed=self.config.seed,
             budget=self.config.budget,
             feedback=read_model(self.store.phase_dir(i, "feedback") / "feedback.json", Feedback),
             skill_tree=self.env.skills,
-            pool=self.env.train_pool(),
+            pool=pool,
+            pool_attempts=probe.score(pool) if getattr(self.policy, "needs_pool_attempts", False) else [],
             history=self._history(i),
             policy_state=self._plan_of(i - 1).policy_state if i > 0 else {},
+            probe=probe,
+            teacher=self.teacher,
         )
-        plan = self.policy.plan(state)
+
+    def _plan(self, i: int, writer: PhaseWriter) -> str:
+        plan = self.policy.plan(self._teacher_state(i))
         plan = plan.model_copy(update={"policy": self.config.policy, "iteration": i})
         write_json(writer.path / "plan.json", plan)
-        writer.info = {"allocation": plan.allocation()}
-        return ", ".join(f"{s}:{c}" for s, c in plan.allocation().items())
+        writer.info = {"allocation": plan.allocation(), "pool_samples": plan.pool_samples}
+        pool = f"; {plan.pool_samples} from the pool" if plan.pool_samples else ""
+        return ", ".join(f"{s}:{c}" for s, c in plan.allocation().items()) + pool
 
     def _generate(self, i: int, writer: PhaseWriter) -> str:
         seen = frozenset(ex.prompt for j in range(i) for ex in self._data(j))
@@ -216,23 +227,39 @@ class Loop:
             eval_prompts=frozenset(ex.prompt for ex in self.env.eval_set()),
             seen_prompts=seen,
         )
+        plan = self._plan_of(i)
         with writer.work():
-            result = self.engine.generate(self._plan_of(i), self.env, ctx)
-        write_jsonl(writer.path / "examples.jsonl", result.examples)
+            result = self.engine.generate(plan, self.env, ctx)
+        examples = result.examples
+        if hasattr(self.policy, "select"):  # over-generate-and-keep, or preference pairs
+            write_jsonl(writer.path / "candidates.jsonl", examples)
+            examples = self.policy.select(examples, self._teacher_state(i))
+            if hasattr(self.policy, "teacher_pairs"):
+                write_jsonl(writer.path / "teacher_pairs.jsonl", self.policy.teacher_pairs())
+        examples = examples + draw_from_pool(plan, self.env.train_pool(), self.config.seed)
+        if len(examples) > self.config.budget:  # equal budgets: never train on more than asked
+            result.rejected += [Rejected(example=ex, reason="over budget") for ex in examples[self.config.budget :]]
+            examples = examples[: self.config.budget]
+        write_jsonl(writer.path / "examples.jsonl", examples)
         write_jsonl(writer.path / "rejected.jsonl", result.rejected)
-        writer.info = {"examples": len(result.examples), "rejected": len(result.rejected), "shortfall": result.shortfall}
+        writer.info = {"examples": len(examples), "rejected": len(result.rejected), "shortfall": result.shortfall}
         short = f"; short {result.shortfall}" if result.shortfall else ""
-        return f"{len(result.examples)} examples, {len(result.rejected)} rejected{short}"
+        return f"{len(examples)} examples, {len(result.rejected)} rejected{short}"
 
     def _train(self, i: int, writer: PhaseWriter) -> str:
         cfg = self.config
         data = self._training_set(i)
         student = self._base() if cfg.student == "restart" else self._student_for_eval(i)
+        sft = [ex for ex in data if ex.rejected is None]
+        pairs = [ex for ex in data if ex.rejected is not None]
+        seed = cfg.seed * 1000 + i
         with writer.work():
-            if data:
-                student.train(data, cfg.train, seed=cfg.seed * 1000 + i, progress=self.progress)
+            student.train(sft, cfg.train, seed=seed, progress=self.progress)
+            student.train_preferences(pairs, cfg.train, seed=seed, progress=self.progress)
         student.save(writer.path / "model")
         writer.info = {"examples": len(data), "start": "base" if cfg.student == "restart" else f"iter_{i}"}
+        if pairs:
+            writer.info["preference_pairs"] = len(pairs)
         # the next evaluation reloads the published checkpoint, exactly as a resumed run would
         self._student, self._student_key = None, None
         return f"{len(data)} examples ({cfg.data}, student {cfg.student})"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
 import random
+from collections.abc import Callable
 
 from tqdm.auto import tqdm
 
@@ -10,6 +13,8 @@ from teachloop.agents.engines.filters import DataFilter
 from teachloop.environments.base import Environment, ProgrammaticEnvironment
 from teachloop.errors import TeachloopError
 from teachloop.types import DataPlan, Example, GenerationContext, GenerationResult, Lineage, Rejected
+
+log = logging.getLogger(__name__)
 
 MAX_TRIES_PER_EXAMPLE = 20
 
@@ -34,12 +39,13 @@ class ProgrammaticEngine:
             if request.skill is not None and request.skill not in env.skills:
                 raise TeachloopError(f"plan asks for unknown skill {request.skill!r}; known: {', '.join(leaves)}")
             rng = random.Random(f"{ctx.seed}:{ctx.iteration}:{index}:{request.skill}")
+            make = _generator(env, request.difficulty)
             kept: list[Example] = []
             for _ in range(request.count * MAX_TRIES_PER_EXAMPLE):
                 if len(kept) == request.count:
                     break
                 skill = request.skill if request.skill in leaves else rng.choice(_leaves_for(env, request.skill))
-                candidate = env.generate(skill, 1, rng)[0]
+                candidate = make(skill, rng)
                 example = candidate.model_copy(
                     update={
                         "source": "generated",
@@ -69,3 +75,22 @@ class ProgrammaticEngine:
 def _leaves_for(env: Environment, skill: str | None) -> list[str]:
     return env.skills.leaves() if skill is None else env.skills.leaves_under(skill)
 
+
+def _generator(env: ProgrammaticEnvironment, difficulty: int | None) -> Callable[[str, random.Random], Example]:
+    """One example of a skill; the request's difficulty goes to generators that take one.
+
+    An environment without levels still serves a plan that has them, at its only level.
+    """
+    if difficulty is not None and _takes_difficulty(env):
+        return lambda skill, rng: env.generate(skill, 1, rng, difficulty=difficulty)[0]
+    if difficulty is not None:
+        log.warning("environment %r has no difficulty levels; ignoring difficulty %d", env.name, difficulty)
+    return lambda skill, rng: env.generate(skill, 1, rng)[0]
+
+
+def _takes_difficulty(env: ProgrammaticEnvironment) -> bool:
+    try:
+        parameters = inspect.signature(env.generate).parameters.values()
+    except (TypeError, ValueError):  # no introspectable signature: assume the protocol's
+        return False
+    return any(p.name == "difficulty" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)

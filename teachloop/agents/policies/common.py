@@ -1,0 +1,128 @@
+"""Helpers the policies share: option checks, the pool's skill index, even spreads,
+per-skill accuracy and accuracy gains read from the history.
+
+Nothing here keeps state: every helper is a function of its arguments.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from teachloop.agents.policies.base import allocate
+from teachloop.errors import ConfigError
+from teachloop.skills.tree import SkillTree
+from teachloop.types import Example, GenerationRequest, HistoryEntry, TeacherState
+
+T = TypeVar("T")
+
+
+# -- option checks -------------------------------------------------------------------------
+def check_int(policy: str, option: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    """An integer option within [minimum, maximum]; a ConfigError that names it otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{policy}: {option} must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"within [{minimum}, {maximum}]"
+        raise ConfigError(f"{policy}: {option} must be {bounds}, got {value}")
+    return value
+
+
+def check_float(policy: str, option: str, value: Any, low: float, high: float | None = None) -> float:
+    """A number option within [low, high] (no upper bound when high is None)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{policy}: {option} must be a number, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"within [{low}, {high}]"
+        raise ConfigError(f"{policy}: {option} must be {bounds}, got {value}")
+    return float(value)
+
+
+def check_choice(policy: str, option: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{policy}: {option} must be one of {', '.join(choices)}; got {value!r}")
+    return str(value)
+
+
+def check_bool(policy: str, option: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{policy}: {option} must be true or false, got {value!r}")
+    return value
+
+
+# -- the seed pool ---------------------------------------------------------------------------
+def pool_index(pool: Iterable[Example]) -> dict[str, list[Example]]:
+    """Inverted index: skill label -> the pool examples that carry it (pool order)."""
+    index: dict[str, list[Example]] = {}
+    for example in pool:
+        for skill in dict.fromkeys(example.skills):
+            index.setdefault(skill, []).append(example)
+    return index
+
+
+def pick(items: Sequence[T], k: int, rng: random.Random) -> list[T]:
+    """Up to k items, drawn without replacement."""
+    return rng.sample(list(items), min(k, len(items)))
+
+
+def exemplars_for(
+    index: Mapping[str, list[Example]], tree: SkillTree, skill: str | None, k: int, rng: random.Random
+) -> list[Example]:
+    """Up to k pool examples of `skill` (or of the leaves under it, for a group skill)."""
+    if skill is None or k <= 0:
+        return []
+    members = [skill] + (tree.leaves_under(skill) if skill in tree else [])
+    found = {ex.id: ex for member in dict.fromkeys(members) for ex in index.get(member, [])}
+    return pick(list(found.values()), k, rng)
+
+
+# -- spreading a budget ----------------------------------------------------------------------
+def rotated_leaves(state: TeacherState) -> list[str]:
+    """The tree's leaves, rotated by the iteration so remainders do not always favour the same."""
+    leaves = state.skill_tree.leaves()
+    shift = state.iteration % len(leaves) if leaves else 0
+    return leaves[shift:] + leaves[:shift]
+
+
+def even_counts(state: TeacherState, budget: int | None = None) -> dict[str, int]:
+    """The budget spread evenly over every leaf skill (tree order)."""
+    leaves = state.skill_tree.leaves()
+    counts = allocate(state.budget if budget is None else budget, {s: 1.0 for s in rotated_leaves(state)})
+    return {s: counts[s] for s in leaves}
+
+
+def even_requests(state: TeacherState, instructions: str = "") -> list[GenerationRequest]:
+    """One request per leaf skill, the budget spread evenly; `skill=None` when the tree is empty."""
+    counts = even_counts(state)
+    if not counts:
+        return [GenerationRequest(skill=None, count=state.budget, instructions=instructions)] if state.budget else []
+    return [GenerationRequest(skill=s, count=c, instructions=instructions) for s, c in counts.items() if c]
+
+
+# -- accuracy --------------------------------------------------------------------------------
+def leaf_accuracy(state: TeacherState) -> dict[str, float]:
+    """Evaluation accuracy of every leaf skill; a leaf with no eval item gets the overall accuracy."""
+    measured = state.feedback.skill_accuracy
+    return {s: measured.get(s, state.feedback.accuracy) for s in state.skill_tree.leaves()}
+
+
+def gains(entry: HistoryEntry) -> dict[str, tuple[float, int]]:
+    """For each skill that got data in a finished iteration: (accuracy gain, examples allocated).
+
+    Skills without an accuracy before or after (or the "*" bucket of skill-less requests) are left out.
+    """
+    after = entry.next_skill_accuracy
+    if after is None:
+        return {}
+    return {
+        skill: (after[skill] - entry.skill_accuracy[skill], count)
+        for skill, count in entry.allocation.items()
+        if count > 0 and skill in after and skill in entry.skill_accuracy
+    }
+
+
+def truncate(text: str, limit: int) -> str:
+    """One line of at most `limit` characters (for prompts shown to the teacher)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

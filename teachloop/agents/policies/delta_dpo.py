@@ -1,0 +1,39 @@
+"""`delta-dpo`: after the Delta Learning Hypothesis (Geng et al., 2025) and PLaD
+(Zhang et al., 2024).
+
+New items for the missing skills are planned like STAT-Syn; after generation the
+student answers each verified item, and every item it gets wrong becomes a preference
+pair (verified answer > the student's own wrong answer), trained with TRL's
+DPOTrainer. Items the student already answers correctly teach little and are dropped
+(`keep_known: true` keeps them as plain SFT examples instead).
+"""
+
+from __future__ import annotations
+
+from teachloop.agents.engines.filters import normalize
+from teachloop.agents.policies.stat_syn import StatSynPolicy
+from teachloop.types import DataPlan, Example, TeacherState
+
+
+class DeltaDPOPolicy:
+    name = "delta-dpo"
+
+    def __init__(self, keep_known: bool = False, floor: float = 0.0) -> None:
+        self.keep_known = keep_known
+        self.allocator = StatSynPolicy(floor=floor)
+
+    def plan(self, state: TeacherState) -> DataPlan:
+        plan = self.allocator.plan(state)
+        return plan.model_copy(update={"policy": self.name, "rationale": f"pairs against own errors; {plan.rationale}"})
+
+    def select(self, candidates: list[Example], state: TeacherState) -> list[Example]:
+        if state.probe is None:
+            return candidates
+        answers = state.probe.answer([ex.prompt for ex in candidates])
+        kept = []
+        for ex, own in zip(candidates, answers, strict=True):
+            if normalize(own) != normalize(ex.answer):
+                kept.append(ex.model_copy(update={"rejected": own.strip()}))
+            elif self.keep_known:
+                kept.append(ex)
+        return kept

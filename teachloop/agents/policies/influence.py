@@ -1,0 +1,81 @@
+"""`influence`: after Montessori-Instruct (Li et al., ICLR 2025).
+
+The teacher over-generates candidates (`overgenerate` x the budget, allocated like
+STAT-Syn by the Missing-Skill-Profile); each candidate's *local data influence* on the
+student is measured — one optimizer step on that candidate alone, then the change of
+the loss on reference items the student currently fails (seed-pool items, never the
+eval set) — and the most helpful (most negative) are kept within the budget. Every
+kept example carries its score in `meta["influence"]`, and `teacher_pairs()` turns the
+last scored candidates into (helpful > harmful) pairs per skill — the data that can
+train an LLM teacher with DPO; the loop writes them to `data/teacher_pairs.jsonl`.
+"""
+
+from __future__ import annotations
+
+import random
+
+from teachloop.agents.policies.stat_syn import StatSynPolicy
+from teachloop.errors import ConfigError
+from teachloop.types import DataPlan, Example, TeacherState
+
+
+class InfluencePolicy:
+    name = "influence"
+    needs_pool_attempts = True
+
+    def __init__(self, overgenerate: float = 2.0, reference: int = 64, floor: float = 0.0) -> None:
+        if overgenerate < 1.0:
+            raise ConfigError(f"influence: overgenerate must be >= 1, got {overgenerate}")
+        if reference < 1:
+            raise ConfigError(f"influence: reference must be >= 1, got {reference}")
+        self.overgenerate = overgenerate
+        self.reference = reference
+        self.allocator = StatSynPolicy(floor=floor)
+        self._scored: list[Example] = []  # the candidates of the last select(), for teacher_pairs()
+
+    def plan(self, state: TeacherState) -> DataPlan:
+        wide = state.model_copy(update={"budget": round(state.budget * self.overgenerate)})
+        plan = self.allocator.plan(wide)
+        return plan.model_copy(
+            update={"policy": self.name, "rationale": f"{self.overgenerate}x over-generation; {plan.rationale}"}
+        )
+
+    def select(self, candidates: list[Example], state: TeacherState) -> list[Example]:
+        if len(candidates) <= state.budget or state.probe is None:
+            return candidates[: state.budget]
+        failing_ids = {a.example_id for a in state.pool_attempts if not a.correct}
+        failing = [ex for ex in state.pool if ex.id in failing_ids]
+        rng = random.Random(f"{state.seed}:{state.iteration}:influence")
+        reference = rng.sample(failing, min(self.reference, len(failing)))
+        scores = state.probe.influence(candidates, reference)
+        scored = [ex.model_copy(update={"meta": {**ex.meta, "influence": s}}) for ex, s in zip(candidates, scores)]
+        self._scored = scored
+        ranked = sorted(range(len(scored)), key=lambda k: scores[k])
+        keep = sorted(ranked[: state.budget])  # most helpful, in generation order
+        return [scored[k] for k in keep]
+
+
+    def teacher_pairs(self) -> list[dict[str, object]]:
+        return preference_pairs(self._scored)
+
+
+def preference_pairs(candidates: list[Example]) -> list[dict[str, object]]:
+    """Per skill, the most helpful candidate against the most harmful (teacher DPO data)."""
+    by_skill: dict[str, list[Example]] = {}
+    for ex in candidates:
+        if "influence" in ex.meta and ex.skills:
+            by_skill.setdefault(ex.skills[0], []).append(ex)
+    pairs = []
+    for skill, group in sorted(by_skill.items()):
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda ex: ex.meta["influence"])
+        best, worst = group[0], group[-1]
+        pairs.append(
+            {
+                "skill": skill,
+                "chosen": {"question": best.prompt, "answer": best.answer, "influence": best.meta["influence"]},
+                "rejected": {"question": worst.prompt, "answer": worst.answer, "influence": worst.meta["influence"]},
+            }
+        )
+    return pairs

@@ -1,0 +1,88 @@
+"""StudentProbe: what a policy may ask the current student (answers, samples, influence)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+
+from teachloop.environments.base import Environment
+from teachloop.students.student import Student
+from teachloop.types import Attempt, Example
+
+
+class LoopProbe:
+    def __init__(self, student: Student, env: Environment, learning_rate: float, max_new_tokens: int = 16) -> None:
+        self.student = student
+        self.env = env
+        self.learning_rate = learning_rate
+        self.max_new_tokens = max_new_tokens
+
+    def answer(self, prompts: list[str]) -> list[str]:
+        return self.student.generate(prompts, max_new_tokens=self.max_new_tokens)
+
+    @torch.inference_mode()
+    def sample(self, prompts: list[str], n: int, temperature: float = 1.0) -> list[list[str]]:
+        tok, model = self.student.tokenizer, self.student.model
+        enc = tok(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+        out = model.generate(
+            **enc,
+            do_sample=True,
+            temperature=temperature,
+            num_return_sequences=n,
+            max_new_tokens=self.max_new_tokens,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+        texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        return [texts[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+    def score(self, examples: list[Example]) -> list[Attempt]:
+        responses = self.answer([ex.prompt for ex in examples])
+        return [self.env.score(ex, r) for ex, r in zip(examples, responses, strict=True)]
+
+    def _batch(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
+        """Prompt+answer+eos with the loss on the answer only (as in training)."""
+        tok = self.student.tokenizer
+        ids, labels = [], []
+        for ex in examples:
+            p = tok(ex.prompt, add_special_tokens=False)["input_ids"]
+            a = tok(ex.answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            ids.append(p + a)
+            labels.append([-100] * len(p) + a)
+        width = max(map(len, ids))
+        pad = tok.pad_token_id
+        return {
+            "input_ids": torch.tensor([[pad] * (width - len(x)) + x for x in ids]),
+            "attention_mask": torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids]),
+            "labels": torch.tensor([[-100] * (width - len(y)) + y for y in labels]),
+        }
+
+    def influence(self, candidates: list[Example], reference: list[Example]) -> list[float]:
+        """Loss change on `reference` after one SGD step on each candidate alone (negative = helpful)."""
+        if not candidates or not reference:
+            return [0.0] * len(candidates)
+        model = self.student.model
+        saved = copy.deepcopy(model.state_dict())
+        ref = self._batch(reference)
+        with torch.no_grad():
+            base = model(**ref).loss.item()
+        scores = []
+        try:
+            for candidate in candidates:
+                model.train()
+                model.zero_grad(set_to_none=True)
+                model(**self._batch([candidate])).loss.backward()
+                with torch.no_grad():
+                    for param in model.parameters():
+                        if param.grad is not None:
+                            param -= self.learning_rate * param.grad
+                    model.eval()
+                    scores.append(model(**ref).loss.item() - base)
+                    model.load_state_dict(saved)
+        finally:
+            model.zero_grad(set_to_none=True)
+            model.load_state_dict(saved)
+            model.eval()
+        return scores
