@@ -84,3 +84,17 @@ def test_teacher_spec_and_reply_parsing():
         with pytest.raises(ConfigError, match="--teacher must look like"):
             TeacherConfig.from_spec(bad)
     assert parse_reply('```json\n{"answer": "a", "confidence": 3}\n```', Answer).answer == "a"
+
+
+def test_token_budget_per_iteration_stops_paid_calls_until_the_next_window(tmp_path):
+    with FaultServer() as server:
+        client = teacher(server, tmp_path, max_tokens_per_iteration=30, validation_retries=0)
+        client.open_budget_window()
+        assert all(client.structured(conversations(2), Answer))  # 2 x 15 tokens: budget reached
+        before = server.total()
+        assert client.structured([[{"role": "user", "content": "one more"}]], Answer) == [None]
+        assert server.total() == before  # nothing was sent
+        assert "budget" in (tmp_path / "teacher_failures.jsonl").read_text()
+        assert client.structured(conversations(2), Answer) != [None, None]  # cached replies stay free
+        client.open_budget_window()
+        assert client.structured([[{"role": "user", "content": "one more"}]], Answer)[0] is not None

@@ -56,6 +56,9 @@ class TeacherConfig(BaseModel):
     send_seed: bool = Field(
         default=True, description="send a per-request seed (vLLM on CPU crashes on seeded sampling: set false)"
     )
+    max_tokens_per_iteration: int | None = Field(
+        default=None, ge=1, description="teacher token budget per loop iteration (equal budgets in benchmarks)"
+    )
     price_prompt_per_mtok: float | None = Field(default=None, ge=0, description="cost per million prompt tokens")
     price_completion_per_mtok: float | None = Field(default=None, ge=0)
     vllm_options: dict[str, Any] = Field(
@@ -327,6 +330,17 @@ class TeacherLLM:
         self.ledger = self._load_ledger()
         self._backend: OpenAIBackend | VLLMBackend | None = None
         self._lock = threading.Lock()
+        self._budget_mark: int | None = None  # ledger tokens when the current budget window opened
+
+    def open_budget_window(self) -> None:
+        """Start counting `max_tokens_per_iteration` afresh (the loop calls it per iteration)."""
+        self._budget_mark = self.ledger.prompt_tokens + self.ledger.completion_tokens
+
+    def _over_budget(self) -> bool:
+        limit = self.cfg.max_tokens_per_iteration
+        if limit is None or self._budget_mark is None:
+            return False
+        return self.ledger.prompt_tokens + self.ledger.completion_tokens - self._budget_mark >= limit
 
     @property
     def name(self) -> str:
@@ -401,7 +415,10 @@ class TeacherLLM:
                 else:
                     self.ledger.cache_hits += 1
                     last_raw[i] = hit["text"]
-            if misses:
+            if misses and self._over_budget():
+                for i in misses:
+                    last_error[i] = "teacher token budget of this iteration is spent"
+            elif misses:
                 self._call(misses, conversations, json_schema, params, keys, last_raw, last_error)
             still: list[int] = []
             for i in pending:

@@ -124,6 +124,8 @@ class Loop:
         records: list[MetricsRecord] = []
         for i in range(self.config.iterations + 1):
             phases = ("eval",) if i == self.config.iterations else tuple(steps)
+            if self.teacher:
+                self.teacher.open_budget_window()
             for phase in phases:
                 if self._run_phase(i, phase, steps[phase]) and phase == "eval":
                     records = self.metrics()
