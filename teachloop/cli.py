@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import click
 import typer
+from typer._click.exceptions import ClickException as TyperClickException  # typer vendors click
 from rich.console import Console
 
 from teachloop.errors import TeachloopError
@@ -150,6 +151,32 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> No
     _finish(run_dir, quiet=False)
 
 
+@app.command()
+def bench(
+    bench_file: Annotated[Path, typer.Argument(help="Bench file (YAML): environments, policies, seeds, budget, ...")],
+    out: Annotated[
+        Path | None, typer.Option(help="Bench folder [default: bench-runs/<file stem>, '-quick' added with --quick].")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Runs in parallel, each in its own process.")] = 1,
+    quick: Annotated[bool, typer.Option("--quick", help="Apply the bench file's quick: overrides.")] = False,
+) -> None:
+    """Benchmark policies: every (environment, policy, seed) as a resumable run with the same budget.
+
+    Finished runs are skipped and unfinished ones resumed, so a rerun redoes nothing that finished.
+    Writes leaderboard.md, learning_curves.png and skill_heatmap.png to the bench folder.
+    """
+    from teachloop.runs.bench import rich_leaderboard, run_bench
+
+    def progress(line: str) -> None:
+        err_console.print(line, highlight=False, soft_wrap=True)
+
+    results = run_bench(bench_file, out=out, workers=workers, quick=quick, progress=progress)
+    Console(width=max(console.width, 160)).print(rich_leaderboard(results))
+    plots = "  plots: learning_curves.png, skill_heatmap.png" if results.rows else ""
+    console.print(f"leaderboard: {results.bench_dir / 'leaderboard.md'}{plots}", soft_wrap=True)
+    results.raise_for_failures()
+
+
 @policies_app.command("list")
 def policies_list() -> None:
     """List the installed policies."""
@@ -220,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     except TeachloopError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except click.ClickException as exc:
+    except (click.ClickException, TyperClickException) as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

@@ -156,9 +156,19 @@ class Student:
         return self
 
     def train_preferences(
-        self, pairs: Sequence[Example], cfg: TrainConfig, seed: int = 0, beta: float = 0.1, progress: bool = False
+        self,
+        pairs: Sequence[Example],
+        cfg: TrainConfig,
+        seed: int = 0,
+        beta: float = 0.1,
+        sft_weight: float = 1.0,
+        progress: bool = False,
     ) -> Student:
-        """DPO with TRL's DPOTrainer on examples that carry a `rejected` answer, in place."""
+        """DPO with TRL's DPOTrainer on examples that carry a `rejected` answer, in place.
+
+        With `sft_weight` > 0 the NLL of the chosen answer is added to the DPO loss (RPO):
+        pushing away from a wrong answer alone does not teach a skill the student lacks.
+        """
         pairs = [ex for ex in pairs if ex.rejected is not None]
         if not pairs:
             return self
@@ -167,7 +177,8 @@ class Student:
 
         rows = [{"prompt": ex.prompt, "chosen": ex.answer, "rejected": ex.rejected} for ex in pairs]
         with tempfile.TemporaryDirectory(prefix="teachloop-dpo-") as tmp:
-            args = self._trainer_args(DPOConfig, cfg, seed, len(rows), tmp, beta=beta)
+            losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight > 0 else {}
+            args = self._trainer_args(DPOConfig, cfg, seed, len(rows), tmp, beta=beta, **losses)
             self._fit(DPOTrainer, args, Dataset.from_list(rows), progress)
         return self
 

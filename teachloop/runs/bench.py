@@ -1,0 +1,689 @@
+"""Benchmark harness: every (environment, policy, seed) of a bench file as a resumable run.
+
+A bench file (YAML)::
+
+    environments: [skillworld]
+    policies: [uniform, stat-syn]
+    seeds: [0, 1, 2]
+    budget: 200                        # new training examples per iteration, the same for every run
+    iterations: 4
+    teacher_tokens_per_iteration: 50000   # optional; only used when run.teacher is set
+    run:                               # any other RunConfig field, applied to every run
+      train: {epochs: 2}
+      policy_options: {stat-syn: {floor: 0.1}}   # per policy
+    quick:                             # overrides for `teachloop bench --quick`
+      seeds: [0]
+      iterations: 1
+      train: {epochs: 1}               # RunConfig fields go into run:
+
+Each run is a normal run folder `<bench dir>/runs/<env>-<policy>-s<seed>`: a finished one
+is skipped, an unfinished one resumed, so rerunning a half-finished benchmark redoes
+nothing that finished. The bench dir gets `leaderboard.md` (+ `leaderboard.json`),
+`learning_curves.png` and `skill_heatmap.png`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import statistics
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from teachloop.errors import ConfigError, TeachloopError
+from teachloop.runs.config import RunConfig, _format_errors
+from teachloop.runs.store import MARKER, RunStore, atomic_write_text, write_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from teachloop.runs.loop import MetricsRecord
+
+# RunConfig fields the bench sets itself, so every run gets the same budget
+RESERVED_RUN_FIELDS = ("name", "out", "environment", "policy", "seed", "budget", "iterations")
+DEFAULT_OUT = Path("bench-runs")
+
+Progress = Callable[[str], None]
+
+
+# -- the bench file -----------------------------------------------------------------------
+def _no_duplicates(values: list[Any]) -> list[Any]:
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise ValueError(f"listed twice: {', '.join(map(str, seen))}")
+    return values
+
+
+class BenchConfig(BaseModel):
+    """A bench file, validated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    environments: list[str] = Field(default_factory=lambda: ["skillworld"], min_length=1)
+    policies: list[str] = Field(min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    budget: int = Field(ge=1, description="new training examples per iteration, equal for every run")
+    iterations: int = Field(ge=1, le=1000)
+    teacher_tokens_per_iteration: int | None = Field(default=None, ge=1)
+    run: dict[str, Any] = Field(default_factory=dict, description="other RunConfig fields for every run")
+    quick: dict[str, Any] | None = Field(default=None, description="overrides for --quick")
+
+    _unique = field_validator("environments", "policies", "seeds")(_no_duplicates)
+
+    @field_validator("run")
+    @classmethod
+    def _run_fields(cls, run: dict[str, Any]) -> dict[str, Any]:
+        for key in run:
+            if key in RESERVED_RUN_FIELDS:
+                raise ValueError(f"{key} is set by the bench for every run (use the top-level keys)")
+            if key not in RunConfig.model_fields:
+                raise ValueError(f"unknown run field {key!r}")
+        return run
+
+    @field_validator("quick")
+    @classmethod
+    def _quick_fields(cls, quick: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key in quick or {}:
+            if key == "quick" or (key not in cls.model_fields and key not in RunConfig.model_fields):
+                raise ValueError(f"unknown field {key!r}")
+        return quick
+
+    @model_validator(mode="after")
+    def _policy_options(self) -> BenchConfig:
+        options = self.run.get("policy_options", {})
+        if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+            raise ValueError("run.policy_options must map policy names to option mappings")
+        unknown = sorted(set(options) - set(self.policies))
+        if unknown:
+            raise ValueError(f"run.policy_options names policies the bench does not run: {', '.join(unknown)}")
+        return self
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _deep_merge(base.get(key), value)
+        return merged
+    return copy.deepcopy(override)
+
+
+def apply_quick(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The bench file with its `quick:` overrides applied; RunConfig fields go into `run:`."""
+    quick = data.get("quick")
+    if not quick:
+        raise ConfigError(f"--quick: {source} has no quick: section")
+    merged = {k: copy.deepcopy(v) for k, v in data.items() if k != "quick"}
+    for key, value in quick.items():
+        if key == "run":
+            merged["run"] = _deep_merge(merged.get("run", {}), value)
+        elif key in BenchConfig.model_fields:
+            merged[key] = copy.deepcopy(value)
+        else:
+            run = merged.setdefault("run", {})
+            run[key] = _deep_merge(run.get(key), value)
+    return merged
+
+
+def _validate(data: dict[str, Any], source: str) -> BenchConfig:
+    try:
+        return BenchConfig.model_validate(data)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(bench)"
+            parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+        raise ConfigError(f"invalid bench file ({source}): " + "; ".join(parts)) from None
+
+
+def load_bench(path: Path, quick: bool = False) -> BenchConfig:
+    """Read and validate a bench file; with `quick`, its quick: overrides applied."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"bench file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"bench file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"bench file {path} must hold a mapping (environments, policies, seeds, ...)")
+    bench = _validate(data, str(path))
+    return _validate(apply_quick(data, str(path)), f"{path}, quick") if quick else bench
+
+
+# -- planning the runs --------------------------------------------------------------------
+def run_name(environment: str, policy: str, seed: int) -> str:
+    return f"{environment}-{policy}-s{seed}"
+
+
+def run_config(bench: BenchConfig, runs_dir: Path, environment: str, policy: str, seed: int) -> RunConfig:
+    """One run's config: the bench's `run:` fields plus the equal budget and this cell's names."""
+    name = run_name(environment, policy, seed)
+    data = copy.deepcopy(bench.run)
+    options = data.pop("policy_options", {})
+    data.update(
+        name=name,
+        out=str(runs_dir),
+        environment=environment,
+        policy=policy,
+        seed=seed,
+        budget=bench.budget,
+        iterations=bench.iterations,
+        policy_options=options.get(policy, {}),
+    )
+    if bench.teacher_tokens_per_iteration is not None and isinstance(data.get("teacher"), dict):
+        data["teacher"] = {**data["teacher"], "max_tokens_per_iteration": bench.teacher_tokens_per_iteration}
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, f"bench run {name}")) from None
+
+
+def plan_runs(bench: BenchConfig, bench_dir: Path) -> list[RunConfig]:
+    """Every (environment, seed, policy), seeds outer so early results compare policies."""
+    runs_dir = bench_dir.resolve() / "runs"
+    return [
+        run_config(bench, runs_dir, env, policy, seed)
+        for env in bench.environments
+        for seed in bench.seeds
+        for policy in bench.policies
+    ]
+
+
+def _comparable(config: RunConfig) -> dict[str, Any]:
+    return config.model_dump(mode="json", exclude={"out"})
+
+
+def check_runs(configs: Sequence[RunConfig]) -> None:
+    """Fail before anything runs: unknown names/options, or a run folder made with another config."""
+    checked: set[tuple[str, str]] = set()
+    for config in configs:
+        if (config.environment, config.policy) not in checked:
+            config.check_plugins()
+            checked.add((config.environment, config.policy))
+        run_dir = config.out / str(config.name)
+        if (run_dir / MARKER).exists():
+            stored = RunStore.open(run_dir).config()
+            if _comparable(stored) != _comparable(config):
+                changed = sorted(k for k, v in _comparable(config).items() if _comparable(stored).get(k) != v)
+                raise ConfigError(
+                    f"run folder {run_dir} was made with a different config (differs in: {', '.join(changed)}); "
+                    "use another --out or delete it"
+                )
+
+
+# -- running ------------------------------------------------------------------------------
+class RunOutcome(BaseModel):
+    name: str
+    status: Literal["skipped", "finished", "failed"]
+    seconds: float = 0.0
+    summary: str = ""
+    error: str | None = None
+    traceback: str | None = None
+
+
+def execute_run(config_data: dict[str, Any]) -> RunOutcome:
+    """Create or resume one run and take it to the end (in-process or in a worker process)."""
+    from teachloop.runs.loop import Loop
+    from teachloop.runs.report import write_report
+
+    config = RunConfig.model_validate(config_data)
+    run_dir = config.out / str(config.name)
+    start = time.perf_counter()
+    try:
+        if (run_dir / MARKER).exists():
+            loop = Loop.resume(run_dir, progress=False)
+        else:
+            loop = Loop.create(config, progress=False)
+        records = loop.run()
+        write_report(run_dir)
+    except Exception as exc:  # one broken run must not stop the others
+        return RunOutcome(
+            name=run_dir.name,
+            status="failed",
+            seconds=time.perf_counter() - start,
+            error=" ".join(f"{type(exc).__name__}: {exc}".split()),
+            traceback=traceback.format_exc(),
+        )
+    summary = f"accuracy {records[0].accuracy:.3f} -> {records[-1].accuracy:.3f}" if records else ""
+    return RunOutcome(name=run_dir.name, status="finished", seconds=time.perf_counter() - start, summary=summary)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    torch.set_num_threads(threads)
+
+
+def _pending(configs: Sequence[RunConfig]) -> tuple[list[RunConfig], list[RunOutcome]]:
+    todo, skipped = [], []
+    for config in configs:
+        run_dir = config.out / str(config.name)
+        if (run_dir / MARKER).exists() and RunStore(run_dir).is_finished():
+            skipped.append(RunOutcome(name=run_dir.name, status="skipped", summary="finished before"))
+        else:
+            todo.append(config)
+    return todo, skipped
+
+
+def execute_runs(configs: Sequence[RunConfig], workers: int = 1, progress: Progress | None = None) -> list[RunOutcome]:
+    """Run every unfinished run: in this process, or in `workers` spawned processes."""
+    say = progress or (lambda _line: None)
+    todo, outcomes = _pending(configs)
+    if outcomes:
+        say(f"{len(outcomes)} of {len(configs)} runs already finished: skipped")
+    payloads = [c.model_dump(mode="json") for c in todo]
+    done: list[RunOutcome] = []
+
+    def record(outcome: RunOutcome) -> None:
+        done.append(outcome)
+        detail = outcome.summary if outcome.status == "finished" else outcome.error
+        say(f"[{len(done)}/{len(payloads)}] {outcome.name} {outcome.status} in {outcome.seconds:.0f}s: {detail}")
+
+    if workers <= 1 or len(payloads) <= 1:
+        for payload in payloads:
+            say(f"running {payload['name']} ...")
+            record(execute_run(payload))
+        return outcomes + done
+    workers = min(workers, len(payloads))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    say(f"running {len(payloads)} runs in {workers} processes, {threads} torch thread(s) each")
+    context = get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(execute_run, payload): payload["name"] for payload in payloads}
+        try:
+            for future in as_completed(futures):
+                record(_outcome(future, futures[future]))
+        except BaseException:  # Ctrl-C: drop the queued runs; the finished ones stay finished
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return outcomes + done
+
+
+def _outcome(future: Future[RunOutcome], name: str) -> RunOutcome:
+    """A worker's outcome; a worker that died (killed, out of memory) counts as a failed run."""
+    try:
+        return future.result()
+    except Exception as exc:
+        error = " ".join(f"worker process failed: {type(exc).__name__}: {exc}".split())
+        return RunOutcome(name=name, status="failed", error=error, traceback=traceback.format_exc())
+
+
+# -- results ------------------------------------------------------------------------------
+class MeanStd(BaseModel):
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> MeanStd:
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        return cls(mean=statistics.fmean(values) if values else 0.0, std=std, n=len(values))
+
+    def show(self, scale: float = 1.0, digits: int = 3, signed: bool = False) -> str:
+        sign = "+" if signed else ""
+        return f"{self.mean * scale:{sign}.{digits}f} ± {self.std * scale:.{digits}f}"
+
+
+class LeaderRow(BaseModel):
+    """One (environment, policy): statistics over its finished seeds."""
+
+    environment: str
+    policy: str
+    seeds: list[int]
+    weak_skills: list[str]
+    final_accuracy: MeanStd
+    auc: MeanStd
+    weak_gain: MeanStd
+    examples_trained: float
+    examples_generated: float
+    teacher_tokens: float
+    wall_seconds: float
+
+
+@dataclass
+class BenchResults:
+    """Finished runs' metrics per (environment, policy), the rows computed from them, what failed."""
+
+    bench: BenchConfig
+    bench_dir: Path
+    records: dict[tuple[str, str], list[list[MetricsRecord]]]  # per seed, in seed order
+    missing: list[str]
+    rows: list[LeaderRow] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    errors_log: Path | None = None
+
+    def environments(self) -> list[str]:
+        return [env for env in self.bench.environments if any(r.environment == env for r in self.rows)]
+
+    def env_rows(self, environment: str) -> list[LeaderRow]:
+        return [r for r in self.rows if r.environment == environment]
+
+    def env_weak_skills(self, environment: str) -> list[str]:
+        return sorted({s for row in self.env_rows(environment) for s in row.weak_skills})
+
+    def raise_for_failures(self) -> None:
+        if self.failed:
+            raise TeachloopError(
+                f"{len(self.failed)} run(s) failed ({', '.join(self.failed)}); tracebacks in {self.errors_log}; "
+                f"the leaderboard in {self.bench_dir} holds the others; rerun the bench to resume"
+            )
+
+
+def _teacher_tokens(record: MetricsRecord) -> int:
+    teacher = record.teacher or {}
+    return teacher.get("prompt_tokens", 0) + teacher.get("completion_tokens", 0)
+
+
+def _wall_seconds(records: Sequence[MetricsRecord]) -> float:
+    return sum(sum(r.phase_seconds.values()) for r in records)
+
+
+def leader_row(environment: str, policy: str, seeds: list[int], runs: list[list[MetricsRecord]]) -> LeaderRow:
+    from teachloop.runs.report import weak_gain, weak_skills
+
+    def mean(values: Sequence[float]) -> float:
+        return statistics.fmean(values) if values else 0.0
+
+    weak = sorted({s for records in runs for s in weak_skills(records)})
+    return LeaderRow(
+        environment=environment,
+        policy=policy,
+        seeds=seeds,
+        weak_skills=weak,
+        final_accuracy=MeanStd.of([records[-1].accuracy for records in runs]),
+        auc=MeanStd.of([statistics.fmean(r.accuracy for r in records) for records in runs]),
+        weak_gain=MeanStd.of([weak_gain(records) for records in runs]),
+        examples_trained=mean([sum(r.examples_trained for r in records) for records in runs]),
+        examples_generated=mean([records[-1].examples_generated for records in runs]),
+        teacher_tokens=mean([_teacher_tokens(records[-1]) for records in runs]),
+        wall_seconds=mean([_wall_seconds(records) for records in runs]),
+    )
+
+
+def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -> BenchResults:
+    """Metrics of every finished run, grouped; rows sorted by weak-skill gain per environment."""
+    from teachloop.runs.report import load_metrics
+
+    records: dict[tuple[str, str], list[list[MetricsRecord]]] = {}
+    seeds: dict[tuple[str, str], list[int]] = {}
+    missing = []
+    for config in configs:
+        run_dir = config.out / str(config.name)
+        finished = (run_dir / MARKER).exists() and RunStore(run_dir).is_finished()
+        metrics = load_metrics(run_dir) if finished else []
+        if not metrics:
+            missing.append(str(config.name))
+            continue
+        key = (config.environment, config.policy)
+        records.setdefault(key, []).append(metrics)
+        seeds.setdefault(key, []).append(config.seed)
+    rows = [leader_row(env, policy, seeds[(env, policy)], runs) for (env, policy), runs in records.items()]
+    order = {env: i for i, env in enumerate(bench.environments)}
+    rows.sort(key=lambda r: (order[r.environment], -r.weak_gain.mean, -r.auc.mean))
+    return BenchResults(bench=bench, bench_dir=bench_dir, records=records, missing=missing, rows=rows)
+
+
+# -- the leaderboard ----------------------------------------------------------------------
+HEADERS = (
+    "rank", "environment", "policy", "seeds", "weak-skill gain (points)", "final accuracy", "AUC",
+    "trained", "generated", "teacher tokens", "wall s / run",
+)  # fmt: skip
+
+
+def _cells(rank: int, row: LeaderRow) -> list[str]:
+    return [
+        str(rank),
+        row.environment,
+        row.policy,
+        str(len(row.seeds)),
+        row.weak_gain.show(scale=100, digits=1, signed=True),
+        row.final_accuracy.show(),
+        row.auc.show(),
+        f"{row.examples_trained:.0f}",
+        f"{row.examples_generated:.0f}",
+        f"{row.teacher_tokens:.0f}",
+        f"{row.wall_seconds:.0f}",
+    ]
+
+
+def _ranked(rows: Sequence[LeaderRow]) -> list[tuple[int, LeaderRow]]:
+    ranked, last_env, rank = [], None, 0
+    for row in rows:
+        rank = 1 if row.environment != last_env else rank + 1
+        last_env = row.environment
+        ranked.append((rank, row))
+    return ranked
+
+
+def rich_leaderboard(results: BenchResults) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"leaderboard: {results.bench_dir}")
+    for header in HEADERS:
+        table.add_column(header, justify="left" if header in ("environment", "policy") else "right")
+    for rank, row in _ranked(results.rows):
+        table.add_row(*_cells(rank, row))
+    bench = results.bench
+    table.caption = (
+        f"{bench.budget} examples x {bench.iterations} iterations per run; mean ± std over seeds; "
+        f"sorted by the gain on the skills weak at iteration 0"
+    )
+    return table
+
+
+def markdown_leaderboard(results: BenchResults) -> str:
+    from teachloop.runs.report import WEAK_THRESHOLD
+
+    bench = results.bench
+    teacher_budget = bench.teacher_tokens_per_iteration if bench.run.get("teacher") else None
+    weak = "; ".join(f"{env}: {', '.join(results.env_weak_skills(env)) or 'none'}" for env in results.environments())
+    weak = f" ({weak})" if weak else ""
+    lines = [
+        f"# teachloop benchmark `{results.bench_dir.name}`",
+        "",
+        f"- every run: {bench.budget} new examples x {bench.iterations} iterations"
+        + (f", at most {teacher_budget} teacher tokens per iteration" if teacher_budget else "")
+        + f"; seeds {', '.join(map(str, bench.seeds))}",
+        f"- environments: {', '.join(bench.environments)}; policies: {', '.join(bench.policies)}",
+        f"- run folders: `runs/<environment>-<policy>-s<seed>`",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "---|" * len(HEADERS),
+    ]
+    lines += ["| " + " | ".join(_cells(rank, row)) + " |" for rank, row in _ranked(results.rows)]
+    lines += [
+        "",
+        "Mean ± standard deviation over seeds, per run. *Weak-skill gain*: the mean accuracy gain, first to "
+        f"last iteration, on the skills below {WEAK_THRESHOLD} at iteration 0{weak}. *AUC*: the overall "
+        "accuracy averaged over iterations 0..N. *trained*: examples trained on, summed over iterations "
+        "(with `data: accumulate` earlier data counts again); *generated*: examples the data phase produced "
+        "(new ones, plus pool draws for policies that reweight the seed pool); *teacher "
+        "tokens*: prompt + completion; *wall s*: seconds in the loop's phases.",
+        "",
+    ]
+    if results.missing:
+        lines += [f"Not finished, so not in the table (rerun the bench to resume): {', '.join(results.missing)}", ""]
+    if results.rows:
+        lines += ["![learning curves](learning_curves.png)", "", "![final accuracy per skill](skill_heatmap.png)", ""]
+    return "\n".join(lines)
+
+
+# -- plots --------------------------------------------------------------------------------
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _mean_curve(series: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:
+    """Mean and std over runs, iteration by iteration (runs cut to the shortest)."""
+    length = min(len(values) for values in series)
+    stats = [MeanStd.of([values[i] for values in series]) for i in range(length)]
+    return [s.mean for s in stats], [s.std for s in stats]
+
+
+def _weak_series(records: Sequence[MetricsRecord]) -> list[float]:
+    from teachloop.runs.report import mean_accuracy, weak_skills
+
+    weak = weak_skills(records)
+    return [mean_accuracy(r, weak) for r in records]
+
+
+def _overall_series(records: Sequence[MetricsRecord]) -> list[float]:
+    return [r.accuracy for r in records]
+
+
+Series = Callable[[Sequence["MetricsRecord"]], list[float]]
+
+
+def _plot_panel(ax: Any, results: BenchResults, env: str, series: Series) -> None:
+    for row in results.env_rows(env):
+        runs = results.records[(env, row.policy)]
+        means, stds = _mean_curve([series(records) for records in runs])
+        xs = list(range(len(means)))
+        (line,) = ax.plot(xs, means, marker="o", label=row.policy)
+        if len(runs) > 1:
+            lo = [m - s for m, s in zip(means, stds, strict=True)]
+            hi = [m + s for m, s in zip(means, stds, strict=True)]
+            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15)
+        ax.set_xticks(xs)
+    ax.set_xlabel("iteration (rounds of new data)")
+    ax.set_ylabel("eval accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+
+
+def plot_learning_curves(results: BenchResults, path: Path) -> Path:
+    """Per environment: mean accuracy on the weak skills, and overall, per policy vs iteration."""
+    plt = _pyplot()
+    envs = results.environments()
+    fig, axes = plt.subplots(len(envs), 2, figsize=(12, 4.2 * len(envs)), squeeze=False)
+    for (weak_ax, all_ax), env in zip(axes, envs, strict=True):
+        _plot_panel(weak_ax, results, env, _weak_series)
+        weak_ax.set_title(f"{env}: weak skills ({', '.join(results.env_weak_skills(env)) or 'none'})")
+        _plot_panel(all_ax, results, env, _overall_series)
+        all_ax.set_title(f"{env}: all skills")
+        all_ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _final_matrix(results: BenchResults, env: str, skills: Sequence[str]) -> list[list[float]]:
+    def final(policy: str, skill: str) -> float:
+        return statistics.fmean(rec[-1].skill_accuracy.get(skill, 0.0) for rec in results.records[(env, policy)])
+
+    return [[final(row.policy, s) for s in skills] for row in results.env_rows(env)]
+
+
+def plot_skill_heatmap(results: BenchResults, path: Path) -> Path:
+    """Per environment: final accuracy (mean over seeds) of every policy (rows) on every skill."""
+    from teachloop.runs.report import skill_names
+
+    plt = _pyplot()
+    envs = results.environments()
+    skills = {env: skill_names(results.records[(env, results.env_rows(env)[0].policy)][0]) for env in envs}
+    width = max(5.0, 3.0 + 0.85 * max(len(s) for s in skills.values()))
+    heights = [1.2 + 0.45 * len(results.env_rows(env)) for env in envs]
+    fig, axes = plt.subplots(len(envs), 1, figsize=(width, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})  # fmt: skip
+    for ax, env in zip(axes[:, 0], envs, strict=True):
+        matrix = _final_matrix(results, env, skills[env])
+        image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+        for i, values in enumerate(matrix):
+            for j, value in enumerate(values):
+                color = "black" if value > 0.6 else "white"
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color=color)
+        weak = set(results.env_weak_skills(env))
+        ax.set_xticks(range(len(skills[env])), [s + ("*" if s in weak else "") for s in skills[env]])
+        ax.set_yticks(range(len(matrix)), [row.policy for row in results.env_rows(env)])
+        ax.set_title(f"{env}: final accuracy per skill (* weak at iteration 0)", fontsize=10)
+        fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(results: BenchResults) -> Path:
+    """leaderboard.md/.json and the two plots in the bench dir; returns the leaderboard's path."""
+    bench_dir = results.bench_dir
+    path = bench_dir / "leaderboard.md"
+    atomic_write_text(path, markdown_leaderboard(results))
+    rows = [r.model_dump() for r in results.rows]
+    write_json(bench_dir / "leaderboard.json", {"rows": rows, "missing": results.missing, "failed": results.failed})
+    if results.rows:
+        plot_learning_curves(results, bench_dir / "learning_curves.png")
+        plot_skill_heatmap(results, bench_dir / "skill_heatmap.png")
+    return path
+
+
+# -- the command --------------------------------------------------------------------------
+def default_bench_dir(bench_file: Path, quick: bool) -> Path:
+    return DEFAULT_OUT / (Path(bench_file).stem + ("-quick" if quick else ""))
+
+
+def _write_errors(bench_dir: Path, outcomes: Sequence[RunOutcome]) -> Path | None:
+    path = bench_dir / "errors.log"
+    failed = [o for o in outcomes if o.status == "failed"]
+    if not failed:
+        path.unlink(missing_ok=True)
+        return None
+    atomic_write_text(path, "\n".join(f"== {o.name}\n{o.traceback}" for o in failed))
+    return path
+
+
+def run_bench(
+    bench_file: Path,
+    out: Path | None = None,
+    workers: int = 1,
+    quick: bool = False,
+    progress: Progress | None = None,
+) -> BenchResults:
+    """`teachloop bench`: validate, run what is unfinished, write the leaderboard and plots.
+
+    Failed runs do not stop the others; they are listed in the results (`raise_for_failures`).
+    """
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    bench = load_bench(bench_file, quick=quick)
+    bench_dir = Path(out) if out is not None else default_bench_dir(bench_file, quick)
+    configs = plan_runs(bench, bench_dir)
+    check_runs(configs)  # nothing is written before every run is known to be valid
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(bench_dir / "bench.yaml", yaml.safe_dump(bench.model_dump(exclude={"quick"}), sort_keys=False))
+    outcomes = execute_runs(configs, workers=workers, progress=progress)
+    results = collect(bench, configs, bench_dir)
+    results.failed = [o.name for o in outcomes if o.status == "failed"]
+    results.errors_log = _write_errors(bench_dir, outcomes)
+    write_outputs(results)
+    return results
+
+
+__all__ = [
+    "BenchConfig",
+    "BenchResults",
+    "LeaderRow",
+    "collect",
+    "execute_runs",
+    "load_bench",
+    "plan_runs",
+    "rich_leaderboard",
+    "run_bench",
+    "write_outputs",
+]
