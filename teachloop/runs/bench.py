@@ -40,7 +40,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from teachloop.errors import ConfigError, TeachloopError
-from teachloop.runs.config import RunConfig, _format_errors
+from teachloop.runs.config import RunConfig, format_validation_error, read_yaml_mapping
 from teachloop.runs.store import MARKER, RunStore, atomic_write_text, write_json
 
 if TYPE_CHECKING:
@@ -138,24 +138,12 @@ def _validate(data: dict[str, Any], source: str) -> BenchConfig:
     try:
         return BenchConfig.model_validate(data)
     except ValidationError as exc:
-        parts = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(bench)"
-            parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
-        raise ConfigError(f"invalid bench file ({source}): " + "; ".join(parts)) from None
+        raise ConfigError(format_validation_error(exc, "bench file", source)) from None
 
 
 def load_bench(path: Path, quick: bool = False) -> BenchConfig:
     """Read and validate a bench file; with `quick`, its quick: overrides applied."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"bench file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"bench file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"bench file {path} must hold a mapping (environments, policies, seeds, ...)")
+    data = read_yaml_mapping(path, "bench file")
     bench = _validate(data, str(path))
     return _validate(apply_quick(data, str(path)), f"{path}, quick") if quick else bench
 
@@ -185,7 +173,7 @@ def run_config(bench: BenchConfig, runs_dir: Path, environment: str, policy: str
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, f"bench run {name}")) from None
+        raise ConfigError(format_validation_error(exc, "config", f"bench run {name}")) from None
 
 
 def plan_runs(bench: BenchConfig, bench_dir: Path) -> list[RunConfig]:
@@ -496,7 +484,7 @@ def markdown_leaderboard(results: BenchResults) -> str:
         + (f", at most {teacher_budget} teacher tokens per iteration" if teacher_budget else "")
         + f"; seeds {', '.join(map(str, bench.seeds))}",
         f"- environments: {', '.join(bench.environments)}; policies: {', '.join(bench.policies)}",
-        f"- run folders: `runs/<environment>-<policy>-s<seed>`",
+        "- run folders: `runs/<environment>-<policy>-s<seed>`",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),

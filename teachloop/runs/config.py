@@ -85,30 +85,33 @@ class RunConfig(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
+def format_validation_error(exc: ValidationError, kind: str, source: str) -> str:
+    """One line naming every invalid field: `invalid <kind> (<source>): field: problem; ...`."""
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(config)"
-        parts.append(f"{where}: {err['msg']}")
-    return f"invalid config ({source}): " + "; ".join(parts)
+        where = ".".join(str(p) for p in err["loc"]) or f"({kind})"
+        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+    return f"invalid {kind} ({source}): " + "; ".join(parts)
+
+
+def read_yaml_mapping(path: str | Path, kind: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; clear errors for a missing or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{kind} {path} does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{kind} {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{kind} {path} must hold a mapping of options")
+    return loaded
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Defaults < YAML file < overrides (dotted keys like 'train.epochs' reach nested fields)."""
-    data: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of options")
-        data = loaded
-        source = str(path)
+    data: dict[str, Any] = read_yaml_mapping(path, "config file") if path is not None else {}
+    source = str(path) if path is not None else "defaults"
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -120,4 +123,4 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source)) from None
+        raise ConfigError(format_validation_error(exc, "config", source)) from None
