@@ -224,10 +224,26 @@ class GenerationResult(BaseModel):
     shortfall: dict[str, int] = Field(default_factory=dict)
 
 
+class LoraSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(default=16, ge=1)
+    alpha: int = Field(default=32, ge=1)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+
+
 class TrainConfig(BaseModel):
-    """How the student is trained on one iteration's data (TRL SFT)."""
+    """How the student is trained on one iteration's data (TRL SFT; DPO for pairs).
+
+    `method`: full fine-tuning or a LoRA adapter (peft); `auto` is full for the embedded
+    student and LoRA for any other model.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    method: Literal["auto", "full", "lora"] = "auto"
+    lora: LoraSettings = Field(default_factory=LoraSettings)
 
     epochs: float = Field(default=3.0, gt=0)
     learning_rate: float = Field(default=1e-3, gt=0)

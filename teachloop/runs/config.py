@@ -67,6 +67,13 @@ class RunConfig(BaseModel):
     def default_name(self, stamp: str) -> str:
         return f"{self.policy}-{self.environment}-s{self.seed}-{stamp}"
 
+    def resolved_train(self) -> TrainConfig:
+        """`train` with method `auto` resolved: full for the embedded student, LoRA otherwise."""
+        if self.train.method != "auto":
+            return self.train
+        method = "full" if self.student_model == EMBEDDED_STUDENT else "lora"
+        return self.train.model_copy(update={"method": method})
+
     def check_plugins(self) -> None:
         """Fail fast, before anything heavy is imported or written, on unknown names/options."""
         from teachloop.agents.engines import get_engine

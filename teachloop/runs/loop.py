@@ -255,11 +255,16 @@ class Loop:
         sft = [ex for ex in data if ex.rejected is None]
         pairs = [ex for ex in data if ex.rejected is not None]
         seed = cfg.seed * 1000 + i
+        train_cfg = cfg.resolved_train()
         with writer.work():
-            student.train(sft, cfg.train, seed=seed, progress=self.progress)
-            student.train_preferences(pairs, cfg.train, seed=seed, progress=self.progress)
+            student.train(sft, train_cfg, seed=seed, progress=self.progress)
+            student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress)
         student.save(writer.path / "model")
-        writer.info = {"examples": len(data), "start": "base" if cfg.student == "restart" else f"iter_{i}"}
+        writer.info = {
+            "examples": len(data),
+            "start": "base" if cfg.student == "restart" else f"iter_{i}",
+            "method": train_cfg.method,
+        }
         if pairs:
             writer.info["preference_pairs"] = len(pairs)
         # the next evaluation reloads the published checkpoint, exactly as a resumed run would

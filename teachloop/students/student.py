@@ -39,10 +39,15 @@ def quiet_hf_libraries() -> None:
 
 
 class Student:
+    """A causal LM and its tokenizer. Models with a chat template are prompted through it
+    (training and generation alike); others see the raw prompt. A LoRA-trained student
+    is its base model plus a peft adapter, saved as the adapter alone."""
+
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, source: str = "") -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.source = source
+        self.chat = bool(getattr(tokenizer, "chat_template", None))
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
@@ -50,10 +55,32 @@ class Student:
     # -- persistence ----------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path) -> Student:
+        """A saved model folder, or an adapter folder (its base model is loaded under it)."""
         path = Path(path)
+        if (path / "adapter_config.json").exists():
+            import json
+
+            from peft import PeftModel
+
+            base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+            student = cls.load_pretrained(base)
+            student.model = PeftModel.from_pretrained(student.model, str(path), is_trainable=True)
+            student.model.eval()
+            return student
         if not (path / "config.json").exists():
             raise TeachloopError(f"no model at {path} (config.json missing)")
         return cls.load_pretrained(str(path))
+
+    @property
+    def is_adapter(self) -> bool:
+        return hasattr(self.model, "peft_config")
+
+    def render(self, prompt: str) -> str:
+        """The text the model sees for a prompt (through the chat template when it has one)."""
+        if not self.chat:
+            return prompt
+        messages = [{"role": "user", "content": prompt}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     @classmethod
     def load_pretrained(cls, name_or_path: str) -> Student:
@@ -88,7 +115,7 @@ class Student:
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         for batch in tqdm(batches, desc="evaluate", unit="batch", disable=not progress, leave=False):
             enc = self.tokenizer(
-                [prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
+                [self.render(prompts[i]) for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
             )
             out = self.model.generate(
                 **enc,
@@ -127,7 +154,18 @@ class Student:
             **extra,
         )
 
-    def _fit(self, trainer_cls: type, args, dataset, progress: bool) -> None:
+    def _fit(self, trainer_cls: type, args, dataset, cfg: TrainConfig, progress: bool) -> None:
+        peft_config = None
+        if cfg.method == "lora" and not self.is_adapter:
+            from peft import LoraConfig
+
+            peft_config = LoraConfig(
+                r=cfg.lora.r,
+                lora_alpha=cfg.lora.alpha,
+                lora_dropout=cfg.lora.dropout,
+                target_modules=cfg.lora.target_modules,
+                task_type="CAUSAL_LM",
+            )
         self.model.train()
         trainer = trainer_cls(
             model=self.model,
@@ -135,12 +173,32 @@ class Student:
             train_dataset=dataset,
             processing_class=self.tokenizer,
             callbacks=[_ProgressBar()] if progress else None,
+            peft_config=peft_config,
         )
         trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
         start = time.perf_counter()
         trainer.train()
         log.debug("%s: %d rows in %.1fs", trainer_cls.__name__, len(dataset), time.perf_counter() - start)
+        self.model = trainer.model  # the peft-wrapped model when an adapter was added
         self.model.eval()
+
+    def _rows(self, data: Sequence[Example], answer_key: str) -> list[dict]:
+        """TRL rows: conversational when the model has a chat template, else plain text."""
+        rows = []
+        for ex in data:
+            if self.chat:
+                row = {
+                    "prompt": [{"role": "user", "content": ex.prompt}],
+                    answer_key: [{"role": "assistant", "content": ex.answer}],
+                }
+                if ex.rejected is not None:
+                    row["rejected"] = [{"role": "assistant", "content": ex.rejected}]
+            else:
+                row = {"prompt": ex.prompt, answer_key: ex.answer}
+                if ex.rejected is not None:
+                    row["rejected"] = ex.rejected
+            rows.append(row)
+        return rows
 
     def train(self, data: Sequence[Example], cfg: TrainConfig, seed: int = 0, progress: bool = False) -> Student:
         """Supervised fine-tuning with TRL's SFTTrainer (completion-only loss), in place."""
@@ -149,10 +207,10 @@ class Student:
         from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
 
-        rows = [{"prompt": ex.prompt, "completion": ex.answer} for ex in data]
+        rows = self._rows(data, "completion")
         with tempfile.TemporaryDirectory(prefix="teachloop-sft-") as tmp:
             args = self._trainer_args(SFTConfig, cfg, seed, len(rows), tmp, completion_only_loss=True)
-            self._fit(SFTTrainer, args, Dataset.from_list(rows), progress)
+            self._fit(SFTTrainer, args, Dataset.from_list(rows), cfg, progress)
         return self
 
     def train_preferences(
@@ -175,11 +233,11 @@ class Student:
         from datasets import Dataset
         from trl import DPOConfig, DPOTrainer
 
-        rows = [{"prompt": ex.prompt, "chosen": ex.answer, "rejected": ex.rejected} for ex in pairs]
+        rows = self._rows(pairs, "chosen")
         with tempfile.TemporaryDirectory(prefix="teachloop-dpo-") as tmp:
             losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight > 0 else {}
             args = self._trainer_args(DPOConfig, cfg, seed, len(rows), tmp, beta=beta, **losses)
-            self._fit(DPOTrainer, args, Dataset.from_list(rows), progress)
+            self._fit(DPOTrainer, args, Dataset.from_list(rows), cfg, progress)
         return self
 
 

@@ -1,0 +1,51 @@
+"""Any transformers causal LM as the student: chat template, LoRA adapters through peft."""
+
+import json
+
+import pytest
+
+from conftest import teachloop
+from teachloop.runs.report import load_metrics
+from teachloop.students.student import Student
+from teachloop.types import Example, TrainConfig
+
+pytestmark = pytest.mark.slow
+
+
+def test_lora_student_trains_an_adapter_per_iteration_and_reloads_it(tiny_teacher, tmp_path):
+    out = teachloop(
+        "run", "--out", str(tmp_path), "--name", "lora", "--student-model", tiny_teacher, "--iterations", "2",
+        "--budget", "40", "--epochs", "1", "--lr", "0.01", "--quiet",
+        "--config", str(small_env(tmp_path)),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "lora"
+    for i in (0, 1):
+        model_dir = run / f"iter_{i}" / "train" / "model"
+        adapter = json.loads((model_dir / "adapter_config.json").read_text())
+        assert adapter["base_model_name_or_path"] == tiny_teacher and adapter["r"] == 16
+        assert not (model_dir / "model.safetensors").exists()  # the adapter alone, not a merged copy
+        assert json.loads((run / f"iter_{i}/train/done.json").read_text())["info"]["method"] == "lora"
+    assert len(load_metrics(run)) == 3
+
+    # the saved adapter reloads under its base and answers exactly like the trained model did
+    student = Student.load(run / "iter_1" / "train" / "model")
+    assert student.is_adapter and student.chat
+    prompts = ["copy abc\n", "max 123\n"]
+    assert student.generate(prompts) == Student.load(run / "iter_1" / "train" / "model").generate(prompts)
+
+
+def test_chat_template_is_used_for_training_and_generation(tiny_teacher):
+    student = Student.load(tiny_teacher)
+    assert student.render("hi") == "user: hi\nassistant: "
+    before = student.generate(["copy ab"], max_new_tokens=4)
+    data = [Example(prompt="copy ab", answer="ab", skills=["copy"])] * 32
+    student.train(data, TrainConfig(method="full", epochs=10, learning_rate=0.005, batch_size=8))
+    after = student.generate(["copy ab"], max_new_tokens=4)
+    assert after == ["ab"] != before  # learned through the template it is prompted with
+
+
+def small_env(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text("environment_options: {eval_per_skill: 5, pool_per_skill: 5}\n")
+    return path
