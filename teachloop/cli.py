@@ -85,6 +85,12 @@ def run(
     skills: Annotated[
         str | None, typer.Option(help="environment: its own skill tree | discover: the teacher proposes and labels.")
     ] = None,
+    eval_backend: Annotated[
+        str | None, typer.Option(help="auto | transformers | vllm (serves each iteration's LoRA adapter).")
+    ] = None,
+    train_method: Annotated[
+        str | None, typer.Option(help="auto | full | lora (auto: full for the embedded student, else LoRA).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Start a new run: evaluate -> diagnose -> plan -> generate -> train, for N iterations.
@@ -115,6 +121,8 @@ def run(
         "skills": skills,
         "teacher.base_url": teacher_base_url,
         "teacher.concurrency": teacher_concurrency,
+        "eval_backend": eval_backend,
+        "train.method": train_method,
     }
     if teacher is not None:
         from teachloop.agents.llm import parse_teacher_spec

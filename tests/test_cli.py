@@ -13,7 +13,7 @@ def teachloop(*args: str, cwd=None) -> subprocess.CompletedProcess:
     ("args", "message"),
     [
         (["run", "--policy", "nope"], "error: unknown policy 'nope'; available:"),
-        (["run", "--env", "atlantis"], "error: unknown environment 'atlantis'; available: skillworld"),
+        (["run", "--env", "atlantis"], "error: unknown environment 'atlantis'; available: code, jsonl, math, skillworld"),
         (["run", "--iterations", "0"], "error: invalid config (defaults): iterations: Input should be greater"),
         (["run", "--data", "sometimes"], "error: invalid config (defaults): data: Input should be 'accumulate'"),
         (["run", "--config", "missing.yaml"], "error: config file missing.yaml does not exist"),

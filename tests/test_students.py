@@ -49,3 +49,26 @@ def small_env(tmp_path):
     path = tmp_path / "small.yaml"
     path.write_text("environment_options: {eval_per_skill: 5, pool_per_skill: 5}\n")
     return path
+
+
+def test_vllm_evaluation_with_lora_adapters_scores_like_transformers(tiny_teacher, tmp_path):
+    from conftest import require_vllm
+
+    require_vllm()
+    common = [
+        "--student-model", tiny_teacher, "--iterations", "2", "--budget", "40", "--epochs", "1",
+        "--lr", "0.01", "--seed", "3", "--quiet", "--config", str(small_env(tmp_path)),
+    ]  # fmt: skip
+    for backend in ("transformers", "vllm"):
+        out = teachloop("run", "--out", str(tmp_path), "--name", backend, "--eval-backend", backend, *common)
+        assert out.returncode == 0, out.stderr[-3000:]
+    hf, vl = (load_metrics(tmp_path / name) for name in ("transformers", "vllm"))
+    assert [r.skill_accuracy for r in vl] == [r.skill_accuracy for r in hf]
+    for i in range(3):  # the very same greedy answers, item by item
+        answers = [
+            [json.loads(line)["response"] for line in (tmp_path / name / f"iter_{i}/eval/attempts.jsonl").open()]
+            for name in ("transformers", "vllm")
+        ]
+        assert answers[0] == answers[1]
+    refused = teachloop("run", "--eval-backend", "vllm", "--quiet", cwd=tmp_path)  # embedded: full fine-tuning
+    assert refused.returncode == 2 and "needs train.method lora" in refused.stderr

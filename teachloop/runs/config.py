@@ -56,6 +56,11 @@ class RunConfig(BaseModel):
         default=50, ge=0, description="failed attempts handed to the policy (and judged, with an llm diagnosis)"
     )
     max_new_tokens: int = Field(default=16, ge=1, description="answer length limit at evaluation")
+    eval_backend: Literal["auto", "transformers", "vllm"] = Field(
+        default="auto",
+        description="student evaluation: vllm serves LoRA adapters with LoRARequest; auto: vllm on a GPU "
+        "with LoRA training when vLLM is installed, else transformers",
+    )
 
     @field_validator("name")
     @classmethod
@@ -74,6 +79,19 @@ class RunConfig(BaseModel):
         method = "full" if self.student_model == EMBEDDED_STUDENT else "lora"
         return self.train.model_copy(update={"method": method})
 
+    def resolved_eval_backend(self) -> str:
+        if self.eval_backend != "auto":
+            return self.eval_backend
+        from teachloop.students.vllm_eval import vllm_available
+
+        try:
+            import torch
+
+            gpu = torch.cuda.is_available()
+        except ImportError:
+            gpu = False
+        return "vllm" if gpu and vllm_available() and self.resolved_train().method == "lora" else "transformers"
+
     def check_plugins(self) -> None:
         """Fail fast, before anything heavy is imported or written, on unknown names/options."""
         from teachloop.agents.engines import get_engine
@@ -82,6 +100,8 @@ class RunConfig(BaseModel):
 
         get_environment(self.environment, **self.environment_options)
         get_policy(self.policy, **self.policy_options)
+        if self.eval_backend == "vllm" and self.resolved_train().method != "lora":
+            raise ConfigError("eval_backend vllm serves LoRA adapters: it needs train.method lora")
         if self.teacher is None:
             get_engine(self.engine)
             for option, value in (("diagnosis", self.diagnosis), ("skills", self.skills)):

