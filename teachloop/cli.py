@@ -35,6 +35,21 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _key_values(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings; values parsed as YAML scalars (numbers, booleans), else strings."""
+    import yaml
+
+    from teachloop.errors import ConfigError
+
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"expected KEY=VALUE, got {item!r}")
+        parsed[key] = yaml.safe_load(value) if value else ""
+    return parsed
+
+
 def _finish(run_dir: Path, quiet: bool) -> None:
     from teachloop.runs.report import load_metrics, rich_table, write_report
 
@@ -50,6 +65,10 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Folder the run folder is created in [default: runs].")] = None,
     name: Annotated[str | None, typer.Option(help="Run folder name [default: <policy>-<env>-s<seed>-<time>].")] = None,
     environment: Annotated[str | None, typer.Option("--environment", "--env", help="Environment name.")] = None,
+    env_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Environment option KEY=VALUE (repeatable), e.g. --env-option train_file=gsm8k.jsonl."),
+    ] = None,
     policy: Annotated[str | None, typer.Option(help="Policy name (see `teachloop policies list`).")] = None,
     student_model: Annotated[
         str | None, typer.Option(help="'embedded', a local model folder, or a hub id (needs network).")
@@ -128,6 +147,8 @@ def run(
         from teachloop.agents.llm import parse_teacher_spec
 
         overrides["teacher.backend"], overrides["teacher.model"] = parse_teacher_spec(teacher)
+    for key, value in _key_values(env_option or []).items():
+        overrides[f"environment_options.{key}"] = value
     cfg = load_config(config, overrides)
     cfg.check_plugins()  # a typo fails in a second, before torch and transformers load
     from teachloop.runs.loop import Loop
@@ -208,6 +229,7 @@ def skills_discover(
     teacher: Annotated[str, typer.Option(help="'vllm:<path-or-id>' or 'openai:<model>'.")],
     out: Annotated[Path, typer.Option(help="Where to write the skill tree (JSON); labels go beside it.")],
     environment: Annotated[str, typer.Option("--environment", "--env", help="Environment name.")] = "skillworld",
+    env_option: Annotated[list[str] | None, typer.Option(help="Environment option KEY=VALUE (repeatable).")] = None,
     teacher_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL.")] = None,
     sample: Annotated[int, typer.Option(help="Training examples the teacher reads to propose skills.")] = 20,
     max_skills: Annotated[int, typer.Option(help="At most this many skills.")] = 12,
@@ -223,7 +245,7 @@ def skills_discover(
     from teachloop.runs.store import write_jsonl
     from teachloop.skills.discovery import discover
 
-    env = get_environment(environment)
+    env = get_environment(environment, **_key_values(env_option or []))
     client = TeacherLLM(TeacherConfig.from_spec(teacher, base_url=teacher_base_url), cache_dir=cache)
     found = discover(client, env.train_pool(), env.eval_set(), sample_size=sample, max_skills=max_skills, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -74,6 +74,8 @@ class FaultServer:
                     return self._send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0.05"})
                 if kind == "500":
                     return self._send(500, b'{"error": {"message": "boom"}}')
+                if kind == "reject":
+                    return self._send(400, b'{"error": {"message": "prompt is longer than the context"}}')
                 if kind == "badbody":
                     return self._send(200, b"{this is not json")
                 if kind == "slow":

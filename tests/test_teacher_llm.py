@@ -98,3 +98,13 @@ def test_token_budget_per_iteration_stops_paid_calls_until_the_next_window(tmp_p
         assert client.structured(conversations(2), Answer) != [None, None]  # cached replies stay free
         client.open_budget_window()
         assert client.structured([[{"role": "user", "content": "one more"}]], Answer)[0] is not None
+
+
+def test_a_refused_request_is_recorded_and_skipped_not_retried(tmp_path):
+    with FaultServer(["reject"]) as server:
+        client = teacher(server, tmp_path, concurrency=1)
+        replies = client.structured(conversations(2), Answer, purpose="generate")
+        assert replies[0] is None and isinstance(replies[1], Answer)
+        assert server.served["reject"] == 1 and server.total() == 2  # asked once, never again
+    assert client.ledger.failures == 1 and client.ledger.retries == 0
+    assert "rejected: 400" in (tmp_path / "teacher_failures.jsonl").read_text()

@@ -103,3 +103,39 @@ def test_killed_after_generation_started_resumes_without_repaying_calls(vllm_ser
     assert ledger["cache_hits"] >= 1  # work done before the kill came from the cache
     assert ledger["calls"] <= replies  # no reply was paid for twice
     assert replies >= paid_before and RunStore(run).is_finished()
+
+
+def write_gsm8k(path):
+    rows = [
+        {"question": f"Tom has {a} apples and buys {b} more. How many apples does he have?",
+         "answer": f"He has {a} + {b} = {a + b} apples.\n#### {a + b}"}
+        for a, b in [(3, 4), (10, 5), (7, 8), (2, 9), (6, 6), (12, 1), (4, 4), (5, 9)]
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("env", ["math", "code"])
+def test_real_task_environments_run_end_to_end_with_tiny_student_and_served_teacher(
+    env, vllm_server, tiny_teacher, tmp_path
+):
+    options = (
+        ["--env-option", f"train_file={write_gsm8k(tmp_path / 'gsm8k.jsonl')}", "--env-option", "eval_fraction=0.5"]
+        if env == "math"
+        else ["--env-option", "limit=6"]
+    )
+    out = teachloop(
+        "run", "--out", str(tmp_path), "--name", env, "--env", env, *options, "--student-model", tiny_teacher,
+        "--config", teacher_config(tmp_path), "--teacher", f"openai:{tiny_teacher}",
+        "--teacher-base-url", vllm_server, "--iterations", "1", "--budget", "4", "--epochs", "1", "--quiet",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / env
+    records = load_metrics(run)
+    assert [r.iteration for r in records] == [0, 1] and records[-1].teacher["calls"] > 0
+    train = json.loads((run / "iter_0/train/done.json").read_text())["info"]
+    assert train["method"] == "lora"  # any model but the embedded one: LoRA by default
+    attempts = [json.loads(x) for x in (run / "iter_0/eval/attempts.jsonl").read_text().splitlines()]
+    assert attempts and not any(a["correct"] for a in attempts)  # random weights solve nothing
+    rejected = [json.loads(x) for x in (run / "iter_0/data/rejected.jsonl").read_text().splitlines()]
+    assert all(r["reason"] for r in rejected)

@@ -99,6 +99,11 @@ class Completion(BaseModel):
     completion_tokens: int = 0
 
 
+class RequestRejected(Exception):
+    """The endpoint refused this one request (400: e.g. a prompt over the context length):
+    recorded and skipped, never retried."""
+
+
 class TransientError(Exception):
     """A transport fault worth retrying (429, 5xx, timeout, broken body)."""
 
@@ -177,6 +182,8 @@ class OpenAIBackend:
         except openai.APIStatusError as exc:
             if exc.status_code in (408, 409) or exc.status_code >= 500:
                 raise TransientError(f"{exc.status_code} error", _retry_after(exc.response)) from exc
+            if exc.status_code in (400, 413, 422):
+                raise RequestRejected(f"{exc.status_code}: {exc.message}") from exc
             raise TeachloopError(f"teacher endpoint refused the request ({exc.status_code}): {exc.message}") from exc
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise TransientError(f"{type(exc).__name__}: {exc}") from exc
@@ -210,7 +217,7 @@ class OpenAIBackend:
                         ):
                             with attempt:
                                 result = await self._one(client, *job)
-                    except TransientError as exc:  # retries exhausted: recorded and skipped
+                    except (TransientError, RequestRejected) as exc:  # recorded and skipped
                         on_done(i, exc)
                         return
                     on_done(i, result)
@@ -400,6 +407,7 @@ class TeacherLLM:
         last_raw: list[str | None] = [None] * len(conversations)
         last_error: list[str] = ["no reply"] * len(conversations)
         pending = list(range(len(conversations)))
+        given_up: list[int] = []
         for attempt in range(self.cfg.validation_retries + 1):
             params = {
                 "temperature": self.cfg.temperature if temperature is None else temperature,
@@ -423,7 +431,10 @@ class TeacherLLM:
             still: list[int] = []
             for i in pending:
                 if last_raw[i] is None:
-                    still.append(i)
+                    if not last_error[i].startswith("rejected"):  # a refused request is not asked again
+                        still.append(i)
+                    else:
+                        given_up.append(i)
                     continue
                 try:
                     results[i] = parse_reply(last_raw[i], schema)
@@ -434,7 +445,7 @@ class TeacherLLM:
             pending = still
             if not pending:
                 break
-        for i in pending:
+        for i in [*given_up, *pending]:
             self._record_failure(purpose, conversations[i], last_raw[i], last_error[i])
         self._save_ledger()
         return results
@@ -447,7 +458,8 @@ class TeacherLLM:
             with self._lock:
                 if isinstance(outcome, BaseException):
                     last_raw[i] = None
-                    last_error[i] = f"transport: {outcome}"
+                    kind = "rejected" if isinstance(outcome, RequestRejected) else "transport"
+                    last_error[i] = f"{kind}: {outcome}"
                     return
                 self._add_usage(outcome)
                 last_raw[i] = outcome.text

@@ -22,12 +22,13 @@ SYSTEM = "You are a teacher who writes training data for a small student model. 
 
 
 class NewExample(BaseModel):
-    question: str = Field(min_length=1, max_length=600)
-    answer: str = Field(min_length=1, max_length=200)
+    # bounded so a degenerate teacher cannot stream forever; long enough for code and proofs
+    question: str = Field(min_length=1, max_length=4000)
+    answer: str = Field(min_length=1, max_length=4000)
 
 
 class IndependentAnswer(BaseModel):
-    answer: str = Field(min_length=1, max_length=200)
+    answer: str = Field(min_length=1, max_length=4000)
 
 
 def generation_prompt(skill: str, description: str, instructions: str, exemplars: list[Example], variant: str) -> str:
