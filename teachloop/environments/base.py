@@ -38,7 +38,11 @@ class ProgrammaticEnvironment(Environment, Protocol):
 
 def exact_attempt(example: Example, response: str) -> Attempt:
     """Attempt scored by exact match of the stripped response and reference."""
-    correct = response.strip() == example.answer.strip()
+    return scored_attempt(example, response, response.strip() == example.answer.strip())
+
+
+def scored_attempt(example: Example, response: str, correct: bool) -> Attempt:
+    """The Attempt for a response an environment's scorer judged `correct` or not."""
     return Attempt(
         example_id=example.id,
         prompt=example.prompt,

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from teachloop.environments.sandbox import SandboxLimits, SandboxResult, run_python
 from teachloop.errors import ConfigError, TeachloopError
 from teachloop.skills.tree import SkillTree
+from teachloop.environments.base import scored_attempt
 from teachloop.types import Attempt, Example
 
 SKILLS: dict[str, tuple[str, str]] = {
@@ -292,15 +293,7 @@ class CodeEnvironment:
     def score(self, example: Example, response: str) -> Attempt:
         result = self.run(example, response)
         correct = result is not None and result.passed
-        return Attempt(
-            example_id=example.id,
-            prompt=example.prompt,
-            response=response,
-            reference=example.answer,
-            correct=correct,
-            score=float(correct),
-            skills=list(example.skills),
-        )
+        return scored_attempt(example, response, correct)
 
     def check(self, example: Example) -> bool:
         """Does the example's own answer pass its tests (executed in the sandbox)?"""

@@ -56,6 +56,7 @@ from teachloop.environments.rows import (
 )
 from teachloop.errors import TeachloopError
 from teachloop.skills.tree import SkillTree, SkillTreeError
+from teachloop.environments.base import scored_attempt
 from teachloop.types import Attempt, Example
 
 NAME = "jsonl"
@@ -176,15 +177,7 @@ class JsonlEnvironment:
 
     def score(self, example: Example, response: str) -> Attempt:
         correct = self._correct(example, response)
-        return Attempt(
-            example_id=example.id,
-            prompt=example.prompt,
-            response=response,
-            reference=example.answer,
-            correct=correct,
-            score=float(correct),
-            skills=list(example.skills),
-        )
+        return scored_attempt(example, response, correct)
 
     def _correct(self, example: Example, response: str) -> bool:
         o = self.options

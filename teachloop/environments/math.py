@@ -64,6 +64,7 @@ from teachloop.environments.rows import (
 )
 from teachloop.errors import TeachloopError
 from teachloop.skills.tree import SkillTree, SkillTreeError
+from teachloop.environments.base import scored_attempt
 from teachloop.types import Attempt, Example
 
 NAME = "math"
@@ -231,15 +232,7 @@ class MathEnvironment:
         style = example.meta.get("style", self.style)
         predicted = extract_answer(response, style if style in TEMPLATES else self.style)
         correct = is_equivalent(example.answer, predicted)
-        return Attempt(
-            example_id=example.id,
-            prompt=example.prompt,
-            response=response,
-            reference=example.answer,
-            correct=correct,
-            score=float(correct),
-            skills=list(example.skills),
-        )
+        return scored_attempt(example, response, correct)
 
     def check(self, example: Example) -> bool:
         """A teacher-written example is self-consistent: it has a question, its answer parses
