@@ -538,12 +538,19 @@ def _overall_series(records: Sequence[MetricsRecord]) -> list[float]:
 Series = Callable[[Sequence["MetricsRecord"]], list[float]]
 
 
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
 def _plot_panel(ax: Any, results: BenchResults, env: str, series: Series) -> None:
-    for row in results.env_rows(env):
+    import matplotlib
+
+    colors = matplotlib.colormaps["tab20"].colors  # 12+ policies must not share a colour
+    for k, row in enumerate(results.env_rows(env)):
         runs = results.records[(env, row.policy)]
         means, stds = _mean_curve([series(records) for records in runs])
         xs = list(range(len(means)))
-        (line,) = ax.plot(xs, means, marker="o", label=row.policy)
+        style = {"color": colors[(2 * k) % 20 + (k // 10) % 2], "linestyle": LINE_STYLES[k % len(LINE_STYLES)]}
+        (line,) = ax.plot(xs, means, marker="o", label=row.policy, **style)
         if len(runs) > 1:
             lo = [m - s for m, s in zip(means, stds, strict=True)]
             hi = [m + s for m, s in zip(means, stds, strict=True)]
