@@ -240,7 +240,9 @@ class Loop:
         examples = result.examples
         if hasattr(self.policy, "select"):  # over-generate-and-keep, or preference pairs
             write_jsonl(writer.path / "candidates.jsonl", examples)
-            examples = self.policy.select(examples, self._teacher_state(i))
+            state = self._teacher_state(i)
+            with writer.work():  # probing the student (influence, own answers) is data work
+                examples = self.policy.select(examples, state)
             if hasattr(self.policy, "teacher_pairs"):
                 write_jsonl(writer.path / "teacher_pairs.jsonl", self.policy.teacher_pairs())
         examples = examples + draw_from_pool(plan, self.env.train_pool(), self.config.seed)
