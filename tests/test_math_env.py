@@ -401,3 +401,19 @@ def test_teachloop_run_env_math_is_offline_with_local_files(tmp_path, gsm8k_file
     assert summary["env"] == "math" and summary["eval"] == 5 and summary["pool"] == 15
     saved = (tmp_path / "runs" / "offline" / "config.yaml").read_text()
     assert "environment: math" in saved and "train_file" in saved
+
+
+def test_a_pool_only_policy_runs_on_math_without_a_teacher_and_generating_ones_say_what_to_do(tmp_path):
+    rows = [{"question": f"What is {a} plus {b}?", "answer": f"#### {a + b}"} for a in range(6) for b in range(4)]
+    data = tmp_path / "sums.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    common = ["--env", "math", "--env-option", f"train_file={data}", "--iterations", "1", "--budget", "10",
+              "--epochs", "1", "--quiet", "--out", str(tmp_path)]  # fmt: skip
+    ok = subprocess.run(["teachloop", "run", "--name", "sel", "--policy", "stat-sel", *common],
+                        capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert (tmp_path / "sel" / "iter_0" / "data" / "examples.jsonl").read_text().count("\n") == 10
+    refused = subprocess.run(["teachloop", "run", "--name", "syn", "--policy", "stat-syn", *common],
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert refused.returncode == 2 and "configure an LLM teacher" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

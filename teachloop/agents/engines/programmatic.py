@@ -26,10 +26,11 @@ class ProgrammaticEngine:
         self.progress = progress
 
     def generate(self, plan: DataPlan, env: Environment, ctx: GenerationContext) -> GenerationResult:
-        if not isinstance(env, ProgrammaticEnvironment):
+        if plan.requests and not isinstance(env, ProgrammaticEnvironment):  # pool-only plans need none
             raise TeachloopError(
-                f"environment {env.name!r} has no generator, so the programmatic engine cannot serve it; "
-                "configure an LLM teacher instead"
+                f"environment {env.name!r} has no generator, so the programmatic engine cannot write new "
+                f"examples for policy {plan.policy!r}; configure an LLM teacher (--teacher ...), or use a policy "
+                "that only reweights the seed pool (none, stat-sel)"
             )
         leaves = env.skills.leaves()
         data_filter = DataFilter(ctx.eval_prompts, ctx.seen_prompts)
