@@ -87,6 +87,7 @@ class Loop:
         self._student_key: str | None = None
         self._vllm: Any = None  # VLLMStudentGenerator, started on first use
         self._renderer: Student | None = None  # renders prompts (chat template) for vLLM
+        self._state: TeacherState | None = None
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -200,10 +201,13 @@ class Loop:
         return f"{feedback.profile.n_hard} hard items; missing " + ", ".join(f"{s}:{c}" for s, c in top)
 
     def _teacher_state(self, i: int) -> TeacherState:
+        """The policy's view of iteration i, built once (plan and select share it)."""
+        if self._state is not None and self._state.iteration == i:
+            return self._state
         student = self._student_for_eval(i)
         pool = self.env.train_pool()
         probe = LoopProbe(student, self.env, learning_rate=0.05, max_new_tokens=self.config.max_new_tokens)
-        return TeacherState(
+        self._state = TeacherState(
             iteration=i,
             seed=self.config.seed,
             budget=self.config.budget,
@@ -216,6 +220,7 @@ class Loop:
             probe=probe,
             teacher=self.teacher,
         )
+        return self._state
 
     def _plan(self, i: int, writer: PhaseWriter) -> str:
         plan = self.policy.plan(self._teacher_state(i))
