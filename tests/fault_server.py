@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -112,3 +114,77 @@ class FaultServer:
 
     def total(self) -> int:
         return sum(self.served.values())
+
+
+class GatedProxy:
+    """A real HTTP proxy on loopback in front of an OpenAI-compatible server. It forwards
+    every request, except that once `open_count` requests asking for the JSON schema
+    `gated_schema` have been answered, further such requests are held (the client sees a
+    teacher that stopped answering mid-phase) until `release()`. This pins a run at a known
+    point of its generation phase, so a test can kill it there on a machine of any speed."""
+
+    def __init__(self, upstream_base_url: str, gated_schema: str, open_count: int) -> None:
+        self.upstream = upstream_base_url.rstrip("/").removesuffix("/v1")
+        self.gated_schema = gated_schema
+        self.open_count = open_count
+        self.admitted = 0
+        self.answered = 0
+        self.held = 0
+        self.released = threading.Event()
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                schema = json.loads(body).get("response_format", {}).get("json_schema", {}).get("name")
+                gated = schema == proxy.gated_schema
+                if gated:
+                    with proxy.lock:
+                        admit = proxy.admitted < proxy.open_count
+                        proxy.admitted += admit
+                        proxy.held += not admit
+                    if not admit:
+                        proxy.released.wait()
+                request = urllib.request.Request(
+                    proxy.upstream + self.path, data=body, headers={"Content-Type": "application/json"}
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=600) as reply:
+                        code, payload = reply.status, reply.read()
+                except urllib.error.HTTPError as error:
+                    code, payload = error.code, error.read()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                if gated:
+                    with proxy.lock:
+                        proxy.answered += 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def release(self) -> None:
+        self.released.set()
+
+    def __enter__(self) -> GatedProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+        self.httpd.shutdown()
+        self.httpd.server_close()

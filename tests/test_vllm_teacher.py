@@ -14,6 +14,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from conftest import require_vllm, teachloop
+from fault_server import GatedProxy
 from teachloop.agents.llm import TeacherConfig, TeacherLLM
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.runs.report import load_metrics
@@ -78,29 +79,41 @@ def test_loop_with_a_vllm_serve_teacher_end_to_end(vllm_server, tiny_teacher, tm
 
 
 def test_killed_after_generation_started_resumes_without_repaying_calls(vllm_server, tiny_teacher, tmp_path):
-    args = [
-        "teachloop", "run", "--out", str(tmp_path), "--name", "killed", "--config", teacher_config(tmp_path),
-        "--teacher", f"openai:{tiny_teacher}", "--teacher-base-url", vllm_server, *TEACHER_RUN,
-    ]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    run = tmp_path / "killed"
-    deadline = time.time() + 600
-    try:
-        # wait until iteration 0's generation has paid for some replies, then kill
-        while not (list((run / "iter_0").glob(".data.*.tmp")) and len(list((run / "cache").rglob("*.json"))) > 8):
-            assert proc.poll() is None, "run ended before generation could be interrupted"
-            assert time.time() < deadline
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-    paid_before = len(list((run / "cache").rglob("*.json")))
+    # the proxy answers 4 generation requests, then holds the rest: the run is pinned
+    # mid-generation with replies already paid for, however fast the machine is
+    with GatedProxy(vllm_server, gated_schema="NewExample", open_count=4) as proxy:
+        args = [
+            "teachloop", "run", "--out", str(tmp_path), "--name", "killed", "--config", teacher_config(tmp_path),
+            "--teacher", f"openai:{tiny_teacher}", "--teacher-base-url", proxy.base_url, *TEACHER_RUN,
+        ]  # fmt: skip
+        log = tmp_path / "killed.log"
+        with log.open("w") as sink:
+            proc = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        run = tmp_path / "killed"
+        deadline = time.time() + 600
+        try:
+            while not (proxy.held and proxy.answered == proxy.open_count):
+                assert proc.poll() is None, f"run ended before its generation phase was held: {log.read_text()[-2000:]}"
+                assert time.time() < deadline
+                time.sleep(0.05)
+            # with the rest held, the cache stops growing once the answered replies are written
+            cached, stable_since = -1, time.time()
+            while time.time() - stable_since < 2:
+                now = len(list((run / "cache").rglob("*.json")))
+                cached, stable_since = now, (stable_since if now == cached else time.time())
+                time.sleep(0.1)
+            assert list((run / "iter_0").glob(".data.*.tmp"))  # killed inside the generation phase
+            os.killpg(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait(timeout=60)
+        paid_before = len(list((run / "cache").rglob("*.json")))
+        proxy.release()
 
-    out = teachloop("resume", str(run), "--quiet")
+        out = teachloop("resume", str(run), "--quiet")
     assert out.returncode == 0, out.stderr[-3000:]
     ledger = json.loads((run / "teacher_ledger.json").read_text())
     replies = len(list((run / "cache").rglob("*.json")))
-    assert ledger["cache_hits"] >= 1  # work done before the kill came from the cache
+    assert ledger["cache_hits"] >= proxy.open_count  # the generation replies paid before the kill
     assert ledger["calls"] <= replies  # no reply was paid for twice
     assert replies >= paid_before and RunStore(run).is_finished()
 
