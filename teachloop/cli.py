@@ -110,6 +110,10 @@ def run(
     train_method: Annotated[
         str | None, typer.Option(help="auto | full | lora (auto: full for the embedded student, else LoRA).")
     ] = None,
+    max_new_tokens: Annotated[
+        int | None,
+        typer.Option(help="Student answer length limit [default: the environment's: skillworld 16, math 256/512, code 384]."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Start a new run: evaluate -> diagnose -> plan -> generate -> train, for N iterations.
@@ -142,6 +146,7 @@ def run(
         "teacher.concurrency": teacher_concurrency,
         "eval_backend": eval_backend,
         "train.method": train_method,
+        "max_new_tokens": max_new_tokens,
     }
     if teacher is not None:
         from teachloop.agents.llm import parse_teacher_spec

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 def instance(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
@@ -43,7 +43,28 @@ def instance(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
     return None
 
 
-class FaultServer:
+class LoopbackServer:
+    """A threaded HTTP server on a free loopback port, run in the background as a context manager."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FaultServer(LoopbackServer):
     def __init__(self, script: list[str] | None = None, slow_seconds: float = 1.5) -> None:
         self.script: deque[str] = deque(script or [])
         self.slow_seconds = slow_seconds
@@ -96,27 +117,13 @@ class FaultServer:
                 }
                 return self._send(200, json.dumps(reply).encode())
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> FaultServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
     def total(self) -> int:
         return sum(self.served.values())
 
 
-class GatedProxy:
+class GatedProxy(LoopbackServer):
     """A real HTTP proxy on loopback in front of an OpenAI-compatible server. It forwards
     every request, except that once `open_count` requests asking for the JSON schema
     `gated_schema` have been answered, further such requests are held (the client sees a
@@ -169,22 +176,11 @@ class GatedProxy:
                     with proxy.lock:
                         proxy.answered += 1
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        super().__init__(Handler)
 
     def release(self) -> None:
         self.released.set()
 
-    def __enter__(self) -> GatedProxy:
-        self.thread.start()
-        return self
-
     def __exit__(self, *exc: Any) -> None:
-        self.release()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.release()  # held handler threads must not outlive the server
+        super().__exit__(*exc)

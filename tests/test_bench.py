@@ -4,7 +4,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -79,9 +78,7 @@ def test_bad_bench_file_one_line_error(tmp_path, change, message):
 def test_bench_runs_every_cell_then_skips_finished_runs(tmp_path):
     bench_file = write_bench(tmp_path / "tiny.yaml", TINY_BENCH)
     bench_dir = tmp_path / "bench"
-    start = time.perf_counter()
     out = teachloop("bench", str(bench_file), "--out", str(bench_dir))
-    first = time.perf_counter() - start
     assert out.returncode == 0, out.stderr[-3000:]
     assert "uniform" in out.stdout and "stat-syn" in out.stdout and "weak-skill gain" in out.stdout
 
@@ -100,14 +97,11 @@ def test_bench_runs_every_cell_then_skips_finished_runs(tmp_path):
     assert [r.name for r in runs] == ["skillworld-stat-syn-s0", "skillworld-uniform-s0"]
     stamps = {r.name: (r / "metrics.jsonl").stat().st_mtime_ns for r in runs}
 
-    start = time.perf_counter()
     again = teachloop("bench", str(bench_file), "--out", str(bench_dir))
-    second = time.perf_counter() - start
     assert again.returncode == 0, again.stderr[-3000:]
     assert "2 of 2 runs already finished" in again.stderr and "running" not in again.stderr
     assert {r.name: (r / "metrics.jsonl").stat().st_mtime_ns for r in runs} == stamps
     assert not list((bench_dir / "runs").glob("*/iter_2"))
-    assert second < first, (first, second)
 
 
 def test_policy_plugin_package_installs_and_runs(tmp_path):

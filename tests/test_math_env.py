@@ -417,3 +417,25 @@ def test_a_pool_only_policy_runs_on_math_without_a_teacher_and_generating_ones_s
                              capture_output=True, text=True, timeout=600)  # fmt: skip
     assert refused.returncode == 2 and "configure an LLM teacher" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_every_environment_gives_its_answers_room_unless_the_run_sets_a_limit(tmp_path, gsm8k_file, math_file):
+    from teachloop.environments.base import RelabelledEnvironment, answer_tokens
+    from teachloop.runs.config import RunConfig
+
+    caps = write_jsonl(tmp_path / "caps.jsonl", [{"prompt": f"q{i}", "answer": "x" * (20 + i)} for i in range(10)])
+    room = {
+        "skillworld": answer_tokens(get_environment("skillworld")),
+        "gsm8k": answer_tokens(get_environment("math", train_file=str(gsm8k_file))),
+        "math": answer_tokens(get_environment("math", train_file=str(math_file), eval_fraction=0.5)),
+        "code": answer_tokens(get_environment("code", limit=4)),
+        "jsonl exact": answer_tokens(get_environment("jsonl", path=str(caps))),
+        "jsonl numeric": answer_tokens(get_environment("jsonl", path=str(caps), scorer="numeric")),
+        "jsonl set": answer_tokens(get_environment("jsonl", path=str(caps), answer_tokens=40)),
+    }
+    # reasoning and code need hundreds of tokens; an exact answer needs its own length
+    assert room == {"skillworld": 16, "gsm8k": 256, "math": 512, "code": 384,
+                    "jsonl exact": 29 + 8, "jsonl numeric": 256, "jsonl set": 40}  # fmt: skip
+    inner = get_environment("code", limit=4)
+    assert answer_tokens(RelabelledEnvironment(inner, inner.skills, {})) == 384
+    assert RunConfig().max_new_tokens is None  # None: the environment decides

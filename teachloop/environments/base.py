@@ -54,6 +54,18 @@ def scored_attempt(example: Example, response: str, correct: bool) -> Attempt:
     )
 
 
+DEFAULT_ANSWER_TOKENS = 16
+
+
+def answer_tokens(env: Environment) -> int:
+    """How many new tokens a student needs to answer this environment's items: its
+    `answer_tokens` attribute (reasoning and code need hundreds), else a short-answer default."""
+    if isinstance(env, RelabelledEnvironment):
+        return answer_tokens(env.inner)
+    value = getattr(env, "answer_tokens", DEFAULT_ANSWER_TOKENS)
+    return int(value)
+
+
 def checker_of(env: Environment) -> Callable[[Example], bool] | None:
     """The environment's answer checker (`check(example) -> bool`), if it has one."""
     if isinstance(env, RelabelledEnvironment):

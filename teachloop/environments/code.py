@@ -116,6 +116,7 @@ class CodeOptions(BaseModel):
     skills_file: Path | None = Field(default=None, description="SkillTree JSON (teachloop skills discover)")
     labels_file: Path | None = Field(default=None, description="labels JSONL; default: <skills_file stem>.labels.jsonl")
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits, description="limits of every run")
+    answer_tokens: int = Field(default=384, ge=1, description="room for a function body")
 
 
 # -- problems and skills ---------------------------------------------------------------
@@ -236,6 +237,7 @@ class CodeEnvironment:
         except ValidationError as exc:
             raise ConfigError(f"invalid options for environment 'code': {_one_line(exc)}") from exc
         self.limits = self.options.sandbox
+        self.answer_tokens = self.options.answer_tokens
         problems = load_problems()
         if self.options.limit is not None:
             problems = problems[: self.options.limit]

@@ -17,6 +17,10 @@ Options (RunConfig.environment_options):
         code-tests           the answer column holds test code; the response (or prompt +
                              response, `program`) must pass it in teachloop.environments.sandbox
                              (`timeout_s`, `memory_mb` per run)
+    answer_tokens            the student's answer length limit when the run sets no
+                             max_new_tokens; default: exact: the longest answer's characters + 8
+                             (a token is at least a character), numeric | math: 256 (room to
+                             reason), code-tests: 384
     eval_fraction, split_seed, max_train, max_eval
 
 The same file format is what a run writes as data, so generated data can be reused.
@@ -47,10 +51,9 @@ from teachloop.environments.rows import (
     Template,
     cap,
     parse_options,
-    read_file,
+    read_splits,
     require_fields,
     skills_of,
-    split_rows,
     text_of,
     unique,
 )
@@ -92,6 +95,7 @@ class JsonlOptions(BaseModel):
     max_train: int | None = Field(default=None, ge=0)
     max_eval: int | None = Field(default=None, ge=1)
     split_seed: int = 1234
+    answer_tokens: int | None = Field(default=None, ge=1, description="student answer length limit")
 
     @field_validator("prompt_template")
     @classmethod
@@ -130,17 +134,19 @@ class JsonlEnvironment:
         train = unique(self._examples(train_rows, "seed", where), exclude={ex.prompt for ex in self._eval})
         self._train = cap(train, o.max_train, o.split_seed + 1)
         self.skills = _tree(self._eval + self._train, o.default_skill)
+        self.answer_tokens = o.answer_tokens or self._default_answer_tokens()
+
+    def _default_answer_tokens(self) -> int:
+        scorer = self.options.scorer
+        if scorer == "exact":
+            return max(16, max((len(ex.answer) for ex in self._eval + self._train), default=0) + 8)
+        return 384 if scorer == "code-tests" else 256
 
     def _read(self) -> tuple[list[Row], list[Row], str]:
         o = self.options
         option, path = ("path", o.path) if o.path else ("train_file", o.train_file)
         assert path is not None
-        rows = read_file(path, NAME, option)
-        where = f"{option} {path}"
-        if o.eval_file:
-            return rows, read_file(o.eval_file, NAME, "eval_file"), where
-        train, evals = split_rows(rows, o.eval_fraction, o.split_seed, NAME)
-        return train, evals, where
+        return read_splits(path, option, o.eval_file, o.eval_fraction, o.split_seed, NAME)
 
     def _examples(self, rows: list[Row], source: Literal["seed", "eval"], where: str) -> list[Example]:
         o = self.options

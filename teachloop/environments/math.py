@@ -26,8 +26,8 @@ from `skills_file`, else one skill for the whole task. Real skills for unlabelle
 come from the teacher: `teachloop run --skills discover --teacher ...` (or
 `teachloop skills discover`, whose output `skills_file` reads).
 
-Answers with reasoning need room: raise the run's `max_new_tokens` (default 16) for
-students that reason before answering.
+Answers with reasoning need room: the student may write 256 new tokens on gsm8k-style
+data and 512 on MATH-style data (`answer_tokens`), unless the run sets `max_new_tokens`.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ from teachloop.environments.rows import (
     Template,
     cap,
     parse_options,
-    read_file,
     read_hub,
+    read_splits,
     require_fields,
     skills_of,
     split_rows,
@@ -103,6 +103,7 @@ class MathOptions(BaseModel):
     max_train: int | None = Field(default=None, ge=0)
     max_eval: int | None = Field(default=None, ge=1)
     split_seed: int = 1234
+    answer_tokens: int | None = Field(default=None, ge=1, description="default: 256 (gsm8k), 512 (math)")
 
     @model_validator(mode="after")
     def _consistent(self) -> MathOptions:
@@ -146,6 +147,7 @@ class MathEnvironment:
             detect_style([text_of(r.get(self.answer_field)) for r in train_rows]) if o.style == "auto" else o.style
         )
         self.template = Template(TEMPLATES[self.style], "question")
+        self.answer_tokens = o.answer_tokens or (256 if self.style == "gsm8k" else 512)
         train = self._examples(train_rows, "seed", where)
         evals = self._examples(eval_rows, "eval", f"the eval data of {where}")
         self._eval = cap(unique(evals), o.max_eval, o.split_seed)
@@ -155,17 +157,13 @@ class MathEnvironment:
     # -- reading ---------------------------------------------------------------------------
     def _read(self) -> tuple[list[Row], list[Row], str]:
         o = self.options
-        if o.source:
-            train = read_hub(o.source, o.subset, o.split, NAME)
-            where = f"{o.source} ({o.split})"
-            if o.eval_split:
-                return train, read_hub(o.source, o.subset, o.eval_split, NAME), where
-        else:
+        if not o.source:
             assert o.train_file is not None
-            train = read_file(o.train_file, NAME, "train_file")
-            where = f"train_file {o.train_file}"
-            if o.eval_file:
-                return train, read_file(o.eval_file, NAME, "eval_file"), where
+            return read_splits(o.train_file, "train_file", o.eval_file, o.eval_fraction, o.split_seed, NAME)
+        train = read_hub(o.source, o.subset, o.split, NAME)
+        where = f"{o.source} ({o.split})"
+        if o.eval_split:
+            return train, read_hub(o.source, o.subset, o.eval_split, NAME), where
         train, evals = split_rows(train, o.eval_fraction, o.split_seed, NAME)
         return train, evals, where
 

@@ -110,6 +110,19 @@ def split_rows(rows: Sequence[Row], eval_fraction: float, seed: int, env: str) -
     return [rows[i] for i in train_idx], [rows[i] for i in eval_idx]
 
 
+def read_splits(
+    path: Path, option: str, eval_file: Path | None, eval_fraction: float, seed: int, env: str
+) -> tuple[list[Row], list[Row], str]:
+    """(train rows, eval rows, where) from local files: `eval_file` when given, else a
+    seeded `eval_fraction` of `path` is held out; `where` names the source in errors."""
+    rows = read_file(path, env, option)
+    where = f"{option} {path}"
+    if eval_file:
+        return rows, read_file(eval_file, env, "eval_file"), where
+    train, evals = split_rows(rows, eval_fraction, seed, env)
+    return train, evals, where
+
+
 def cap(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
     """At most `limit` examples: a seeded sample that keeps the original order."""
     if limit is None or len(examples) <= limit:

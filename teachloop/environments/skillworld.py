@@ -129,6 +129,7 @@ class SkillWorld:
     """Procedural string/number tasks with an exact scorer and a generator per skill."""
 
     name = "skillworld"
+    answer_tokens = 16  # eval and pool answers are at most 8 characters (one token each)
 
     def __init__(self, eval_per_skill: int = 100, pool_per_skill: int = 100, split_seed: int = 1234) -> None:
         if eval_per_skill < 1 or pool_per_skill < 0:

@@ -55,7 +55,12 @@ class RunConfig(BaseModel):
     max_errors: int = Field(
         default=50, ge=0, description="failed attempts handed to the policy (and judged, with an llm diagnosis)"
     )
-    max_new_tokens: int = Field(default=16, ge=1, description="answer length limit at evaluation")
+    max_new_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="the student's answer length limit; default: the environment's (skillworld 16, "
+        "math 256 or 512, code 384, jsonl by scorer)",
+    )
     eval_backend: Literal["auto", "transformers", "vllm"] = Field(
         default="auto",
         description="student evaluation: vllm serves LoRA adapters with LoRARequest; auto: vllm on a GPU "

@@ -27,7 +27,7 @@ from teachloop.agents.engines.pool import draw_from_pool
 from teachloop.agents.policies import get_policy
 from teachloop.agents.llm import TeacherLLM
 from teachloop.environments import get_environment
-from teachloop.environments.base import RelabelledEnvironment
+from teachloop.environments.base import RelabelledEnvironment, answer_tokens
 from teachloop.runs.config import RunConfig
 from teachloop.runs.store import PhaseWriter, RunStore, read_jsonl, read_model, write_json, write_jsonl
 from teachloop.students import load_student
@@ -150,6 +150,11 @@ class Loop:
         self.console.print(f"  {where} {PHASE_LABELS[phase]:<9} {record.seconds:6.1f}s  {summary}", highlight=False)
         return True
 
+    @property
+    def max_new_tokens(self) -> int:
+        """The run's answer length limit, else the one the environment's answers need."""
+        return self.config.max_new_tokens or answer_tokens(self.env)
+
     # -- phases ----------------------------------------------------------------------------
     def _evaluate(self, i: int, writer: PhaseWriter) -> str:
         examples = self.env.eval_set()
@@ -159,7 +164,7 @@ class Loop:
                 responses = self._vllm_answers(i, prompts)
             else:
                 responses = self._student_for_eval(i).generate(
-                    prompts, max_new_tokens=self.config.max_new_tokens, progress=self.progress
+                    prompts, max_new_tokens=self.max_new_tokens, progress=self.progress
                 )
             attempts = [self.env.score(ex, r) for ex, r in zip(examples, responses, strict=True)]
         report = EvalReport.from_attempts(i, attempts)
@@ -206,7 +211,7 @@ class Loop:
             return self._state
         student = self._student_for_eval(i)
         pool = self.env.train_pool()
-        probe = LoopProbe(student, self.env, learning_rate=0.05, max_new_tokens=self.config.max_new_tokens)
+        probe = LoopProbe(student, self.env, learning_rate=0.05, max_new_tokens=self.max_new_tokens)
         self._state = TeacherState(
             iteration=i,
             seed=self.config.seed,
@@ -334,7 +339,7 @@ class Loop:
         self._renderer = self._renderer or self._base()
         adapter = self.store.phase_dir(i - 1, "train") / "model" if i > 0 else None
         return self._vllm.generate(
-            [self._renderer.render(p) for p in prompts], self.config.max_new_tokens, adapter=adapter, adapter_id=i
+            [self._renderer.render(p) for p in prompts], self.max_new_tokens, adapter=adapter, adapter_id=i
         )
 
     # -- students --------------------------------------------------------------------------

@@ -1,0 +1,173 @@
+"""The bench file: validated, expanded into one RunConfig per (environment, policy, seed),
+and checked against run folders that already exist."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from teachloop.errors import ConfigError
+from teachloop.runs.config import RunConfig, format_validation_error, read_yaml_mapping
+from teachloop.runs.store import MARKER, RunStore
+
+# RunConfig fields the bench sets itself, so every run gets the same budget
+RESERVED_RUN_FIELDS = ("name", "out", "environment", "policy", "seed", "budget", "iterations")
+DEFAULT_OUT = Path("bench-runs")
+
+
+# -- the bench file -----------------------------------------------------------------------
+def _no_duplicates(values: list[Any]) -> list[Any]:
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise ValueError(f"listed twice: {', '.join(map(str, seen))}")
+    return values
+
+
+class BenchConfig(BaseModel):
+    """A bench file, validated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    environments: list[str] = Field(default_factory=lambda: ["skillworld"], min_length=1)
+    policies: list[str] = Field(min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    budget: int = Field(ge=1, description="new training examples per iteration, equal for every run")
+    iterations: int = Field(ge=1, le=1000)
+    teacher_tokens_per_iteration: int | None = Field(default=None, ge=1)
+    run: dict[str, Any] = Field(default_factory=dict, description="other RunConfig fields for every run")
+    quick: dict[str, Any] | None = Field(default=None, description="overrides for --quick")
+
+    _unique = field_validator("environments", "policies", "seeds")(_no_duplicates)
+
+    @field_validator("run")
+    @classmethod
+    def _run_fields(cls, run: dict[str, Any]) -> dict[str, Any]:
+        for key in run:
+            if key in RESERVED_RUN_FIELDS:
+                raise ValueError(f"{key} is set by the bench for every run (use the top-level keys)")
+            if key not in RunConfig.model_fields:
+                raise ValueError(f"unknown run field {key!r}")
+        return run
+
+    @field_validator("quick")
+    @classmethod
+    def _quick_fields(cls, quick: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key in quick or {}:
+            if key == "quick" or (key not in cls.model_fields and key not in RunConfig.model_fields):
+                raise ValueError(f"unknown field {key!r}")
+        return quick
+
+    @model_validator(mode="after")
+    def _policy_options(self) -> BenchConfig:
+        options = self.run.get("policy_options", {})
+        if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+            raise ValueError("run.policy_options must map policy names to option mappings")
+        unknown = sorted(set(options) - set(self.policies))
+        if unknown:
+            raise ValueError(f"run.policy_options names policies the bench does not run: {', '.join(unknown)}")
+        return self
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _deep_merge(base.get(key), value)
+        return merged
+    return copy.deepcopy(override)
+
+
+def apply_quick(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The bench file with its `quick:` overrides applied; RunConfig fields go into `run:`."""
+    quick = data.get("quick")
+    if not quick:
+        raise ConfigError(f"--quick: {source} has no quick: section")
+    merged = {k: copy.deepcopy(v) for k, v in data.items() if k != "quick"}
+    for key, value in quick.items():
+        if key == "run":
+            merged["run"] = _deep_merge(merged.get("run", {}), value)
+        elif key in BenchConfig.model_fields:
+            merged[key] = copy.deepcopy(value)
+        else:
+            run = merged.setdefault("run", {})
+            run[key] = _deep_merge(run.get(key), value)
+    return merged
+
+
+def _validate(data: dict[str, Any], source: str) -> BenchConfig:
+    try:
+        return BenchConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "bench file", source)) from None
+
+
+def load_bench(path: Path, quick: bool = False) -> BenchConfig:
+    """Read and validate a bench file; with `quick`, its quick: overrides applied."""
+    data = read_yaml_mapping(path, "bench file")
+    bench = _validate(data, str(path))
+    return _validate(apply_quick(data, str(path)), f"{path}, quick") if quick else bench
+
+
+# -- planning the runs --------------------------------------------------------------------
+def run_name(environment: str, policy: str, seed: int) -> str:
+    return f"{environment}-{policy}-s{seed}"
+
+
+def run_config(bench: BenchConfig, runs_dir: Path, environment: str, policy: str, seed: int) -> RunConfig:
+    """One run's config: the bench's `run:` fields plus the equal budget and this cell's names."""
+    name = run_name(environment, policy, seed)
+    data = copy.deepcopy(bench.run)
+    options = data.pop("policy_options", {})
+    data.update(
+        name=name,
+        out=str(runs_dir),
+        environment=environment,
+        policy=policy,
+        seed=seed,
+        budget=bench.budget,
+        iterations=bench.iterations,
+        policy_options=options.get(policy, {}),
+    )
+    if bench.teacher_tokens_per_iteration is not None and isinstance(data.get("teacher"), dict):
+        data["teacher"] = {**data["teacher"], "max_tokens_per_iteration": bench.teacher_tokens_per_iteration}
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "config", f"bench run {name}")) from None
+
+
+def plan_runs(bench: BenchConfig, bench_dir: Path) -> list[RunConfig]:
+    """Every (environment, seed, policy), seeds outer so early results compare policies."""
+    runs_dir = bench_dir.resolve() / "runs"
+    return [
+        run_config(bench, runs_dir, env, policy, seed)
+        for env in bench.environments
+        for seed in bench.seeds
+        for policy in bench.policies
+    ]
+
+
+def _comparable(config: RunConfig) -> dict[str, Any]:
+    return config.model_dump(mode="json", exclude={"out"})
+
+
+def check_runs(configs: Sequence[RunConfig]) -> None:
+    """Fail before anything runs: unknown names/options, or a run folder made with another config."""
+    checked: set[tuple[str, str]] = set()
+    for config in configs:
+        if (config.environment, config.policy) not in checked:
+            config.check_plugins()
+            checked.add((config.environment, config.policy))
+        run_dir = config.out / str(config.name)
+        if (run_dir / MARKER).exists():
+            stored = RunStore.open(run_dir).config()
+            if _comparable(stored) != _comparable(config):
+                changed = sorted(k for k, v in _comparable(config).items() if _comparable(stored).get(k) != v)
+                raise ConfigError(
+                    f"run folder {run_dir} was made with a different config (differs in: {', '.join(changed)}); "
+                    "use another --out or delete it"
+                )

@@ -1,0 +1,343 @@
+"""A bench's results: the leaderboard (mean ± std over seeds), learning curves and the
+per-skill heat map."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from teachloop.errors import TeachloopError
+from teachloop.runs.bench_config import BenchConfig
+from teachloop.runs.config import RunConfig
+from teachloop.runs.store import MARKER, RunStore, atomic_write_text, write_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from teachloop.runs.loop import MetricsRecord
+
+
+# -- results ------------------------------------------------------------------------------
+class MeanStd(BaseModel):
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> MeanStd:
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        return cls(mean=statistics.fmean(values) if values else 0.0, std=std, n=len(values))
+
+    def show(self, scale: float = 1.0, digits: int = 3, signed: bool = False) -> str:
+        sign = "+" if signed else ""
+        return f"{self.mean * scale:{sign}.{digits}f} ± {self.std * scale:.{digits}f}"
+
+
+class LeaderRow(BaseModel):
+    """One (environment, policy): statistics over its finished seeds."""
+
+    environment: str
+    policy: str
+    seeds: list[int]
+    weak_skills: list[str]
+    final_accuracy: MeanStd
+    auc: MeanStd
+    weak_gain: MeanStd
+    examples_trained: float
+    examples_generated: float
+    teacher_tokens: float
+    wall_seconds: float
+
+
+@dataclass
+class BenchResults:
+    """Finished runs' metrics per (environment, policy), the rows computed from them, what failed."""
+
+    bench: BenchConfig
+    bench_dir: Path
+    records: dict[tuple[str, str], list[list[MetricsRecord]]]  # per seed, in seed order
+    missing: list[str]
+    rows: list[LeaderRow] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    errors_log: Path | None = None
+
+    def environments(self) -> list[str]:
+        return [env for env in self.bench.environments if any(r.environment == env for r in self.rows)]
+
+    def env_rows(self, environment: str) -> list[LeaderRow]:
+        return [r for r in self.rows if r.environment == environment]
+
+    def env_weak_skills(self, environment: str) -> list[str]:
+        return sorted({s for row in self.env_rows(environment) for s in row.weak_skills})
+
+    def raise_for_failures(self) -> None:
+        if self.failed:
+            raise TeachloopError(
+                f"{len(self.failed)} run(s) failed ({', '.join(self.failed)}); tracebacks in {self.errors_log}; "
+                f"the leaderboard in {self.bench_dir} holds the others; rerun the bench to resume"
+            )
+
+
+def _teacher_tokens(record: MetricsRecord) -> int:
+    teacher = record.teacher or {}
+    return teacher.get("prompt_tokens", 0) + teacher.get("completion_tokens", 0)
+
+
+def _wall_seconds(records: Sequence[MetricsRecord]) -> float:
+    return sum(sum(r.phase_seconds.values()) for r in records)
+
+
+def leader_row(environment: str, policy: str, seeds: list[int], runs: list[list[MetricsRecord]]) -> LeaderRow:
+    from teachloop.runs.report import weak_gain, weak_skills
+
+    def mean(values: Sequence[float]) -> float:
+        return statistics.fmean(values) if values else 0.0
+
+    weak = sorted({s for records in runs for s in weak_skills(records)})
+    return LeaderRow(
+        environment=environment,
+        policy=policy,
+        seeds=seeds,
+        weak_skills=weak,
+        final_accuracy=MeanStd.of([records[-1].accuracy for records in runs]),
+        auc=MeanStd.of([statistics.fmean(r.accuracy for r in records) for records in runs]),
+        weak_gain=MeanStd.of([weak_gain(records) for records in runs]),
+        examples_trained=mean([sum(r.examples_trained for r in records) for records in runs]),
+        examples_generated=mean([records[-1].examples_generated for records in runs]),
+        teacher_tokens=mean([_teacher_tokens(records[-1]) for records in runs]),
+        wall_seconds=mean([_wall_seconds(records) for records in runs]),
+    )
+
+
+def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -> BenchResults:
+    """Metrics of every finished run, grouped; rows sorted by weak-skill gain per environment."""
+    from teachloop.runs.report import load_metrics
+
+    records: dict[tuple[str, str], list[list[MetricsRecord]]] = {}
+    seeds: dict[tuple[str, str], list[int]] = {}
+    missing = []
+    for config in configs:
+        run_dir = config.out / str(config.name)
+        finished = (run_dir / MARKER).exists() and RunStore(run_dir).is_finished()
+        metrics = load_metrics(run_dir) if finished else []
+        if not metrics:
+            missing.append(str(config.name))
+            continue
+        key = (config.environment, config.policy)
+        records.setdefault(key, []).append(metrics)
+        seeds.setdefault(key, []).append(config.seed)
+    rows = [leader_row(env, policy, seeds[(env, policy)], runs) for (env, policy), runs in records.items()]
+    order = {env: i for i, env in enumerate(bench.environments)}
+    rows.sort(key=lambda r: (order[r.environment], -r.weak_gain.mean, -r.auc.mean))
+    return BenchResults(bench=bench, bench_dir=bench_dir, records=records, missing=missing, rows=rows)
+
+
+# -- the leaderboard ----------------------------------------------------------------------
+HEADERS = (
+    "rank", "environment", "policy", "seeds", "weak-skill gain (points)", "final accuracy", "AUC",
+    "trained", "generated", "teacher tokens", "wall s / run",
+)  # fmt: skip
+
+
+def _cells(rank: int, row: LeaderRow) -> list[str]:
+    return [
+        str(rank),
+        row.environment,
+        row.policy,
+        str(len(row.seeds)),
+        row.weak_gain.show(scale=100, digits=1, signed=True),
+        row.final_accuracy.show(),
+        row.auc.show(),
+        f"{row.examples_trained:.0f}",
+        f"{row.examples_generated:.0f}",
+        f"{row.teacher_tokens:.0f}",
+        f"{row.wall_seconds:.0f}",
+    ]
+
+
+def _ranked(rows: Sequence[LeaderRow]) -> list[tuple[int, LeaderRow]]:
+    ranked, last_env, rank = [], None, 0
+    for row in rows:
+        rank = 1 if row.environment != last_env else rank + 1
+        last_env = row.environment
+        ranked.append((rank, row))
+    return ranked
+
+
+def rich_leaderboard(results: BenchResults) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"leaderboard: {results.bench_dir}")
+    for header in HEADERS:
+        table.add_column(header, justify="left" if header in ("environment", "policy") else "right")
+    for rank, row in _ranked(results.rows):
+        table.add_row(*_cells(rank, row))
+    bench = results.bench
+    table.caption = (
+        f"{bench.budget} examples x {bench.iterations} iterations per run; mean ± std over seeds; "
+        f"sorted by the gain on the skills weak at iteration 0"
+    )
+    return table
+
+
+def markdown_leaderboard(results: BenchResults) -> str:
+    from teachloop.runs.report import WEAK_THRESHOLD
+
+    bench = results.bench
+    teacher_budget = bench.teacher_tokens_per_iteration if bench.run.get("teacher") else None
+    weak = "; ".join(f"{env}: {', '.join(results.env_weak_skills(env)) or 'none'}" for env in results.environments())
+    weak = f" ({weak})" if weak else ""
+    lines = [
+        f"# teachloop benchmark `{results.bench_dir.name}`",
+        "",
+        f"- every run: {bench.budget} new examples x {bench.iterations} iterations"
+        + (f", at most {teacher_budget} teacher tokens per iteration" if teacher_budget else "")
+        + f"; seeds {', '.join(map(str, bench.seeds))}",
+        f"- environments: {', '.join(bench.environments)}; policies: {', '.join(bench.policies)}",
+        "- run folders: `runs/<environment>-<policy>-s<seed>`",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "---|" * len(HEADERS),
+    ]
+    lines += ["| " + " | ".join(_cells(rank, row)) + " |" for rank, row in _ranked(results.rows)]
+    lines += [
+        "",
+        "Mean ± standard deviation over seeds, per run. *Weak-skill gain*: the mean accuracy gain, first to "
+        f"last iteration, on the skills below {WEAK_THRESHOLD} at iteration 0{weak}. *AUC*: the overall "
+        "accuracy averaged over iterations 0..N. *trained*: examples trained on, summed over iterations "
+        "(with `data: accumulate` earlier data counts again); *generated*: examples the data phase produced "
+        "(new ones, plus pool draws for policies that reweight the seed pool); *teacher "
+        "tokens*: prompt + completion; *wall s*: seconds in the loop's phases.",
+        "",
+    ]
+    if results.missing:
+        lines += [f"Not finished, so not in the table (rerun the bench to resume): {', '.join(results.missing)}", ""]
+    if results.rows:
+        lines += ["![learning curves](learning_curves.png)", "", "![final accuracy per skill](skill_heatmap.png)", ""]
+    return "\n".join(lines)
+
+
+# -- plots --------------------------------------------------------------------------------
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _mean_curve(series: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:
+    """Mean and std over runs, iteration by iteration (runs cut to the shortest)."""
+    length = min(len(values) for values in series)
+    stats = [MeanStd.of([values[i] for values in series]) for i in range(length)]
+    return [s.mean for s in stats], [s.std for s in stats]
+
+
+def _weak_series(records: Sequence[MetricsRecord]) -> list[float]:
+    from teachloop.runs.report import mean_accuracy, weak_skills
+
+    weak = weak_skills(records)
+    return [mean_accuracy(r, weak) for r in records]
+
+
+def _overall_series(records: Sequence[MetricsRecord]) -> list[float]:
+    return [r.accuracy for r in records]
+
+
+Series = Callable[[Sequence["MetricsRecord"]], list[float]]
+
+
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _plot_panel(ax: Any, results: BenchResults, env: str, series: Series) -> None:
+    import matplotlib
+
+    colors = matplotlib.colormaps["tab20"].colors  # 12+ policies must not share a colour
+    for k, row in enumerate(results.env_rows(env)):
+        runs = results.records[(env, row.policy)]
+        means, stds = _mean_curve([series(records) for records in runs])
+        xs = list(range(len(means)))
+        style = {"color": colors[(2 * k) % 20 + (k // 10) % 2], "linestyle": LINE_STYLES[k % len(LINE_STYLES)]}
+        (line,) = ax.plot(xs, means, marker="o", label=row.policy, **style)
+        if len(runs) > 1:
+            lo = [m - s for m, s in zip(means, stds, strict=True)]
+            hi = [m + s for m, s in zip(means, stds, strict=True)]
+            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15)
+        ax.set_xticks(xs)
+    ax.set_xlabel("iteration (rounds of new data)")
+    ax.set_ylabel("eval accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+
+
+def plot_learning_curves(results: BenchResults, path: Path) -> Path:
+    """Per environment: mean accuracy on the weak skills, and overall, per policy vs iteration."""
+    plt = _pyplot()
+    envs = results.environments()
+    fig, axes = plt.subplots(len(envs), 2, figsize=(12, 4.2 * len(envs)), squeeze=False)
+    for (weak_ax, all_ax), env in zip(axes, envs, strict=True):
+        _plot_panel(weak_ax, results, env, _weak_series)
+        weak_ax.set_title(f"{env}: weak skills ({', '.join(results.env_weak_skills(env)) or 'none'})")
+        _plot_panel(all_ax, results, env, _overall_series)
+        all_ax.set_title(f"{env}: all skills")
+        all_ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _final_matrix(results: BenchResults, env: str, skills: Sequence[str]) -> list[list[float]]:
+    def final(policy: str, skill: str) -> float:
+        return statistics.fmean(rec[-1].skill_accuracy.get(skill, 0.0) for rec in results.records[(env, policy)])
+
+    return [[final(row.policy, s) for s in skills] for row in results.env_rows(env)]
+
+
+def plot_skill_heatmap(results: BenchResults, path: Path) -> Path:
+    """Per environment: final accuracy (mean over seeds) of every policy (rows) on every skill."""
+    from teachloop.runs.report import skill_names
+
+    plt = _pyplot()
+    envs = results.environments()
+    skills = {env: skill_names(results.records[(env, results.env_rows(env)[0].policy)][0]) for env in envs}
+    width = max(5.0, 3.0 + 0.85 * max(len(s) for s in skills.values()))
+    heights = [1.2 + 0.45 * len(results.env_rows(env)) for env in envs]
+    fig, axes = plt.subplots(len(envs), 1, figsize=(width, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})  # fmt: skip
+    for ax, env in zip(axes[:, 0], envs, strict=True):
+        matrix = _final_matrix(results, env, skills[env])
+        image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+        for i, values in enumerate(matrix):
+            for j, value in enumerate(values):
+                color = "black" if value > 0.6 else "white"
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color=color)
+        weak = set(results.env_weak_skills(env))
+        ax.set_xticks(range(len(skills[env])), [s + ("*" if s in weak else "") for s in skills[env]])
+        ax.set_yticks(range(len(matrix)), [row.policy for row in results.env_rows(env)])
+        ax.set_title(f"{env}: final accuracy per skill (* weak at iteration 0)", fontsize=10)
+        fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(results: BenchResults) -> Path:
+    """leaderboard.md/.json and the two plots in the bench dir; returns the leaderboard's path."""
+    bench_dir = results.bench_dir
+    path = bench_dir / "leaderboard.md"
+    atomic_write_text(path, markdown_leaderboard(results))
+    rows = [r.model_dump() for r in results.rows]
+    write_json(bench_dir / "leaderboard.json", {"rows": rows, "missing": results.missing, "failed": results.failed})
+    if results.rows:
+        plot_learning_curves(results, bench_dir / "learning_curves.png")
+        plot_skill_heatmap(results, bench_dir / "skill_heatmap.png")
+    return path
