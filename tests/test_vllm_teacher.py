@@ -150,5 +150,7 @@ def test_real_task_environments_run_end_to_end_with_tiny_student_and_served_teac
     assert train["method"] == "lora"  # any model but the embedded one: LoRA by default
     attempts = [json.loads(x) for x in (run / "iter_0/eval/attempts.jsonl").read_text().splitlines()]
     assert attempts and not any(a["correct"] for a in attempts)  # random weights solve nothing
+    room = json.loads((run / "iter_0/eval/done.json").read_text())["info"]["max_new_tokens"]
+    assert room == {"math": 256, "code": 384}[env]  # the environment's answer length, not skillworld's 16
     rejected = [json.loads(x) for x in (run / "iter_0/data/rejected.jsonl").read_text().splitlines()]
     assert all(r["reason"] for r in rejected)

@@ -170,7 +170,7 @@ class Loop:
         report = EvalReport.from_attempts(i, attempts)
         write_jsonl(writer.path / "attempts.jsonl", attempts)
         write_json(writer.path / "report.json", report.model_copy(update={"attempts": []}))
-        writer.info = {"accuracy": report.accuracy}
+        writer.info = {"accuracy": report.accuracy, "max_new_tokens": self.max_new_tokens}
         weakest = sorted(report.skill_accuracy.items(), key=lambda kv: kv[1])[:3]
         return f"accuracy {report.accuracy:.3f}; weakest " + ", ".join(f"{s} {a:.2f}" for s, a in weakest)
 
