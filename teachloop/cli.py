@@ -112,7 +112,9 @@ def run(
     ] = None,
     max_new_tokens: Annotated[
         int | None,
-        typer.Option(help="Student answer length limit [default: the environment's: skillworld 16, math 256/512, code 384]."),
+        typer.Option(
+            help="Student answer length limit [default: the environment's: skillworld 16, math 256/512, code 384]."
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:

@@ -22,6 +22,7 @@ from teachloop.agents.policies import get_policy
 from teachloop.agents.policies.bandit import arm_stats
 from teachloop.agents.policies.skill_tree import Exploit, Memory, apply_action
 from teachloop.agents.policies.stat_sel import expected_weights
+from teachloop.environments.base import scored_attempt
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.errors import ConfigError, TeachloopError
 from teachloop.skills.tree import SkillTree
@@ -45,19 +46,11 @@ POOL_ONLY = {"none", "stat-sel"}
 
 # -- building states by hand ------------------------------------------------------------------
 def failed(example: Example, response: str = "zz") -> Attempt:
-    return Attempt(
-        example_id=example.id,
-        prompt=example.prompt,
-        response=response,
-        reference=example.answer,
-        correct=False,
-        score=0.0,
-        skills=list(example.skills),
-    )
+    return scored_attempt(example, response, correct=False)
 
 
 def passed(example: Example) -> Attempt:
-    return failed(example, example.answer).model_copy(update={"correct": True, "score": 1.0})
+    return scored_attempt(example, example.answer, correct=True)
 
 
 def of_skill(examples: list[Example], skill: str, n: int) -> list[Example]:
