@@ -23,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[default: 600]" must not be read as a markup tag
 )
 skills_app = typer.Typer(help="Skill trees: discover them with the teacher.", no_args_is_help=True)
 policies_app = typer.Typer(help="Data-generation policies (the `teachloop.policies` entry points).", no_args_is_help=True)
