@@ -72,7 +72,10 @@ def run(
     ] = None,
     policy: Annotated[str | None, typer.Option(help="Policy name (see `teachloop policies list`).")] = None,
     student_model: Annotated[
-        str | None, typer.Option(help="'embedded', a local model folder, or a hub id (needs network).")
+        str | None,
+        typer.Option(
+            help="'embedded', a local model folder, a .gguf file (converted once, cached) or a hub id (needs network)."
+        ),
     ] = None,
     iterations: Annotated[int | None, typer.Option(help="Rounds of diagnose-plan-generate-train [default: 4].")] = None,
     budget: Annotated[int | None, typer.Option(help="New training examples per iteration [default: 600].")] = None,
@@ -89,7 +92,10 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Seed for data, sampling and training.")] = None,
     teacher: Annotated[
         str | None,
-        typer.Option(help="LLM teacher: 'vllm:<path-or-id>' (in-process vLLM) or 'openai:<model>' (any endpoint)."),
+        typer.Option(
+            help="LLM teacher: 'vllm:<folder, .gguf or hub id>' (in-process vLLM), 'openai:<model>' (any "
+            "OpenAI-compatible endpoint) or '<plug-in backend>:<model>'."
+        ),
     ] = None,
     teacher_base_url: Annotated[
         str | None, typer.Option(help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 [$OPENAI_BASE_URL].")
@@ -116,6 +122,10 @@ def run(
         typer.Option(
             help="Student answer length limit [default: the environment's: skillworld 16, math 256/512, code 384]."
         ),
+    ] = None,
+    min_yield: Annotated[
+        float | None,
+        typer.Option(help="Stop when a generate phase keeps less than this share of what it asked for [default: 0.25]."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -150,6 +160,7 @@ def run(
         "eval_backend": eval_backend,
         "train.method": train_method,
         "max_new_tokens": max_new_tokens,
+        "min_yield": min_yield,
     }
     if teacher is not None:
         from teachloop.agents.llm import parse_teacher_spec
@@ -158,7 +169,9 @@ def run(
     for key, value in _key_values(env_option or []).items():
         overrides[f"environment_options.{key}"] = value
     cfg = load_config(config, overrides)
-    cfg.check_plugins()  # a typo fails in a second, before torch and transformers load
+    from teachloop.runs.checks import check_run_config
+
+    check_run_config(cfg, models=False)  # a typo fails in a second, before torch and transformers load
     from teachloop.runs.loop import Loop
 
     loop = Loop.create(cfg, progress=not quiet)
@@ -169,12 +182,22 @@ def run(
 @app.command()
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="A run folder made by `teachloop run`.")],
+    min_yield: Annotated[
+        float | None,
+        typer.Option(help="Change the run's min_yield (e.g. after it stopped on a low yield you accept)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Continue a stopped or killed run from its first unfinished phase."""
+    """Continue a stopped or killed run from its first unfinished phase.
+
+    Teacher replies already paid for come from the run's cache."""
+    from teachloop.runs.checks import check_run_config
     from teachloop.runs.store import RunStore
 
-    RunStore.open(run_dir).config().check_plugins()
+    store = RunStore.open(run_dir)
+    if min_yield is not None:
+        store.update_config(min_yield=min_yield)
+    check_run_config(store.config(), models=False)
     from teachloop.runs.loop import Loop
 
     loop = Loop.resume(run_dir, progress=not quiet)
@@ -250,11 +273,13 @@ def skills_discover(
     """
     from teachloop.agents.llm import TeacherConfig, TeacherLLM
     from teachloop.environments import get_environment
-    from teachloop.runs.store import write_jsonl
+    from teachloop.io import write_jsonl
     from teachloop.skills.discovery import discover
+    from teachloop.students.checkpoints import resolve_checkpoint
 
     env = get_environment(environment, **_key_values(env_option or []))
-    client = TeacherLLM(TeacherConfig.from_spec(teacher, base_url=teacher_base_url), cache_dir=cache)
+    cfg = TeacherConfig.from_spec(teacher, base_url=teacher_base_url)
+    client = TeacherLLM(cfg, cache_dir=cache, resolve_model=resolve_checkpoint)
     found = discover(client, env.train_pool(), env.eval_set(), sample_size=sample, max_skills=max_skills, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     found.tree.save(out)

@@ -1,5 +1,12 @@
 """User-facing errors: the CLI prints them as one line and exits non-zero."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class TeachloopError(Exception):
     """A problem the user can fix; the message says what to do."""
@@ -15,3 +22,18 @@ class RunStoreError(TeachloopError):
 
 class PluginError(TeachloopError):
     pass
+
+
+class RunStopped(TeachloopError):
+    """A run stopped on purpose because going on would waste or hide something (a teacher
+    that is down, data too poor to train on). The message names the cause and the file to
+    read; `teachloop resume` continues once the cause is fixed."""
+
+
+def format_validation_error(exc: ValidationError, kind: str, source: str) -> str:
+    """One line naming every invalid field: `invalid <kind> (<source>): field: problem; ...`."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or f"({kind})"
+        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+    return f"invalid {kind} ({source}): " + "; ".join(parts)

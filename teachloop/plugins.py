@@ -1,7 +1,7 @@
-"""Entry-point registries: policies and environments are found by name.
+"""Entry-point registries: policies, environments and teacher backends are found by name.
 
-Built-ins register through the same entry-point groups as third-party plug-ins
-(see pyproject.toml), so a plug-in package is a first-class citizen.
+Built-ins register through the same entry-point groups as third-party plug-ins (see
+pyproject.toml), so a plug-in package is a first-class citizen.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from teachloop.errors import PluginError
 
 POLICIES = "teachloop.policies"
 ENVIRONMENTS = "teachloop.environments"
+TEACHER_BACKENDS = "teachloop.teacher_backends"
 
-_KIND = {POLICIES: "policy", ENVIRONMENTS: "environment"}
+_KIND = {POLICIES: "policy", ENVIRONMENTS: "environment", TEACHER_BACKENDS: "teacher backend"}
 
 
 def _entry_points(group: str) -> dict[str, EntryPoint]:

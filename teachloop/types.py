@@ -219,9 +219,44 @@ class GenerationContext(BaseModel):
 
 
 class GenerationResult(BaseModel):
+    """What an engine made of a plan: kept examples, rejected ones with their reasons, and
+    per skill the slots it could not fill at all (no valid teacher reply, generator exhausted)."""
+
     examples: list[Example] = Field(default_factory=list)
     rejected: list[Rejected] = Field(default_factory=list)
     shortfall: dict[str, int] = Field(default_factory=dict)
+
+    def data_yield(self, asked: int) -> DataYield:
+        by_reason: Counter[str] = Counter(r.reason.split(":", 1)[0] for r in self.rejected)
+        return DataYield(
+            asked=asked,
+            accepted=len(self.examples),
+            rejected=dict(by_reason.most_common()),
+            unfilled=sum(self.shortfall.values()),
+        )
+
+
+class DataYield(BaseModel):
+    """How much of what a generate phase asked for it kept: accepted / asked, and why the
+    rest was lost (rejections counted by reason; slots never filled)."""
+
+    asked: int
+    accepted: int
+    rejected: dict[str, int] = Field(default_factory=dict)
+    unfilled: int = 0
+
+    @property
+    def ratio(self) -> float | None:
+        return self.accepted / self.asked if self.asked else None
+
+    def summary(self) -> str:
+        if not self.asked:
+            return "no new examples asked"
+        losses = [f"{reason} {count}" for reason, count in self.rejected.items()]
+        if self.unfilled:
+            losses.append(f"unfilled {self.unfilled}")
+        lost = f" (rejected: {', '.join(losses)})" if losses else ""
+        return f"yield {self.accepted}/{self.asked} = {self.ratio:.0%}{lost}"
 
 
 class LoraSettings(BaseModel):

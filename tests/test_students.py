@@ -6,7 +6,7 @@ import pytest
 
 from conftest import teachloop
 from teachloop.runs.report import load_metrics
-from teachloop.students.student import Student
+from teachloop.students.student import TransformersStudent as Student
 from teachloop.types import Example, TrainConfig
 
 pytestmark = pytest.mark.slow
@@ -32,16 +32,16 @@ def test_lora_student_trains_an_adapter_per_iteration_and_reloads_it(tiny_teache
     student = Student.load(run / "iter_1" / "train" / "model")
     assert student.is_adapter and student.chat
     prompts = ["copy abc\n", "max 123\n"]
-    assert student.generate(prompts) == Student.load(run / "iter_1" / "train" / "model").generate(prompts)
+    assert student.answer(prompts) == Student.load(run / "iter_1" / "train" / "model").answer(prompts)
 
 
 def test_chat_template_is_used_for_training_and_generation(tiny_teacher):
     student = Student.load(tiny_teacher)
     assert student.render("hi") == "user: hi\nassistant: "
-    before = student.generate(["copy ab"], max_new_tokens=4)
+    before = student.answer(["copy ab"], max_new_tokens=4)
     data = [Example(prompt="copy ab", answer="ab", skills=["copy"])] * 32
     student.train(data, TrainConfig(method="full", epochs=10, learning_rate=0.005, batch_size=8))
-    after = student.generate(["copy ab"], max_new_tokens=4)
+    after = student.answer(["copy ab"], max_new_tokens=4)
     assert after == ["ab"] != before  # learned through the template it is prompted with
 
 

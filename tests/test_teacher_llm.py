@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from fault_server import FaultServer
 from teachloop.agents.llm import TeacherConfig, TeacherLLM, parse_reply
-from teachloop.errors import ConfigError
+from teachloop.errors import ConfigError, PluginError
 
 
 class Answer(BaseModel):
@@ -80,9 +80,11 @@ def test_teacher_spec_and_reply_parsing():
     cfg = TeacherConfig.from_spec("openai:gpt-x", base_url="http://h/v1", concurrency=None)
     assert (cfg.backend, cfg.model, cfg.base_url, cfg.concurrency) == ("openai", "gpt-x", "http://h/v1", 8)
     assert TeacherConfig.from_spec("vllm:/models/tiny").backend == "vllm"
-    for bad in ("gpt-x", "claude:x", "openai:"):
+    for bad in ("gpt-x", ":x", "openai:"):
         with pytest.raises(ConfigError, match="--teacher must look like"):
             TeacherConfig.from_spec(bad)
+    with pytest.raises(PluginError, match="unknown teacher backend 'claude'; available: openai, vllm"):
+        TeacherLLM(TeacherConfig.from_spec("claude:x")).backend
     assert parse_reply('```json\n{"answer": "a", "confidence": 3}\n```', Answer).answer == "a"
 
 

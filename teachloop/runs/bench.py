@@ -33,7 +33,7 @@ from teachloop.errors import ConfigError
 from teachloop.runs.bench_config import DEFAULT_OUT, BenchConfig, check_runs, load_bench, plan_runs
 from teachloop.runs.bench_execute import Progress, RunOutcome, execute_runs
 from teachloop.runs.bench_results import BenchResults, LeaderRow, collect, rich_leaderboard, write_outputs
-from teachloop.runs.store import atomic_write_text
+from teachloop.io import atomic_write_text
 
 
 # -- the command --------------------------------------------------------------------------

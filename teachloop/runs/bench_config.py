@@ -11,7 +11,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from teachloop.errors import ConfigError
-from teachloop.runs.config import RunConfig, format_validation_error, read_yaml_mapping
+from teachloop.errors import format_validation_error
+from teachloop.io import read_yaml_mapping
+from teachloop.runs.checks import check_run_config
+from teachloop.runs.config import RunConfig
 from teachloop.runs.store import MARKER, RunStore
 
 # RunConfig fields the bench sets itself, so every run gets the same budget
@@ -160,7 +163,7 @@ def check_runs(configs: Sequence[RunConfig]) -> None:
     checked: set[tuple[str, str]] = set()
     for config in configs:
         if (config.environment, config.policy) not in checked:
-            config.check_plugins()
+            check_run_config(config, models=False)
             checked.add((config.environment, config.policy))
         run_dir = config.out / str(config.name)
         if (run_dir / MARKER).exists():

@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from teachloop.errors import TeachloopError
+from teachloop.io import atomic_write_text, write_json
 from teachloop.runs.bench_config import BenchConfig
 from teachloop.runs.config import RunConfig
-from teachloop.runs.store import MARKER, RunStore, atomic_write_text, write_json
+from teachloop.runs.store import MARKER, RunStore
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from teachloop.runs.loop import MetricsRecord
+    from teachloop.runs.metrics import MetricsRecord
 
 
 # -- results ------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from teachloop.agents.llm import TeacherConfig
-from teachloop.errors import ConfigError
+from teachloop.errors import ConfigError, format_validation_error
+from teachloop.io import read_yaml_mapping
 from teachloop.types import TrainConfig
 
 EMBEDDED_STUDENT = "embedded"
@@ -24,7 +25,7 @@ class RunConfig(BaseModel):
     environment_options: dict[str, Any] = Field(default_factory=dict)
     student_model: str = Field(
         default=EMBEDDED_STUDENT,
-        description="'embedded' (the shipped skillworld base checkpoint) or a model folder / hub id",
+        description="'embedded' (the shipped skillworld base checkpoint), a model folder, a .gguf file or a hub id",
     )
     policy: str = Field(default="stat-syn", description="registered policy name")
     policy_options: dict[str, Any] = Field(default_factory=dict)
@@ -61,6 +62,13 @@ class RunConfig(BaseModel):
         description="the student's answer length limit; default: the environment's (skillworld 16, "
         "math 256 or 512, code 384, jsonl by scorer)",
     )
+    min_yield: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="stop the run when a generate phase keeps less than this share of the new examples it "
+        "asked for (0: never)",
+    )
     eval_backend: Literal["auto", "transformers", "vllm"] = Field(
         default="auto",
         description="student evaluation: vllm serves LoRA adapters with LoRARequest; auto: vllm on a GPU "
@@ -84,60 +92,16 @@ class RunConfig(BaseModel):
         method = "full" if self.student_model == EMBEDDED_STUDENT else "lora"
         return self.train.model_copy(update={"method": method})
 
-    def resolved_eval_backend(self) -> str:
+    def resolved_eval_backend(self) -> Literal["transformers", "vllm"]:
         if self.eval_backend != "auto":
             return self.eval_backend
-        from teachloop.students.vllm_eval import vllm_available
+        from teachloop.vllm_options import on_gpu, vllm_available
 
-        try:
-            import torch
-
-            gpu = torch.cuda.is_available()
-        except ImportError:
-            gpu = False
-        return "vllm" if gpu and vllm_available() and self.resolved_train().method == "lora" else "transformers"
-
-    def check_plugins(self) -> None:
-        """Fail fast, before anything heavy is imported or written, on unknown names/options."""
-        from teachloop.agents.engines import get_engine
-        from teachloop.agents.policies import get_policy
-        from teachloop.environments import get_environment
-
-        get_environment(self.environment, **self.environment_options)
-        get_policy(self.policy, **self.policy_options)
-        if self.eval_backend == "vllm" and self.resolved_train().method != "lora":
-            raise ConfigError("eval_backend vllm serves LoRA adapters: it needs train.method lora")
-        if self.teacher is None:
-            get_engine(self.engine)
-            for option, value in (("diagnosis", self.diagnosis), ("skills", self.skills)):
-                if value in ("llm", "discover"):
-                    raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
+        lora = self.resolved_train().method == "lora"
+        return "vllm" if lora and on_gpu() and vllm_available() else "transformers"
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
-
-
-def format_validation_error(exc: ValidationError, kind: str, source: str) -> str:
-    """One line naming every invalid field: `invalid <kind> (<source>): field: problem; ...`."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or f"({kind})"
-        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
-    return f"invalid {kind} ({source}): " + "; ".join(parts)
-
-
-def read_yaml_mapping(path: str | Path, kind: str) -> dict[str, Any]:
-    """A YAML file that must hold a mapping; clear errors for a missing or malformed file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{kind} {path} does not exist")
-    try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{kind} {path} is not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{kind} {path} must hold a mapping of options")
-    return loaded
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -18,21 +18,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from rich.console import Console
 
 from teachloop.agents.diagnosis import diagnose
 from teachloop.agents.engines import get_engine
 from teachloop.agents.engines.pool import draw_from_pool
-from teachloop.agents.policies import get_policy
 from teachloop.agents.llm import TeacherLLM
+from teachloop.agents.policies import get_policy
 from teachloop.environments import get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens
+from teachloop.errors import RunStopped
+from teachloop.io import read_jsonl, read_model, write_json, write_jsonl
+from teachloop.runs.checks import check_run_config
 from teachloop.runs.config import RunConfig
-from teachloop.runs.store import PhaseWriter, RunStore, read_jsonl, read_model, write_json, write_jsonl
-from teachloop.students import load_student
-from teachloop.students.probe import LoopProbe
-from teachloop.students.student import Student, quiet_hf_libraries
+from teachloop.runs.metrics import PHASE_LABELS, MetricsRecord, compute_metrics
+from teachloop.runs.store import PhaseWriter, RunStore
+from teachloop.students.checkpoints import resolve_checkpoint
+from teachloop.students.lifecycle import StudentLifecycle
+from teachloop.students.student import quiet_hf_libraries
 from teachloop.types import (
     Attempt,
     DataPlan,
@@ -47,28 +50,7 @@ from teachloop.types import (
 
 log = logging.getLogger(__name__)
 
-PHASE_LABELS = {
-    "discovery": "discover",
-    "eval": "evaluate",
-    "feedback": "diagnose",
-    "plan": "plan",
-    "data": "generate",
-    "train": "train",
-}
-
-
-class MetricsRecord(BaseModel):
-    """One line of metrics.jsonl: the student after `iteration` rounds of new data."""
-
-    iteration: int
-    policy: str
-    accuracy: float
-    skill_accuracy: dict[str, float]
-    examples_trained: int
-    examples_generated: int
-    phase_seconds: dict[str, float]
-    overhead_seconds: float
-    teacher: dict[str, int] | None = None
+__all__ = ["Loop", "MetricsRecord", "compute_metrics"]
 
 
 class Loop:
@@ -81,12 +63,16 @@ class Loop:
         cfg = self.config
         self.env = get_environment(cfg.environment, **cfg.environment_options)
         self.policy = get_policy(cfg.policy, **cfg.policy_options)
-        self.teacher = TeacherLLM(cfg.teacher, run_dir=store.root) if cfg.teacher else None
+        self.teacher = (
+            TeacherLLM(cfg.teacher, run_dir=store.root, resolve_model=resolve_checkpoint) if cfg.teacher else None
+        )
         self.engine = get_engine(cfg.engine, teacher=self.teacher, verify=cfg.verify, progress=progress)
-        self._student: Student | None = None
-        self._student_key: str | None = None
-        self._vllm: Any = None  # VLLMStudentGenerator, started on first use
-        self._renderer: Student | None = None  # renders prompts (chat template) for vLLM
+        self.students = StudentLifecycle(
+            cfg.student_model,
+            checkpoint=lambda i: store.phase_dir(i - 1, "train") / "model",
+            eval_backend=cfg.resolved_eval_backend(),
+            max_lora_rank=cfg.train.lora.r,
+        )
         self._state: TeacherState | None = None
 
     # -- construction ----------------------------------------------------------------------
@@ -94,7 +80,7 @@ class Loop:
     def create(cls, config: RunConfig, progress: bool = True, console: Console | None = None) -> Loop:
         name = config.name or config.default_name(datetime.now().strftime("%Y%m%d-%H%M%S"))
         config = config.model_copy(update={"name": name})
-        config.check_plugins()  # before anything is written to disk
+        check_run_config(config)  # before anything is written to disk
         store = RunStore.create(config.out / name, config)
         return cls(store, progress=progress, console=console)
 
@@ -124,17 +110,17 @@ class Loop:
             "data": self._generate,
             "train": self._train,
         }
-        records: list[MetricsRecord] = []
         for i in range(self.config.iterations + 1):
             phases = ("eval",) if i == self.config.iterations else tuple(steps)
             if self.teacher:
                 self.teacher.open_budget_window()
             for phase in phases:
                 if self._run_phase(i, phase, steps[phase]) and phase == "eval":
-                    records = self.metrics()
-                    self.store.write_metrics(records)
+                    self.store.write_metrics(self.metrics())
+        records = self.metrics()  # also when every phase was done before: a kill may have hit just here
+        self.store.write_metrics(records)
         self.store.mark_finished()
-        return records or self.metrics()
+        return records
 
     def _run_phase(self, i: int | None, phase: str, step: Any) -> bool:
         """Run one phase unless it is done; True when it ran."""
@@ -160,12 +146,7 @@ class Loop:
         examples = self.env.eval_set()
         prompts = [ex.prompt for ex in examples]
         with writer.work():
-            if self.config.resolved_eval_backend() == "vllm":
-                responses = self._vllm_answers(i, prompts)
-            else:
-                responses = self._student_for_eval(i).generate(
-                    prompts, max_new_tokens=self.max_new_tokens, progress=self.progress
-                )
+            responses = self.students.answer(i, prompts, self.max_new_tokens, progress=self.progress)
             attempts = [self.env.score(ex, r) for ex, r in zip(examples, responses, strict=True)]
         report = EvalReport.from_attempts(i, attempts)
         write_jsonl(writer.path / "attempts.jsonl", attempts)
@@ -209,9 +190,8 @@ class Loop:
         """The policy's view of iteration i, built once (plan and select share it)."""
         if self._state is not None and self._state.iteration == i:
             return self._state
-        student = self._student_for_eval(i)
         pool = self.env.train_pool()
-        probe = LoopProbe(student, self.env, learning_rate=0.05, max_new_tokens=self.max_new_tokens)
+        probe = self.students.probe(i, self.env, max_new_tokens=self.max_new_tokens)
         self._state = TeacherState(
             iteration=i,
             seed=self.config.seed,
@@ -247,6 +227,7 @@ class Loop:
         plan = self._plan_of(i)
         with writer.work():
             result = self.engine.generate(plan, self.env, ctx)
+        data_yield = result.data_yield(asked=plan.total_requested)
         examples = result.examples
         if hasattr(self.policy, "select"):  # over-generate-and-keep, or preference pairs
             write_jsonl(writer.path / "candidates.jsonl", examples)
@@ -261,21 +242,49 @@ class Loop:
             examples = examples[: self.config.budget]
         write_jsonl(writer.path / "examples.jsonl", examples)
         write_jsonl(writer.path / "rejected.jsonl", result.rejected)
-        writer.info = {"examples": len(examples), "rejected": len(result.rejected), "shortfall": result.shortfall}
-        short = f"; short {result.shortfall}" if result.shortfall else ""
-        return f"{len(examples)} examples, {len(result.rejected)} rejected{short}"
+        writer.info = {
+            "examples": len(examples),
+            "rejected": len(result.rejected),
+            "shortfall": result.shortfall,
+            "yield": data_yield.model_dump() | {"ratio": data_yield.ratio},
+        }
+        if data_yield.asked and data_yield.ratio < self.config.min_yield:
+            raise RunStopped(self._low_yield_message(i, data_yield))
+        summary = f"{len(examples)} examples; {data_yield.summary()}"
+        return summary
+
+    def _low_yield_message(self, i: int, data_yield) -> str:
+        folder = self.store.phase_dir(i, "data")
+        read = f"{folder / 'rejected.jsonl'} (why each example was rejected)"
+        if data_yield.unfilled and self.teacher and self.teacher.failures_path:
+            read += f" and {self.teacher.failures_path} (teacher replies that never validated)"
+        source = f"teacher {self.teacher.name}" if self.teacher else f"engine {self.engine.name}"
+        return (
+            f"iteration {i}: the {source} gave {data_yield.accepted} usable examples of {data_yield.asked} asked "
+            f"({data_yield.summary()}), below min_yield {self.config.min_yield:.0%}, so the run stopped instead of "
+            f"training on too little. Read {read}; fix the cause (a stronger teacher, another --verify) or accept "
+            f"less with `teachloop resume {self.store.root} --min-yield X`: teacher calls already paid for come "
+            "from the cache"
+        )
 
     def _train(self, i: int, writer: PhaseWriter) -> str:
         cfg = self.config
+        self._state = None  # the plan's view (and any model its probe loaded) is not needed any more
         data = self._training_set(i)
-        student = self._base() if cfg.student == "restart" else self._student_for_eval(i)
+        if not data:
+            raise RunStopped(
+                f"iteration {i} has nothing to train on: its generate phase kept no examples "
+                f"(see {self.store.phase_dir(i, 'data') / 'rejected.jsonl'}) and no earlier data or replay is "
+                "configured; fix the data source, then resume"
+            )
+        student = self.students.trainee(i, restart=cfg.student == "restart")
         sft = [ex for ex in data if ex.rejected is None]
         pairs = [ex for ex in data if ex.rejected is not None]
         seed = cfg.seed * 1000 + i
         train_cfg = cfg.resolved_train()
-        with writer.work():
-            student.train(sft, train_cfg, seed=seed, progress=self.progress)
-            student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress)
+        with writer.work():  # the trainers' scratch stays inside the phase's temporary folder
+            student.train(sft, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
+            student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
         student.save(writer.path / "model")
         writer.info = {
             "examples": len(data),
@@ -285,7 +294,6 @@ class Loop:
         if pairs:
             writer.info["preference_pairs"] = len(pairs)
         # the next evaluation reloads the published checkpoint, exactly as a resumed run would
-        self._student, self._student_key = None, None
         return f"{len(data)} examples ({cfg.data}, student {cfg.student})"
 
     # -- artifacts -------------------------------------------------------------------------
@@ -327,74 +335,6 @@ class Loop:
             )
         return history
 
-    def _vllm_answers(self, i: int, prompts: list[str]) -> list[str]:
-        """Greedy answers of the student after i rounds: base model + that round's adapter."""
-        from teachloop.students import resolve_student_path
-        from teachloop.students.vllm_eval import VLLMStudentGenerator
-
-        if self._vllm is None:
-            self._vllm = VLLMStudentGenerator(
-                resolve_student_path(self.config.student_model), max_lora_rank=self.config.train.lora.r
-            )
-        self._renderer = self._renderer or self._base()
-        adapter = self.store.phase_dir(i - 1, "train") / "model" if i > 0 else None
-        return self._vllm.generate(
-            [self._renderer.render(p) for p in prompts], self.max_new_tokens, adapter=adapter, adapter_id=i
-        )
-
-    # -- students --------------------------------------------------------------------------
-    def _base(self) -> Student:
-        return load_student(self.config.student_model)
-
-    def _student_for_eval(self, i: int) -> Student:
-        """The student after i rounds: the base, or the checkpoint iteration i-1 published."""
-        key = "base" if i == 0 else f"iter_{i - 1}"
-        if self._student_key != key:
-            if i == 0:
-                self._student = self._base()
-            else:
-                self._student = Student.load(self.store.phase_dir(i - 1, "train") / "model")
-            self._student_key = key
-        assert self._student is not None
-        return self._student
-
     # -- metrics ---------------------------------------------------------------------------
     def metrics(self) -> list[MetricsRecord]:
         return compute_metrics(self.store, self.config.policy)
-
-
-def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
-    """metrics.jsonl rebuilt from the phase records, so resumed runs never duplicate lines."""
-    records = []
-    generated = 0
-    teacher: dict[str, int] = {}
-    i = 0
-    while store.is_done(i, "eval"):
-        report = read_model(store.phase_dir(i, "eval") / "report.json", EvalReport)
-        phases: dict[str, Any] = {"eval": store.phase_record(i, "eval")}
-        if i > 0:
-            for phase in ("feedback", "plan", "data", "train"):
-                phases[phase] = store.phase_record(i - 1, phase)
-            generated += phases["data"].info.get("examples", 0)
-        if i == 0 and store.is_done(None, "discovery"):
-            phases["discovery"] = store.phase_record(None, "discovery")
-        seconds = {PHASE_LABELS[p]: round(r.seconds, 4) for p, r in phases.items()}
-        work = sum(r.work_seconds for r in phases.values())
-        for record in phases.values():
-            for key, value in record.info.get("teacher", {}).items():
-                teacher[key] = teacher.get(key, 0) + value
-        records.append(
-            MetricsRecord(
-                iteration=i,
-                policy=policy,
-                accuracy=report.accuracy,
-                skill_accuracy=report.skill_accuracy,
-                examples_trained=phases["train"].info.get("examples", 0) if i > 0 else 0,
-                examples_generated=generated,
-                phase_seconds=seconds,
-                overhead_seconds=round(max(0.0, sum(r.seconds for r in phases.values()) - work), 4),
-                teacher=dict(teacher) if teacher else None,
-            )
-        )
-        i += 1
-    return records

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from rich.table import Table
 
-from teachloop.runs.loop import MetricsRecord
-from teachloop.runs.store import RunStore, atomic_write_text, read_jsonl
+from teachloop.io import atomic_write_text, read_jsonl
+from teachloop.runs.metrics import MetricsRecord
+from teachloop.runs.store import RunStore
 
 WEAK_THRESHOLD = 0.5
 

@@ -10,7 +10,9 @@ Layout::
     <run>/report.md, *.png         written at the end of a run and by `teachloop report`
 
 A phase is written into a hidden temporary folder and renamed into place when it is
-complete, so a phase folder exists only when the phase finished.
+complete, with its done.json. A phase that stops the run on purpose (RunStopped: data too
+poor to train on, a teacher that is down) is renamed into place *without* done.json, so
+the user can read what it made (`failed.json` says why) and a resume redoes it.
 """
 
 from __future__ import annotations
@@ -18,63 +20,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 
-from teachloop.errors import RunStoreError
+from teachloop.errors import RunStopped, RunStoreError
+from teachloop.io import atomic_write_text, make_temp_dir, read_model, write_json, write_jsonl
 from teachloop.runs.config import RunConfig
 
 PHASES = ("eval", "feedback", "plan", "data", "train")
 RUN_PHASES = ("discovery",)  # run-level phases, before iteration 0
 MARKER = "run.json"
 DONE = "done.json"
+FAILED = "failed.json"
 FORMAT_VERSION = 1
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, value: BaseModel | dict[str, Any] | list[Any]) -> None:
-    if isinstance(value, BaseModel):
-        text = value.model_dump_json(indent=2)
-    else:
-        text = json.dumps(value, indent=2)
-    atomic_write_text(path, text + "\n")
-
-
-def read_model(path: Path, model: type[M]) -> M:
-    return model.model_validate_json(path.read_text())
-
-
-def write_jsonl(path: Path, rows: Iterable[BaseModel | dict[str, Any]]) -> None:
-    lines = [r.model_dump_json() if isinstance(r, BaseModel) else json.dumps(r) for r in rows]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
-
-
-def read_jsonl(path: Path, model: type[M]) -> list[M]:
-    if not path.exists():
-        return []
-    return [model.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 class PhaseRecord(BaseModel):
@@ -146,6 +110,19 @@ class RunStore:
 
         return load_config(self.root / "config.yaml")
 
+    def update_config(self, **changes: Any) -> RunConfig:
+        """Change settings that do not alter what a finished phase produced (min_yield)."""
+        from pydantic import ValidationError
+
+        from teachloop.errors import ConfigError, format_validation_error
+
+        try:
+            config = RunConfig.model_validate(self.config().model_dump() | changes)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, "option", str(self.root))) from None
+        atomic_write_text(self.root / "config.yaml", config.to_yaml())
+        return config
+
     # -- phases -------------------------------------------------------------------------
     def iter_dir(self, iteration: int) -> Path:
         return self.root / f"iter_{iteration}"
@@ -171,10 +148,11 @@ class RunStore:
     def write_phase(self, iteration: int | None, phase: str) -> Iterator[PhaseWriter]:
         """Write a phase's artifacts into a temporary folder; publish it only on success."""
         final = self.phase_dir(iteration, phase)
-        if final.exists():
+        if self.is_done(iteration, phase):
             raise RunStoreError(f"phase {phase} ({iteration=}) is already done in {self.root}")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{phase}.", suffix=".tmp"))
+        if final.exists():  # what an earlier, unfinished attempt left for the user: redone now
+            shutil.rmtree(final)
+        tmp = make_temp_dir(final.parent, prefix=f".{phase}.")
         writer = PhaseWriter(tmp)
         start = time.perf_counter()
         try:
@@ -189,6 +167,10 @@ class RunStore:
             )
             write_json(tmp / DONE, record)
             os.rename(tmp, final)
+        except RunStopped as stop:
+            write_json(tmp / FAILED, {"reason": str(stop), "info": writer.info})
+            os.rename(tmp, final)
+            raise
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

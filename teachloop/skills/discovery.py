@@ -11,14 +11,16 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from teachloop.agents.llm import TeacherLLM
 from teachloop.errors import TeachloopError
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Example
+
+if TYPE_CHECKING:  # the teacher client is handed in by the caller (skills sit below agents)
+    from teachloop.agents.llm import TeacherLLM
 
 SYSTEM = "You analyse tasks into the skills they require. Reply with JSON only."
 _NAME = re.compile(r"[^a-z0-9]+")

@@ -1,31 +1,58 @@
-"""StudentProbe: what a policy may ask the current student (answers, samples, influence)."""
+"""LoopProbe: what a policy may ask the current student (answers, samples, influence).
+
+The student is loaded on first use, so a plan phase whose policy never probes loads no
+model. Every question renders its prompts exactly as evaluation and training do (the
+chat template, when the model has one).
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from teachloop.environments.base import Environment
-from teachloop.students.student import Student
 from teachloop.types import Attempt, Example
+
+if TYPE_CHECKING:
+    from teachloop.students.student import TransformersStudent
 
 
 class LoopProbe:
-    def __init__(self, student: Student, env: Environment, learning_rate: float, max_new_tokens: int = 16) -> None:
-        self.student = student
+    def __init__(
+        self,
+        load: Callable[[], TransformersStudent],
+        env: Environment,
+        learning_rate: float,
+        max_new_tokens: int = 16,
+    ) -> None:
+        self._load = load
+        self._student: TransformersStudent | None = None
         self.env = env
         self.learning_rate = learning_rate
         self.max_new_tokens = max_new_tokens
 
+    @property
+    def student(self) -> TransformersStudent:
+        if self._student is None:
+            self._student = self._load()
+        return self._student
+
+    @property
+    def loaded(self) -> bool:
+        return self._student is not None
+
     def answer(self, prompts: list[str]) -> list[str]:
-        return self.student.generate(prompts, max_new_tokens=self.max_new_tokens)
+        return self.student.answer(prompts, max_new_tokens=self.max_new_tokens)
 
     @torch.inference_mode()
     def sample(self, prompts: list[str], n: int, temperature: float = 1.0) -> list[list[str]]:
-        tok, model = self.student.tokenizer, self.student.model
-        enc = tok(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+        student = self.student
+        tok, model = student.tokenizer, student.model
+        rendered = [student.render(p) for p in prompts]
+        enc = tok(rendered, return_tensors="pt", padding=True, add_special_tokens=False)
         out = model.generate(
             **enc,
             do_sample=True,
@@ -43,11 +70,12 @@ class LoopProbe:
         return [self.env.score(ex, r) for ex, r in zip(examples, responses, strict=True)]
 
     def _batch(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
-        """Prompt+answer+eos with the loss on the answer only (as in training)."""
-        tok = self.student.tokenizer
+        """Rendered prompt + answer + eos, the loss on the answer only (as in training)."""
+        student = self.student
+        tok = student.tokenizer
         ids, labels = [], []
         for ex in examples:
-            p = tok(ex.prompt, add_special_tokens=False)["input_ids"]
+            p = tok(student.render(ex.prompt), add_special_tokens=False)["input_ids"]
             a = tok(ex.answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
             ids.append(p + a)
             labels.append([-100] * len(p) + a)

@@ -1,4 +1,5 @@
-"""Student: a transformers causal LM that answers prompts and learns through TRL SFT."""
+"""The Student protocol, and its implementation: a transformers causal LM that answers
+prompts by batched greedy decoding and learns through TRL (SFT, DPO; full or LoRA)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
 from transformers import (
@@ -22,7 +24,46 @@ from transformers import (
 from teachloop.errors import TeachloopError
 from teachloop.types import Example, TrainConfig
 
+if TYPE_CHECKING:
+    from teachloop.environments.base import Environment
+    from teachloop.students.probe import LoopProbe
+
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Student(Protocol):
+    """What the loop needs of a student. Prompts are plain task prompts: a student renders
+    them for its model (chat template) the same way for answering, training and probing."""
+
+    source: str
+
+    def answer(self, prompts: Sequence[str], max_new_tokens: int = 16, progress: bool = False) -> list[str]:
+        """Greedy answers, one per prompt."""
+        ...
+
+    def train(
+        self, data: Sequence[Example], cfg: TrainConfig, seed: int = 0, progress: bool = False, workdir: Path | None = None
+    ) -> Student:
+        """Supervised fine-tuning on (prompt, answer) examples, in place."""
+        ...
+
+    def train_preferences(
+        self, pairs: Sequence[Example], cfg: TrainConfig, seed: int = 0, progress: bool = False, workdir: Path | None = None
+    ) -> Student:
+        """Preference training (DPO) on examples that carry a `rejected` answer, in place."""
+        ...
+
+    def save(self, path: str | Path) -> None:
+        ...
+
+    @classmethod
+    def load(cls, path: str | Path, base: str | None = None) -> Student:
+        ...
+
+    def probe(self, env: Environment, max_new_tokens: int, learning_rate: float = 0.05) -> LoopProbe:
+        """What a policy may ask this student (answers, samples, influence)."""
+        ...
 
 
 def quiet_hf_libraries() -> None:
@@ -38,7 +79,22 @@ def quiet_hf_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-class Student:
+def render_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
+    """The text a model sees for a prompt: through its chat template when it has one."""
+    if not getattr(tokenizer, "chat_template", None):
+        return prompt
+    messages = [{"role": "user", "content": prompt}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise TeachloopError(f"could not load the tokenizer of {path!r}: {exc}") from exc
+
+
+class TransformersStudent:
     """A causal LM and its tokenizer. Models with a chat template are prompted through it
     (training and generation alike); others see the raw prompt. A LoRA-trained student
     is its base model plus a peft adapter, saved as the adapter alone."""
@@ -54,15 +110,16 @@ class Student:
 
     # -- persistence ----------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path) -> Student:
-        """A saved model folder, or an adapter folder (its base model is loaded under it)."""
+    def load(cls, path: str | Path, base: str | None = None) -> TransformersStudent:
+        """A saved model folder, or an adapter folder loaded over `base` (default: the base
+        recorded in the adapter's config)."""
         path = Path(path)
         if (path / "adapter_config.json").exists():
             import json
 
             from peft import PeftModel
 
-            base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+            base = base or json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
             student = cls.load_pretrained(base)
             student.model = PeftModel.from_pretrained(student.model, str(path), is_trainable=True)
             student.model.eval()
@@ -77,13 +134,15 @@ class Student:
 
     def render(self, prompt: str) -> str:
         """The text the model sees for a prompt (through the chat template when it has one)."""
-        if not self.chat:
-            return prompt
-        messages = [{"role": "user", "content": prompt}]
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return render_prompt(self.tokenizer, prompt)
+
+    def probe(self, env: Environment, max_new_tokens: int, learning_rate: float = 0.05) -> LoopProbe:
+        from teachloop.students.probe import LoopProbe
+
+        return LoopProbe(lambda: self, env, learning_rate=learning_rate, max_new_tokens=max_new_tokens)
 
     @classmethod
-    def load_pretrained(cls, name_or_path: str) -> Student:
+    def load_pretrained(cls, name_or_path: str) -> TransformersStudent:
         """A local folder or a hub id (the hub needs a network connection)."""
         try:
             tokenizer = AutoTokenizer.from_pretrained(name_or_path)
@@ -99,12 +158,12 @@ class Student:
 
     # -- inference ------------------------------------------------------------------
     @torch.inference_mode()
-    def generate(
+    def answer(
         self,
         prompts: Sequence[str],
         max_new_tokens: int = 16,
-        batch_size: int = 256,
         progress: bool = False,
+        batch_size: int = 256,
     ) -> list[str]:
         """Greedy answers, batched with left padding; special tokens stripped."""
         from tqdm.auto import tqdm
@@ -200,15 +259,20 @@ class Student:
             rows.append(row)
         return rows
 
-    def train(self, data: Sequence[Example], cfg: TrainConfig, seed: int = 0, progress: bool = False) -> Student:
-        """Supervised fine-tuning with TRL's SFTTrainer (completion-only loss), in place."""
+    def train(
+        self, data: Sequence[Example], cfg: TrainConfig, seed: int = 0, progress: bool = False, workdir: Path | None = None
+    ) -> TransformersStudent:
+        """Supervised fine-tuning with TRL's SFTTrainer (completion-only loss), in place.
+
+        `workdir`: where the trainer's scratch folder goes (the loop passes the phase's
+        temporary folder, so a killed run leaves nothing in the system temp directory)."""
         if not data:
             return self
         from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
 
         rows = self._rows(data, "completion")
-        with tempfile.TemporaryDirectory(prefix="teachloop-sft-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="teachloop-sft-", dir=workdir) as tmp:
             args = self._trainer_args(SFTConfig, cfg, seed, len(rows), tmp, completion_only_loss=True)
             self._fit(SFTTrainer, args, Dataset.from_list(rows), cfg, progress)
         return self
@@ -218,10 +282,11 @@ class Student:
         pairs: Sequence[Example],
         cfg: TrainConfig,
         seed: int = 0,
+        progress: bool = False,
+        workdir: Path | None = None,
         beta: float = 0.1,
         sft_weight: float = 1.0,
-        progress: bool = False,
-    ) -> Student:
+    ) -> TransformersStudent:
         """DPO with TRL's DPOTrainer on examples that carry a `rejected` answer, in place.
 
         With `sft_weight` > 0 the NLL of the chosen answer is added to the DPO loss (RPO):
@@ -234,7 +299,7 @@ class Student:
         from trl import DPOConfig, DPOTrainer
 
         rows = self._rows(pairs, "chosen")
-        with tempfile.TemporaryDirectory(prefix="teachloop-dpo-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="teachloop-dpo-", dir=workdir) as tmp:
             losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight > 0 else {}
             args = self._trainer_args(DPOConfig, cfg, seed, len(rows), tmp, beta=beta, **losses)
             self._fit(DPOTrainer, args, Dataset.from_list(rows), cfg, progress)

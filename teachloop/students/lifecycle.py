@@ -1,0 +1,83 @@
+"""StudentLifecycle: which checkpoint answers at iteration i, and through which backend.
+
+The loop asks it for answers, a probe or a student to train; it decides what to load:
+the base checkpoint (resolved once: a folder, a converted .gguf, a hub id) for iteration
+0, else the checkpoint iteration i-1 published (a full model, or a LoRA adapter loaded
+over the base). Models are loaded only when a phase needs them and one at a time.
+Evaluation runs through transformers, or through vLLM with the base loaded once and each
+iteration's adapter served by a LoRARequest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from teachloop.environments.base import Environment
+from teachloop.students.checkpoints import resolve_checkpoint
+from teachloop.students.probe import LoopProbe
+from teachloop.students.student import TransformersStudent, load_tokenizer, render_prompt
+
+
+class StudentLifecycle:
+    def __init__(
+        self,
+        spec: str,
+        checkpoint: Callable[[int], Path],
+        eval_backend: Literal["transformers", "vllm"] = "transformers",
+        max_lora_rank: int = 16,
+    ) -> None:
+        """`checkpoint(i)`: the folder holding the student after i rounds (i >= 1)."""
+        self.spec = spec
+        self.base_path = resolve_checkpoint(spec)
+        self.checkpoint = checkpoint
+        self.eval_backend = eval_backend
+        self.max_lora_rank = max_lora_rank
+        self._loaded: tuple[int, TransformersStudent] | None = None
+        self._vllm = None  # VLLMStudentGenerator, started on first use
+        self._tokenizer = None
+
+    # -- which model --------------------------------------------------------------------
+    def base(self) -> TransformersStudent:
+        """A fresh copy of the base checkpoint."""
+        return TransformersStudent.load_pretrained(self.base_path)
+
+    def at(self, i: int) -> TransformersStudent:
+        """The student after i rounds (kept loaded until another round's is asked for)."""
+        if self._loaded is None or self._loaded[0] != i:
+            self._loaded = None  # release the previous model before loading the next
+            student = self.base() if i == 0 else TransformersStudent.load(self.checkpoint(i), base=self.base_path)
+            self._loaded = (i, student)
+        return self._loaded[1]
+
+    def trainee(self, i: int, restart: bool) -> TransformersStudent:
+        """The model round i trains: the base (restart) or the student after i rounds. It is
+        trained in place, so it is no longer the published student i: forget it."""
+        student = self.base() if restart else self.at(i)
+        self._loaded = None
+        return student
+
+    def release(self) -> None:
+        self._loaded = None
+
+    # -- what the loop asks ----------------------------------------------------------------
+    def answer(self, i: int, prompts: Sequence[str], max_new_tokens: int, progress: bool = False) -> list[str]:
+        """Greedy answers of the student after i rounds."""
+        if self.eval_backend == "vllm":
+            return self._vllm_answers(i, prompts, max_new_tokens)
+        return self.at(i).answer(prompts, max_new_tokens=max_new_tokens, progress=progress)
+
+    def probe(self, i: int, env: Environment, max_new_tokens: int, learning_rate: float = 0.05) -> LoopProbe:
+        """The student after i rounds as a policy may query it; nothing loads until it is used."""
+        return LoopProbe(lambda: self.at(i), env, learning_rate=learning_rate, max_new_tokens=max_new_tokens)
+
+    def _vllm_answers(self, i: int, prompts: Sequence[str], max_new_tokens: int) -> list[str]:
+        from teachloop.students.vllm_eval import VLLMStudentGenerator
+
+        if self._vllm is None:
+            self._vllm = VLLMStudentGenerator(self.base_path, max_lora_rank=self.max_lora_rank)
+            self._tokenizer = load_tokenizer(self.base_path)
+        adapter = self.checkpoint(i) if i > 0 else None
+        rendered = [render_prompt(self._tokenizer, p) for p in prompts]
+        return self._vllm.generate(rendered, max_new_tokens, adapter=adapter, adapter_id=i)
