@@ -62,7 +62,6 @@ def main() -> None:
             cfg = TeacherConfig(
                 backend="openai", model=model, base_url=base_url, api_key="EMPTY",
                 concurrency=concurrency, max_tokens=256, temperature=0.8, timeout=300,
-                send_seed=args.base_url is not None,  # vLLM on CPU crashes on seeded sampling
             )  # fmt: skip
             return TeacherLLM(cfg, cache_dir=work / cache)
 

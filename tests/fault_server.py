@@ -46,8 +46,8 @@ def instance(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
 class LoopbackServer:
     """A threaded HTTP server on a free loopback port, run in the background as a context manager."""
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -65,7 +65,7 @@ class LoopbackServer:
 
 
 class FaultServer(LoopbackServer):
-    def __init__(self, script: list[str] | None = None, slow_seconds: float = 1.5) -> None:
+    def __init__(self, script: list[str] | None = None, slow_seconds: float = 1.5, port: int = 0) -> None:
         self.script: deque[str] = deque(script or [])
         self.slow_seconds = slow_seconds
         self.served: Counter[str] = Counter()
@@ -117,7 +117,7 @@ class FaultServer(LoopbackServer):
                 }
                 return self._send(200, json.dumps(reply).encode())
 
-        super().__init__(Handler)
+        super().__init__(Handler, port)
 
     def total(self) -> int:
         return sum(self.served.values())

@@ -38,5 +38,6 @@ def test_loop_survives_a_fault_storm_and_records_every_skip(tmp_path):
 
 def write_config(tmp_path):
     path = tmp_path / "teacher.yaml"
-    path.write_text("teacher:\n  backend: openai\n  model: fake\n  timeout: 1.0\n  max_retries: 8\n")
+    # the fake teacher repeats one item: a yield of 1 per iteration is accepted here
+    path.write_text("min_yield: 0\nteacher:\n  backend: openai\n  model: fake\n  timeout: 1.0\n  max_retries: 8\n")
     return path

@@ -54,9 +54,9 @@ TEACHER_RUN = ["--iterations", "2", "--budget", "12", "--epochs", "1", "--diagno
 
 def teacher_config(tmp_path) -> str:
     path = tmp_path / "teacher.yaml"
-    path.write_text(
-        "max_errors: 6\n"
-        "teacher: {backend: openai, model: x, max_tokens: 1024, concurrency: 8, send_seed: false}\n"
+    path.write_text(  # random weights write nothing usable: accept any yield, train on replayed seed data
+        "max_errors: 6\nmin_yield: 0\nreplay: 4\n"
+        "teacher: {backend: openai, model: x, max_tokens: 1024, concurrency: 8}\n"
     )
     return str(path)
 
@@ -75,6 +75,8 @@ def test_loop_with_a_vllm_serve_teacher_end_to_end(vllm_server, tiny_teacher, tm
     # nonsense items fail skillworld's checker and are kept with the reason
     rejected = [json.loads(x) for x in (run / "iter_0" / "data" / "rejected.jsonl").read_text().splitlines()]
     assert rejected and all(r["reason"] for r in rejected)
+    data_yield = RunStore(run).phase_record(0, "data").info["yield"]
+    assert data_yield["asked"] == 12 and data_yield["accepted"] + sum(data_yield["rejected"].values()) >= 12
     assert json.loads((run / "iter_0/feedback/feedback.json").read_text())["profile"]["judge"].startswith("llm:")
 
 

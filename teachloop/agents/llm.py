@@ -152,6 +152,13 @@ def cache_key(endpoint: str, model: str, messages: Sequence[Message], params: di
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def request_seed(seed: int, attempt: int, messages: Sequence[Message]) -> int:
+    """A sampling seed of its own for every request (and re-ask): requests that share the
+    run's seed would otherwise draw correlated samples."""
+    blob = json.dumps({"seed": seed, "attempt": attempt, "messages": messages}, sort_keys=True)
+    return int(hashlib.sha256(blob.encode()).hexdigest()[:8], 16) % 2**31
+
+
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 
 
@@ -286,9 +293,12 @@ class TeacherLLM:
             params = {
                 "temperature": self.cfg.temperature if temperature is None else temperature,
                 "max_tokens": max_tokens or self.cfg.max_tokens,
-                "seed": self.cfg.seed + attempt,
             }
-            keys = {i: cache_key(self.endpoint, self.cfg.model, conversations[i], params, json_schema) for i in pending}
+            seeds = {i: request_seed(self.cfg.seed, attempt, conversations[i]) for i in pending}
+            keys = {
+                i: cache_key(self.endpoint, self.cfg.model, conversations[i], params | {"seed": seeds[i]}, json_schema)
+                for i in pending
+            }
             misses: list[int] = []
             for i in pending:
                 hit = self.cache.get(keys[i]) if self.cache else None
@@ -301,7 +311,7 @@ class TeacherLLM:
                 for i in misses:
                     last_error[i] = "teacher token budget of this iteration is spent"
             elif misses:
-                self._call(misses, conversations, json_schema, params, keys, last_raw, last_error)
+                self._call(misses, conversations, json_schema, params, seeds, keys, last_raw, last_error)
                 if self.breaker_open:
                     for i in pending:
                         if last_raw[i] is None and not last_error[i].startswith("not run"):
@@ -330,8 +340,11 @@ class TeacherLLM:
         self._save_ledger()
         return results
 
-    def _call(self, misses, conversations, json_schema, params, keys, last_raw, last_error) -> None:
-        jobs = [Job(messages=list(conversations[i]), json_schema=json_schema, params=params) for i in misses]
+    def _call(self, misses, conversations, json_schema, params, seeds, keys, last_raw, last_error) -> None:
+        jobs = [
+            Job(messages=list(conversations[i]), json_schema=json_schema, params=params | {"seed": seeds[i]})
+            for i in misses
+        ]
         self.backend.complete(jobs, _Events(self, misses, keys, last_raw, last_error))
 
 

@@ -39,6 +39,7 @@ from teachloop.students.student import quiet_hf_libraries
 from teachloop.types import (
     Attempt,
     DataPlan,
+    DataYield,
     EvalReport,
     Example,
     Feedback,
@@ -250,21 +251,18 @@ class Loop:
         }
         if data_yield.asked and data_yield.ratio < self.config.min_yield:
             raise RunStopped(self._low_yield_message(i, data_yield))
-        summary = f"{len(examples)} examples; {data_yield.summary()}"
-        return summary
+        return f"{len(examples)} examples; {data_yield.summary()}"
 
-    def _low_yield_message(self, i: int, data_yield) -> str:
-        folder = self.store.phase_dir(i, "data")
-        read = f"{folder / 'rejected.jsonl'} (why each example was rejected)"
+    def _low_yield_message(self, i: int, data_yield: DataYield) -> str:
+        read = f"{self.store.phase_dir(i, 'data') / 'rejected.jsonl'} (why each example was rejected)"
         if data_yield.unfilled and self.teacher and self.teacher.failures_path:
             read += f" and {self.teacher.failures_path} (teacher replies that never validated)"
-        source = f"teacher {self.teacher.name}" if self.teacher else f"engine {self.engine.name}"
+        source = f"teacher {self.teacher.name}" if self.teacher else f"the {self.engine.name} engine"
         return (
-            f"iteration {i}: the {source} gave {data_yield.accepted} usable examples of {data_yield.asked} asked "
-            f"({data_yield.summary()}), below min_yield {self.config.min_yield:.0%}, so the run stopped instead of "
-            f"training on too little. Read {read}; fix the cause (a stronger teacher, another --verify) or accept "
-            f"less with `teachloop resume {self.store.root} --min-yield X`: teacher calls already paid for come "
-            "from the cache"
+            f"iteration {i}: {source} gave too little usable data ({data_yield.summary()}), below min_yield "
+            f"{self.config.min_yield:.0%}, so the run stopped rather than train on it. Read {read}; fix the cause "
+            f"(a stronger teacher, another --verify) or accept it with `teachloop resume {self.store.root} "
+            "--min-yield 0`; teacher calls already paid for come from the cache"
         )
 
     def _train(self, i: int, writer: PhaseWriter) -> str:
@@ -286,6 +284,8 @@ class Loop:
             student.train(sft, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
             student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
         student.save(writer.path / "model")
+        del student
+        self.students.release()
         writer.info = {
             "examples": len(data),
             "start": "base" if cfg.student == "restart" else f"iter_{i}",

@@ -17,7 +17,7 @@ from typing import Literal
 from teachloop.environments.base import Environment
 from teachloop.students.checkpoints import resolve_checkpoint
 from teachloop.students.probe import LoopProbe
-from teachloop.students.student import TransformersStudent, load_tokenizer, render_prompt
+from teachloop.students.student import TransformersStudent, load_tokenizer, release_memory, render_prompt
 
 
 class StudentLifecycle:
@@ -59,7 +59,9 @@ class StudentLifecycle:
         return student
 
     def release(self) -> None:
+        """Drop the loaded model and give its memory back (after training, before the next load)."""
         self._loaded = None
+        release_memory()
 
     # -- what the loop asks ----------------------------------------------------------------
     def answer(self, i: int, prompts: Sequence[str], max_new_tokens: int, progress: bool = False) -> list[str]:

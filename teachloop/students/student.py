@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LOGITS_PER_POSITION = 2**20  # micro batch x vocabulary size, see TransformersStudent.micro_batch
+
 
 @runtime_checkable
 class Student(Protocol):
@@ -77,6 +79,20 @@ def quiet_hf_libraries() -> None:
     datasets.logging.set_verbosity_error()
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+
+
+def release_memory() -> None:
+    """Hand freed tensors back to the OS: glibc keeps a trained model's freed buffers in its
+    arenas, so a process that trained once stayed at its training peak (9.9 GB vs 1.2 GB
+    after a trim, measured with SmolLM2)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def render_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
@@ -163,11 +179,14 @@ class TransformersStudent:
         prompts: Sequence[str],
         max_new_tokens: int = 16,
         progress: bool = False,
-        batch_size: int = 256,
+        batch_size: int | None = None,
     ) -> list[str]:
-        """Greedy answers, batched with left padding; special tokens stripped."""
+        """Greedy answers, batched with left padding; special tokens stripped. The default
+        batch keeps a batch's logits near 2^22 values (256 prompts for the embedded student,
+        85 for a 49k vocabulary: at 256 its peak memory doubled for no speed)."""
         from tqdm.auto import tqdm
 
+        batch_size = batch_size or min(256, max(8, 4 * LOGITS_PER_POSITION // self.model.config.vocab_size))
         self.model.eval()
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
         outputs: list[str] = [""] * len(prompts)
@@ -189,10 +208,20 @@ class TransformersStudent:
         return outputs
 
     # -- training -------------------------------------------------------------------
+    def micro_batch(self, cfg: TrainConfig) -> int:
+        """Examples per forward pass: a divisor of the batch size (so the optimizer step sees
+        exactly `batch_size` examples), small enough that the logits of a micro batch stay
+        near 2^20 values per position. A 49k vocabulary at batch 64 otherwise peaked at 12.7
+        GB resident on CPU; 16 x 4 accumulated steps peaked at 4.2 GB, same losses."""
+        limit = cfg.micro_batch_size or max(1, LOGITS_PER_POSITION // self.model.config.vocab_size)
+        return max(d for d in range(1, cfg.batch_size + 1) if cfg.batch_size % d == 0 and d <= limit)
+
     def _trainer_args(self, config_cls: type, cfg: TrainConfig, seed: int, n_rows: int, output_dir: str, **extra):
+        micro = self.micro_batch(cfg)
         return config_cls(
             output_dir=output_dir,
-            per_device_train_batch_size=cfg.batch_size,
+            per_device_train_batch_size=micro,
+            gradient_accumulation_steps=cfg.batch_size // micro,
             num_train_epochs=cfg.epochs,
             learning_rate=cfg.learning_rate,
             lr_scheduler_type=cfg.lr_scheduler,

