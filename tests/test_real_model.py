@@ -52,12 +52,15 @@ def test_vllm_with_a_lora_request_answers_like_transformers(smollm2_run, smollm2
 
     tokenizer = load_tokenizer(smollm2)
     generator = VLLMStudentGenerator(smollm2, max_lora_rank=16)
-    for i, adapter in ((0, None), (1, smollm2_run / "iter_0/train/model")):
-        attempts = [json.loads(x) for x in (smollm2_run / f"iter_{i}/eval/attempts.jsonl").read_text().splitlines()]
-        subset = attempts[::2]  # every skill, 40 prompts
-        rendered = [render_prompt(tokenizer, a["prompt"]) for a in subset]
-        answers = generator.generate(rendered, max_new_tokens=16, adapter=adapter, adapter_id=i or 1)
-        assert answers == [a["response"] for a in subset], i  # the very same greedy answers
+    try:
+        for i, adapter in ((0, None), (1, smollm2_run / "iter_0/train/model")):
+            lines = (smollm2_run / f"iter_{i}/eval/attempts.jsonl").read_text().splitlines()
+            subset = [json.loads(x) for x in lines][::2]  # every skill, 40 prompts
+            rendered = [render_prompt(tokenizer, a["prompt"]) for a in subset]
+            answers = generator.generate(rendered, max_new_tokens=16, adapter=adapter, adapter_id=i or 1)
+            assert answers == [a["response"] for a in subset], i  # the very same greedy answers
+    finally:
+        generator.close()
 
 
 TEACHER = "teacher: {max_tokens: 96, temperature: 0.8, seed: 3, concurrency: 4}\nreplay: 8\n"

@@ -23,6 +23,12 @@ class VLLMStudentGenerator:
         self.base = base
         self.llm = LLM(model=base, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, **(defaults | options))
 
+    def close(self) -> None:
+        """Stop the engine's worker processes now rather than at interpreter exit."""
+        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if core is not None:
+            core.shutdown()
+
     def generate(
         self, rendered_prompts: Sequence[str], max_new_tokens: int, adapter: Path | None = None, adapter_id: int = 1
     ) -> list[str]:

@@ -1,0 +1,53 @@
+"""A third teacher backend is one class and one entry point: the example package
+`examples/plugin-backend` (a transformers teacher) is installed and used in a run."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import teachloop
+from teachloop.agents.backends import available_backends
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_teacher_backend_plugin_installs_and_serves_a_run(tiny_teacher, tmp_path):
+    source = tmp_path / "plugin-backend"  # build from a copy: the checkout gets no build/ or egg-info
+    shutil.copytree(ROOT / "examples" / "plugin-backend", source)
+    pip = [sys.executable, "-m", "pip"]
+    installed = subprocess.run(
+        [*pip, "install", "--no-deps", "--no-build-isolation", "--quiet", str(source)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    try:
+        assert installed.returncode == 0, installed.stderr[-3000:]
+        config = tmp_path / "run.yaml"
+        config.write_text(
+            "environment_options: {eval_per_skill: 3, pool_per_skill: 3}\nmin_yield: 0\nreplay: 8\n"
+            "teacher: {max_tokens: 24, validation_retries: 1}\n"
+        )
+        out = teachloop(
+            "run", "--teacher", f"hf:{tiny_teacher}", "--config", str(config), "--iterations", "1",
+            "--budget", "4", "--epochs", "1", "--out", str(tmp_path / "runs"), "--name", "hf", "--quiet",
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr[-3000:]
+        run = tmp_path / "runs" / "hf"
+        ledger = json.loads((run / "teacher_ledger.json").read_text())
+        # random weights never write valid JSON: every reply was validated, re-asked once, recorded
+        assert ledger["calls"] == 8 and ledger["invalid_replies"] == 8 and ledger["completion_tokens"] > 0
+        failures = [json.loads(x) for x in (run / "teacher_failures.jsonl").read_text().splitlines()]
+        assert len(failures) == 4 and all("does not fit NewExample" in f["error"] for f in failures)
+        assert len(list((run / "cache").rglob("*.json"))) == 8  # teachloop's cache, not the plug-in's
+        info = json.loads((run / "iter_0/data/done.json").read_text())["info"]
+        assert info["yield"]["unfilled"] == 4 and info["teacher"]["calls"] == 8
+    finally:
+        subprocess.run([*pip, "uninstall", "-y", "teachloop-transformers-teacher"], capture_output=True, timeout=300)
+    assert "hf" not in available_backends()
+    refused = teachloop("run", "--teacher", "hf:x", "--quiet", cwd=tmp_path)
+    assert refused.returncode == 2 and "unknown teacher backend 'hf'; available: openai, vllm" in refused.stderr
