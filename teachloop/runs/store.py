@@ -2,8 +2,8 @@
 
 Layout::
 
-    <run>/run.json                 marker: this folder is a teachloop run
-    <run>/config.yaml              the resolved RunConfig
+    <run>/run.json                 marker: this folder is a teachloop run (and the config it started with)
+    <run>/config.yaml              the resolved RunConfig (never a secret: an api_key is redacted)
     <run>/skills.json              the skill tree (node-link JSON)
     <run>/iter_<i>/<phase>/        eval, feedback, plan, data, train; each holds done.json
     <run>/metrics.jsonl            one record per evaluated iteration (rewritten from artifacts)
@@ -13,10 +13,15 @@ A phase is written into a hidden temporary folder and renamed into place when it
 complete, with its done.json. A phase that stops the run on purpose (RunStopped: data too
 poor to train on, a teacher that is down) is renamed into place *without* done.json, so
 the user can read what it made (`failed.json` says why) and a resume redoes it.
+
+done.json records a digest of every file the phase wrote, so a file damaged or edited
+later is caught before it is used; one process at a time works on a run (an advisory lock
+the kernel drops when the process dies, so a killed run never stays locked).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -30,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from teachloop.errors import RunStopped, RunStoreError
-from teachloop.io import atomic_write_text, make_temp_dir, read_model, write_json, write_jsonl
+from teachloop.io import atomic_write_text, file_digest, make_temp_dir, read_model, write_json, write_jsonl
 from teachloop.runs.config import RunConfig
 
 PHASES = ("eval", "feedback", "plan", "data", "train")
@@ -38,7 +43,31 @@ RUN_PHASES = ("discovery",)  # run-level phases, before iteration 0
 MARKER = "run.json"
 DONE = "done.json"
 FAILED = "failed.json"
+LOCK = ".lock"
 FORMAT_VERSION = 1
+# settings a resume may change without mixing two experiments: how to reach the teacher,
+# when to stop, how many iterations to run
+OPERATIONAL = {"out", "name", "min_yield", "iterations"}
+OPERATIONAL_TEACHER = {"base_url", "api_key", "concurrency", "timeout", "max_retries", "max_consecutive_failures"}
+
+
+def experiment(config: RunConfig) -> dict[str, Any]:
+    """The settings that decide what a run produces (the config minus OPERATIONAL ones)."""
+    data = config.model_dump(mode="json", exclude=OPERATIONAL)
+    if data.get("teacher"):
+        data["teacher"] = {k: v for k, v in data["teacher"].items() if k not in OPERATIONAL_TEACHER}
+    return data
+
+
+def changed_settings(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the settings that differ between two config dumps."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            name
+            for key in sorted(set(old) | set(new))
+            for name in changed_settings(old.get(key), new.get(key), f"{prefix}{key}.")
+        ]
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 class PhaseRecord(BaseModel):
@@ -50,6 +79,7 @@ class PhaseRecord(BaseModel):
     work_seconds: float = 0.0
     finished_at: str
     info: dict[str, Any] = {}
+    files: dict[str, str] = {}  # file name -> sha256 of every file the phase wrote at its top level
 
 
 class PhaseWriter:
@@ -78,17 +108,22 @@ class RunStore:
     @classmethod
     def create(cls, root: Path, config: RunConfig) -> RunStore:
         root = Path(root)
-        if root.exists() and any(root.iterdir()):
-            hint = "resume it with `teachloop resume`" if (root / MARKER).exists() else "choose another --name"
-            raise RunStoreError(f"run folder {root} already exists and is not empty; {hint}")
-        root.mkdir(parents=True, exist_ok=True)
-        store = cls(root)
-        atomic_write_text(root / "config.yaml", config.to_yaml())
-        write_json(
-            root / MARKER,
-            {"format": FORMAT_VERSION, "created": datetime.now(timezone.utc).isoformat(), "name": root.name},
-        )
-        return store
+        try:
+            if root.exists() and (not root.is_dir() or any(root.iterdir())):
+                hint = "resume it with `teachloop resume`" if (root / MARKER).exists() else "choose another --name"
+                raise RunStoreError(f"run folder {root} already exists and is not empty; {hint}")
+            root.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(root / "config.yaml", config.to_yaml())
+            marker = {
+                "format": FORMAT_VERSION,
+                "created": datetime.now(timezone.utc).isoformat(),
+                "name": root.name,
+                "experiment": experiment(config),
+            }
+            write_json(root / MARKER, marker)
+        except OSError as exc:
+            raise RunStoreError(f"cannot create run folder {root}: {exc.strerror or exc} (check --out)") from None
+        return cls(root)
 
     @classmethod
     def open(cls, root: Path) -> RunStore:
@@ -97,13 +132,66 @@ class RunStore:
             raise RunStoreError(f"{root} does not exist or is not a folder")
         if not (root / MARKER).is_file() or not (root / "config.yaml").is_file():
             raise RunStoreError(f"{root} is not a teachloop run folder (no {MARKER} / config.yaml)")
-        try:
-            marker = json.loads((root / MARKER).read_text())
-        except json.JSONDecodeError as exc:
-            raise RunStoreError(f"{root / MARKER} is corrupt: {exc}") from exc
+        store = cls(root)
+        marker = store.marker()
         if marker.get("format") != FORMAT_VERSION:
             raise RunStoreError(f"{root} was written by an incompatible teachloop (format {marker.get('format')})")
-        return cls(root)
+        return store
+
+    def marker(self) -> dict[str, Any]:
+        path = self.root / MARKER
+        try:
+            marker = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunStoreError(f"{path} is unreadable ({exc}); it is the run's marker: restore it") from None
+        if not isinstance(marker, dict):
+            raise RunStoreError(f"{path} must hold a JSON object (the run's marker); restore it")
+        return marker
+
+    def check_config(self, config: RunConfig, allow_change: bool = False) -> None:
+        """Refuse a config.yaml edited since the run started in a way that changes what it
+        produces (policy, budget, seed, ...): finished phases and new ones would disagree.
+        With `allow_change` the edit is accepted and recorded in run.json."""
+        marker = self.marker()
+        started = marker.get("experiment")
+        now = experiment(config)
+        if started is None or started == now:
+            return
+        changed = changed_settings(started, now)
+        if not allow_change:
+            raise RunStoreError(
+                f"{self.root / 'config.yaml'} was changed since the run started ({', '.join(changed)}): its finished "
+                "phases were made with the old settings. Restore them, start a new run, or pass "
+                "--allow-config-change to continue with both"
+            )
+        marker.setdefault("config_changes", []).append(
+            {"at": datetime.now(timezone.utc).isoformat(), "changed": changed, "before": started}
+        )
+        marker["experiment"] = now
+        write_json(self.root / MARKER, marker)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run for this process; another process gets a clear error, not a race."""
+        path = self.root / LOCK
+        with path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise RunStoreError(
+                    f"run {self.root} is in use by {holder}; wait for it to finish or stop it, then resume"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"teachloop process {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def config(self) -> RunConfig:
         from teachloop.runs.config import load_config
@@ -164,6 +252,7 @@ class RunStore:
                 work_seconds=writer.work_seconds,
                 finished_at=datetime.now(timezone.utc).isoformat(),
                 info=writer.info,
+                files={f.name: file_digest(f) for f in sorted(tmp.iterdir()) if f.is_file()},
             )
             write_json(tmp / DONE, record)
             os.rename(tmp, final)
@@ -174,6 +263,19 @@ class RunStore:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+
+    def check_integrity(self) -> None:
+        """Every file a finished phase recorded is still there, unchanged."""
+        for done in sorted(self.root.glob(f"*/{DONE}")) + sorted(self.root.glob(f"iter_*/*/{DONE}")):
+            record = read_model(done, PhaseRecord)
+            for name, digest in record.files.items():
+                path = done.parent / name
+                if not path.is_file() or file_digest(path) != digest:
+                    state = "is missing" if not path.is_file() else "was changed after its phase finished"
+                    raise RunStoreError(
+                        f"{path} {state} (its digest is in {done.name}); restore it, or delete {done.parent} and "
+                        "every later phase folder to redo them"
+                    )
 
     def clean_partial(self) -> list[Path]:
         """Remove the temporary folders of phases a killed process left unfinished."""
@@ -194,10 +296,17 @@ class RunStore:
     def write_metrics(self, records: Iterable[BaseModel]) -> None:
         write_jsonl(self.metrics_path, records)
 
-    def mark_finished(self) -> None:
-        marker = json.loads((self.root / MARKER).read_text())
-        marker["finished"] = datetime.now(timezone.utc).isoformat()
-        write_json(self.root / MARKER, marker)
+    def mark_finished(self, work_done: bool = True) -> None:
+        """Record when the run finished; a resume that had nothing left to do keeps the time."""
+        marker = self.marker()
+        if work_done or "finished" not in marker:
+            marker["finished"] = datetime.now(timezone.utc).isoformat()
+            write_json(self.root / MARKER, marker)
+
+    def mark_unfinished(self) -> None:
+        marker = self.marker()
+        if marker.pop("finished", None) is not None:
+            write_json(self.root / MARKER, marker)
 
     def is_finished(self) -> bool:
-        return "finished" in json.loads((self.root / MARKER).read_text())
+        return "finished" in self.marker()

@@ -9,13 +9,12 @@ and reused by every later run, student and in-process vLLM teacher alike.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from teachloop.errors import TeachloopError
+from teachloop.io import file_digest, follow_umask, make_temp_dir
 
 EMBEDDED = "embedded"
 EMBEDDED_BASE = Path(__file__).parent / "assets" / "skillworld-base"
@@ -56,23 +55,15 @@ def resolve_checkpoint(spec: str) -> str:
     )
 
 
-def file_digest(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def gguf_to_hf(path: Path) -> Path:
     """The cached HF folder for a GGUF file, converted now if this content was never seen."""
     target = cache_root() / "gguf" / f"{path.stem}-{file_digest(path)[:16]}"
     if (target / "config.json").exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    scratch = make_temp_dir(target.parent, prefix=f".{target.name}.")
     try:
         _convert_gguf(path, scratch)
+        follow_umask(scratch)
         try:
             os.rename(scratch, target)
         except OSError:  # another process finished the same conversion first: use theirs

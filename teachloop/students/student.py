@@ -22,6 +22,7 @@ from transformers import (
 )
 
 from teachloop.errors import TeachloopError
+from teachloop.io import follow_umask
 from teachloop.types import Example, TrainConfig
 
 if TYPE_CHECKING:
@@ -171,6 +172,7 @@ class TransformersStudent:
     def save(self, path: str | Path) -> None:
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
+        follow_umask(Path(path))
 
     # -- inference ------------------------------------------------------------------
     @torch.inference_mode()
