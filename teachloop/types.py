@@ -201,6 +201,17 @@ class TeacherState(BaseModel):
     teacher: Any = Field(default=None, exclude=True)
 
 
+class Selection(BaseModel):
+    """What a policy's `select` keeps of the engine's candidates, and what it found on the
+    way: the candidates with its scores (written as data/candidates.jsonl) and preference
+    pairs for training the teacher (data/teacher_pairs.jsonl). A policy returns it instead
+    of keeping anything between calls, so a resumed run selects exactly as before."""
+
+    kept: list[Example]
+    scored: list[Example] = Field(default_factory=list)
+    teacher_pairs: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class Rejected(BaseModel):
     """An example the engine would not keep, with the reason (kept in the run folder)."""
 

@@ -48,16 +48,17 @@ def judge_prompt(attempt: Attempt, tree: SkillTree) -> str:
 
 
 def llm_profile(teacher: TeacherLLM, hard: list[Attempt], tree: SkillTree) -> MissingSkillProfile:
-    """STAT's profile: one teacher call per hard item; invalid replies are recorded and skipped."""
+    """STAT's profile: one teacher call per hard item; invalid replies are recorded and
+    skipped, and items the judge calls correct add nothing (the checker may be too strict)."""
     schema = judgement_schema(tree.leaves())
     conversations = [
         [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": judge_prompt(a, tree)}] for a in hard
     ]
     replies = teacher.structured(conversations, schema, purpose="diagnose", temperature=0.0)
-    per_item = {
+    per_item = {  # a judge that finds the answer correct after all names no missing skill
         attempt.example_id: list(dict.fromkeys(reply.missing_skills))
         for attempt, reply in zip(hard, replies, strict=True)
-        if reply is not None
+        if reply is not None and reply.verdict == "wrong"
     }
     return MissingSkillProfile.from_items({k: v for k, v in per_item.items() if v}, judge=f"llm:{teacher.name}")
 

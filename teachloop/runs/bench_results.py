@@ -44,6 +44,7 @@ class LeaderRow(BaseModel):
 
     environment: str
     policy: str
+    teacher: str  # which teacher the runs had: "openai:<model>", "none", "none: offline fallback"
     seeds: list[int]
     weak_skills: list[str]
     final_accuracy: MeanStd
@@ -93,7 +94,21 @@ def _wall_seconds(records: Sequence[MetricsRecord]) -> float:
     return sum(sum(r.phase_seconds.values()) for r in records)
 
 
-def leader_row(environment: str, policy: str, seeds: list[int], runs: list[list[MetricsRecord]]) -> LeaderRow:
+def teacher_label(config: RunConfig) -> str:
+    """What taught in a run: the LLM teacher (and whether it wrote the data), or none, and
+    whether a policy built to ask an LLM ran its offline fallback instead."""
+    if config.teacher is None:
+        from teachloop import plugins
+
+        uses = getattr(plugins.load(plugins.POLICIES, config.policy), "uses_teacher", False)
+        return "none: offline fallback" if uses else "none"
+    name = f"{config.teacher.backend}:{config.teacher.model}"
+    return name if config.engine in ("auto", "llm") else f"{name} (data: programmatic)"
+
+
+def leader_row(
+    environment: str, policy: str, teacher: str, seeds: list[int], runs: list[list[MetricsRecord]]
+) -> LeaderRow:
     from teachloop.runs.report import weak_gain, weak_skills
 
     def mean(values: Sequence[float]) -> float:
@@ -103,6 +118,7 @@ def leader_row(environment: str, policy: str, seeds: list[int], runs: list[list[
     return LeaderRow(
         environment=environment,
         policy=policy,
+        teacher=teacher,
         seeds=seeds,
         weak_skills=weak,
         final_accuracy=MeanStd.of([records[-1].accuracy for records in runs]),
@@ -121,8 +137,10 @@ def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -
 
     records: dict[tuple[str, str], list[list[MetricsRecord]]] = {}
     seeds: dict[tuple[str, str], list[int]] = {}
+    teachers: dict[tuple[str, str], str] = {}
     missing = []
     for config in configs:
+        teachers[(config.environment, config.policy)] = teacher_label(config)
         run_dir = config.out / str(config.name)
         finished = (run_dir / MARKER).exists() and RunStore(run_dir).is_finished()
         metrics = load_metrics(run_dir) if finished else []
@@ -132,7 +150,10 @@ def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -
         key = (config.environment, config.policy)
         records.setdefault(key, []).append(metrics)
         seeds.setdefault(key, []).append(config.seed)
-    rows = [leader_row(env, policy, seeds[(env, policy)], runs) for (env, policy), runs in records.items()]
+    rows = [
+        leader_row(env, policy, teachers[(env, policy)], seeds[(env, policy)], runs)
+        for (env, policy), runs in records.items()
+    ]
     order = {env: i for i, env in enumerate(bench.environments)}
     rows.sort(key=lambda r: (order[r.environment], -r.weak_gain.mean, -r.auc.mean))
     return BenchResults(bench=bench, bench_dir=bench_dir, records=records, missing=missing, rows=rows)
@@ -140,7 +161,7 @@ def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -
 
 # -- the leaderboard ----------------------------------------------------------------------
 HEADERS = (
-    "rank", "environment", "policy", "seeds", "weak-skill gain (points)", "final accuracy", "AUC",
+    "rank", "environment", "policy", "teacher", "seeds", "weak-skill gain (points)", "final accuracy", "AUC",
     "trained", "generated", "teacher tokens", "wall s / run",
 )  # fmt: skip
 
@@ -150,6 +171,7 @@ def _cells(rank: int, row: LeaderRow) -> list[str]:
         str(rank),
         row.environment,
         row.policy,
+        row.teacher,
         str(len(row.seeds)),
         row.weak_gain.show(scale=100, digits=1, signed=True),
         row.final_accuracy.show(),
@@ -175,7 +197,7 @@ def rich_leaderboard(results: BenchResults) -> Table:
 
     table = Table(title=f"leaderboard: {results.bench_dir}")
     for header in HEADERS:
-        table.add_column(header, justify="left" if header in ("environment", "policy") else "right")
+        table.add_column(header, justify="left" if header in ("environment", "policy", "teacher") else "right")
     for rank, row in _ranked(results.rows):
         table.add_row(*_cells(rank, row))
     bench = results.bench
@@ -212,8 +234,10 @@ def markdown_leaderboard(results: BenchResults) -> str:
         f"last iteration, on the skills below {WEAK_THRESHOLD} at iteration 0{weak}. *AUC*: the overall "
         "accuracy averaged over iterations 0..N. *trained*: examples trained on, summed over iterations "
         "(with `data: accumulate` earlier data counts again); *generated*: examples the data phase produced "
-        "(new ones, plus pool draws for policies that reweight the seed pool); *teacher "
-        "tokens*: prompt + completion; *wall s*: seconds in the loop's phases.",
+        "(new ones, plus pool draws for policies that reweight the seed pool); *teacher*: the LLM teacher "
+        "of the runs (\"none: offline fallback\": a policy built to ask an LLM ran without one, so its "
+        "programmatic stand-in was measured); *teacher tokens*: prompt + completion; *wall s*: seconds in "
+        "the loop's phases.",
         "",
     ]
     if results.missing:

@@ -24,7 +24,7 @@ from teachloop.agents.diagnosis import diagnose
 from teachloop.agents.engines import get_engine
 from teachloop.agents.engines.pool import draw_from_pool
 from teachloop.agents.llm import TeacherLLM
-from teachloop.agents.policies import get_policy
+from teachloop.agents.policies import SelectingPolicy, get_policy
 from teachloop.environments import get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens
 from teachloop.errors import RunStopped
@@ -46,6 +46,7 @@ from teachloop.types import (
     GenerationContext,
     HistoryEntry,
     Rejected,
+    Selection,
     TeacherState,
 )
 
@@ -254,13 +255,16 @@ class Loop:
             result = self.engine.generate(plan, self.env, ctx)
         data_yield = result.data_yield(asked=plan.total_requested)
         examples = result.examples
-        if hasattr(self.policy, "select"):  # over-generate-and-keep, or preference pairs
-            write_jsonl(writer.path / "candidates.jsonl", examples)
+        if isinstance(self.policy, SelectingPolicy):  # over-generate-and-keep, or preference pairs
             state = self._teacher_state(i)
             with writer.work():  # probing the student (influence, own answers) is data work
-                examples = self.policy.select(examples, state)
-            if hasattr(self.policy, "teacher_pairs"):
-                write_jsonl(writer.path / "teacher_pairs.jsonl", self.policy.teacher_pairs())
+                selection = self.policy.select(examples, state)
+            if not isinstance(selection, Selection):
+                selection = Selection(kept=selection)
+            write_jsonl(writer.path / "candidates.jsonl", selection.scored or examples)
+            if selection.teacher_pairs:
+                write_jsonl(writer.path / "teacher_pairs.jsonl", selection.teacher_pairs)
+            examples = selection.kept
         examples = examples + draw_from_pool(plan, self.env.train_pool(), self.config.seed)
         if len(examples) > self.config.budget:  # equal budgets: never train on more than asked
             result.rejected += [Rejected(example=ex, reason="over budget") for ex in examples[self.config.budget :]]

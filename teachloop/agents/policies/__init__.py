@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from teachloop import plugins
-from teachloop.agents.policies.base import Policy, StudentProbe, allocate
+from teachloop.agents.policies.base import Policy, SelectingPolicy, StudentProbe, allocate
 from teachloop.errors import ConfigError
 
 
@@ -24,4 +24,4 @@ def available_policies() -> list[str]:
     return plugins.available(plugins.POLICIES)
 
 
-__all__ = ["Policy", "StudentProbe", "allocate", "available_policies", "get_policy"]
+__all__ = ["Policy", "SelectingPolicy", "StudentProbe", "allocate", "available_policies", "get_policy"]

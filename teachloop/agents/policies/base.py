@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-from teachloop.types import Attempt, DataPlan, Example, TeacherState
+from teachloop.types import Attempt, DataPlan, Example, Selection, TeacherState
 
 
 @runtime_checkable
@@ -22,15 +22,27 @@ class Policy(Protocol):
     Optional members the loop looks for:
     - `needs_pool_attempts = True`: the loop scores the student on the seed pool and
       passes the attempts in `TeacherState.pool_attempts` (LLM2LLM).
-    - `select(candidates, state) -> list[Example]`: called after generation with the
-      engine's verified examples; returns what is trained on (at most the budget). Use it
-      to over-generate and keep the most helpful (`state.probe.influence`), or to turn
-      examples into preference pairs (`state.probe.answer`).
+    - `select(candidates, state) -> Selection | list[Example]` (see `SelectingPolicy`):
+      called after generation with the engine's verified examples; returns what is trained
+      on (at most the budget). Use it to over-generate and keep the most helpful
+      (`state.probe.influence`), or to turn examples into preference pairs
+      (`state.probe.answer`).
+    - `uses_teacher = True`: the policy is built around the LLM teacher (it asks
+      `state.teacher` itself, or relies on the teacher writing its requests) and falls back
+      to a programmatic stand-in without one; benchmarks label such runs.
     """
 
     name: str
 
     def plan(self, state: TeacherState) -> DataPlan:
+        ...
+
+
+@runtime_checkable
+class SelectingPolicy(Policy, Protocol):
+    """A policy that also chooses, after generation, what of the candidates is trained on."""
+
+    def select(self, candidates: list[Example], state: TeacherState) -> Selection | list[Example]:
         ...
 
 

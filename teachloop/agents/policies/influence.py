@@ -5,9 +5,10 @@ STAT-Syn by the Missing-Skill-Profile); each candidate's *local data influence* 
 student is measured — one optimizer step on that candidate alone, then the change of
 the loss on reference items the student currently fails (seed-pool items, never the
 eval set) — and the most helpful (most negative) are kept within the budget. Every
-kept example carries its score in `meta["influence"]`, and `teacher_pairs()` turns the
-last scored candidates into (helpful > harmful) pairs per skill — the data that can
-train an LLM teacher with DPO; the loop writes them to `data/teacher_pairs.jsonl`.
+candidate carries its score in `meta["influence"]` (the loop writes them all to
+`data/candidates.jsonl`), and the selection pairs them per skill (most helpful > most
+harmful): data that could train an LLM teacher with DPO, written to
+`data/teacher_pairs.jsonl`. teachloop does not train the teacher on them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import random
 
 from teachloop.agents.policies.stat_syn import StatSynPolicy
 from teachloop.errors import ConfigError
-from teachloop.types import DataPlan, Example, TeacherState
+from teachloop.types import DataPlan, Example, Selection, TeacherState
 
 
 class InfluencePolicy:
@@ -31,7 +32,6 @@ class InfluencePolicy:
         self.overgenerate = overgenerate
         self.reference = reference
         self.allocator = StatSynPolicy(floor=floor)
-        self._scored: list[Example] = []  # the candidates of the last select(), for teacher_pairs()
 
     def plan(self, state: TeacherState) -> DataPlan:
         wide = state.model_copy(update={"budget": round(state.budget * self.overgenerate)})
@@ -40,23 +40,18 @@ class InfluencePolicy:
             update={"policy": self.name, "rationale": f"{self.overgenerate}x over-generation; {plan.rationale}"}
         )
 
-    def select(self, candidates: list[Example], state: TeacherState) -> list[Example]:
+    def select(self, candidates: list[Example], state: TeacherState) -> Selection:
         if len(candidates) <= state.budget or state.probe is None:
-            return candidates[: state.budget]
+            return Selection(kept=candidates[: state.budget])
         failing_ids = {a.example_id for a in state.pool_attempts if not a.correct}
         failing = [ex for ex in state.pool if ex.id in failing_ids]
         rng = random.Random(f"{state.seed}:{state.iteration}:influence")
         reference = rng.sample(failing, min(self.reference, len(failing)))
         scores = state.probe.influence(candidates, reference)
         scored = [ex.model_copy(update={"meta": {**ex.meta, "influence": s}}) for ex, s in zip(candidates, scores)]
-        self._scored = scored
         ranked = sorted(range(len(scored)), key=lambda k: scores[k])
         keep = sorted(ranked[: state.budget])  # most helpful, in generation order
-        return [scored[k] for k in keep]
-
-
-    def teacher_pairs(self) -> list[dict[str, object]]:
-        return preference_pairs(self._scored)
+        return Selection(kept=[scored[k] for k in keep], scored=scored, teacher_pairs=preference_pairs(scored))
 
 
 def preference_pairs(candidates: list[Example]) -> list[dict[str, object]]:

@@ -29,6 +29,7 @@ INSTRUCTIONS = (
 
 class LLM2LLMPolicy:
     name = "llm2llm"
+    uses_teacher = True  # the teacher writes its examples (llm engine); without one, the generator does
     needs_pool_attempts = True
 
     def __init__(self, instructions: str = INSTRUCTIONS) -> None:

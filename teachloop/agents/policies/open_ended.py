@@ -1,11 +1,12 @@
 """`open-ended`: DataEnvGym's open-ended teacher (Khan et al., "DataEnvGym: Data Generation
 Agents in Teacher Environments with Student Feedback", ICLR 2025).
 
-The teacher sees only the student's failed attempts (question, student answer,
-reference). With an LLM teacher it is shown a few sampled errors and a few seed-pool
-examples and asked for a list of data specs (skill, count, instructions); the counts are
-rescaled to the budget, and a reply that is missing or empty is topped up by an even
-spread over the skills. Without an LLM the budget follows the skills of the errors, in
+The feedback is the student's failed attempts (question, student answer, reference): no
+per-skill accuracy and no Missing-Skill-Profile (that is `skill-list`). With an LLM teacher
+it is shown a few sampled errors, a few seed-pool examples and the names and descriptions
+of the task's skills (each data spec must name one of them), and asked for a list of data
+specs (skill, count, instructions); the counts are rescaled to the budget, and a reply that
+is missing or empty is topped up by an even spread over the skills. Without an LLM the budget follows the skills of the errors, in
 proportion to how many errors carry each skill, and each request is shown up to
 `exemplars` seed-pool examples of its skill (never the evaluation items themselves).
 """
@@ -37,6 +38,7 @@ NO_SKILL = "*"
 
 class OpenEndedPolicy:
     name = "open-ended"
+    uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback
 
     def __init__(
         self,

@@ -37,6 +37,7 @@ SYSTEM = "You are the teacher of a small student model and diagnose its weak ski
 
 class SkillListPolicy:
     name = "skill-list"
+    uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback
 
     def __init__(
         self,

@@ -107,6 +107,7 @@ class Memory(BaseModel):
 # -- the policy ------------------------------------------------------------------------------
 class SkillTreePolicy:
     name = "skill-tree"
+    uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback
 
     def __init__(
         self,

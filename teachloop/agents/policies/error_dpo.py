@@ -1,11 +1,16 @@
-"""`delta-dpo`: after the Delta Learning Hypothesis (Geng et al., 2025) and PLaD
-(Zhang et al., 2024).
+"""`error-dpo`: preference pairs against the student's own errors (teacher-over-student).
 
 New items for the missing skills are planned like STAT-Syn; after generation the
 student answers each verified item, and every item it gets wrong becomes a preference
-pair (verified answer > the student's own wrong answer), trained with TRL's
-DPOTrainer. Items the student already answers correctly teach little and are dropped
-(`keep_known: true` keeps them as plain SFT examples instead).
+pair: the verified answer (chosen) over the student's own wrong answer (rejected),
+trained with TRL's DPOTrainer plus an SFT term on the chosen answer (RPO). Items the
+student already answers correctly teach little and are dropped (`keep_known: true` keeps
+them as plain SFT examples instead).
+
+This is the pairing of self-correction and distillation work (a stronger source's answer
+over the learner's own, as in PLaD, Zhang et al. 2024). It is *not* the Delta Learning
+Hypothesis (Geng et al., 2025), whose pairs set a weak model's answer over a weaker
+one's; the policy was called `delta-dpo` before, which overstated that.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from teachloop.agents.policies.stat_syn import StatSynPolicy
 from teachloop.types import DataPlan, Example, TeacherState
 
 
-class DeltaDPOPolicy:
-    name = "delta-dpo"
+class ErrorDPOPolicy:
+    name = "error-dpo"
 
     def __init__(self, keep_known: bool = False, floor: float = 0.0) -> None:
         self.keep_known = keep_known
