@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any, Self
 
 
@@ -65,10 +66,24 @@ class LoopbackServer:
 
 
 class FaultServer(LoopbackServer):
-    def __init__(self, script: list[str] | None = None, slow_seconds: float = 1.5, port: int = 0) -> None:
+    def __init__(
+        self,
+        script: list[str] | None = None,
+        slow_seconds: float = 1.5,
+        port: int = 0,
+        retry_after: str = "0.05",
+        content: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        """`content(request) -> object`: the JSON reply for an answered request (default: the
+        smallest instance of the requested schema). Every request is kept in `requests`
+        with its arrival time (`arrivals`)."""
         self.script: deque[str] = deque(script or [])
         self.slow_seconds = slow_seconds
+        self.retry_after = retry_after
+        self.content = content
         self.served: Counter[str] = Counter()
+        self.requests: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []
         self.lock = threading.Lock()
         server = self
 
@@ -93,8 +108,10 @@ class FaultServer(LoopbackServer):
                 with server.lock:
                     kind = server.script.popleft() if server.script else "ok"
                     server.served[kind] += 1
+                    server.requests.append(request | {"authorization": self.headers.get("Authorization")})
+                    server.arrivals.append(time.monotonic())
                 if kind == "429":
-                    return self._send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0.05"})
+                    return self._send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": server.retry_after})
                 if kind == "500":
                     return self._send(500, b'{"error": {"message": "boom"}}')
                 if kind == "reject":
@@ -104,7 +121,8 @@ class FaultServer(LoopbackServer):
                 if kind == "slow":
                     time.sleep(server.slow_seconds)
                 schema = request["response_format"]["json_schema"]["schema"]
-                content = "not json at all" if kind == "badcontent" else json.dumps(instance(schema))
+                answer = server.content(request) if server.content else instance(schema)
+                content = "not json at all" if kind == "badcontent" else json.dumps(answer)
                 reply = {
                     "id": "x",
                     "object": "chat.completion",

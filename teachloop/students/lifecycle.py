@@ -16,7 +16,7 @@ from typing import Literal
 
 from teachloop.environments.base import Environment
 from teachloop.students.checkpoints import resolve_checkpoint
-from teachloop.students.probe import LoopProbe
+from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
 from teachloop.students.student import TransformersStudent, load_tokenizer, release_memory, render_prompt
 
 
@@ -70,7 +70,9 @@ class StudentLifecycle:
             return self._vllm_answers(i, prompts, max_new_tokens)
         return self.at(i).answer(prompts, max_new_tokens=max_new_tokens, progress=progress)
 
-    def probe(self, i: int, env: Environment, max_new_tokens: int, learning_rate: float = 0.05) -> LoopProbe:
+    def probe(
+        self, i: int, env: Environment, max_new_tokens: int, learning_rate: float = PROBE_LEARNING_RATE
+    ) -> LoopProbe:
         """The student after i rounds as a policy may query it; nothing loads until it is used."""
         return LoopProbe(lambda: self.at(i), env, learning_rate=learning_rate, max_new_tokens=max_new_tokens)
 

@@ -25,9 +25,10 @@ from teachloop.errors import TeachloopError
 from teachloop.io import follow_umask
 from teachloop.types import Example, TrainConfig
 
+from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
+
 if TYPE_CHECKING:
     from teachloop.environments.base import Environment
-    from teachloop.students.probe import LoopProbe
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Student(Protocol):
     def load(cls, path: str | Path, base: str | None = None) -> Student:
         ...
 
-    def probe(self, env: Environment, max_new_tokens: int, learning_rate: float = 0.05) -> LoopProbe:
+    def probe(self, env: Environment, max_new_tokens: int, learning_rate: float = PROBE_LEARNING_RATE) -> LoopProbe:
         """What a policy may ask this student (answers, samples, influence)."""
         ...
 
@@ -153,9 +154,7 @@ class TransformersStudent:
         """The text the model sees for a prompt (through the chat template when it has one)."""
         return render_prompt(self.tokenizer, prompt)
 
-    def probe(self, env: Environment, max_new_tokens: int, learning_rate: float = 0.05) -> LoopProbe:
-        from teachloop.students.probe import LoopProbe
-
+    def probe(self, env: Environment, max_new_tokens: int, learning_rate: float = PROBE_LEARNING_RATE) -> LoopProbe:
         return LoopProbe(lambda: self, env, learning_rate=learning_rate, max_new_tokens=max_new_tokens)
 
     @classmethod
