@@ -28,6 +28,7 @@ from teachloop.agents.policies import SelectingPolicy, get_policy
 from teachloop.environments import get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens
 from teachloop.errors import RunStopped
+from teachloop.faults import kill_point
 from teachloop.io import read_jsonl, read_model, write_json, write_jsonl
 from teachloop.runs.checks import check_run_config
 from teachloop.runs.config import RunConfig
@@ -142,6 +143,7 @@ class Loop:
                     if phase == "eval":
                         self.store.write_metrics(self.metrics())
         records = self.metrics()  # also when every phase was done before: a kill may have hit just here
+        kill_point("metrics")
         self.store.write_metrics(records)
         self.store.mark_finished(work_done=ran)
         return records

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from teachloop.faults import kill_point
 from teachloop.io import atomic_write_text
 from teachloop.runs.metrics import MetricsRecord, compute_metrics
 from teachloop.runs.store import RunStore
@@ -152,5 +153,6 @@ def write_report(run_dir: Path) -> Path:
         overhead = sum(r.overhead_seconds for r in records)
         lines += [f"Wall time in phases: {total:.1f}s, of which framework overhead {overhead:.2f}s.", ""]
     path = store.root / "report.md"
+    kill_point("report")
     atomic_write_text(path, "\n".join(lines))
     return path

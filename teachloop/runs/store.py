@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from teachloop.errors import RunStopped, RunStoreError
+from teachloop.faults import kill_point
 from teachloop.io import atomic_write_text, file_digest, make_temp_dir, read_model, write_json, write_jsonl
 from teachloop.runs.config import RunConfig
 
@@ -255,6 +256,7 @@ class RunStore:
                 files={f.name: file_digest(f) for f in sorted(tmp.iterdir()) if f.is_file()},
             )
             write_json(tmp / DONE, record)
+            kill_point(f"{phase}@{iteration}")
             os.rename(tmp, final)
         except RunStopped as stop:
             write_json(tmp / FAILED, {"reason": str(stop), "info": writer.info})
