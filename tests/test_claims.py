@@ -15,6 +15,8 @@ from teachloop.agents.engines.filters import DataFilter
 from teachloop.agents.engines.llm import LLMEngine
 from teachloop.agents.llm import TeacherConfig, TeacherLLM
 from teachloop.environments.skillworld import SkillWorld
+from teachloop.errors import TeachloopError
+from teachloop.runs.store import RunStore
 from teachloop.skills.tree import SkillTree
 from teachloop.students import load_student
 from teachloop.types import Attempt, DataPlan, Example, GenerationContext, GenerationRequest, TrainConfig
@@ -222,3 +224,45 @@ def test_skill_discovery_in_a_loop_and_through_the_cli(tmp_path):
     labels = [json.loads(x) for x in (tmp_path / "found.labels.jsonl").read_text().splitlines()]
     assert labels and {s for row in labels for s in row["skills"]} == {"digits", "letters"}
     shutil.rmtree(tmp_path / "c")
+
+
+SECRET = "sk-test-9f8e7d6c5b4a39281706"
+
+
+@pytest.mark.slow
+def test_an_api_key_in_a_yaml_config_never_reaches_disk(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    teacher = f"teacher: {{backend: openai, model: fake, api_key: {SECRET}}}\n"
+    small = "environment_options: {eval_per_skill: 5, pool_per_skill: 5}\nverify: none\nmin_yield: 0\nreplay: 8\n"
+    (tmp_path / "run.yaml").write_text(small + teacher)
+    bench = {
+        "policies": ["uniform"], "seeds": [0], "budget": 8, "iterations": 1,
+        "run": {"environment_options": {"eval_per_skill": 5, "pool_per_skill": 5}, "verify": "none",
+                "min_yield": 0, "replay": 8, "train": {"epochs": 1},
+                "teacher": {"backend": "openai", "model": "fake", "api_key": SECRET}},
+    }  # fmt: skip
+    import yaml
+
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(bench))
+    with FaultServer() as server:
+        run = teachloop(
+            "run", "--config", str(tmp_path / "run.yaml"), "--teacher-base-url", server.base_url, "--iterations", "1",
+            "--budget", "8", "--epochs", "1", "--out", str(tmp_path / "runs"), "--name", "r", "--quiet",
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-3000:]
+        bench["run"]["teacher"]["base_url"] = server.base_url
+        (tmp_path / "bench.yaml").write_text(yaml.safe_dump(bench))
+        benched = teachloop("bench", str(tmp_path / "bench.yaml"), "--out", str(tmp_path / "bench"))
+        assert benched.returncode == 0, benched.stderr[-3000:]
+    assert server.requests and {r["authorization"] for r in server.requests} == {f"Bearer {SECRET}"}  # it was used
+    files = [p for folder in ("runs", "bench") for p in (tmp_path / folder).rglob("*") if p.is_file()]
+    assert len(files) > 30
+    assert not [p for p in files if SECRET.encode() in p.read_bytes()]  # not in any file: configs, caches, logs
+    assert "<given; never stored>" in (tmp_path / "runs/r/config.yaml").read_text()
+
+    # the run folder's config holds no key: a resume needs it from the environment
+    cfg = RunStore(tmp_path / "runs/r").config().teacher
+    with pytest.raises(TeachloopError, match="export OPENAI_API_KEY"):
+        cfg.resolved_api_key()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    assert cfg.resolved_api_key() == "sk-from-env"

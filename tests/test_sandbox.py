@@ -39,10 +39,29 @@ def processes_of(uid: int) -> list[int]:
     return found
 
 
+def processes_in_session(session: int) -> list[int]:
+    """Live processes (zombies included) of a session (field 6 of /proc/<pid>/stat)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == session:
+            found.append(int(entry.name))
+    return found
+
+
 def assert_cleaned_up(result: SandboxResult) -> None:
-    uid = result.isolation.uid
-    if uid is not None and uid != 65534:
-        assert processes_of(uid) == [], "processes of the sandbox outlived it"
+    """Nothing the sandbox started outlives it: no process of its fresh uid (as root) and,
+    as any user, none left in its session."""
+    isolation = result.isolation
+    assert isolation.session is not None
+    assert processes_in_session(isolation.session) == [], "processes of the sandbox outlived it"
+    if isolation.uid is not None and isolation.uid != 65534:
+        assert processes_of(isolation.uid) == [], "processes of the sandbox's uid outlived it"
 
 
 def test_a_correct_solution_passes_quickly() -> None:

@@ -28,11 +28,21 @@ def test_lora_student_trains_an_adapter_per_iteration_and_reloads_it(tiny_teache
         assert json.loads((run / f"iter_{i}/train/done.json").read_text())["info"]["method"] == "lora"
     assert len(load_metrics(run)) == 3
 
-    # the saved adapter reloads under its base and answers exactly like the trained model did
-    student = Student.load(run / "iter_1" / "train" / "model")
-    assert student.is_adapter and student.chat
-    prompts = ["copy abc\n", "max 123\n"]
-    assert student.answer(prompts) == Student.load(run / "iter_1" / "train" / "model").answer(prompts)
+
+
+def test_a_saved_adapter_reloads_and_answers_exactly_like_the_trained_model(tiny_teacher, tmp_path):
+    student = Student.load(tiny_teacher)
+    prompts = ["copy ab", "copy abc", "max 123"]
+    before = student.answer(prompts, max_new_tokens=4)
+    data = [Example(prompt="copy ab", answer="ab", skills=["copy"])] * 32
+    student.train(data, TrainConfig(method="lora", epochs=10, learning_rate=0.05, batch_size=8))
+    trained = student.answer(prompts, max_new_tokens=4)
+    assert trained != before  # the adapter changed what the model says
+    student.save(tmp_path / "adapter")
+    reloaded = Student.load(tmp_path / "adapter")
+    assert reloaded.is_adapter and reloaded.chat
+    assert not (tmp_path / "adapter" / "model.safetensors").exists()  # the adapter alone
+    assert reloaded.answer(prompts, max_new_tokens=4) == trained
 
 
 def test_chat_template_is_used_for_training_and_generation(tiny_teacher):

@@ -108,6 +108,7 @@ class SandboxIsolation(BaseModel):
     network: Literal["netns", "audit-hook", "allowed"]
     uid: int | None = Field(description="the unprivileged uid it ran as; None: the caller's own (not root)")
     python: str
+    session: int | None = Field(default=None, description="session id of the processes it started")
 
 
 class SandboxResult(BaseModel):
@@ -224,8 +225,9 @@ def _tail(handle: IO[bytes], chars: int) -> str:
 
 
 # -- running ----------------------------------------------------------------------------
-def _launch(spec: _LaunchSpec, status_w: int, stdout: IO[bytes], stderr: IO[bytes]) -> None:
-    """Run the launcher to completion (killing its whole group if it ever gets stuck)."""
+def _launch(spec: _LaunchSpec, status_w: int, stdout: IO[bytes], stderr: IO[bytes]) -> int:
+    """Run the launcher to completion (killing its whole group if it ever gets stuck);
+    returns its pid, which is also the session id of everything the program started."""
     try:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", str(LAUNCHER), spec.model_dump_json()],
@@ -245,6 +247,7 @@ def _launch(spec: _LaunchSpec, status_w: int, stdout: IO[bytes], stderr: IO[byte
     except BaseException:  # we are interrupted: nothing may outlive us
         _kill_group(proc)
         raise
+    return proc.pid
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -305,8 +308,9 @@ def _run(source: str, python: str, limits: SandboxLimits) -> SandboxResult:
                 env={"PATH": SAFE_PATH, "HOME": str(workdir), "TMPDIR": str(workdir), "LANG": "C.UTF-8"},
                 status_fd=status_w,
             )
+            session = None
             try:
-                _launch(spec, status_w, out, err)
+                session = _launch(spec, status_w, out, err)
             finally:
                 status = _read_status(status_r)
             seconds = time.monotonic() - started
@@ -314,7 +318,7 @@ def _run(source: str, python: str, limits: SandboxLimits) -> SandboxResult:
             output_full = max(_size(out), _size(err)) >= spec.file_bytes
     finally:
         _sweep_shared_temp(uid)
-    return _result(status, stdout, stderr, output_full, seconds, uid, python)
+    return _result(status, stdout, stderr, output_full, seconds, uid, python, session)
 
 
 def _result(
@@ -325,13 +329,16 @@ def _result(
     seconds: float,
     uid: int | None,
     python: str,
+    session: int | None = None,
 ) -> SandboxResult:
     if status is None:  # the launcher was killed after the grace period: it hung
         status = _LaunchStatus(outcome="timeout")
     if status.outcome == "error":
         raise SandboxError(f"{status.error} {stderr[-500:]}".strip())
     reason, returncode = _verdict(status, stderr, output_full)
-    isolation = SandboxIsolation(namespaces=status.namespaces, network=status.network, uid=uid, python=python)
+    isolation = SandboxIsolation(
+        namespaces=status.namespaces, network=status.network, uid=uid, python=python, session=session
+    )
     return SandboxResult(
         passed=reason == "ok",
         reason=reason,
