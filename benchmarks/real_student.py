@@ -23,11 +23,9 @@ import importlib.util
 import os
 import random
 import resource
-import statistics
 import time
 from pathlib import Path
 
-POLICIES = ("uniform", "stat-syn")
 WITHHELD = ("reverse", "max")
 
 
@@ -100,7 +98,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-runs/real_student"))
     args = parser.parse_args()
 
-    from teachloop.runs.report import mean_accuracy, weak_skills
+    from targeted_vs_uniform import compare
+
     from teachloop.students.student import quiet_hf_libraries
 
     quiet_hf_libraries()
@@ -109,26 +108,7 @@ def main() -> None:
     print(f"student: {student}")
     print(f"iterations={args.iterations} budget={args.budget}/iteration eval={args.eval_per_skill}/skill "
           f"seeds={args.seeds} (LoRA, programmatic teacher)")
-    print(f"{'seed':>4}  {'weak skills':<24} {'uniform gain':>12} {'targeted gain':>13} {'ratio':>6}  {'wall u/t (s)':>12}")
-    gains: dict[str, list[float]] = {p: [] for p in POLICIES}
-    for seed in args.seeds:
-        results = {p: run_one(args.out, student, p, seed, args) for p in POLICIES}
-        weak = weak_skills(results["uniform"][0])  # same start, same eval set: same weak skills for both
-        row = {}
-        for policy, (records, _) in results.items():
-            row[policy] = mean_accuracy(records[-1], weak) - mean_accuracy(records[0], weak)
-            gains[policy].append(row[policy])
-        ratio = row["stat-syn"] / row["uniform"] if row["uniform"] else float("inf")
-        walls = f"{results['uniform'][1]:.0f}/{results['stat-syn'][1]:.0f}"
-        print(
-            f"{seed:>4}  {','.join(weak):<24} {row['uniform'] * 100:>+11.1f}p {row['stat-syn'] * 100:>+12.1f}p "
-            f"{ratio:>6.2f}  {walls:>12}",
-            flush=True,
-        )
-    mean_u, mean_t = statistics.mean(gains["uniform"]), statistics.mean(gains["stat-syn"])
-    ratio = mean_t / mean_u if mean_u else float("inf")
-    print(f"{'mean':>4}  {'':<24} {mean_u * 100:>+11.1f}p {mean_t * 100:>+12.1f}p {ratio:>6.2f}")
-    print(f"targeted {'ahead' if mean_t > mean_u else 'NOT ahead'} of uniform on the weak skills (ratio {ratio:.2f})")
+    compare(args.seeds, lambda policy, seed: run_one(args.out, student, policy, seed, args), label_width=24)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"wall {time.perf_counter() - start:.0f}s; peak resident memory {peak:.1f} GB")
 

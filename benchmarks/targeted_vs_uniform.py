@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop import Loop
-from teachloop.runs.report import mean_accuracy, weak_skills
 
 POLICIES = ("uniform", "stat-syn")
 
@@ -37,6 +37,34 @@ def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tupl
     return records, time.perf_counter() - start
 
 
+def compare(seeds: list[int], run: Callable[[str, int], tuple[list, float]], label_width: int = 16) -> None:
+    """Run both policies per seed (`run(policy, seed) -> (records, wall seconds)`) and print the
+    gain on the skills weak at iteration 0, per seed and on average, with the ratio."""
+    from teachloop.runs.report import mean_accuracy, weak_skills
+
+    print(f"{'seed':>4}  {'weak skills':<{label_width}} {'uniform gain':>12} {'targeted gain':>13} {'ratio':>6}  "
+          f"{'wall u/t (s)':>12}")
+    gains: dict[str, list[float]] = {p: [] for p in POLICIES}
+    for seed in seeds:
+        results = {p: run(p, seed) for p in POLICIES}
+        weak = weak_skills(results["uniform"][0])  # same start, same eval set: same weak skills for both
+        row = {}
+        for policy, (records, _) in results.items():
+            row[policy] = mean_accuracy(records[-1], weak) - mean_accuracy(records[0], weak)
+            gains[policy].append(row[policy])
+        ratio = row["stat-syn"] / row["uniform"] if row["uniform"] else float("inf")
+        walls = f"{results['uniform'][1]:.0f}/{results['stat-syn'][1]:.0f}"
+        print(
+            f"{seed:>4}  {','.join(weak):<{label_width}} {row['uniform'] * 100:>+11.1f}p "
+            f"{row['stat-syn'] * 100:>+12.1f}p {ratio:>6.2f}  {walls:>12}",
+            flush=True,
+        )
+    mean_u, mean_t = statistics.mean(gains["uniform"]), statistics.mean(gains["stat-syn"])
+    ratio = mean_t / mean_u if mean_u else float("inf")
+    print(f"{'mean':>4}  {'':<{label_width}} {mean_u * 100:>+11.1f}p {mean_t * 100:>+12.1f}p {ratio:>6.2f}")
+    print(f"targeted {'ahead' if mean_t > mean_u else 'NOT ahead'} of uniform on the weak skills (ratio {ratio:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -46,26 +74,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"iterations={args.iterations} budget={args.budget}/iteration seeds={args.seeds}")
-    print(f"{'seed':>4}  {'weak skills':<16} {'uniform gain':>12} {'targeted gain':>13} {'ratio':>6}  {'wall u/t (s)':>12}")
-    gains: dict[str, list[float]] = {p: [] for p in POLICIES}
-    for seed in args.seeds:
-        results = {p: run_one(args.out, p, seed, args) for p in POLICIES}
-        weak = weak_skills(results["uniform"][0])  # same base, same eval set: same weak skills for both
-        row = {}
-        for policy, (records, _) in results.items():
-            row[policy] = mean_accuracy(records[-1], weak) - mean_accuracy(records[0], weak)
-            gains[policy].append(row[policy])
-        ratio = row["stat-syn"] / row["uniform"] if row["uniform"] else float("inf")
-        walls = f"{results['uniform'][1]:.0f}/{results['stat-syn'][1]:.0f}"
-        print(
-            f"{seed:>4}  {','.join(weak):<16} {row['uniform'] * 100:>+11.1f}p {row['stat-syn'] * 100:>+12.1f}p "
-            f"{ratio:>6.2f}  {walls:>12}",
-            flush=True,
-        )
-    mean_u, mean_t = statistics.mean(gains["uniform"]), statistics.mean(gains["stat-syn"])
-    ratio = mean_t / mean_u if mean_u else float("inf")
-    print(f"{'mean':>4}  {'':<16} {mean_u * 100:>+11.1f}p {mean_t * 100:>+12.1f}p {ratio:>6.2f}")
-    print(f"targeted {'ahead' if mean_t > mean_u else 'NOT ahead'} of uniform on the weak skills (ratio {ratio:.2f})")
+    compare(args.seeds, lambda policy, seed: run_one(args.out, policy, seed, args))
 
 
 if __name__ == "__main__":

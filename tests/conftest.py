@@ -1,5 +1,9 @@
 import os
+import shutil
 import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,23 @@ SMALL_RUN = ["--iterations", "2", "--budget", "300", "--epochs", "2", "--seed", 
 
 def teachloop(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run(["teachloop", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+@contextmanager
+def installed_example(folder: str, distribution: str, tmp_path: Path) -> Iterator[None]:
+    """pip-install an example plug-in package from examples/ for the duration of a test."""
+    source = tmp_path / folder  # build from a copy: the checkout gets no build/ or egg-info
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / folder, source)
+    pip = [sys.executable, "-m", "pip"]
+    installed = subprocess.run(
+        [*pip, "install", "--no-deps", "--no-build-isolation", "--quiet", str(source)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    try:
+        assert installed.returncode == 0, installed.stderr[-3000:]
+        yield
+    finally:
+        subprocess.run([*pip, "uninstall", "-y", distribution], capture_output=True, timeout=300)
 
 
 @pytest.fixture(scope="session")

@@ -2,31 +2,17 @@
 `examples/plugin-backend` (a transformers teacher) is installed and used in a run."""
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import teachloop
+from conftest import installed_example, teachloop
 from teachloop.agents.backends import available_backends
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def test_teacher_backend_plugin_installs_and_serves_a_run(tiny_teacher, tmp_path):
-    source = tmp_path / "plugin-backend"  # build from a copy: the checkout gets no build/ or egg-info
-    shutil.copytree(ROOT / "examples" / "plugin-backend", source)
-    pip = [sys.executable, "-m", "pip"]
-    installed = subprocess.run(
-        [*pip, "install", "--no-deps", "--no-build-isolation", "--quiet", str(source)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    try:
-        assert installed.returncode == 0, installed.stderr[-3000:]
+    with installed_example("plugin-backend", "teachloop-transformers-teacher", tmp_path):
         config = tmp_path / "run.yaml"
         config.write_text(
             "environment_options: {eval_per_skill: 3, pool_per_skill: 3}\nmin_yield: 0\nreplay: 8\n"
@@ -46,8 +32,6 @@ def test_teacher_backend_plugin_installs_and_serves_a_run(tiny_teacher, tmp_path
         assert len(list((run / "cache").rglob("*.json"))) == 8  # teachloop's cache, not the plug-in's
         info = json.loads((run / "iter_0/data/done.json").read_text())["info"]
         assert info["yield"]["unfilled"] == 4 and info["teacher"]["calls"] == 8
-    finally:
-        subprocess.run([*pip, "uninstall", "-y", "teachloop-transformers-teacher"], capture_output=True, timeout=300)
     assert "hf" not in available_backends()
     refused = teachloop("run", "--teacher", "hf:x", "--quiet", cwd=tmp_path)
     assert refused.returncode == 2 and "unknown teacher backend 'hf'; available: openai, vllm" in refused.stderr

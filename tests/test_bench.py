@@ -1,20 +1,16 @@
 """`teachloop bench` (equal budgets, resumable, leaderboard + plots) and a policy plug-in package."""
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import teachloop
+from conftest import installed_example, teachloop
 from teachloop.runs.bench import load_bench, plan_runs
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY_BENCH = {
     "environments": ["skillworld"],
     "policies": ["uniform", "stat-syn"],
@@ -105,15 +101,7 @@ def test_bench_runs_every_cell_then_skips_finished_runs(tmp_path):
 
 
 def test_policy_plugin_package_installs_and_runs(tmp_path):
-    source = tmp_path / "plugin-policy"  # build from a copy: the checkout gets no build/ or egg-info
-    shutil.copytree(ROOT / "examples" / "plugin-policy", source)
-    pip = [sys.executable, "-m", "pip"]
-    installed = subprocess.run(
-        [*pip, "install", "--no-deps", "--no-build-isolation", "--quiet", str(source)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    try:
-        assert installed.returncode == 0, installed.stderr[-3000:]
+    with installed_example("plugin-policy", "teachloop-weakest-first", tmp_path):
         listed = teachloop("policies", "list")
         assert "weakest-first" in listed.stdout.split(), listed.stdout
 
@@ -131,6 +119,4 @@ def test_policy_plugin_package_installs_and_runs(tmp_path):
         assert sorted(accuracy[s] for s in chosen) == sorted(accuracy.values())[:2]  # the two weakest
         assert plan["policy"] == "weakest-first" and plan["policy_state"]["rounds"] == {s: 1 for s in chosen}
         assert (run / "metrics.jsonl").read_text().count("\n") == 2
-    finally:
-        subprocess.run([*pip, "uninstall", "-y", "teachloop-weakest-first"], capture_output=True, timeout=300)
     assert "weakest-first" not in teachloop("policies", "list").stdout
