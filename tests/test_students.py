@@ -82,3 +82,18 @@ def test_vllm_evaluation_with_lora_adapters_scores_like_transformers(tiny_teache
         assert answers[0] == answers[1]
     refused = teachloop("run", "--eval-backend", "vllm", "--quiet", cwd=tmp_path)  # embedded: full fine-tuning
     assert refused.returncode == 2 and "needs train.method lora" in refused.stderr
+
+
+def test_the_lifecycle_loads_a_model_only_when_a_probe_is_used_and_probes_like_evaluation(tiny_teacher, tmp_path):
+    from teachloop.environments.skillworld import SkillWorld
+    from teachloop.students.lifecycle import StudentLifecycle
+
+    env = SkillWorld(eval_per_skill=1, pool_per_skill=1)
+    students = StudentLifecycle(tiny_teacher, checkpoint=lambda i: tmp_path / f"missing-{i}")
+    probe = students.probe(0, env, max_new_tokens=4)
+    assert not probe.loaded and students._loaded is None  # a policy that never probes costs no model
+    prompts = ["copy ab", "max 123"]
+    assert probe.answer(prompts) == students.answer(0, prompts, max_new_tokens=4)  # the same rendering
+    assert probe.loaded
+    rendered = probe.student.tokenizer.decode(probe._batch([Example(prompt="copy ab", answer="ab")])["input_ids"][0])
+    assert rendered.startswith("user: copy ab\nassistant: ab")  # influence sees the chat template too
