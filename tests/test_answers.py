@@ -28,19 +28,28 @@ from teachloop.environments.answers import (
         ("She pays 3*4=12 dollars.\n#### 12", "gsm8k", "12"),
         ("#### 5\nno wait\n#### 7", "gsm8k", "7"),  # the last marker wins
         ("so the total is #### $1,234.", "gsm8k", "$1,234."),
-        ("First 2 then 3, so 5 in all.", "gsm8k", "5"),  # last number fallback
-        ("It costs 1,250.50 dollars", "gsm8k", "1,250.50"),
+        # no "last number in the text" fallback: a number merely appearing is no answer
+        ("First 2 then 3, so 5 in all.", "gsm8k", None),
+        ("It costs 1,250.50 dollars", "gsm8k", None),
+        ("1,250.50 dollars", "gsm8k", "1,250.50 dollars"),  # a bare reply that is the number alone
+        ("aaaaaaaaaa7aaaaaaa", "gsm8k", None),  # not a number
+        ("aaaaaaaaaa7aaaaaaa", "math", None),  # garbage is not a bare answer
         ("we get \\boxed{\\frac{1}{2}}", "math", "\\frac{1}{2}"),
         ("\\boxed{a_{1}+\\{x\\}} is it", "math", "a_{1}+\\{x\\}"),  # nested and escaped braces
         ("first \\boxed{1}, finally \\boxed{2}", "math", "2"),  # the last box wins
-        ("\\boxed{3} then \\boxed{4", "math", "3"),  # an unbalanced box is skipped
+        ("\\boxed{3} then \\boxed{4", "math", None),  # the last box is truncated: no answer at all
+        ("#### 3\nso\n#### ", "gsm8k", None),  # the last marker is empty: truncated
         ("$\\boxed 7$", "math", "7"),
         ("\\fbox{x^2}", "math", "x^2"),
         ("The answer is $x^2 + 1$.", "math", "$x^2 + 1$"),
         ("\\frac{1}{2}", "math", "\\frac{1}{2}"),  # a bare short reply is the answer
-        ("I think it is 5", "auto", "5"),  # prose is not taken whole; its last number is
-        ("\\boxed{9} #### 8", "auto", "9"),
-        ("#### 8\nthen \\boxed{9}", "gsm8k", "8"),  # gsm8k: the marker first
+        ("I think it is 5", "auto", None),  # prose is not taken whole, and has no marker
+        ("The answer is 5 because 2 + 3 = 5.", "auto", "5"),  # the phrase's answer ends at its clause
+        ("**Answer:** 42", "gsm8k", "42"),
+        # the last final answer in the text counts, whatever its marker
+        ("\\boxed{9} #### 8", "auto", "8"),
+        ("#### 8\nthen \\boxed{9}", "gsm8k", "9"),
+        ("#### 8\nso the answer is 9", "gsm8k", "8"),  # a phrase does not override a marker
     ],
 )
 def test_extract_answer(text, style, expected):
@@ -204,3 +213,75 @@ def test_detect_style():
     assert detect_style(["so \\boxed{5}", "hence \\boxed{x}"]) == "math"
     assert detect_style(["5", "1,234"]) == "gsm8k"  # bare numeric answers
     assert detect_style(["x^2", "5"]) == "math"
+
+
+# -- references: free text -> acceptable answers -----------------------------------------------
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("\\frac{n(n+1)}{2} (i.e., the sum of the first n integers)", ["\\frac{n(n+1)}{2}"]),
+        ("n^2, i.e. the square of n", ["n^2"]),
+        ("$\\frac{1}{2}$, i.e. $0.5$", ["\\frac{1}{2}", "0.5"]),  # an i.e. that is an answer counts
+        ("$2$, or equivalently $\\frac{4}{2}$", ["2", "\\frac{4}{2}"]),
+        ("$\\frac{\\pi}{2}$ (or equivalently $90^\\circ$)", ["\\frac{\\pi}{2}", "90^\\circ"]),
+        ("3 (e.g. 1+2)", ["3"]),  # an example is not the answer
+        ("(1, 2)", ["(1, 2)"]),
+        ("1, 2, 3", ["1, 2, 3"]),
+        ("Natalia sold 24 clips.\n#### 72", ["72"]),
+        ("", []),
+    ],
+)
+def test_reference_answers(reference, expected):
+    assert answers.reference_answers(reference) == expected
+
+
+def test_any_stated_alternative_counts():
+    assert is_equivalent("$\\frac{\\pi}{2}$, or equivalently $90^\\circ$", "90")
+    assert is_equivalent("$\\frac{\\pi}{2}$, or equivalently $90^\\circ$", "\\frac{\\pi}{2}")
+    assert not is_equivalent("$\\frac{\\pi}{2}$, or equivalently $90^\\circ$", "45")
+    assert not is_equivalent("12, i.e. a dozen", "a")
+
+
+# -- the guard in front of math-verify -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("answer", "well_formed"),
+    [
+        ("x^2+1", True),
+        ("\\frac{n(n+1)}{2}", True),
+        ("(-\\infty, 2]", True),
+        ("6 \\cdot 10^3", True),
+        ("\\sin x + 2xy", True),
+        ("1,234", True),
+        ("aaaaaaaaaa2aaaa", False),  # math-verify reads this as 2a^14
+        ("asdf4", False),
+        ("a a a a 4", False),
+        ("x2", False),
+        ("\\frac{1}{", False),
+        ("x" * 50 + "+" + "y" * 50, False),
+        ("1 + " * 40 + "1", False),  # too long for a final answer
+    ],
+)
+def test_is_well_formed(answer, well_formed):
+    assert answers.is_well_formed(answer) is well_formed
+
+
+def test_math_verify_is_never_asked_about_garbage(monkeypatch):
+    import math_verify
+
+    asked = []
+    monkeypatch.setattr(math_verify, "parse", lambda *a, **k: asked.append(a) or [])
+    assert answers.symbolic_equal("2a^{14}", "aaaaaaaaaa2aaaa") is None
+    assert not is_equivalent("2a^{14}", "aaaaaaaaaa2aaaa")
+    assert asked == []
+
+
+# -- whole responses -----------------------------------------------------------------------------
+def test_final_answer_matches_needs_a_delimited_final_answer():
+    match = answers.final_answer_matches
+    assert match("so 5 apples in all\n#### 5", "5", "gsm8k")
+    assert not match("so 5 apples in all", "5", "gsm8k")  # no marker, not a bare reply
+    assert not match("#### 2+2", "4", "gsm8k")  # gsm8k compares numbers, not expressions
+    assert match("\\boxed{2+2}", "4", "math")  # math style may simplify symbolically
+    assert not match("\\boxed{4x}", "4", "math") and not match("\\boxed{4", "4", "math")
+    assert not match("\\boxed{4}\nno wait\n\\boxed{5}", "4", "math")  # the last answer counts
+    assert answers.final_number_matches("#### 1/2", "0.5") and not answers.final_number_matches("#### x/2", "0.5")
