@@ -37,9 +37,10 @@ err_console = Console(stderr=True)
 
 
 def _key_values(items: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings; values parsed as YAML scalars (numbers, booleans), else strings."""
-    import yaml
-
+    """KEY=VALUE strings. A value stays the text as typed unless it is exactly a number,
+    true/false or null (`3`, `0.5`, `true`), or a YAML list or mapping (`[a, b]`, `{x: 1}`);
+    the component's `Options` model then converts it to the option's declared type (text
+    where the option is a string: `subset=2023` stays "2023")."""
     from teachloop.errors import ConfigError
 
     parsed: dict[str, Any] = {}
@@ -47,16 +48,35 @@ def _key_values(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"expected KEY=VALUE, got {item!r}")
-        parsed[key] = yaml.safe_load(value) if value else ""
+        parsed[key] = _option_value(value)
     return parsed
 
 
+def _option_value(text: str) -> Any:
+    import json
+
+    import yaml
+
+    if not text:
+        return ""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, dict | list):
+        return value
+    if value is None or isinstance(value, bool | int | float):
+        # only when typed exactly so: `yes`, `1.10`, `007` and `1_000` stay text
+        return value if json.dumps(value) == text.lower() else text
+    return text
+
+
 def _finish(run_dir: Path, quiet: bool) -> None:
-    from teachloop.runs.report import load_metrics, rich_table, write_report
+    from teachloop.runs.report import load_metrics, rich_summary, run_tree, write_report
 
     report = write_report(run_dir)
     if not quiet:
-        Console(width=max(console.width, 160)).print(rich_table(load_metrics(run_dir)))
+        Console(width=max(console.width, 160)).print(rich_summary(load_metrics(run_dir), tree=run_tree(run_dir)))
         console.print(f"report: {report}  curves: {report.parent / 'learning_curves.png'}")
 
 
@@ -71,6 +91,10 @@ def run(
         typer.Option(help="Environment option KEY=VALUE (repeatable), e.g. --env-option train_file=gsm8k.jsonl."),
     ] = None,
     policy: Annotated[str | None, typer.Option(help="Policy name (see `teachloop policies list`).")] = None,
+    policy_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Policy option KEY=VALUE (repeatable), e.g. --policy-option floor=0.1."),
+    ] = None,
     student_model: Annotated[
         str | None,
         typer.Option(
@@ -168,6 +192,8 @@ def run(
         overrides["teacher.backend"], overrides["teacher.model"] = parse_teacher_spec(teacher)
     for key, value in _key_values(env_option or []).items():
         overrides[f"environment_options.{key}"] = value
+    for key, value in _key_values(policy_option or []).items():
+        overrides[f"policy_options.{key}"] = value
     cfg = load_config(config, overrides)
     from teachloop.runs.checks import check_run_config
 
@@ -220,6 +246,47 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> No
 
 
 @app.command()
+def export(
+    source: Annotated[Path, typer.Argument(help="A run folder, or a bench folder (its finished runs).")],
+    out: Annotated[Path, typer.Option(help="Folder to write the dataset and its card (README.md) to.")],
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="hf: DatasetDict.save_to_disk (load_from_disk) | parquet: <split>.parquet | jsonl: <split>.jsonl.",
+        ),
+    ] = "hf",
+    merged: Annotated[
+        bool,
+        typer.Option("--merged", help="One 'train' split instead of one per iteration (run) or per run (bench)."),
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT when it is not empty.")] = False,
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option(
+            "--push-to-hub",
+            metavar="REPO",
+            help="Also push the splits and the card to this hub dataset (needs network and a hub login).",
+        ),
+    ] = None,
+) -> None:
+    """Export the generated training data, with each example's lineage, as a Hugging Face dataset.
+
+    Only finished generate phases are exported. OUT gets the splits and README.md, a dataset
+    card with the run's configuration, policy, teacher, per-iteration yields and accuracy.
+    """
+    from teachloop.runs.export import export as export_data
+
+    result = export_data(source, out, format, merged=merged, overwrite=overwrite, push_to_hub=push_to_hub)
+    console.print(result.summary(), soft_wrap=True, highlight=False)
+    if result.skipped:
+        console.print(f"not exported (unfinished runs): {', '.join(result.skipped)}", soft_wrap=True)
+    console.print(f"card: {result.out / 'README.md'}", soft_wrap=True, highlight=False)
+    if result.pushed:
+        console.print(f"pushed to {result.pushed}", soft_wrap=True, highlight=False)
+
+
+@app.command()
 def bench(
     bench_file: Annotated[Path, typer.Argument(help="Bench file (YAML): environments, policies, seeds, budget, ...")],
     out: Annotated[
@@ -254,6 +321,17 @@ def policies_list() -> None:
         console.print(name)
 
 
+@policies_app.command("show")
+def policies_show(name: Annotated[str, typer.Argument(help="A policy name (see `teachloop policies list`).")]) -> None:
+    """A policy's description, its options (type, default, help) and its declared capabilities."""
+    from teachloop import plugins
+    from teachloop.agents.policies import POLICY_CONTRACT
+
+    factory = plugins.load(plugins.POLICIES, name)
+    flag = "--policy-option KEY=VALUE, or policy_options: in a config"
+    typer.echo(plugins.describe("policy", name, factory, POLICY_CONTRACT, flag))
+
+
 @environments_app.command("list")
 def environments_list() -> None:
     """List the installed environments."""
@@ -263,10 +341,25 @@ def environments_list() -> None:
         console.print(name)
 
 
+@environments_app.command("show")
+def environments_show(
+    name: Annotated[str, typer.Argument(help="An environment name (see `teachloop environments list`).")],
+) -> None:
+    """An environment's description, its options (type, default, help) and its declared capabilities."""
+    from teachloop import plugins
+    from teachloop.environments import ENVIRONMENT_CONTRACT
+
+    factory = plugins.load(plugins.ENVIRONMENTS, name)
+    flag = "--env-option KEY=VALUE, or environment_options: in a config"
+    typer.echo(plugins.describe("environment", name, factory, ENVIRONMENT_CONTRACT, flag))
+
+
 @skills_app.command("discover")
 def skills_discover(
     teacher: Annotated[str, typer.Option(help="'vllm:<path-or-id>' or 'openai:<model>'.")],
-    out: Annotated[Path, typer.Option(help="Where to write the skill tree (JSON); labels go beside it.")],
+    out: Annotated[
+        Path, typer.Option(help="Where to write the skill tree (.yaml, .yml or .json); labels go beside it.")
+    ],
     environment: Annotated[str, typer.Option("--environment", "--env", help="Environment name.")] = "skillworld",
     env_option: Annotated[list[str] | None, typer.Option(help="Environment option KEY=VALUE (repeatable).")] = None,
     teacher_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL.")] = None,
@@ -277,25 +370,33 @@ def skills_discover(
 ) -> None:
     """Have the teacher propose a skill tree for an environment and label every example with it.
 
-    Writes OUT (node-link JSON, loadable with SkillTree.load) and OUT's stem + '.labels.jsonl'.
+    Writes OUT, a skill-tree file (name, parent, description per skill; edit it freely), and
+    OUT's stem + '.labels.jsonl', one {"prompt": <question>, "skills": [...]} line per example.
+    The jsonl and math environments read them with --env-option skill_tree=OUT
+    --env-option labels_file=<labels>.
     """
     from teachloop.agents.llm import TeacherConfig, TeacherLLM
     from teachloop.environments import get_environment
-    from teachloop.io import write_jsonl
-    from teachloop.skills.discovery import discover
+    from teachloop.environments.rows import Template
+    from teachloop.errors import ConfigError
+    from teachloop.skills.discovery import discover, save_discovered
+    from teachloop.skills.tree_file import SUFFIXES
     from teachloop.students.checkpoints import resolve_checkpoint
 
+    if out.suffix.lower() not in SUFFIXES:
+        raise ConfigError(f"--out {out}: the skill tree is written as .yaml, .yml or .json")
     env = get_environment(environment, **_key_values(env_option or []))
     cfg = TeacherConfig.from_spec(teacher, base_url=teacher_base_url)
     client = TeacherLLM(cfg, cache_dir=cache, resolve_model=resolve_checkpoint)
+    examples = [*env.train_pool(), *env.eval_set()]
     found = discover(client, env.train_pool(), env.eval_set(), sample_size=sample, max_skills=max_skills, seed=seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    found.tree.save(out)
-    labels = out.with_name(out.stem + ".labels.jsonl")
-    write_jsonl(labels, [{"id": k, "skills": v} for k, v in found.labels.items()])
+    template = getattr(env, "template", None)  # file-backed environments: label the question, not the prompt
+    question = template.unfill if isinstance(template, Template) else str.strip
+    labels = save_discovered(found, examples, out, question)
     console.print(found.tree.render())
     console.print(f"{len(found.labels)} examples labelled; teacher: {client.ledger.model_dump(exclude_none=True)}")
-    console.print(f"wrote {out} and {labels}")
+    console.print(f"wrote {out} and {labels}", soft_wrap=True)
+    console.print(f"use them with: --env-option skill_tree={out} --env-option labels_file={labels}", soft_wrap=True)
 
 
 @app.command()

@@ -1,21 +1,38 @@
-"""Entry-point registries: policies, environments and teacher backends are found by name.
+"""Entry-point registries and the component contract: policies, environments and teacher
+backends are found by name, built from validated options and checked when loaded.
 
 Built-ins register through the same entry-point groups as third-party plug-ins (see
 pyproject.toml), so a plug-in package is a first-class citizen.
+
+A component declares its options as a pydantic model in the class attribute `Options`;
+`build` validates the user's options with it (converting command-line text to the declared
+types) and calls the factory with every field as a keyword argument. A `Contract` lists a
+kind's required members and its optional hooks (each declared by a runtime-checkable
+Protocol); `check_component` runs at load time, so a hook that is misspelt or has the
+wrong signature is a one-line error before the run starts, not a silently skipped feature.
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import json
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from teachloop.errors import PluginError
+from pydantic import BaseModel, ValidationError
+
+from teachloop.errors import ConfigError, PluginError, TeachloopError
 
 POLICIES = "teachloop.policies"
 ENVIRONMENTS = "teachloop.environments"
 TEACHER_BACKENDS = "teachloop.teacher_backends"
 
 _KIND = {POLICIES: "policy", ENVIRONMENTS: "environment", TEACHER_BACKENDS: "teacher backend"}
+
+# a name this close to a hook's (difflib ratio) is taken for a misspelling of it
+MISSPELLING_CUTOFF = 0.8
 
 
 def _entry_points(group: str) -> dict[str, EntryPoint]:
@@ -40,3 +57,316 @@ def load(group: str, name: str) -> Any:
         return eps[name].load()
     except Exception as exc:  # a broken plug-in must not look like a teachloop bug
         raise PluginError(f"{kind} {name!r} is registered but failed to load: {exc}") from exc
+
+
+# -- options ---------------------------------------------------------------------------------
+def options_model(factory: Any, kind: str, name: str) -> type[BaseModel] | None:
+    """The pydantic model a component declares as `Options`, or None when it declares none."""
+    model = inspect.getattr_static(factory, "Options", None)
+    if model is None:
+        return None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise PluginError(f"{kind} {name!r}: `Options` must be a pydantic BaseModel subclass, got {model!r}")
+    return model
+
+
+def _option_names(model: type[BaseModel]) -> list[str]:
+    return [info.alias or key for key, info in model.model_fields.items()]
+
+
+def validate_options(kind: str, name: str, model: type[BaseModel], options: dict[str, Any]) -> BaseModel:
+    """The user's options as the model's instance; every problem as one ConfigError line."""
+    known = _option_names(model)
+    unknown = [key for key in options if key not in known]
+    if unknown:
+        raise ConfigError(f"{kind} {name!r}: " + "; ".join(_unknown(key, known) for key in unknown) + _listed(known))
+    try:
+        return model.model_validate(options)
+    except ValidationError as first:
+        retry = _as_text_where_text_is_wanted(options, first)
+        if retry is None:
+            raise ConfigError(_options_error(kind, name, first)) from None
+    try:
+        return model.model_validate(retry)
+    except ValidationError as exc:
+        raise ConfigError(_options_error(kind, name, exc)) from None
+
+
+def _as_text_where_text_is_wanted(options: dict[str, Any], exc: ValidationError) -> dict[str, Any] | None:
+    """A command-line value that reads as a number or boolean (`subset=2023`) goes back to its
+    text where the option is a string; None when there is nothing to convert."""
+    keys = {
+        str(err["loc"][0])
+        for err in exc.errors()
+        if err["type"] == "string_type" and err["loc"] and isinstance(options.get(str(err["loc"][0])), int | float)
+    }
+    if not keys:
+        return None
+    return {key: json.dumps(value) if key in keys else value for key, value in options.items()}
+
+
+def _unknown(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"unknown option {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _listed(known: list[str]) -> str:
+    return f"; its options: {', '.join(known)}" if known else "; it takes no options"
+
+
+def _options_error(kind: str, name: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        value = err.get("input")
+        got = f" (got {value!r})" if where and not isinstance(value, dict | list | BaseModel) else ""
+        parts.append(f"{where}: {message}{got}" if where else message)
+    return f"{kind} {name!r}: " + "; ".join(parts) + _see(kind, name)
+
+
+def _see(kind: str, name: str) -> str:
+    command = _SHOW_COMMAND.get(kind)
+    return f" (options: `teachloop {command} show {name}`)" if command else ""
+
+
+_SHOW_COMMAND = {"environment": "environments", "policy": "policies"}
+
+
+def build(kind: str, name: str, factory: Any, options: dict[str, Any]) -> Any:
+    """The component `factory` makes from the user's `options`.
+
+    With an `Options` model the options are validated first and the factory gets every
+    field (defaults included) as a keyword argument; without one they are passed as given.
+    A ValueError or TypeError from the factory becomes a one-line ConfigError."""
+    model = options_model(factory, kind, name)
+    if model is not None:
+        validated = validate_options(kind, name, model, options)
+        _check_constructor_takes(kind, name, factory, model)
+        kwargs = {key: getattr(validated, key) for key in model.model_fields}
+    else:
+        kwargs = dict(options)
+    try:
+        return factory(**kwargs)
+    except TeachloopError:
+        raise
+    except ValidationError as exc:  # a constructor validating its options itself
+        raise ConfigError(_options_error(kind, name, exc)) from None
+    except (TypeError, ValueError) as exc:
+        given = f" {sorted(options)}" if options else ""
+        raise ConfigError(f"{kind} {name!r} rejected its options{given}: {_one_line(exc)}{_see(kind, name)}") from None
+
+
+def _check_constructor_takes(kind: str, name: str, factory: Any, model: type[BaseModel]) -> None:
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return
+    takes = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    missing = [key for key in model.model_fields if key not in takes]
+    if missing:
+        raise PluginError(
+            f"{kind} {name!r} declares option(s) {', '.join(missing)} in `Options` that its constructor does not take"
+        )
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def describe_options(model: type[BaseModel] | None) -> list[tuple[str, str, str, str]]:
+    """(name, type, default, help) per option, for `teachloop ... show`."""
+    if model is None:
+        return []
+    rows = []
+    for key, info in model.model_fields.items():
+        default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
+        rows.append((info.alias or key, _type_name(info.annotation), default, info.description or ""))
+    return rows
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("pathlib.", "")
+
+
+def summary(obj: Any) -> str:
+    """The first paragraph of a component's docstring (its module's when the class has none)."""
+    doc = inspect.getdoc(obj) if obj.__doc__ else None
+    if not doc:
+        doc = inspect.getdoc(inspect.getmodule(obj)) or ""
+    return " ".join(doc.split("\n\n", 1)[0].split())
+
+
+# -- the contract: required members and optional hooks -------------------------------------
+@dataclass(frozen=True)
+class Hook:
+    """A member of a component: a method (`params`: the positional arguments teachloop
+    passes) or an attribute (`value_type`). `keyword`: the capability is a method that also
+    takes this keyword argument (e.g. `generate(..., difficulty=)`)."""
+
+    member: str
+    help: str
+    protocol: type | None = None
+    params: tuple[str, ...] | None = None
+    value_type: type | tuple[type, ...] | None = None
+    keyword: str | None = None
+    label: str = ""
+
+    @property
+    def is_method(self) -> bool:
+        return self.params is not None
+
+    @property
+    def title(self) -> str:
+        if self.label:
+            return self.label
+        return f"{self.member}({', '.join(self.params)})" if self.params is not None else self.member
+
+
+@dataclass(frozen=True)
+class Contract:
+    kind: str
+    required: tuple[Hook, ...]
+    optional: tuple[Hook, ...] = field(default=())
+
+    def members(self) -> set[str]:
+        return {hook.member for hook in (*self.required, *self.optional)} | {"Options"}
+
+
+def check_component(obj: Any, contract: Contract, name: str) -> None:
+    """Required members present with the right shape; optional hooks, where defined, with the
+    right shape; no public member whose name is a near miss of a hook's (`selct`, `make_examples`)."""
+    kind = contract.kind
+    for hook in contract.required:
+        if not _has(obj, hook.member):
+            raise PluginError(f"{kind} {name!r} does not implement {hook.title}: {hook.help}")
+        _check_shape(obj, hook, kind, name)
+    for hook in contract.optional:
+        if hook.keyword is None and _has(obj, hook.member):
+            _check_shape(obj, hook, kind, name)
+    _check_spelling(obj, contract, name)
+
+
+def _has(obj: Any, member: str) -> bool:
+    try:
+        inspect.getattr_static(obj, member)
+    except AttributeError:
+        return False
+    return True
+
+
+def _check_shape(obj: Any, hook: Hook, kind: str, name: str) -> None:
+    value = getattr(obj, hook.member)
+    if hook.is_method:
+        assert hook.params is not None
+        if not callable(value):
+            raise PluginError(f"{kind} {name!r}: {hook.member} must be a method {hook.title}, got {value!r}")
+        if not _accepts(value, len(hook.params)):
+            raise PluginError(
+                f"{kind} {name!r} defines {hook.member} with the wrong signature: teachloop calls {hook.title}"
+            )
+    elif hook.value_type is not None:
+        wrong_bool = isinstance(value, bool) and hook.value_type is int
+        if wrong_bool or not isinstance(value, hook.value_type):
+            types = hook.value_type if isinstance(hook.value_type, tuple) else (hook.value_type,)
+            want = " or ".join(t.__name__ for t in types)
+            raise PluginError(f"{kind} {name!r}: {hook.member} must be {want}, got {value!r}")
+
+
+def _accepts(method: Any, n_positional: int) -> bool:
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):  # no introspectable signature: trust it
+        return True
+    try:
+        signature.bind(*[object()] * n_positional)
+    except TypeError:
+        return False
+    return True
+
+
+def takes_keyword(method: Any, keyword: str) -> bool:
+    """Whether `method` takes the keyword argument `keyword` (by name or through **kwargs)."""
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):  # no introspectable signature: assume the plain protocol
+        return False
+    return any(p.name == keyword or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _check_spelling(obj: Any, contract: Contract, name: str) -> None:
+    known = contract.members()
+    model = inspect.getattr_static(type(obj), "Options", None)
+    declared = set(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else set()
+    methods = [h.member for h in (*contract.required, *contract.optional) if h.is_method]
+    attributes = [h.member for h in (*contract.required, *contract.optional) if not h.is_method]
+    for member in dir(obj):
+        if member.startswith("_") or member in known or member in declared:
+            continue
+        candidates = methods if _is_method(obj, member) else attributes
+        close = difflib.get_close_matches(member, candidates, n=1, cutoff=MISSPELLING_CUTOFF)
+        if close and close[0].lower() != member.lower():
+            raise PluginError(f"{contract.kind} {name!r} defines {member!r}: did you mean {close[0]!r}?")
+
+
+def _is_method(obj: Any, member: str) -> bool:
+    try:
+        raw = inspect.getattr_static(obj, member)
+    except AttributeError:
+        return False
+    if isinstance(raw, property):
+        return False
+    return callable(raw) or isinstance(raw, staticmethod | classmethod)
+
+
+def capabilities(obj: Any, contract: Contract) -> list[Hook]:
+    """The optional hooks `obj` (a component or its class) defines. On a class, an attribute
+    its instances set in `__init__` counts when the class annotates it (`answer_tokens: int`)."""
+    found = []
+    for hook in contract.optional:
+        if not (_has(obj, hook.member) or _annotated(obj, hook.member)):
+            continue
+        if hook.value_type is bool and getattr(obj, hook.member, True) is not True:
+            continue  # a flag declared off
+        if hook.keyword is not None and not takes_keyword(getattr(obj, hook.member, None), hook.keyword):
+            continue
+        found.append(hook)
+    return found
+
+
+def _annotated(obj: Any, member: str) -> bool:
+    cls = obj if isinstance(obj, type) else type(obj)
+    return any(member in getattr(klass, "__annotations__", {}) for klass in cls.__mro__)
+
+
+# -- `teachloop environments|policies show NAME` ---------------------------------------------
+def describe(kind: str, name: str, factory: Any, contract: Contract, option_flag: str) -> str:
+    """A component's description, options (type, default, help) and declared capabilities."""
+    lines = [f"{name} ({kind})", f"  {summary(factory) or '(no description)'}", ""]
+    model = options_model(factory, kind, name)
+    if model is None:
+        lines.append("options: none declared (no `Options` model): options are passed to it unchecked")
+    elif not model.model_fields:
+        lines.append("options: none")
+    else:
+        lines.append(f"options ({option_flag}):")
+        for option, type_name, default, help_text in describe_options(model):
+            lines.append(f"  {option}: {type_name} = {default}")
+            if help_text:
+                lines.append(f"      {help_text}")
+    lines.append("")
+    if not isinstance(factory, type):
+        lines.append("capabilities: known once built (the entry point is a factory function, not a class)")
+        return "\n".join(lines)
+    found = capabilities(factory, contract)
+    lines.append("capabilities:" if found else "capabilities: none of the optional ones")
+    for hook in found:
+        lines += [f"  {hook.title}", f"      {hook.help}"]
+    missing = [hook.title for hook in contract.optional if hook not in found]
+    if missing:
+        lines.append(f"not declared: {', '.join(missing)}")
+    return "\n".join(lines)

@@ -63,19 +63,34 @@ class Attempt(BaseModel):
     correct: bool
     score: float
     skills: list[str] = Field(default_factory=list)
+    hit_limit: bool = False  # the answer ran to the token limit without ending
+
+
+UNLABELLED = "(unlabelled)"  # the bucket of eval items that carry no skill label
 
 
 class EvalReport(BaseModel):
-    """All scored attempts of one evaluation, with overall and per-skill accuracy."""
+    """All scored attempts of one evaluation, with overall, per-skill and per-node accuracy.
+
+    `skill_accuracy` is per label, as the items carry them. `node_accuracy` / `node_counts`
+    cover every node of the skill tree, groups included (a group aggregates each item labelled
+    with it or a descendant), in reading order; then labels outside the tree; then UNLABELLED,
+    the items with no skill, which count in `accuracy` and nowhere else. `node_counts` has
+    every tree node (0: no item); `node_accuracy` the nodes with items. Reports written before
+    these fields existed load with them empty.
+    """
 
     iteration: int
     attempts: list[Attempt]
     accuracy: float
     skill_accuracy: dict[str, float]
     skill_counts: dict[str, int]
+    node_accuracy: dict[str, float] = Field(default_factory=dict)
+    node_counts: dict[str, int] = Field(default_factory=dict)
+    hit_limit: int = 0  # answers that ran to the token limit without ending
 
     @classmethod
-    def from_attempts(cls, iteration: int, attempts: list[Attempt]) -> EvalReport:
+    def from_attempts(cls, iteration: int, attempts: list[Attempt], tree: SkillTree | None = None) -> EvalReport:
         totals: Counter[str] = Counter()
         correct: Counter[str] = Counter()
         for attempt in attempts:
@@ -83,13 +98,26 @@ class EvalReport(BaseModel):
                 totals[skill] += 1
                 correct[skill] += attempt.correct
         accuracy = sum(a.correct for a in attempts) / len(attempts) if attempts else 0.0
+        node_counts, node_correct = (tree or SkillTree()).tally((a.skills, a.correct) for a in attempts)
+        unlabelled = [a for a in attempts if not a.skills]
+        if unlabelled:
+            node_counts[UNLABELLED] = len(unlabelled)
+            node_correct[UNLABELLED] = sum(a.correct for a in unlabelled)
         return cls(
             iteration=iteration,
             attempts=attempts,
             accuracy=accuracy,
             skill_accuracy={s: correct[s] / totals[s] for s in sorted(totals)},
             skill_counts=dict(sorted(totals.items())),
+            node_accuracy={n: node_correct[n] / c for n, c in node_counts.items() if c},
+            node_counts=node_counts,
+            hit_limit=sum(a.hit_limit for a in attempts),
         )
+
+    @property
+    def unlabelled(self) -> int:
+        """How many evaluated items carry no skill label."""
+        return self.node_counts.get(UNLABELLED, 0)
 
     def failures(self) -> list[Attempt]:
         return [a for a in self.attempts if not a.correct]
@@ -102,11 +130,23 @@ class MissingSkillProfile(BaseModel):
     per_item: dict[str, list[str]] = Field(default_factory=dict)
     counts: dict[str, int] = Field(default_factory=dict)
     judge: str = "exact"
+    # c(s) for every node of the skill tree: hard items naming s or a descendant (each item
+    # once per node), in reading order, nodes without any left out; UNLABELLED: hard items
+    # that carry no skill label. Empty in profiles made without the tree.
+    node_counts: dict[str, int] = Field(default_factory=dict)
 
     @classmethod
-    def from_items(cls, per_item: dict[str, list[str]], judge: str = "exact") -> MissingSkillProfile:
+    def from_items(
+        cls, per_item: dict[str, list[str]], judge: str = "exact", tree: SkillTree | None = None, unlabelled: int = 0
+    ) -> MissingSkillProfile:
         counts: Counter[str] = Counter(s for skills in per_item.values() for s in skills)
-        return cls(per_item=per_item, counts=dict(sorted(counts.items())), judge=judge)
+        node_counts: dict[str, int] = {}
+        if tree is not None:
+            totals, _ = tree.tally((skills, True) for skills in per_item.values())
+            node_counts = {node: n for node, n in totals.items() if n}
+        if unlabelled:
+            node_counts[UNLABELLED] = unlabelled
+        return cls(per_item=per_item, counts=dict(sorted(counts.items())), judge=judge, node_counts=node_counts)
 
     @property
     def n_hard(self) -> int:
@@ -126,6 +166,7 @@ class Feedback(BaseModel):
     skill_accuracy: dict[str, float]
     profile: MissingSkillProfile
     errors: list[Attempt] = Field(default_factory=list)
+    node_accuracy: dict[str, float] = Field(default_factory=dict)  # every tree node, groups included (EvalReport)
 
 
 class GenerationRequest(BaseModel):

@@ -11,7 +11,7 @@ import pytest
 
 from teachloop.environments import get_environment
 from teachloop.environments.code import CodeEnvironment, heuristic_skills, load_problems
-from teachloop.errors import ConfigError
+from teachloop.errors import ConfigError, TeachloopError
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Example
 
@@ -104,16 +104,27 @@ def test_every_example_has_skills_from_the_tree(env: CodeEnvironment) -> None:
 
 
 def test_skills_can_come_from_a_discovered_tree(tmp_path: Path) -> None:
+    """The tree file and prompt-keyed labels `teachloop skills discover` writes: labels may
+    name inner nodes, unlabelled problems stay unlabelled, unknown labels are listed."""
     plain = CodeEnvironment(limit=10)
-    tree = SkillTree.from_list({"loops": "iterate", "recursion": "recurse"}, name="discovered")
-    tree.save(tmp_path / "skills.json")
-    first = plain.eval_set()[0]
-    rows = [{"id": first.id, "skills": ["loops", "not-in-tree"]}]
-    (tmp_path / "skills.labels.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    env = CodeEnvironment(limit=10, skills_file=tmp_path / "skills.json")
+    tree = SkillTree("discovered")
+    tree.add("control", "control flow")
+    tree.add("loops", "iterate", parent="control")
+    tree.add("recursion", "recurse", parent="control")
+    tree.write(tmp_path / "skills.yaml")
+    first, second = plain.eval_set()[:2]
+    rows = [{"prompt": first.prompt, "skills": ["loops"]}, {"prompt": second.prompt, "skills": ["control"]}]
+    (tmp_path / "labels.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    env = CodeEnvironment(limit=10, skill_tree=tmp_path / "skills.yaml", labels_file=tmp_path / "labels.jsonl")
     assert env.skills.leaves() == ["loops", "recursion"]
-    assert env.eval_set()[0].skills == ["loops"]
-    assert all(ex.skills == [] for ex in env.eval_set()[1:])
+    assert [ex.skills for ex in env.eval_set()[:2]] == [["loops"], ["control"]]
+    assert all(ex.skills == [] for ex in env.eval_set()[2:])
+    rows[0]["skills"] = ["loops", "not-in-tree"]
+    (tmp_path / "labels.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(TeachloopError, match="not-in-tree"):
+        CodeEnvironment(limit=10, skill_tree=tmp_path / "skills.yaml", labels_file=tmp_path / "labels.jsonl")
+    with pytest.raises(TeachloopError, match="go together"):
+        CodeEnvironment(limit=10, skill_tree=tmp_path / "skills.yaml")
 
 
 def test_bad_options_are_config_errors() -> None:

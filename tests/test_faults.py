@@ -188,7 +188,7 @@ def test_resuming_a_finished_run_keeps_its_finish_time(finished):
     [
         (["--out", "a-file"], "error: cannot create run folder a-file/"),
         (["--out", "/proc/teachloop"], "error: cannot create run folder /proc/teachloop/"),
-        (["--env-option", "bogus=1"], "error: environment 'skillworld' does not accept options ['bogus']"),
+        (["--env-option", "bogus=1"], "error: environment 'skillworld': unknown option 'bogus'; its options: eval_"),
         (["--student-model", "no/such-folder/x"], "error: model 'no/such-folder/x' not found"),
         (["--teacher", "vllm:missing.gguf"], "error: model 'missing.gguf' not found"),
     ],

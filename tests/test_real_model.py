@@ -44,10 +44,15 @@ def test_smollm2_student_learns_its_weak_skills_through_lora(smollm2_run, smollm
     adapter = json.loads((smollm2_run / "iter_0/train/model/adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == smollm2  # the converted, cached folder
     assert not (smollm2_run / "iter_0/train/model/model.safetensors").exists()  # the adapter alone
+    trained = [json.loads(line) for line in (smollm2_run / "iter_1/eval/attempts.jsonl").open()]
+    assert records[1].hit_limit == sum(a["hit_limit"] for a in trained) <= 0.05 * len(trained)  # it ends its answers
 
 
 def test_vllm_with_a_lora_request_answers_like_transformers(smollm2_run, smollm2):
+    """Also where answers end: SmolLM2's <|im_end|>, skillworld's newline stop string, the limit."""
     require_vllm()
+    from teachloop.environments.base import stop_strings
+    from teachloop.environments.skillworld import SkillWorld
     from teachloop.students.vllm_eval import VLLMStudentGenerator
 
     tokenizer = load_tokenizer(smollm2)
@@ -57,8 +62,14 @@ def test_vllm_with_a_lora_request_answers_like_transformers(smollm2_run, smollm2
             lines = (smollm2_run / f"iter_{i}/eval/attempts.jsonl").read_text().splitlines()
             subset = [json.loads(x) for x in lines][::2]  # every skill, 40 prompts
             rendered = [render_prompt(tokenizer, a["prompt"]) for a in subset]
-            answers = generator.generate(rendered, max_new_tokens=16, adapter=adapter, adapter_id=i or 1)
-            assert answers == [a["response"] for a in subset], i  # the very same greedy answers
+            replies = generator.reply(
+                rendered, max_new_tokens=16, adapter=adapter, adapter_id=i or 1, stop=stop_strings(SkillWorld())
+            )
+            assert [r.text for r in replies] == [a["response"] for a in subset], i  # the very same greedy answers
+            assert [r.hit_limit for r in replies] == [a["hit_limit"] for a in subset], i
+            if i == 0:  # the untrained model's answers: some cut by the limit, some at a newline
+                assert any(r.hit_limit for r in replies)
+                assert any("\n" in text for text in generator.generate(rendered, max_new_tokens=16))
     finally:
         generator.close()
 

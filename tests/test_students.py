@@ -6,6 +6,7 @@ import pytest
 
 from conftest import teachloop
 from teachloop.runs.report import load_metrics
+from teachloop.students.student import Reply
 from teachloop.students.student import TransformersStudent as Student
 from teachloop.types import Example, TrainConfig
 
@@ -97,3 +98,60 @@ def test_the_lifecycle_loads_a_model_only_when_a_probe_is_used_and_probes_like_e
     assert probe.loaded
     rendered = probe.student.tokenizer.decode(probe._batch([Example(prompt="copy ab", answer="ab")])["input_ids"][0])
     assert rendered.startswith("user: copy ab\nassistant: ab")  # influence sees the chat template too
+
+
+# Chat templates whose assistant turn does not end with the tokenizer's eos: with an
+# end-of-turn token of its own (Gemma's <end_of_turn>, Llama 3's <|eot_id|>), and with
+# plain text only. SFT through the template once taught such a student to end its answers
+# with a token generation did not stop on: it wrote to the limit.
+END_OF_TURN_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}"
+    "{% if m['role'] == 'assistant' %}<|end|>{% endif %}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant: {% endif %}"
+)
+PLAIN_TEXT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant: {% endif %}"
+)
+
+
+def chat_student(template: str, special_tokens: list[str]) -> Student:
+    from teachloop.students.tiny import build_char_tokenizer, build_tiny_llama
+
+    tokenizer = build_char_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": special_tokens})
+    tokenizer.chat_template = template
+    return Student(build_tiny_llama(tokenizer, max_positions=128), tokenizer)
+
+
+@pytest.mark.parametrize(
+    ("template", "special_tokens"),
+    [(END_OF_TURN_TEMPLATE, ["<|end|>"]), (PLAIN_TEXT_TEMPLATE, [])],
+    ids=["end-of-turn-token", "plain-text-turn"],
+)
+def test_a_trained_chat_student_ends_its_answers_and_an_answer_cut_by_the_limit_is_flagged(template, special_tokens):
+    student = chat_student(template, special_tokens)
+    words = ["ab", "efg"]
+    data = [Example(prompt=f"copy {w}", answer=w, skills=["copy"]) for w in words] * 16
+    student.train(data, TrainConfig(method="full", epochs=10, learning_rate=0.005, batch_size=8))
+    replies = student.reply([f"copy {w}" for w in words], max_new_tokens=24)
+    assert replies == [Reply(w, hit_limit=False) for w in words]  # ended, long before the limit
+    assert student.reply(["copy efg"], max_new_tokens=2) == [Reply("ef", hit_limit=True)]
+    assert student.reply(["copy efg"], max_new_tokens=24, stop=["f"]) == [Reply("e", hit_limit=False)]
+
+
+def test_the_evaluation_summary_counts_the_answers_that_hit_the_token_limit(tmp_path):
+    out = teachloop(
+        "run", "--out", str(tmp_path), "--name", "short", "--iterations", "1", "--budget", "8", "--epochs", "1",
+        "--max-new-tokens", "2", "--config", str(small_env(tmp_path)),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "short"
+    for record in load_metrics(run):
+        attempts = [json.loads(line) for line in (run / f"iter_{record.iteration}/eval/attempts.jsonl").open()]
+        hit = [a for a in attempts if a["hit_limit"]]
+        assert all(len(a["response"]) == 2 for a in hit)  # one character per token: cut at 2
+        assert all(len(a["response"]) < 2 for a in attempts if not a["hit_limit"])  # ended on its own
+        assert record.hit_limit == len(hit) > 0.2 * len(attempts)  # copy, reverse, double, ... are longer
+        assert f"warning: {len(hit)}/{len(attempts)} hit the 2-token limit" in out.stderr
+    assert "ran to the 2-token limit without ending" in out.stderr  # also logged, with what to do

@@ -60,7 +60,12 @@ def llm_profile(teacher: TeacherLLM, hard: list[Attempt], tree: SkillTree) -> Mi
         for attempt, reply in zip(hard, replies, strict=True)
         if reply is not None and reply.verdict == "wrong"
     }
-    return MissingSkillProfile.from_items({k: v for k, v in per_item.items() if v}, judge=f"llm:{teacher.name}")
+    return MissingSkillProfile.from_items(
+        {k: v for k, v in per_item.items() if v},
+        judge=f"llm:{teacher.name}",
+        tree=tree,
+        unlabelled=sum(1 for attempt in hard if not attempt.skills),
+    )
 
 
 def diagnose(
@@ -70,7 +75,8 @@ def diagnose(
     teacher: TeacherLLM | None = None,
     tree: SkillTree | None = None,
 ) -> Feedback:
-    """Feedback with the exact profile, or the teacher-judged one when a teacher is given."""
+    """Feedback with the exact profile, or the teacher-judged one when a teacher is given;
+    with the tree, the profile counts every node of it (groups aggregate their subtree)."""
     hard = hard_by_checker(report)
     rng = random.Random(f"{seed}:{report.iteration}:errors")
     errors = rng.sample(hard, min(max_errors, len(hard)))
@@ -79,11 +85,12 @@ def diagnose(
             raise ValueError("an LLM diagnosis needs the skill tree")
         profile = llm_profile(teacher, errors, tree)
     else:
-        profile = missing_skill_profile(hard)
+        profile = missing_skill_profile(hard, tree=tree)
     return Feedback(
         iteration=report.iteration,
         accuracy=report.accuracy,
         skill_accuracy=report.skill_accuracy,
         profile=profile,
         errors=errors,
+        node_accuracy=report.node_accuracy,
     )

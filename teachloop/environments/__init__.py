@@ -5,20 +5,40 @@ from __future__ import annotations
 from typing import Any
 
 from teachloop import plugins
-from teachloop.errors import ConfigError
-from teachloop.environments.base import Environment, ProgrammaticEnvironment, exact_attempt
+from teachloop.environments.base import (
+    ENVIRONMENT_CONTRACT,
+    AnswerLengthEnvironment,
+    CheckingEnvironment,
+    Environment,
+    FormattingEnvironment,
+    ProgrammaticEnvironment,
+    exact_attempt,
+    scored_attempt,
+)
 
 
 def get_environment(name: str, **options: Any) -> Environment:
+    """The environment registered as `name`, built from validated `options` and checked
+    against the Environment contract (required members, optional hooks)."""
     factory = plugins.load(plugins.ENVIRONMENTS, name)
-    try:
-        return factory(**options)
-    except TypeError as exc:  # an option the environment does not take
-        raise ConfigError(f"environment {name!r} does not accept options {sorted(options)}: {exc}") from None
+    env = plugins.build("environment", name, factory, options)
+    plugins.check_component(env, ENVIRONMENT_CONTRACT, name)
+    return env
 
 
 def available_environments() -> list[str]:
     return plugins.available(plugins.ENVIRONMENTS)
 
 
-__all__ = ["Environment", "ProgrammaticEnvironment", "available_environments", "exact_attempt", "get_environment"]
+__all__ = [
+    "ENVIRONMENT_CONTRACT",
+    "AnswerLengthEnvironment",
+    "CheckingEnvironment",
+    "Environment",
+    "FormattingEnvironment",
+    "ProgrammaticEnvironment",
+    "available_environments",
+    "exact_attempt",
+    "get_environment",
+    "scored_attempt",
+]

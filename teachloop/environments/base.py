@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from teachloop.plugins import Contract, Hook, takes_keyword
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, Example
 
@@ -36,6 +37,93 @@ class ProgrammaticEnvironment(Environment, Protocol):
         ...
 
 
+# Optional capabilities: each is declared by a protocol and checked when the environment
+# is loaded (`ENVIRONMENT_CONTRACT`), so a misspelt hook is an error, not a missing feature.
+@runtime_checkable
+class CheckingEnvironment(Protocol):
+    """Has an answer checker: the LLM engine keeps only teacher examples it accepts."""
+
+    def check(self, example: Example) -> bool:
+        ...
+
+
+@runtime_checkable
+class FormattingEnvironment(Protocol):
+    """Turns a teacher-written (question, answer) into an example in its own prompt format."""
+
+    def make_example(self, question: str, answer: str, skills: list[str]) -> Example:
+        ...
+
+
+@runtime_checkable
+class AnswerLengthEnvironment(Protocol):
+    """Says how many new tokens the student needs for an answer (reasoning and code: hundreds)."""
+
+    answer_tokens: int
+
+
+@runtime_checkable
+class StoppingEnvironment(Protocol):
+    """Says where a student's answer ends besides its end-of-turn token (`stop_strings`)."""
+
+    stop: list[str] | tuple[str, ...]
+
+
+def takes_difficulty(env: Environment) -> bool:
+    """A programmatic environment with difficulty levels: `generate(..., difficulty=level)`."""
+    return isinstance(env, ProgrammaticEnvironment) and takes_keyword(env.generate, "difficulty")
+
+
+ENVIRONMENT_CONTRACT = Contract(
+    kind="environment",
+    required=(
+        Hook("name", "the name it is registered under", value_type=str),
+        Hook("skills", "its SkillTree", value_type=SkillTree),
+        Hook("train_pool", "the seed training examples", params=()),
+        Hook("eval_set", "the held-out examples scored every iteration", params=()),
+        Hook("score", "scores one student response -> Attempt", params=("example", "response")),
+    ),
+    optional=(
+        Hook(
+            "generate",
+            "a generator: the programmatic engine writes new examples of any skill without a teacher",
+            protocol=ProgrammaticEnvironment,
+            params=("skill", "n", "rng"),
+        ),
+        Hook(
+            "generate",
+            "difficulty levels: the curriculum policy asks for harder examples",
+            keyword="difficulty",
+            label="generate(skill, n, rng, difficulty=level)",
+        ),
+        Hook(
+            "check",
+            "an answer checker: the LLM engine keeps only teacher examples it accepts (--verify checker)",
+            protocol=CheckingEnvironment,
+            params=("example",),
+        ),
+        Hook(
+            "make_example",
+            "puts teacher-written questions into its own prompt format",
+            protocol=FormattingEnvironment,
+            params=("question", "answer", "skills"),
+        ),
+        Hook(
+            "answer_tokens",
+            "the student's answer length limit in new tokens (without it: 16)",
+            protocol=AnswerLengthEnvironment,
+            value_type=int,
+        ),
+        Hook(
+            "stop",
+            "strings that end a student answer (cut before the first one)",
+            protocol=StoppingEnvironment,
+            value_type=(list, tuple),
+        ),
+    ),
+)
+
+
 def exact_attempt(example: Example, response: str) -> Attempt:
     """Attempt scored by exact match of the stripped response and reference."""
     return scored_attempt(example, response, response.strip() == example.answer.strip())
@@ -62,23 +150,29 @@ def answer_tokens(env: Environment) -> int:
     `answer_tokens` attribute (reasoning and code need hundreds), else a short-answer default."""
     if isinstance(env, RelabelledEnvironment):
         return answer_tokens(env.inner)
-    value = getattr(env, "answer_tokens", DEFAULT_ANSWER_TOKENS)
-    return int(value)
+    return env.answer_tokens if isinstance(env, AnswerLengthEnvironment) else DEFAULT_ANSWER_TOKENS
+
+
+def stop_strings(env: Environment) -> list[str]:
+    """Where a student's answer ends besides its end-of-turn token: the environment's `stop`
+    attribute (a list of strings; skillworld's one-line answers end at a newline), else none.
+    The answer is cut before the first one, by either evaluation backend."""
+    if isinstance(env, RelabelledEnvironment):
+        return stop_strings(env.inner)
+    return [s for s in env.stop if s] if isinstance(env, StoppingEnvironment) else []
 
 
 def checker_of(env: Environment) -> Callable[[Example], bool] | None:
     """The environment's answer checker (`check(example) -> bool`), if it has one."""
     if isinstance(env, RelabelledEnvironment):
         return checker_of(env.inner)
-    check = getattr(env, "check", None)
-    return check if callable(check) else None
+    return env.check if isinstance(env, CheckingEnvironment) else None
 
 
 def to_example(env: Environment, question: str, answer: str, skills: list[str]) -> Example:
     """A teacher-written (question, answer) in the environment's own prompt format."""
-    make = getattr(env, "make_example", None)
-    if callable(make):
-        return make(question, answer, skills)
+    if isinstance(env, FormattingEnvironment):
+        return env.make_example(question, answer, skills)
     return Example(prompt=question, answer=answer, skills=skills)
 
 

@@ -13,8 +13,9 @@ kept before it, for its imports and helpers, when it parses on its own).
 
 Skills (default): a keyword heuristic over the prompt (signature and docstring) labels each
 problem with its one or two best-matching skills of `strings`, `lists`, `math`, `parsing`,
-or `logic` when none matches (see SKILLS). Or `skills_file`: a SkillTree JSON and its
-`<stem>.labels.jsonl` (id -> skills), as written by `teachloop skills discover --env code`.
+or `logic` when none matches (see SKILLS). Or `skill_tree` (a skill tree file, YAML or JSON)
+with `labels_file` (JSONL of {"prompt": <the problem's prompt>, "skills": [...]}), as written
+by `teachloop skills discover --env code`; labels may name leaves or inner nodes.
 
 Splits: the problems are shuffled with `seed` and the first `eval_fraction` of them are the
 eval set, the rest the train pool: deterministic and disjoint.
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import json
 import random
 import re
 import textwrap
@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from teachloop.environments.sandbox import SandboxLimits, SandboxResult, run_python
 from teachloop.errors import ConfigError, TeachloopError
+from teachloop.skills.labels import check_labels, prompt_key, read_labels_file
 from teachloop.skills.tree import SkillTree
 from teachloop.environments.base import scored_attempt
 from teachloop.types import Attempt, Example
@@ -113,8 +114,12 @@ class CodeOptions(BaseModel):
     eval_fraction: float = Field(default=0.5, gt=0, lt=1, description="share of the problems held out for eval")
     seed: int = Field(default=0, description="seed of the train/eval split")
     limit: int | None = Field(default=None, ge=2, description="use only the first N problems (quick runs)")
-    skills_file: Path | None = Field(default=None, description="SkillTree JSON (teachloop skills discover)")
-    labels_file: Path | None = Field(default=None, description="labels JSONL; default: <skills_file stem>.labels.jsonl")
+    skill_tree: Path | None = Field(
+        default=None, description="skill tree file (YAML/JSON, as `teachloop skills discover` writes); needs labels_file"
+    )
+    labels_file: Path | None = Field(
+        default=None, description='labels JSONL of {"prompt": <problem prompt>, "skills": [...]} (needs skill_tree)'
+    )
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits, description="limits of every run")
     answer_tokens: int = Field(default=384, ge=1, description="room for a function body")
 
@@ -165,16 +170,6 @@ def heuristic_tree() -> SkillTree:
         tree.add(skill, description)
     tree.add(*FALLBACK_SKILL)
     return tree
-
-
-def load_labels(path: Path) -> dict[str, list[str]]:
-    """example id -> skills, from a JSONL of {"id": ..., "skills": [...]} rows."""
-    labels: dict[str, list[str]] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            labels[str(row["id"])] = [str(s) for s in row["skills"]]
-    return labels
 
 
 # -- programs ---------------------------------------------------------------------------
@@ -230,6 +225,8 @@ class CodeEnvironment:
     """HumanEval with sandboxed execution as the scorer and checker."""
 
     name = "code"
+    Options = CodeOptions
+    answer_tokens: int  # from the options
 
     def __init__(self, **options: object) -> None:
         try:
@@ -245,16 +242,17 @@ class CodeEnvironment:
         eval_ids = self._eval_ids(problems)
         self._eval = [self._example(p, labels, "eval") for p in problems if p.task_id in eval_ids]
         self._pool = [self._example(p, labels, "seed") for p in problems if p.task_id not in eval_ids]
+        if labels is not None:
+            assert self.options.skill_tree is not None and self.options.labels_file is not None
+            check_labels(self._eval + self._pool, self.skills, "code", f"labels_file {self.options.labels_file}", self.options.skill_tree)
 
     def _skills(self) -> tuple[SkillTree, dict[str, list[str]] | None]:
-        path = self.options.skills_file
-        if path is None:
+        o = self.options
+        if o.skill_tree is None and o.labels_file is None:
             return heuristic_tree(), None
-        labels_path = self.options.labels_file or path.with_name(path.stem + ".labels.jsonl")
-        try:
-            return SkillTree.load(path), load_labels(labels_path)
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"code: cannot read skills from {path} / {labels_path}: {exc}") from exc
+        if o.skill_tree is None or o.labels_file is None:
+            raise ConfigError("code: skill_tree and labels_file go together (teachloop skills discover writes both)")
+        return SkillTree.read(o.skill_tree), read_labels_file(o.labels_file, "code")
 
     def _eval_ids(self, problems: list[HumanEvalProblem]) -> set[str]:
         order = [p.task_id for p in problems]
@@ -272,10 +270,8 @@ class CodeEnvironment:
             meta={"task_id": problem.task_id, "entry_point": problem.entry_point, "test": problem.test},
         )
         if labels is None:
-            skills = heuristic_skills(problem.prompt)
-        else:
-            skills = [s for s in labels.get(example.id, []) if s in self.skills]
-        return example.model_copy(update={"skills": skills})
+            return example.model_copy(update={"skills": heuristic_skills(problem.prompt)})
+        return example.model_copy(update={"skills": list(labels.get(prompt_key(problem.prompt), []))})
 
     # -- the Environment protocol --------------------------------------------------------
     def train_pool(self) -> list[Example]:

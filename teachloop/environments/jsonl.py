@@ -6,13 +6,21 @@ Options (RunConfig.environment_options):
     train_file / eval_file   or separate files (train_file alone is split like path)
     prompt_field, answer_field   column names (default prompt, answer)
     skills_field             a column of skill labels (a name or a list per row); default: the
-                             `skills` column when there is one, else every row gets default_skill
-    default_skill            the one skill of unlabelled data (default "task")
+                             `skills` column when there is one
+    labels_file              or labels from a JSONL of {"prompt": <prompt text>, "skills": [...]}
+                             rows, matched on the prompt (`teachloop skills discover` writes one)
+    skill_tree               a skill-tree file (teachloop.skills.tree_file: YAML or JSON skills
+                             with name, parent?, description?); labels may name leaves or inner
+                             nodes, a label not in the tree is an error, and unlabelled rows
+                             stay unlabelled. Without it the labels form a flat list and
+                             unlabelled rows get default_skill
+    default_skill            the one skill of unlabelled data without a skill_tree (default "task")
     prompt_template          how a prompt is shown to the student, with one {prompt} (default "{prompt}")
     scorer                   exact | numeric | math | code-tests
         exact                the stripped response equals the answer (spaces collapsed; ignore_case)
-        numeric              the response's final number (`####`, `\\boxed{}`, else the last number)
-                             equals the answer within a relative `tolerance`
+        numeric              the response's final answer (the last `####` / `\\boxed{}`, "the answer
+                             is x", or a reply that is the number alone) is a number equal to
+                             the answer within a relative `tolerance`
         math                 final-answer equivalence as in the `math` environment (`style`)
         code-tests           the answer column holds test code; the response (or prompt +
                              response, `program`) must pass it in teachloop.environments.sandbox
@@ -41,10 +49,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from teachloop.environments.answers import (
     Style,
     answer_parses,
-    extract_answer,
-    is_equivalent,
-    numbers_match,
-    parse_number,
+    final_answer_matches,
+    final_number_matches,
 )
 from teachloop.environments.rows import (
     Row,
@@ -58,7 +64,9 @@ from teachloop.environments.rows import (
     unique,
 )
 from teachloop.errors import TeachloopError
+from teachloop.skills.labels import apply_labels_file, check_labels, read_labels_file
 from teachloop.skills.tree import SkillTree, SkillTreeError
+from teachloop.skills.tree_file import read_skill_tree
 from teachloop.environments.base import scored_attempt
 from teachloop.types import Attempt, Example
 
@@ -76,26 +84,58 @@ class JsonlOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: Path | None = None
-    train_file: Path | None = None
-    eval_file: Path | None = None
-    eval_fraction: float = Field(default=0.2, gt=0, lt=1)
-    prompt_field: str = "prompt"
-    answer_field: str = "answer"
-    skills_field: str | None = None
-    default_skill: str = Field(default="task", min_length=1)
-    prompt_template: str = "{prompt}"
-    scorer: Scorer = "exact"
-    ignore_case: bool = False
+    path: Path | None = Field(
+        default=None, description="one .json/.jsonl/.parquet file of rows; eval_fraction of it is held out"
+    )
+    train_file: Path | None = Field(default=None, description="the training rows (instead of path)")
+    eval_file: Path | None = Field(default=None, description="the eval rows; without it eval_fraction of train_file")
+    eval_fraction: float = Field(default=0.2, gt=0, lt=1, description="share of the rows held out for eval")
+    prompt_field: str = Field(default="prompt", description="the column holding the prompt")
+    answer_field: str = Field(default="answer", description="the column holding the reference answer")
+    skills_field: str | None = Field(
+        default=None,
+        description="the column of skill labels (a name or a list of names per row); "
+        "default: the `skills` column when the data has one",
+    )
+    skill_tree: Path | None = Field(
+        default=None,
+        description="a skill-tree file (.yaml/.yml/.json: skills with name, parent, description) the labels "
+        "name nodes of; without it the labels form a flat list",
+    )
+    labels_file: Path | None = Field(
+        default=None,
+        description='labels matched on the prompt text, JSONL of {"prompt": ..., "skills": [...]} '
+        "(teachloop skills discover writes one); instead of skills_field",
+    )
+    default_skill: str = Field(
+        default="task", min_length=1, description="the skill of rows without a label (not used with skill_tree)"
+    )
+    prompt_template: str = Field(
+        default="{prompt}", description="how a prompt is shown to the student, with exactly one {prompt}"
+    )
+    scorer: Scorer = Field(
+        default="exact",
+        description="exact: the stripped response equals the answer; numeric: the final number matches within "
+        "tolerance; math: final-answer equivalence (style); code-tests: the answer column holds tests the "
+        "response must pass in the sandbox",
+    )
+    ignore_case: bool = Field(default=False, description="exact: compare without case")
     tolerance: float = Field(default=1e-6, ge=0, description="relative tolerance of numeric and math scorers")
-    style: Style = "auto"
-    program: Literal["response", "prompt+response"] = "response"
+    style: Style = Field(default="auto", description="math: final answers as gsm8k (####), math (\\boxed{}) or auto")
+    program: Literal["response", "prompt+response"] = Field(
+        default="response", description="code-tests: the program is the response, or the prompt followed by it"
+    )
     timeout_s: float = Field(default=10.0, gt=0, le=600, description="code-tests: wall-clock limit per program")
     memory_mb: int = Field(default=512, ge=64, description="code-tests: memory limit per program")
-    max_train: int | None = Field(default=None, ge=0)
-    max_eval: int | None = Field(default=None, ge=1)
-    split_seed: int = 1234
-    answer_tokens: int | None = Field(default=None, ge=1, description="student answer length limit")
+    max_train: int | None = Field(default=None, ge=0, description="use at most this many training rows (seeded sample)")
+    max_eval: int | None = Field(default=None, ge=1, description="use at most this many eval rows (seeded sample)")
+    split_seed: int = Field(default=1234, description="seed of the train/eval split and of the samples")
+    answer_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="student answer length limit; default: exact: longest answer + 8, numeric/math: 256, "
+        "code-tests: 384",
+    )
 
     @field_validator("prompt_template")
     @classmethod
@@ -110,6 +150,8 @@ class JsonlOptions(BaseModel):
             raise ValueError("give either path (one file, split by eval_fraction) or train_file/eval_file")
         if not self.path and not self.train_file:
             raise ValueError("no data: set path (one .json/.jsonl/.parquet file) or train_file (+ eval_file)")
+        if self.skills_field and self.labels_file:
+            raise ValueError("skills_field (a column) and labels_file both give labels: choose one")
         return self
 
 
@@ -117,13 +159,16 @@ class JsonlEnvironment:
     """A user's prompt/answer file with a chosen scorer."""
 
     name = NAME
+    Options = JsonlOptions
+    answer_tokens: int  # from the options
 
     def __init__(self, **options: Any) -> None:
         self.options = o = parse_options(JsonlOptions, NAME, options)
         self.template = Template(o.prompt_template, "prompt")
         self._run_tests = _sandbox_runner(o.timeout_s, o.memory_mb) if o.scorer == "code-tests" else None
         train_rows, eval_rows, where = self._read()
-        self.skills_field = o.skills_field or ("skills" if _has_column(train_rows, "skills") else None)
+        column = "skills" if not o.labels_file and _has_column(train_rows, "skills") else None
+        self.skills_field = o.skills_field or column
         fields = [("prompt_field", o.prompt_field), ("answer_field", o.answer_field)]
         if self.skills_field:
             fields.append(("skills_field", self.skills_field))
@@ -133,7 +178,7 @@ class JsonlEnvironment:
         self._eval = cap(evals, o.max_eval, o.split_seed)
         train = unique(self._examples(train_rows, "seed", where), exclude={ex.prompt for ex in self._eval})
         self._train = cap(train, o.max_train, o.split_seed + 1)
-        self.skills = _tree(self._eval + self._train, o.default_skill)
+        self.skills, self._eval, self._train = self._with_skills(self._eval, self._train, where)
         self.answer_tokens = o.answer_tokens or self._default_answer_tokens()
 
     def _default_answer_tokens(self) -> int:
@@ -160,7 +205,7 @@ class JsonlEnvironment:
                 Example(
                     prompt=self.template.fill(prompt),
                     answer=answer if o.scorer == "code-tests" else answer.strip(),
-                    skills=skills or [o.default_skill],
+                    skills=skills,
                     source=source,
                 )
             )
@@ -173,6 +218,34 @@ class JsonlEnvironment:
             skipped = len(rows) - len(out)
             _log.warning("%s: skipped %d row(s) of %s with an empty prompt or answer", NAME, skipped, where)
         return out
+
+    def _with_skills(
+        self, evals: list[Example], train: list[Example], where: str
+    ) -> tuple[SkillTree, list[Example], list[Example]]:
+        """The skill tree and the examples' labels: labels from skills_field or labels_file;
+        the tree from skill_tree (unlabelled rows stay unlabelled), else a flat list of the
+        labels (unlabelled rows get default_skill)."""
+        o = self.options
+        examples = evals + train
+        if o.labels_file:
+            labels = read_labels_file(o.labels_file, NAME)
+            examples = apply_labels_file(examples, labels, self.template.unfill, NAME, o.labels_file)
+        if o.skill_tree:
+            tree = read_skill_tree(o.skill_tree, NAME)
+            if self.skills_field:
+                labels_from = f"column {self.skills_field!r} of {where}"
+            elif o.labels_file:
+                labels_from = f"labels_file {o.labels_file}"
+            else:
+                raise TeachloopError(
+                    f"{NAME}: skill_tree {o.skill_tree} needs labels: set skills_field (a column of {where}) "
+                    "or labels_file"
+                )
+            check_labels(examples, tree, NAME, labels_from, o.skill_tree)
+        else:
+            examples = [ex if ex.skills else ex.model_copy(update={"skills": [o.default_skill]}) for ex in examples]
+            tree = _tree(examples, o.default_skill)
+        return tree, examples[: len(evals)], examples[len(evals) :]
 
     # -- the Environment protocol -------------------------------------------------------------
     def train_pool(self) -> list[Example]:
@@ -190,10 +263,9 @@ class JsonlEnvironment:
         if o.scorer == "exact":
             return _plain(response, o.ignore_case) == _plain(example.answer, o.ignore_case)
         if o.scorer == "numeric":
-            found = extract_answer(response, "gsm8k")
-            return found is not None and numbers_match(example.answer, found, rel_tol=o.tolerance)
+            return final_number_matches(response, example.answer, rel_tol=o.tolerance)
         if o.scorer == "math":
-            return is_equivalent(example.answer, extract_answer(response, o.style), rel_tol=o.tolerance)
+            return final_answer_matches(response, example.answer, o.style, rel_tol=o.tolerance)
         return self._passes_tests(example, response)
 
     def _passes_tests(self, example: Example, response: str) -> bool:
@@ -208,7 +280,7 @@ class JsonlEnvironment:
         if not answer or not self.template.unfill(example.prompt):
             return False
         if self.options.scorer == "numeric":
-            return parse_number(answer) is not None
+            return answer_parses(answer, "gsm8k")
         if self.options.scorer == "math":
             return answer_parses(answer, self.options.style)
         return True

@@ -10,8 +10,10 @@ touch the network. Options (RunConfig.environment_options):
     question_field           default: the first of question, problem, prompt present
     answer_field             default: the first of answer, solution present
     skills_field             a column of skill labels (a name or a list of names per row)
-    skills_file / labels_file  a SkillTree JSON and its labels (.labels.jsonl beside it), as
-                             written by `teachloop skills discover`
+    labels_file              or labels from a JSONL of {"prompt": <question text>, "skills": [...]}
+                             rows, matched on the question (`teachloop skills discover` writes one)
+    skill_tree               a skill-tree file (teachloop.skills.tree_file: YAML or JSON skills
+                             with name, parent?, description?) the labels name nodes of
     style                    gsm8k | math | auto (from the data: `####` or `\\boxed{}`)
     eval_fraction, split_seed, max_train, max_eval
 
@@ -21,10 +23,13 @@ solution stays in `meta["solution"]`. The prompt is the question followed by a f
 instruction to end with `#### <answer>` (gsm8k) or `\\boxed{}` (math). `score` extracts the
 student's final answer and checks equivalence (teachloop.environments.answers).
 
-Skills: from `skills_field` when the data has labels (MATH's `type` column, say), else
-from `skills_file`, else one skill for the whole task. Real skills for unlabelled data
-come from the teacher: `teachloop run --skills discover --teacher ...` (or
-`teachloop skills discover`, whose output `skills_file` reads).
+Skills: labels from `skills_field` (MATH's `type` column, say) or `labels_file`. With a
+`skill_tree` the labels may name its leaves or inner nodes, a label not in the tree is an
+error, and unlabelled problems stay unlabelled; without one the labels form a flat list
+and unlabelled problems get the style's one default skill (the only skill when there are
+no labels). Real skills for unlabelled data come from the teacher: `teachloop run --skills
+discover --teacher ...`, or `teachloop skills discover --out skills.yaml`, which writes a
+skill tree and its labels file for `skill_tree` and `labels_file`.
 
 Answers with reasoning need room: the student may write 256 new tokens on gsm8k-style
 data and 512 on MATH-style data (`answer_tokens`), unless the run sets `max_new_tokens`.
@@ -32,12 +37,11 @@ data and 512 on MATH-style data (`answer_tokens`), unless the run sets `max_new_
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from teachloop.environments.answers import (
     Style,
@@ -45,8 +49,9 @@ from teachloop.environments.answers import (
     canonical_answer,
     detect_style,
     extract_answer,
-    is_equivalent,
+    final_answer_matches,
     reference_answer,
+    references_agree,
     strip_math_delimiters,
 )
 from teachloop.environments.rows import (
@@ -63,7 +68,9 @@ from teachloop.environments.rows import (
     unique,
 )
 from teachloop.errors import TeachloopError
+from teachloop.skills.labels import apply_labels_file, check_labels, read_labels_file
 from teachloop.skills.tree import SkillTree, SkillTreeError
+from teachloop.skills.tree_file import read_skill_tree
 from teachloop.environments.base import scored_attempt
 from teachloop.types import Attempt, Example
 
@@ -87,23 +94,41 @@ class MathOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    train_file: Path | None = None
-    eval_file: Path | None = None
+    train_file: Path | None = Field(default=None, description="a local .json/.jsonl/.parquet file of problems")
+    eval_file: Path | None = Field(default=None, description="local eval problems; without it eval_fraction of train_file")
     source: str | None = Field(default=None, description="hub dataset id, e.g. openai/gsm8k (needs network)")
     subset: str | None = Field(default=None, description="hub dataset configuration, e.g. main")
-    split: str = "train"
-    eval_split: str | None = Field(default="test", description="None: hold out eval_fraction of split")
-    eval_fraction: float = Field(default=0.2, gt=0, lt=1)
-    question_field: str | None = None
-    answer_field: str | None = None
-    skills_field: str | None = None
-    skills_file: Path | None = None
-    labels_file: Path | None = None
-    style: Style = "auto"
-    max_train: int | None = Field(default=None, ge=0)
-    max_eval: int | None = Field(default=None, ge=1)
-    split_seed: int = 1234
-    answer_tokens: int | None = Field(default=None, ge=1, description="default: 256 (gsm8k), 512 (math)")
+    split: str = Field(default="train", description="the hub split of the training problems")
+    eval_split: str | None = Field(default="test", description="the hub eval split; None: hold out eval_fraction of split")
+    eval_fraction: float = Field(default=0.2, gt=0, lt=1, description="share held out for eval when no eval data is given")
+    question_field: str | None = Field(
+        default=None, description="the question column; default: the first of question, problem, prompt present"
+    )
+    answer_field: str | None = Field(
+        default=None, description="the answer/solution column; default: the first of answer, solution present"
+    )
+    skills_field: str | None = Field(
+        default=None, description="the column of skill labels (a name or a list of names per row), e.g. MATH's type"
+    )
+    skill_tree: Path | None = Field(
+        default=None,
+        description="a skill-tree file (.yaml/.yml/.json: skills with name, parent, description) the labels "
+        "name nodes of; without it the labels form a flat list",
+    )
+    labels_file: Path | None = Field(
+        default=None,
+        description='labels matched on the question text, JSONL of {"prompt": ..., "skills": [...]} '
+        "(teachloop skills discover writes one); instead of skills_field",
+    )
+    style: Style = Field(
+        default="auto", description="gsm8k (#### answer), math (\\boxed{} answer) or auto (from the data)"
+    )
+    max_train: int | None = Field(default=None, ge=0, description="use at most this many training problems (seeded sample)")
+    max_eval: int | None = Field(default=None, ge=1, description="use at most this many eval problems (seeded sample)")
+    split_seed: int = Field(default=1234, description="seed of the train/eval split and of the samples")
+    answer_tokens: int | None = Field(
+        default=None, ge=1, description="student answer length limit; default: 256 (gsm8k), 512 (math)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> MathOptions:
@@ -116,22 +141,17 @@ class MathOptions(BaseModel):
             )
         if self.eval_file and not self.train_file:
             raise ValueError("eval_file needs train_file")
-        if self.skills_field and self.skills_file:
-            raise ValueError("skills_field and skills_file: choose one")
-        if self.labels_file and not self.skills_file:
-            raise ValueError("labels_file needs skills_file")
+        if self.skills_field and self.labels_file:
+            raise ValueError("skills_field (a column) and labels_file both give labels: choose one")
         return self
-
-
-class LabelRow(BaseModel):
-    id: str
-    skills: list[str]
 
 
 class MathEnvironment:
     """GSM8K/MATH-style problems from files or the hub, scored on the final answer."""
 
     name = NAME
+    Options = MathOptions
+    answer_tokens: int  # from the options
 
     def __init__(self, **options: Any) -> None:
         self.options = o = parse_options(MathOptions, NAME, options)
@@ -152,7 +172,7 @@ class MathEnvironment:
         evals = self._examples(eval_rows, "eval", f"the eval data of {where}")
         self._eval = cap(unique(evals), o.max_eval, o.split_seed)
         self._train = cap(unique(train, exclude={ex.prompt for ex in self._eval}), o.max_train, o.split_seed + 1)
-        self.skills, self._eval, self._train = self._with_skills(self._eval, self._train)
+        self.skills, self._eval, self._train = self._with_skills(self._eval, self._train, where)
 
     # -- reading ---------------------------------------------------------------------------
     def _read(self) -> tuple[list[Row], list[Row], str]:
@@ -200,23 +220,33 @@ class MathEnvironment:
 
     # -- skills ----------------------------------------------------------------------------
     def _with_skills(
-        self, evals: list[Example], train: list[Example]
+        self, evals: list[Example], train: list[Example], where: str
     ) -> tuple[SkillTree, list[Example], list[Example]]:
+        """The skill tree and the examples' labels: labels from skills_field or labels_file;
+        the tree from skill_tree (unlabelled problems stay unlabelled), else a flat list of
+        the labels (unlabelled problems get the style's default skill)."""
         o = self.options
         default, description = DEFAULT_SKILLS[self.style]
-        if o.skills_field:
-            fill = [ex if ex.skills else ex.model_copy(update={"skills": [default]}) for ex in evals + train]
-            names = sorted({s for ex in fill for s in ex.skills})
-            tree = _tree({s: description if s == default else f"labelled '{s}' in {o.skills_field}" for s in names})
-            return tree, fill[: len(evals)], fill[len(evals) :]
-        if o.skills_file:
-            tree = _load_tree(o.skills_file)
-            labels = _load_labels(o.labels_file or _labels_beside(o.skills_file), tree)
-            relabel = [ex.model_copy(update={"skills": labels.get(ex.id, [])}) for ex in evals + train]
-            return tree, relabel[: len(evals)], relabel[len(evals) :]
-        tree = _tree({default: description})
-        plain = [ex.model_copy(update={"skills": [default]}) for ex in evals + train]
-        return tree, plain[: len(evals)], plain[len(evals) :]
+        examples = evals + train
+        if o.labels_file:
+            labels = read_labels_file(o.labels_file, NAME)
+            examples = apply_labels_file(examples, labels, self.template.unfill, NAME, o.labels_file)
+        labels_from = f"column {o.skills_field!r} of {where}" if o.skills_field else f"labels_file {o.labels_file}"
+        if o.skill_tree:
+            if not (o.skills_field or o.labels_file):
+                raise TeachloopError(
+                    f"{NAME}: skill_tree {o.skill_tree} needs labels: set skills_field (a column of {where}) "
+                    "or labels_file"
+                )
+            tree = read_skill_tree(o.skill_tree, NAME)
+            check_labels(examples, tree, NAME, labels_from, o.skill_tree)
+            return tree, examples[: len(evals)], examples[len(evals) :]
+        fill = [ex if ex.skills else ex.model_copy(update={"skills": [default]}) for ex in examples]
+        if not (o.skills_field or o.labels_file):
+            return _tree({default: description}), fill[: len(evals)], fill[len(evals) :]
+        names = sorted({s for ex in fill for s in ex.skills})
+        tree = _tree({s: description if s == default else f"labelled '{s}' in {labels_from}" for s in names})
+        return tree, fill[: len(evals)], fill[len(evals) :]
 
     # -- the Environment protocol -----------------------------------------------------------
     def train_pool(self) -> list[Example]:
@@ -226,10 +256,10 @@ class MathEnvironment:
         return self._eval
 
     def score(self, example: Example, response: str) -> Attempt:
-        """Correct when the response's final answer is equivalent to the reference."""
+        """Correct only when the response's delimited final answer is one of the reference's
+        acceptable answers (rules: teachloop.environments.answers)."""
         style = example.meta.get("style", self.style)
-        predicted = extract_answer(response, style if style in TEMPLATES else self.style)
-        correct = is_equivalent(example.answer, predicted)
+        correct = final_answer_matches(response, example.answer, style if style in TEMPLATES else self.style)
         return scored_attempt(example, response, correct)
 
     def check(self, example: Example) -> bool:
@@ -240,7 +270,7 @@ class MathEnvironment:
         solution = example.meta.get("solution")
         if isinstance(solution, str):
             stated = reference_answer(solution)
-            if stated is not None and not is_equivalent(example.answer, stated):
+            if stated is not None and not references_agree(example.answer, stated):
                 return False
         return True
 
@@ -275,38 +305,3 @@ def _tree(skills: dict[str, str]) -> SkillTree:
         return SkillTree.from_list(skills, name=NAME)
     except SkillTreeError as exc:
         raise TeachloopError(f"{NAME}: bad skill labels: {exc}") from exc
-
-
-def _labels_beside(skills_file: Path) -> Path:
-    return skills_file.with_name(skills_file.stem + ".labels.jsonl")
-
-
-def _load_tree(path: Path) -> SkillTree:
-    if not path.is_file():
-        raise TeachloopError(f"{NAME}: skills_file {path} does not exist")
-    try:
-        return SkillTree.load(path)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise TeachloopError(f"{NAME}: skills_file {path} is not a skill tree (node-link JSON): {exc}") from exc
-
-
-def _load_labels(path: Path, tree: SkillTree) -> dict[str, list[str]]:
-    """example id -> skills, from a labels JSONL ({"id": ..., "skills": [...]} per line)."""
-    if not path.is_file():
-        raise TeachloopError(
-            f"{NAME}: labels file {path} does not exist (teachloop skills discover writes it beside the "
-            "skills file; or set labels_file)"
-        )
-    labels: dict[str, list[str]] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = LabelRow.model_validate(json.loads(line))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise TeachloopError(f"{NAME}: line {number} of {path} is not {{'id': ..., 'skills': [...]}}") from exc
-        unknown = [s for s in row.skills if s not in tree]
-        if unknown:
-            raise TeachloopError(f"{NAME}: line {number} of {path} names skills not in the tree: {', '.join(unknown)}")
-        labels[row.id] = row.skills
-    return labels

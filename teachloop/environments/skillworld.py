@@ -12,6 +12,8 @@ import random
 import string
 from collections.abc import Callable
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from teachloop.environments.base import exact_attempt
 from teachloop.errors import TeachloopError
 from teachloop.skills.tree import SkillTree
@@ -125,15 +127,25 @@ def build_skill_tree() -> SkillTree:
     return tree
 
 
+class SkillWorldOptions(BaseModel):
+    """The `skillworld` environment's options (RunConfig.environment_options)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    eval_per_skill: int = Field(default=100, ge=1, description="evaluation items per skill")
+    pool_per_skill: int = Field(default=100, ge=0, description="seed-pool (training) items per skill")
+    split_seed: int = Field(default=1234, description="seed of the eval and pool items")
+
+
 class SkillWorld:
     """Procedural string/number tasks with an exact scorer and a generator per skill."""
 
     name = "skillworld"
+    Options = SkillWorldOptions
     answer_tokens = 16  # eval and pool answers are at most 8 characters (one token each)
+    stop = ("\n",)  # answers are one line; no student answer starts with a newline (measured)
 
     def __init__(self, eval_per_skill: int = 100, pool_per_skill: int = 100, split_seed: int = 1234) -> None:
-        if eval_per_skill < 1 or pool_per_skill < 0:
-            raise TeachloopError("skillworld: eval_per_skill must be >= 1 and pool_per_skill >= 0")
         self.skills = build_skill_tree()
         self.eval_per_skill = eval_per_skill
         self.pool_per_skill = pool_per_skill

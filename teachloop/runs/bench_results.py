@@ -1,8 +1,15 @@
 """A bench's results: the leaderboard (mean ± std over seeds), learning curves and the
-per-skill heat map."""
+per-skill heat map.
+
+Skills are shown over the environment's skill tree: the heat map has a cell for every node
+(groups included, each group followed by its skills), and leaderboard.md a table of final
+accuracy per top-level group, so a task with a hundred skills stays readable.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +28,10 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from teachloop.runs.metrics import MetricsRecord
+    from teachloop.runs.report import SkillLayout
+    from teachloop.skills.tree import SkillTree
+
+WEAK_NAMES_SHOWN = 8  # a list of weak skills longer than this is cut, with a count of the rest
 
 
 # -- results ------------------------------------------------------------------------------
@@ -67,6 +78,7 @@ class BenchResults:
     rows: list[LeaderRow] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     errors_log: Path | None = None
+    trees: dict[str, SkillTree | None] = field(default_factory=dict)  # per environment, from a run's skills.json
 
     def environments(self) -> list[str]:
         return [env for env in self.bench.environments if any(r.environment == env for r in self.rows)]
@@ -76,6 +88,16 @@ class BenchResults:
 
     def env_weak_skills(self, environment: str) -> list[str]:
         return sorted({s for row in self.env_rows(environment) for s in row.weak_skills})
+
+    def layout(self, environment: str) -> SkillLayout:
+        """The environment's skills as its first finished run records them, over its tree;
+        weak: weak at iteration 0 in any of its runs."""
+        from teachloop.runs.report import skill_layout
+
+        rows = self.env_rows(environment)
+        records = self.records[(environment, rows[0].policy)][0] if rows else []
+        layout = skill_layout(records, self.trees.get(environment))
+        return dataclasses.replace(layout, weak=frozenset(self.env_weak_skills(environment)))
 
     def raise_for_failures(self) -> None:
         if self.failed:
@@ -133,11 +155,13 @@ def leader_row(
 
 def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -> BenchResults:
     """Metrics of every finished run, grouped; rows sorted by weak-skill gain per environment."""
+    from teachloop.runs.metrics import load_tree
     from teachloop.runs.report import load_metrics
 
     records: dict[tuple[str, str], list[list[MetricsRecord]]] = {}
     seeds: dict[tuple[str, str], list[int]] = {}
     teachers: dict[tuple[str, str], str] = {}
+    trees: dict[str, SkillTree | None] = {}
     missing = []
     for config in configs:
         teachers[(config.environment, config.policy)] = teacher_label(config)
@@ -150,13 +174,15 @@ def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -
         key = (config.environment, config.policy)
         records.setdefault(key, []).append(metrics)
         seeds.setdefault(key, []).append(config.seed)
+        if trees.get(config.environment) is None:
+            trees[config.environment] = load_tree(RunStore(run_dir))
     rows = [
         leader_row(env, policy, teachers[(env, policy)], seeds[(env, policy)], runs)
         for (env, policy), runs in records.items()
     ]
     order = {env: i for i, env in enumerate(bench.environments)}
     rows.sort(key=lambda r: (order[r.environment], -r.weak_gain.mean, -r.auc.mean))
-    return BenchResults(bench=bench, bench_dir=bench_dir, records=records, missing=missing, rows=rows)
+    return BenchResults(bench=bench, bench_dir=bench_dir, records=records, missing=missing, rows=rows, trees=trees)
 
 
 # -- the leaderboard ----------------------------------------------------------------------
@@ -213,7 +239,7 @@ def markdown_leaderboard(results: BenchResults) -> str:
 
     bench = results.bench
     teacher_budget = bench.teacher_tokens_per_iteration if bench.run.get("teacher") else None
-    weak = "; ".join(f"{env}: {', '.join(results.env_weak_skills(env)) or 'none'}" for env in results.environments())
+    weak = "; ".join(f"{env}: {shorten(results.env_weak_skills(env))}" for env in results.environments())
     weak = f" ({weak})" if weak else ""
     lines = [
         f"# teachloop benchmark `{results.bench_dir.name}`",
@@ -235,16 +261,59 @@ def markdown_leaderboard(results: BenchResults) -> str:
         "accuracy averaged over iterations 0..N. *trained*: examples trained on, summed over iterations "
         "(with `data: accumulate` earlier data counts again); *generated*: examples the data phase produced "
         "(new ones, plus pool draws for policies that reweight the seed pool); *teacher*: the LLM teacher "
-        "of the runs (\"none: offline fallback\": a policy built to ask an LLM ran without one, so its "
+        'of the runs ("none: offline fallback": a policy built to ask an LLM ran without one, so its '
         "programmatic stand-in was measured); *teacher tokens*: prompt + completion; *wall s*: seconds in "
         "the loop's phases.",
         "",
     ]
+    for env in results.environments():
+        lines += markdown_group_table(results, env)
     if results.missing:
         lines += [f"Not finished, so not in the table (rerun the bench to resume): {', '.join(results.missing)}", ""]
     if results.rows:
         lines += ["![learning curves](learning_curves.png)", "", "![final accuracy per skill](skill_heatmap.png)", ""]
     return "\n".join(lines)
+
+
+def shorten(names: Sequence[str], shown: int = WEAK_NAMES_SHOWN) -> str:
+    """'a, b, c' or 'a, b, ... and 12 more'; 'none' for no names."""
+    if not names:
+        return "none"
+    rest = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {rest} more" if rest > 0 else "")
+
+
+def final_node_accuracy(results: BenchResults, env: str, policy: str, node: str) -> float | None:
+    """A node's accuracy at the last iteration, mean over the seeds that measured it."""
+    from teachloop.runs.report import node_value
+
+    values = [node_value(records[-1], node) for records in results.records[(env, policy)]]
+    measured = [v for v in values if v is not None]
+    return statistics.fmean(measured) if measured else None
+
+
+def markdown_group_table(results: BenchResults, env: str) -> list[str]:
+    """Final accuracy per top-level skill group and policy (mean over seeds); nothing for a
+    tree without groups."""
+    layout = results.layout(env)
+    groups = layout.top_groups
+    if not groups:
+        return []
+    head = ["policy", *(layout.label(g) for g in groups)]
+    lines = [
+        f"## {env}: final accuracy per skill group",
+        "",
+        "Mean over seeds; a group holds every eval item labelled with it or a skill below it "
+        f"({len(layout.leaves)} skills in {len(groups)} groups; every skill is in skill_heatmap.png).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for row in results.env_rows(env):
+        values = [final_node_accuracy(results, env, row.policy, g) for g in groups]
+        cells = ["–" if v is None else f"{v:.3f}" for v in values]
+        lines.append("| " + " | ".join([row.policy, *cells]) + " |")
+    return [*lines, ""]
 
 
 # -- plots --------------------------------------------------------------------------------
@@ -309,48 +378,86 @@ def plot_learning_curves(results: BenchResults, path: Path) -> Path:
     fig, axes = plt.subplots(len(envs), 2, figsize=(12, 4.2 * len(envs)), squeeze=False)
     for (weak_ax, all_ax), env in zip(axes, envs, strict=True):
         _plot_panel(weak_ax, results, env, _weak_series)
-        weak_ax.set_title(f"{env}: weak skills ({', '.join(results.env_weak_skills(env)) or 'none'})")
+        weak_ax.set_title(f"{env}: weak skills ({shorten(results.env_weak_skills(env), 4)})", fontsize=10)
         _plot_panel(all_ax, results, env, _overall_series)
-        all_ax.set_title(f"{env}: all skills")
-        all_ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+        all_ax.set_title(f"{env}: all skills", fontsize=10)
+        all_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend sits outside the axes: keep all of it
     plt.close(fig)
     return path
 
 
-def _final_matrix(results: BenchResults, env: str, skills: Sequence[str]) -> list[list[float]]:
-    def final(policy: str, skill: str) -> float:
-        return statistics.fmean(rec[-1].skill_accuracy.get(skill, 0.0) for rec in results.records[(env, policy)])
+def _final_matrix(results: BenchResults, env: str, nodes: Sequence[str]) -> list[list[float]]:
+    """Final accuracy (mean over seeds) per policy (rows) and node (columns); NaN: not measured."""
+    return [
+        [math.nan if (v := final_node_accuracy(results, env, row.policy, n)) is None else v for n in nodes]
+        for row in results.env_rows(env)
+    ]
 
-    return [[final(row.policy, s) for s in skills] for row in results.env_rows(env)]
+
+def _heatmap_size(results: BenchResults, env: str) -> tuple[float, float]:
+    layout, policies = results.layout(env), len(results.env_rows(env))
+    if layout.many:  # one row per node: a hundred skills stay legible
+        return 3.0 + 0.9 * policies, 1.2 + 0.24 * len(layout.nodes)
+    return 3.0 + 0.85 * len(layout.nodes), 1.2 + 0.45 * policies
 
 
 def plot_skill_heatmap(results: BenchResults, path: Path) -> Path:
-    """Per environment: final accuracy (mean over seeds) of every policy (rows) on every skill."""
-    from teachloop.runs.report import skill_names
+    """Per environment: final accuracy (mean over seeds) of every policy on every node of the
+    skill tree, in tree order (a group, then its skills), a white line between top-level
+    groups. A small tree has a column per node; a big one (more than MAX_SKILL_COLUMNS leaves)
+    a row per node."""
+    import matplotlib
 
     plt = _pyplot()
     envs = results.environments()
-    skills = {env: skill_names(results.records[(env, results.env_rows(env)[0].policy)][0]) for env in envs}
-    width = max(5.0, 3.0 + 0.85 * max(len(s) for s in skills.values()))
-    heights = [1.2 + 0.45 * len(results.env_rows(env)) for env in envs]
+    sizes = [_heatmap_size(results, env) for env in envs]
+    width = max(5.0, *(w for w, _ in sizes))
+    heights = [h for _, h in sizes]
     fig, axes = plt.subplots(len(envs), 1, figsize=(width, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})  # fmt: skip
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")  # grey: a node no eval item reached
     for ax, env in zip(axes[:, 0], envs, strict=True):
-        matrix = _final_matrix(results, env, skills[env])
-        image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+        layout = results.layout(env)
+        policies = [row.policy for row in results.env_rows(env)]
+        matrix = _final_matrix(results, env, layout.nodes)
+        if layout.many:
+            matrix = [list(column) for column in zip(*matrix, strict=True)] if matrix else []
+        image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap=cmap, aspect="auto")
+        crowded = layout.many and len(policies) > 12  # too many cells to print a number in each
         for i, values in enumerate(matrix):
             for j, value in enumerate(values):
+                if math.isnan(value) or crowded:
+                    continue
                 color = "black" if value > 0.6 else "white"
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color=color)
-        weak = set(results.env_weak_skills(env))
-        ax.set_xticks(range(len(skills[env])), [s + ("*" if s in weak else "") for s in skills[env]])
-        ax.set_yticks(range(len(matrix)), [row.policy for row in results.env_rows(env)])
-        ax.set_title(f"{env}: final accuracy per skill (* weak at iteration 0)", fontsize=10)
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6 if layout.many else 8, color=color)
+        names = [
+            "· " * layout.depth.get(n, 0) + layout.label(n) if layout.many else layout.label(n) for n in layout.nodes
+        ]
+        if layout.many:
+            ax.set_yticks(range(len(names)), names, fontsize=7)
+            ax.set_xticks(range(len(policies)), policies, rotation=30, ha="right")
+            labels = ax.get_yticklabels()
+        else:
+            ax.set_xticks(
+                range(len(names)),
+                names,
+                rotation=30 if len(names) > 6 else 0,
+                ha="right" if len(names) > 6 else "center",
+            )
+            ax.set_yticks(range(len(policies)), policies)
+            labels = ax.get_xticklabels()
+        for k in range(1, len(layout.nodes)):  # a white line between top-level groups
+            if layout.top.get(layout.nodes[k]) != layout.top.get(layout.nodes[k - 1]):
+                (ax.axhline if layout.many else ax.axvline)(k - 0.5, color="white", linewidth=2)
+        for node, label in zip(layout.nodes, labels, strict=True):
+            if node in layout.groups:
+                label.set_fontweight("bold")
+        ax.set_title(f"{env}: final accuracy per skill ([group], * weak at iteration 0)", fontsize=10)
         fig.colorbar(image, ax=ax, fraction=0.03)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 

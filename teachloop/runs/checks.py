@@ -1,23 +1,30 @@
 """Checks a run passes before anything heavy loads or anything is written: every named
-plug-in exists and accepts its options, the options fit together, the models exist."""
+plug-in exists, accepts its options and keeps its contract, the components fit together
+(a policy that writes new examples has a generator or a teacher to write them), the
+models exist. Whatever can be known before iteration 0 fails here, in a second, not after
+an evaluation has been paid for."""
 
 from __future__ import annotations
 
 from teachloop.agents.backends import backend_class
 from teachloop.agents.engines import get_engine
-from teachloop.agents.policies import get_policy
-from teachloop.environments import get_environment
+from teachloop.agents.policies import Policy, get_policy, pool_only
+from teachloop.environments import Environment, ProgrammaticEnvironment, get_environment
+from teachloop.environments.base import checker_of
 from teachloop.errors import ConfigError
 from teachloop.runs.config import RunConfig
 
+POOL_ONLY_HINT = "none, stat-sel"  # the built-in policies that only draw from the seed pool
+
 
 def check_run_config(config: RunConfig, models: bool = True) -> None:
-    """Fail fast, with a one-line error, on unknown names, bad options or missing models.
+    """Fail fast, with a one-line error, on unknown names, bad options, components that do
+    not fit together or missing models.
 
     `models`: also resolve the student (and a local teacher) checkpoint; a .gguf file is
     converted here, once, into the model cache."""
-    get_environment(config.environment, **config.environment_options)
-    get_policy(config.policy, **config.policy_options)
+    env = get_environment(config.environment, **config.environment_options)
+    policy = get_policy(config.policy, **config.policy_options)
     if config.eval_backend == "vllm" and config.resolved_train().method != "lora":
         raise ConfigError("eval_backend vllm serves LoRA adapters: it needs train.method lora")
     if config.teacher is None:
@@ -27,6 +34,7 @@ def check_run_config(config: RunConfig, models: bool = True) -> None:
                 raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
     else:
         backend = backend_class(config.teacher.backend)
+    check_data_source(config, env, policy)
     if not models:
         return
     from teachloop.students.checkpoints import resolve_checkpoint
@@ -34,3 +42,21 @@ def check_run_config(config: RunConfig, models: bool = True) -> None:
     resolve_checkpoint(config.student_model)
     if config.teacher is not None and getattr(backend, "local_weights", False):
         resolve_checkpoint(config.teacher.model)
+
+
+def check_data_source(config: RunConfig, env: Environment, policy: Policy) -> None:
+    """The run has what its policy's plans need: a generator (a programmatic environment)
+    or a teacher for new examples, and a checker when `verify: checker` asks for one."""
+    engine = config.engine if config.engine != "auto" else ("llm" if config.teacher else "programmatic")
+    if engine == "programmatic" and not pool_only(policy) and not isinstance(env, ProgrammaticEnvironment):
+        raise ConfigError(
+            f"policy {config.policy!r} writes new examples, but environment {config.environment!r} has no "
+            "generator for the programmatic engine: configure an LLM teacher (--teacher vllm:<model> or "
+            f"openai:<model>), use an environment with a generator, or a policy that only draws from the seed "
+            f"pool ({POOL_ONLY_HINT})"
+        )
+    if engine == "llm" and config.verify == "checker" and checker_of(env) is None:
+        raise ConfigError(
+            f"verify: checker, but environment {config.environment!r} has no checker (check(example)); "
+            "use --verify consistency or auto"
+        )

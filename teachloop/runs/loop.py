@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -24,9 +25,9 @@ from teachloop.agents.diagnosis import diagnose
 from teachloop.agents.engines import get_engine
 from teachloop.agents.engines.pool import draw_from_pool
 from teachloop.agents.llm import TeacherLLM
-from teachloop.agents.policies import SelectingPolicy, get_policy
+from teachloop.agents.policies import SelectingPolicy, get_policy, needs_pool_attempts
 from teachloop.environments import get_environment
-from teachloop.environments.base import RelabelledEnvironment, answer_tokens
+from teachloop.environments.base import RelabelledEnvironment, answer_tokens, stop_strings
 from teachloop.errors import RunStopped
 from teachloop.faults import kill_point
 from teachloop.io import read_jsonl, read_model, write_json, write_jsonl
@@ -36,8 +37,10 @@ from teachloop.runs.metrics import PHASE_LABELS, MetricsRecord, compute_metrics
 from teachloop.runs.store import PhaseWriter, RunStore
 from teachloop.students.checkpoints import resolve_checkpoint
 from teachloop.students.lifecycle import StudentLifecycle
+from teachloop.students.probe import scored_reply
 from teachloop.students.student import quiet_hf_libraries
 from teachloop.types import (
+    UNLABELLED,
     Attempt,
     DataPlan,
     DataYield,
@@ -52,6 +55,10 @@ from teachloop.types import (
 )
 
 log = logging.getLogger(__name__)
+
+# An evaluation in which more answers than this ran to the token limit is warned about:
+# a student that stopped ending its answers makes evaluation many times slower.
+HIT_LIMIT_WARN_SHARE = 0.2
 
 __all__ = ["Loop", "MetricsRecord", "compute_metrics"]
 
@@ -173,15 +180,44 @@ class Loop:
     def _evaluate(self, i: int, writer: PhaseWriter) -> str:
         examples = self.env.eval_set()
         prompts = [ex.prompt for ex in examples]
+        start = time.perf_counter()
         with writer.work():
-            responses = self.students.answer(i, prompts, self.max_new_tokens, progress=self.progress)
-            attempts = [self.env.score(ex, r) for ex, r in zip(examples, responses, strict=True)]
-        report = EvalReport.from_attempts(i, attempts)
+            replies = self.students.reply(
+                i, prompts, self.max_new_tokens, progress=self.progress, stop=stop_strings(self.env)
+            )
+            attempts = [scored_reply(self.env, ex, r) for ex, r in zip(examples, replies, strict=True)]
+        per_answer = (time.perf_counter() - start) / max(1, len(attempts))
+        report = EvalReport.from_attempts(i, attempts, tree=self.env.skills)
         write_jsonl(writer.path / "attempts.jsonl", attempts)
         write_json(writer.path / "report.json", report.model_copy(update={"attempts": []}))
-        writer.info = {"accuracy": report.accuracy, "max_new_tokens": self.max_new_tokens}
+        writer.info = {
+            "accuracy": report.accuracy,
+            "max_new_tokens": self.max_new_tokens,
+            "hit_limit": report.hit_limit,
+        }
         weakest = sorted(report.skill_accuracy.items(), key=lambda kv: kv[1])[:3]
-        return f"accuracy {report.accuracy:.3f}; weakest " + ", ".join(f"{s} {a:.2f}" for s, a in weakest)
+        summary = f"accuracy {report.accuracy:.3f}; weakest " + ", ".join(f"{s} {a:.2f}" for s, a in weakest)
+        summary += f"; {per_answer * 1000:.0f} ms per answer; " + self._limit_note(i, report)
+        if report.unlabelled:
+            summary += (
+                f"; warning: {report.unlabelled} of {len(attempts)} items have no skill label "
+                f"(counted in 'all' and under '{UNLABELLED}' only)"
+            )
+        return summary
+
+    def _limit_note(self, i: int, report: EvalReport) -> str:
+        """How many answers hit the token limit; in yellow, and logged, when too many did."""
+        n = len(report.attempts)
+        note = f"{report.hit_limit}/{n} hit the {self.max_new_tokens}-token limit"
+        if not n or report.hit_limit / n <= HIT_LIMIT_WARN_SHARE:
+            return note
+        log.warning(
+            "iteration %d: %d of %d answers ran to the %d-token limit without ending: the student does not stop "
+            "(its training answers must end with the token generation stops on) or the task needs a higher "
+            "max_new_tokens; see %s",
+            i, report.hit_limit, n, self.max_new_tokens, self.store.phase_dir(i, "eval") / "attempts.jsonl",
+        )  # fmt: skip
+        return f"[yellow]warning: {note}[/]"
 
     def _discover(self, i: None, writer: PhaseWriter) -> str:
         from teachloop.skills.discovery import discover
@@ -227,7 +263,7 @@ class Loop:
             feedback=read_model(self.store.phase_dir(i, "feedback") / "feedback.json", Feedback),
             skill_tree=self.env.skills,
             pool=pool,
-            pool_attempts=probe.score(pool) if getattr(self.policy, "needs_pool_attempts", False) else [],
+            pool_attempts=probe.score(pool) if needs_pool_attempts(self.policy) else [],
             history=self._history(i),
             policy_state=self._plan_of(i - 1).policy_state if i > 0 else {},
             probe=probe,

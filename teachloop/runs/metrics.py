@@ -1,5 +1,10 @@
 """metrics.jsonl: one record per evaluated iteration, always rebuilt from the phase
-artifacts (never appended to), so a resumed run can neither lose nor duplicate a line."""
+artifacts (never appended to), so a resumed run can neither lose nor duplicate a line.
+
+Each record holds the accuracy of every node of the run's skill tree (groups aggregate
+their subtree) and the Missing-Skill-Profile per node; a run folder written before those
+existed gets them recomputed from its attempts and skills.json.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from teachloop.io import read_model
+from teachloop.io import read_jsonl, read_model
 from teachloop.runs.store import RunStore
-from teachloop.types import EvalReport
+from teachloop.skills.tree import SkillTree
+from teachloop.types import Attempt, EvalReport, Feedback
 
 PHASE_LABELS = {
     "discovery": "discover",
@@ -34,6 +40,41 @@ class MetricsRecord(BaseModel):
     overhead_seconds: float
     teacher: dict[str, int] | None = None
     data_yield: float | None = None  # accepted / asked of the generate phase that led here
+    hit_limit: int | None = None  # eval answers that ran to the token limit without ending
+    # every node of the skill tree, groups included, in reading order, then "(unlabelled)"
+    # (EvalReport.node_accuracy / node_counts); empty only when nothing could be recomputed
+    node_accuracy: dict[str, float] = {}
+    node_counts: dict[str, int] = {}
+    # hard items per node from this iteration's diagnosis (MissingSkillProfile.node_counts);
+    # None where no diagnosis ran (the last iteration)
+    missing_skills: dict[str, int] | None = None
+
+
+def load_tree(store: RunStore) -> SkillTree | None:
+    """The skill tree the run evaluated with (skills.json), None before the run wrote it."""
+    path = store.root / "skills.json"
+    return SkillTree.load(path) if path.is_file() else None
+
+
+def _eval_report(store: RunStore, i: int, tree: SkillTree | None) -> EvalReport:
+    """Iteration i's report; per-node figures recomputed for a report written without them."""
+    path = store.phase_dir(i, "eval")
+    report = read_model(path / "report.json", EvalReport)
+    if report.node_counts or not (path / "attempts.jsonl").is_file():
+        return report
+    return EvalReport.from_attempts(i, read_jsonl(path / "attempts.jsonl", Attempt), tree=tree)
+
+
+def _missing_skills(store: RunStore, i: int, tree: SkillTree | None) -> dict[str, int] | None:
+    if not store.is_done(i, "feedback"):
+        return None
+    profile = read_model(store.phase_dir(i, "feedback") / "feedback.json", Feedback).profile
+    if profile.node_counts or not profile.counts:
+        return profile.node_counts
+    if tree is None:
+        return dict(profile.counts)
+    totals, _ = tree.tally((skills, True) for skills in profile.per_item.values())  # a profile from before
+    return {node: n for node, n in totals.items() if n}
 
 
 def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
@@ -42,8 +83,9 @@ def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
     generated = 0
     teacher: dict[str, int] = {}
     i = 0
+    tree = load_tree(store)
     while store.is_done(i, "eval"):
-        report = read_model(store.phase_dir(i, "eval") / "report.json", EvalReport)
+        report = _eval_report(store, i, tree)
         phases: dict[str, Any] = {"eval": store.phase_record(i, "eval")}
         if i > 0:
             for phase in ("feedback", "plan", "data", "train"):
@@ -71,6 +113,10 @@ def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
                 overhead_seconds=round(max(0.0, sum(r.seconds for r in phases.values()) - work), 4),
                 teacher=dict(teacher) if teacher else None,
                 data_yield=data_yield,
+                hit_limit=report.hit_limit,
+                node_accuracy=report.node_accuracy,
+                node_counts=report.node_counts,
+                missing_skills=_missing_skills(store, i, tree),
             )
         )
         i += 1

@@ -4,18 +4,24 @@
    (names, descriptions, optional groups), which becomes a SkillTree.
 2. The teacher labels every example with its required skills, constrained to that list.
 Both steps go through TeacherLLM, so they are cached and resumable.
+
+`save_discovered` writes what a user reuses: the tree as a skill-tree file
+(teachloop.skills.tree_file) and its labels file, keyed by question text (never by an
+internal example id), for an environment's `skill_tree` and `labels_file` options.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, create_model
 
 from teachloop.errors import TeachloopError
+from teachloop.skills.labels import PromptLabels, write_labels_file
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Example
 
@@ -119,3 +125,28 @@ def discover(
     tree = propose_skills(teacher, train, sample_size, max_skills, seed)
     labels = label_examples(teacher, tree, [*train, *eval_set])
     return DiscoveredSkills(tree=tree, labels=labels)
+
+
+def labels_path_for(tree_path: Path) -> Path:
+    """Where the labels file goes beside a skill-tree file: `<stem>.labels.jsonl`."""
+    return tree_path.with_name(tree_path.stem + ".labels.jsonl")
+
+
+def save_discovered(
+    found: DiscoveredSkills,
+    examples: Sequence[Example],
+    tree_path: Path,
+    question: Callable[[str], str] = str.strip,
+) -> Path:
+    """Write the tree to `tree_path` (YAML or JSON by suffix) and the labels of `examples`
+    beside it, one `{"prompt": <question>, "skills": [...]}` line each (`question` turns an
+    example's prompt back into the question as the data has it). Returns the labels path."""
+    rows = [
+        PromptLabels(prompt=question(ex.prompt), skills=found.labels[ex.id])
+        for ex in examples
+        if found.labels.get(ex.id) and question(ex.prompt)
+    ]
+    found.tree.write(tree_path)
+    labels_path = labels_path_for(tree_path)
+    write_labels_file(labels_path, rows)
+    return labels_path

@@ -77,6 +77,49 @@ class SkillTree:
         below = self.descendants(skill)
         return [leaf for leaf in self.leaves() if leaf in below]
 
+    def is_group(self, skill: str) -> bool:
+        """A skill with subskills (an inner node of the tree)."""
+        return skill in self and self.graph.out_degree(skill) > 0
+
+    def depth(self, skill: str) -> int:
+        """0 for a top-level skill, 1 for its subskills, and so on."""
+        return len(self.ancestors(skill))
+
+    def ancestors(self, skill: str) -> list[str]:
+        """The skills above `skill`, nearest first (the root left out)."""
+        above = []
+        parent = self.parent(skill)
+        while parent is not None:
+            above.append(parent)
+            parent = self.parent(parent)
+        return above
+
+    def preorder(self) -> list[str]:
+        """All skills in reading order: each skill, then its subtree (children as added)."""
+        return [n for n in nx.dfs_preorder_nodes(self.graph, ROOT) if n != ROOT]
+
+    def tally(self, items: Iterable[tuple[Iterable[str], bool]]) -> tuple[dict[str, int], dict[str, int]]:
+        """Per node: how many items count for it, and how many of them are hits.
+
+        `items` are (skill labels, hit) pairs. An item counts once for each of its labels and
+        each ancestor of them, so a group holds every item labelled with it or a descendant,
+        once however many of its skills label the item. Every tree node is present (0 when no
+        item reaches it), in reading order; labels outside the tree count as themselves, last.
+        """
+        totals = dict.fromkeys(self.preorder(), 0)
+        hits = dict.fromkeys(self.preorder(), 0)
+        for labels, hit in items:
+            nodes: set[str] = set()
+            for label in labels:
+                nodes.add(label)
+                if label in self:
+                    nodes.update(self.ancestors(label))
+            for node in nodes:
+                totals[node] = totals.get(node, 0) + 1
+                hits[node] = hits.get(node, 0) + int(hit)
+        order = self.preorder() + sorted(set(totals) - set(self.preorder()))
+        return {n: totals[n] for n in order}, {n: hits[n] for n in order}
+
     # -- aggregation --------------------------------------------------------------
     def aggregate(self, correct: Mapping[str, int], total: Mapping[str, int]) -> dict[str, float]:
         """Per-node accuracy: counts of a node plus all its descendants.
@@ -108,11 +151,28 @@ class SkillTree:
         return tree
 
     def save(self, path: str | Path) -> None:
+        """Node-link JSON, as run folders store it (`runs/<name>/skills.json`)."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> SkillTree:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Any skill-tree file: node-link JSON (what `save` writes) or the documented
+        `{name, skills: [{name, parent?, description?}]}` format (see `read`)."""
+        return cls.read(path)
+
+    @classmethod
+    def read(cls, path: str | Path) -> SkillTree:
+        """A skill-tree file (YAML or JSON by suffix, see teachloop.skills.tree_file); node-link
+        JSON is read too. Errors name the file and the entry."""
+        from teachloop.skills.tree_file import read_tree_file  # the file format builds on this class
+
+        return read_tree_file(path)
+
+    def write(self, path: str | Path) -> None:
+        """Write the tree as a skill-tree file a user can edit (YAML or JSON by suffix)."""
+        from teachloop.skills.tree_file import write_tree_file
+
+        write_tree_file(self, path)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SkillTree) and self.to_dict() == other.to_dict()

@@ -17,7 +17,7 @@ from typing import Literal
 from teachloop.environments.base import Environment
 from teachloop.students.checkpoints import resolve_checkpoint
 from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
-from teachloop.students.student import TransformersStudent, load_tokenizer, release_memory, render_prompt
+from teachloop.students.student import Reply, TransformersStudent, load_tokenizer, release_memory, render_prompt
 
 
 class StudentLifecycle:
@@ -64,11 +64,19 @@ class StudentLifecycle:
         release_memory()
 
     # -- what the loop asks ----------------------------------------------------------------
-    def answer(self, i: int, prompts: Sequence[str], max_new_tokens: int, progress: bool = False) -> list[str]:
-        """Greedy answers of the student after i rounds."""
+    def answer(
+        self, i: int, prompts: Sequence[str], max_new_tokens: int, progress: bool = False, stop: Sequence[str] = ()
+    ) -> list[str]:
+        """Greedy answers of the student after i rounds, each cut before its first stop string."""
+        return [r.text for r in self.reply(i, prompts, max_new_tokens, progress, stop)]
+
+    def reply(
+        self, i: int, prompts: Sequence[str], max_new_tokens: int, progress: bool = False, stop: Sequence[str] = ()
+    ) -> list[Reply]:
+        """The answers with whether each hit the token limit, through either backend alike."""
         if self.eval_backend == "vllm":
-            return self._vllm_answers(i, prompts, max_new_tokens)
-        return self.at(i).answer(prompts, max_new_tokens=max_new_tokens, progress=progress)
+            return self._vllm_replies(i, prompts, max_new_tokens, stop)
+        return self.at(i).reply(prompts, max_new_tokens=max_new_tokens, progress=progress, stop=stop)
 
     def probe(
         self, i: int, env: Environment, max_new_tokens: int, learning_rate: float = PROBE_LEARNING_RATE
@@ -76,7 +84,7 @@ class StudentLifecycle:
         """The student after i rounds as a policy may query it; nothing loads until it is used."""
         return LoopProbe(lambda: self.at(i), env, learning_rate=learning_rate, max_new_tokens=max_new_tokens)
 
-    def _vllm_answers(self, i: int, prompts: Sequence[str], max_new_tokens: int) -> list[str]:
+    def _vllm_replies(self, i: int, prompts: Sequence[str], max_new_tokens: int, stop: Sequence[str]) -> list[Reply]:
         from teachloop.students.vllm_eval import VLLMStudentGenerator
 
         if self._vllm is None:
@@ -84,4 +92,4 @@ class StudentLifecycle:
             self._tokenizer = load_tokenizer(self.base_path)
         adapter = self.checkpoint(i) if i > 0 else None
         rendered = [render_prompt(self._tokenizer, p) for p in prompts]
-        return self._vllm.generate(rendered, max_new_tokens, adapter=adapter, adapter_id=i)
+        return self._vllm.reply(rendered, max_new_tokens, adapter=adapter, adapter_id=i, stop=stop)

@@ -2,7 +2,8 @@
 
 The student is loaded on first use, so a plan phase whose policy never probes loads no
 model. Every question renders its prompts exactly as evaluation and training do (the
-chat template, when the model has one).
+chat template, when the model has one), and answers end where evaluation's do (the
+student's stop tokens, the environment's stop strings).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from teachloop.environments.base import Environment
+from teachloop.environments.base import Environment, stop_strings
 from teachloop.types import Attempt, Example
 
 if TYPE_CHECKING:
-    from teachloop.students.student import TransformersStudent
+    from teachloop.students.student import Reply, TransformersStudent
 
 # The SGD step of `influence`. It must be small enough for the first-order picture to hold
 # (a step on an item lowers that item's loss): at 0.05 the embedded student overshot, and a
@@ -38,6 +39,7 @@ class LoopProbe:
         self.env = env
         self.learning_rate = learning_rate
         self.max_new_tokens = max_new_tokens
+        self.stop = stop_strings(env)
 
     @property
     def student(self) -> TransformersStudent:
@@ -50,7 +52,10 @@ class LoopProbe:
         return self._student is not None
 
     def answer(self, prompts: list[str]) -> list[str]:
-        return self.student.answer(prompts, max_new_tokens=self.max_new_tokens)
+        return [r.text for r in self.reply(prompts)]
+
+    def reply(self, prompts: list[str]) -> list[Reply]:
+        return self.student.reply(prompts, max_new_tokens=self.max_new_tokens, stop=self.stop)
 
     @torch.inference_mode()
     def sample(self, prompts: list[str], n: int, temperature: float = 1.0) -> list[list[str]]:
@@ -65,23 +70,25 @@ class LoopProbe:
             num_return_sequences=n,
             max_new_tokens=self.max_new_tokens,
             pad_token_id=tok.pad_token_id,
-            eos_token_id=tok.eos_token_id,
+            eos_token_id=student.stop_token_ids,
+            stopping_criteria=student.stopping_criteria(self.stop),
         )
-        texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        texts = [r.text for r in student.decode_replies(out[:, enc["input_ids"].shape[1] :], self.stop)]
         return [texts[i * n : (i + 1) * n] for i in range(len(prompts))]
 
     def score(self, examples: list[Example]) -> list[Attempt]:
-        responses = self.answer([ex.prompt for ex in examples])
-        return [self.env.score(ex, r) for ex, r in zip(examples, responses, strict=True)]
+        replies = self.reply([ex.prompt for ex in examples])
+        return [scored_reply(self.env, ex, r) for ex, r in zip(examples, replies, strict=True)]
 
     def _batch(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
-        """Rendered prompt + answer + eos, the loss on the answer only (as in training)."""
+        """Rendered prompt + answer + its end (the template's end of turn, else eos), the
+        loss on the answer only (as in training)."""
         student = self.student
         tok = student.tokenizer
         ids, labels = [], []
         for ex in examples:
             p = tok(student.render(ex.prompt), add_special_tokens=False)["input_ids"]
-            a = tok(ex.answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            a = tok(ex.answer + student.answer_suffix, add_special_tokens=False)["input_ids"] + student.answer_end_ids
             ids.append(p + a)
             labels.append([-100] * len(p) + a)
         width = max(map(len, ids))
@@ -121,3 +128,8 @@ class LoopProbe:
             model.load_state_dict(saved)
             model.eval()
         return scores
+
+
+def scored_reply(env: Environment, example: Example, reply: Reply) -> Attempt:
+    """The environment's score of a reply, with whether the reply hit the token limit."""
+    return env.score(example, reply.text).model_copy(update={"hit_limit": reply.hit_limit})

@@ -1,5 +1,14 @@
 """The Student protocol, and its implementation: a transformers causal LM that answers
-prompts by batched greedy decoding and learns through TRL (SFT, DPO; full or LoRA)."""
+prompts by batched greedy decoding and learns through TRL (SFT, DPO; full or LoRA).
+
+An answer ends at the token a trained student learned to end it with. Through a chat
+template that is the template's end-of-turn token (`<|im_end|>`, `<end_of_turn>`,
+`<|eot_id|>`), which need not be the tokenizer's eos: generation stops on the eos, the
+generation config's eos ids and the end-of-turn token alike (`stop_token_ids`), and a
+template that closes a turn with no special token gets the eos appended to each answer in
+training. An answer also ends at the environment's stop strings; one that ends at neither
+before `max_new_tokens` is reported as having hit the limit (`Reply.hit_limit`).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +16,21 @@ import logging
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     PrinterCallback,
+    StoppingCriteriaList,
+    StopStringCriteria,
     TrainerCallback,
 )
 
@@ -35,6 +48,14 @@ log = logging.getLogger(__name__)
 LOGITS_PER_POSITION = 2**20  # micro batch x vocabulary size, see TransformersStudent.micro_batch
 
 
+class Reply(NamedTuple):
+    """A greedy answer, and whether it ran to `max_new_tokens` without ending (no stop token,
+    no stop string): a student that does not stop, or a limit too low for the task."""
+
+    text: str
+    hit_limit: bool
+
+
 @runtime_checkable
 class Student(Protocol):
     """What the loop needs of a student. Prompts are plain task prompts: a student renders
@@ -42,8 +63,16 @@ class Student(Protocol):
 
     source: str
 
-    def answer(self, prompts: Sequence[str], max_new_tokens: int = 16, progress: bool = False) -> list[str]:
-        """Greedy answers, one per prompt."""
+    def answer(
+        self, prompts: Sequence[str], max_new_tokens: int = 16, progress: bool = False, stop: Sequence[str] = ()
+    ) -> list[str]:
+        """Greedy answers, one per prompt, each cut before the first of the `stop` strings."""
+        ...
+
+    def reply(
+        self, prompts: Sequence[str], max_new_tokens: int = 16, progress: bool = False, stop: Sequence[str] = ()
+    ) -> list[Reply]:
+        """The answers with whether each hit the token limit."""
         ...
 
     def train(
@@ -81,6 +110,9 @@ def quiet_hf_libraries() -> None:
     datasets.logging.set_verbosity_error()
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    # transformers 5.2x renames gradient checkpointing; TRL still uses the old names
+    # internally, so every training call would warn about code the user does not own.
+    warnings.filterwarnings("ignore", message=r".*gradient_checkpointing.* is deprecated", category=FutureWarning)
 
 
 def release_memory() -> None:
@@ -105,6 +137,66 @@ def render_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+_ANSWER_MARK = "TEACHLOOP-ANSWER-MARK"
+
+
+def turn_end_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The tokens the chat template writes after an assistant answer (`<|im_end|>` and a
+    newline for SmolLM2 and Qwen, `<end_of_turn>` and a newline for Gemma, `<|eot_id|>` for
+    Llama 3): what SFT through the template teaches a student to end an answer with. []
+    without a chat template or when the template cannot render an assistant turn."""
+    import jinja2
+
+    if not getattr(tokenizer, "chat_template", None):
+        return []
+    messages = [{"role": "user", "content": "?"}, {"role": "assistant", "content": _ANSWER_MARK}]
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+    except (jinja2.TemplateError, ValueError, TypeError, KeyError):
+        return []
+    if not isinstance(text, str) or _ANSWER_MARK not in text:
+        return []
+    return tokenizer(text.split(_ANSWER_MARK, 1)[1], add_special_tokens=False)["input_ids"]
+
+
+def end_of_turn_id(tokenizer: PreTrainedTokenizerBase, turn_end: list[int] | None = None) -> int | None:
+    """The special token the chat template closes an assistant turn with, if it does."""
+    ids = turn_end_ids(tokenizer) if turn_end is None else turn_end
+    if not ids:
+        return None
+    special = tokenizer.added_tokens_decoder.get(ids[0])
+    if ids[0] in tokenizer.all_special_ids or (special is not None and special.special):
+        return ids[0]
+    return None
+
+
+def stop_token_ids(tokenizer: PreTrainedTokenizerBase, generation: GenerationConfig | None) -> list[int]:
+    """The tokens an answer ends at: the tokenizer's eos, the generation config's eos ids
+    (instruct models list their end-of-turn there too) and the template's end-of-turn.
+    Stopping on the tokenizer's eos alone let a chat student whose end-of-turn is another
+    token (Gemma, Llama 3, Phi 3) write to the limit once SFT taught it that token."""
+    configured = generation.eos_token_id if generation is not None else None
+    if isinstance(configured, int):
+        configured = [configured]
+    ids = [tokenizer.eos_token_id, *(configured or []), end_of_turn_id(tokenizer)]
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+def model_stop_token_ids(path: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """`stop_token_ids` of a saved model (its generation_config.json, when it has one)."""
+    try:
+        generation = GenerationConfig.from_pretrained(path)
+    except OSError:
+        generation = None
+    return stop_token_ids(tokenizer, generation)
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """The text before the earliest stop string (what vLLM returns), and whether one occurred."""
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
 def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
     try:
         return AutoTokenizer.from_pretrained(path)
@@ -125,6 +217,14 @@ class TransformersStudent:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
+        self.stop_token_ids = stop_token_ids(tokenizer, model.generation_config)
+        turn_end = turn_end_ids(tokenizer)
+        # a template that ends a turn with no special token teaches no end: the eos is added
+        ends_turn = not self.chat or end_of_turn_id(tokenizer, turn_end) is not None
+        self.answer_suffix = "" if ends_turn else tokenizer.eos_token
+        # the tokens training puts after an answer's text (and its suffix)
+        self.answer_end_ids = turn_end if self.chat else [tokenizer.eos_token_id]
+        self._stop_criteria: dict[tuple[str, ...], StopStringCriteria] = {}
 
     # -- persistence ----------------------------------------------------------------
     @classmethod
@@ -174,24 +274,38 @@ class TransformersStudent:
         follow_umask(Path(path))
 
     # -- inference ------------------------------------------------------------------
-    @torch.inference_mode()
     def answer(
         self,
         prompts: Sequence[str],
         max_new_tokens: int = 16,
         progress: bool = False,
         batch_size: int | None = None,
+        stop: Sequence[str] = (),
     ) -> list[str]:
-        """Greedy answers, batched with left padding; special tokens stripped. The default
-        batch keeps a batch's logits near 2^22 values (256 prompts for the embedded student,
-        85 for a 49k vocabulary: at 256 its peak memory doubled for no speed)."""
+        """Greedy answers (see `reply`)."""
+        return [r.text for r in self.reply(prompts, max_new_tokens, progress, batch_size, stop)]
+
+    @torch.inference_mode()
+    def reply(
+        self,
+        prompts: Sequence[str],
+        max_new_tokens: int = 16,
+        progress: bool = False,
+        batch_size: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> list[Reply]:
+        """Greedy answers, batched with left padding; special tokens stripped; each cut
+        before the first `stop` string. The default batch keeps a batch's logits near 2^22
+        values (256 prompts for the embedded student, 85 for a 49k vocabulary: at 256 its
+        peak memory doubled for no speed)."""
         from tqdm.auto import tqdm
 
         batch_size = batch_size or min(256, max(8, 4 * LOGITS_PER_POSITION // self.model.config.vocab_size))
         self.model.eval()
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
-        outputs: list[str] = [""] * len(prompts)
+        outputs: list[Reply] = [Reply("", False)] * len(prompts)
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        stopping = self.stopping_criteria(stop)
         for batch in tqdm(batches, desc="evaluate", unit="batch", disable=not progress, leave=False):
             enc = self.tokenizer(
                 [self.render(prompts[i]) for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
@@ -201,12 +315,34 @@ class TransformersStudent:
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
                 pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
+                eos_token_id=self.stop_token_ids,
+                stopping_criteria=stopping,
             )
-            texts = self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-            for i, text in zip(batch, texts, strict=True):
-                outputs[i] = text
+            for i, reply in zip(batch, self.decode_replies(out[:, enc["input_ids"].shape[1] :], stop), strict=True):
+                outputs[i] = reply
         return outputs
+
+    def stopping_criteria(self, stop: Sequence[str]) -> StoppingCriteriaList | None:
+        """Stops a row at a stop string (the text is cut there afterwards). Built once per
+        set of strings: it scans the whole vocabulary (0.7 s for SmolLM2's 49k tokens)."""
+        key = tuple(s for s in stop if s)
+        if not key:
+            return None
+        if key not in self._stop_criteria:
+            self._stop_criteria[key] = StopStringCriteria(self.tokenizer, list(key))
+        return StoppingCriteriaList([self._stop_criteria[key]])
+
+    def decode_replies(self, generated: torch.Tensor, stop: Sequence[str]) -> list[Reply]:
+        """Decoded rows; a row hit the limit when it holds no stop token and no stop string
+        (rows that ended are padded, and generation runs until every row ended)."""
+        stops = torch.tensor(self.stop_token_ids)
+        ended = torch.isin(generated, stops).any(dim=1).tolist()
+        texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+        replies = []
+        for text, stopped in zip(texts, ended, strict=True):
+            text, cut = cut_at_stop(text, stop)
+            replies.append(Reply(text, not (stopped or cut)))
+        return replies
 
     # -- training -------------------------------------------------------------------
     def micro_batch(self, cfg: TrainConfig) -> int:
@@ -272,16 +408,19 @@ class TransformersStudent:
         self.model.eval()
 
     def _rows(self, data: Sequence[Example], answer_key: str) -> list[dict]:
-        """TRL rows: conversational when the model has a chat template, else plain text."""
+        """TRL rows: conversational when the model has a chat template, else plain text.
+        Every answer ends with what generation stops on: TRL appends the eos to plain-text
+        answers and renders conversational ones through the template, whose end-of-turn
+        closes the answer (`answer_suffix` adds the eos where the template has none)."""
         rows = []
         for ex in data:
             if self.chat:
                 row = {
                     "prompt": [{"role": "user", "content": ex.prompt}],
-                    answer_key: [{"role": "assistant", "content": ex.answer}],
+                    answer_key: [{"role": "assistant", "content": ex.answer + self.answer_suffix}],
                 }
                 if ex.rejected is not None:
-                    row["rejected"] = [{"role": "assistant", "content": ex.rejected}]
+                    row["rejected"] = [{"role": "assistant", "content": ex.rejected + self.answer_suffix}]
             else:
                 row = {"prompt": ex.prompt, answer_key: ex.answer}
                 if ex.rejected is not None:

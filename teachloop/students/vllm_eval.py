@@ -1,5 +1,7 @@
 """Student evaluation through vLLM: the base model loaded once, each iteration's LoRA
-adapter served with a LoRARequest (no merge, no reload per iteration)."""
+adapter served with a LoRARequest (no merge, no reload per iteration). Answers end as
+transformers' do: at the student's stop tokens (eos, generation config, the template's
+end-of-turn) and before the first stop string."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from teachloop.errors import TeachloopError
+from teachloop.students.student import Reply, load_tokenizer, model_stop_token_ids
 from teachloop.vllm_options import cpu_engine_options, on_gpu, vllm_available
 
 
@@ -21,6 +24,7 @@ class VLLMStudentGenerator:
         if not on_gpu():
             defaults |= cpu_engine_options()
         self.base = base
+        self.stop_token_ids = model_stop_token_ids(base, load_tokenizer(base))
         self.llm = LLM(model=base, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, **(defaults | options))
 
     def close(self) -> None:
@@ -30,13 +34,34 @@ class VLLMStudentGenerator:
             core.shutdown()
 
     def generate(
-        self, rendered_prompts: Sequence[str], max_new_tokens: int, adapter: Path | None = None, adapter_id: int = 1
+        self,
+        rendered_prompts: Sequence[str],
+        max_new_tokens: int,
+        adapter: Path | None = None,
+        adapter_id: int = 1,
+        stop: Sequence[str] = (),
     ) -> list[str]:
         """Greedy answers to prompts already rendered for the model (chat template applied)."""
+        return [r.text for r in self.reply(rendered_prompts, max_new_tokens, adapter, adapter_id, stop)]
+
+    def reply(
+        self,
+        rendered_prompts: Sequence[str],
+        max_new_tokens: int,
+        adapter: Path | None = None,
+        adapter_id: int = 1,
+        stop: Sequence[str] = (),
+    ) -> list[Reply]:
+        """The answers, each cut before its first stop string, with whether it hit the limit."""
         from vllm import SamplingParams
         from vllm.lora.request import LoRARequest
 
         request = LoRARequest(f"adapter-{adapter_id}", adapter_id, str(adapter)) if adapter else None
-        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        params = SamplingParams(
+            temperature=0.0,
+            max_tokens=max_new_tokens,
+            stop=[s for s in stop if s] or None,
+            stop_token_ids=self.stop_token_ids,
+        )
         outputs = self.llm.generate(list(rendered_prompts), params, lora_request=request, use_tqdm=False)
-        return [out.outputs[0].text for out in outputs]
+        return [Reply(out.outputs[0].text, out.outputs[0].finish_reason == "length") for out in outputs]

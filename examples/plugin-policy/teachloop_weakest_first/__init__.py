@@ -1,26 +1,37 @@
 """`weakest-first`: every iteration, the whole budget goes to the k weakest leaf skills.
 
 A complete teachloop policy plug-in. teachloop finds it through the entry point
-`weakest-first` in the `teachloop.policies` group (see pyproject.toml) and builds it
-with the run's `policy_options` as keyword arguments (`policy_options: {k: 3}`).
+`weakest-first` in the `teachloop.policies` group (see pyproject.toml), validates the
+run's `policy_options` (`policy_options: {k: 3}`, or `--policy-option k=3`) with its
+`Options` model and builds it with them as keyword arguments.
 """
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from teachloop.agents.policies import allocate
-from teachloop.errors import ConfigError
 from teachloop.types import DataPlan, GenerationRequest, TeacherState
 
-__all__ = ["WeakestFirstPolicy"]
+__all__ = ["WeakestFirstOptions", "WeakestFirstPolicy"]
+
+
+class WeakestFirstOptions(BaseModel):
+    """`weakest-first`'s options: types, defaults and help that `teachloop policies show` prints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(default=2, ge=1, description="how many of the weakest skills share the budget")
 
 
 class WeakestFirstPolicy:
+    """Every iteration, the whole budget goes to the k weakest leaf skills."""
+
     name = "weakest-first"
+    # a bad option (k=0, k=many, K=3) is a one-line `error: ...` before the run starts
+    Options = WeakestFirstOptions
 
     def __init__(self, k: int = 2) -> None:
-        # a ConfigError reaches the user as a one-line `error: ...`, before the run starts
-        if k < 1:
-            raise ConfigError(f"weakest-first: k must be >= 1, got {k}")
         self.k = k
 
     def plan(self, state: TeacherState) -> DataPlan:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import random
 from collections.abc import Callable
@@ -10,7 +9,7 @@ from collections.abc import Callable
 from tqdm.auto import tqdm
 
 from teachloop.agents.engines.filters import DataFilter
-from teachloop.environments.base import Environment, ProgrammaticEnvironment
+from teachloop.environments.base import Environment, ProgrammaticEnvironment, takes_difficulty
 from teachloop.errors import TeachloopError
 from teachloop.types import DataPlan, Example, GenerationContext, GenerationResult, Lineage, Rejected
 
@@ -82,16 +81,8 @@ def _generator(env: ProgrammaticEnvironment, difficulty: int | None) -> Callable
 
     An environment without levels still serves a plan that has them, at its only level.
     """
-    if difficulty is not None and _takes_difficulty(env):
+    if difficulty is not None and takes_difficulty(env):
         return lambda skill, rng: env.generate(skill, 1, rng, difficulty=difficulty)[0]
     if difficulty is not None:
         log.warning("environment %r has no difficulty levels; ignoring difficulty %d", env.name, difficulty)
     return lambda skill, rng: env.generate(skill, 1, rng)[0]
-
-
-def _takes_difficulty(env: ProgrammaticEnvironment) -> bool:
-    try:
-        parameters = inspect.signature(env.generate).parameters.values()
-    except (TypeError, ValueError):  # no introspectable signature: assume the protocol's
-        return False
-    return any(p.name == "difficulty" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)

@@ -5,18 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from teachloop import plugins
-from teachloop.agents.policies.base import Policy, SelectingPolicy, StudentProbe, allocate
-from teachloop.errors import ConfigError
+from teachloop.agents.policies.base import (
+    POLICY_CONTRACT,
+    Policy,
+    PoolAttemptsPolicy,
+    PoolOnlyPolicy,
+    SelectingPolicy,
+    StudentProbe,
+    TeacherPolicy,
+    allocate,
+    needs_pool_attempts,
+    pool_only,
+    uses_teacher,
+)
 
 
 def get_policy(name: str, **options: Any) -> Policy:
+    """The policy registered as `name`, built from validated `options` and checked against
+    the Policy contract (required members, optional hooks)."""
     factory = plugins.load(plugins.POLICIES, name)
-    try:
-        policy = factory(**options)
-    except TypeError as exc:
-        raise ConfigError(f"policy {name!r} does not accept options {sorted(options)}: {exc}") from exc
-    if not isinstance(policy, Policy):
-        raise ConfigError(f"policy {name!r} does not implement plan(state) -> DataPlan")
+    policy = plugins.build("policy", name, factory, options)
+    plugins.check_component(policy, POLICY_CONTRACT, name)
     return policy
 
 
@@ -24,4 +33,18 @@ def available_policies() -> list[str]:
     return plugins.available(plugins.POLICIES)
 
 
-__all__ = ["Policy", "SelectingPolicy", "StudentProbe", "allocate", "available_policies", "get_policy"]
+__all__ = [
+    "POLICY_CONTRACT",
+    "Policy",
+    "PoolAttemptsPolicy",
+    "PoolOnlyPolicy",
+    "SelectingPolicy",
+    "StudentProbe",
+    "TeacherPolicy",
+    "allocate",
+    "available_policies",
+    "get_policy",
+    "needs_pool_attempts",
+    "pool_only",
+    "uses_teacher",
+]

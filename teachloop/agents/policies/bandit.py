@@ -17,19 +17,19 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.policies.base import allocate
 from teachloop.agents.policies.common import (
-    check_choice,
-    check_float,
-    check_int,
     even_requests,
     gains,
     leaf_accuracy,
 )
 from teachloop.types import DataPlan, GenerationRequest, HistoryEntry, TeacherState
 
-ALGORITHMS = ("ucb", "thompson")
+Algorithm = Literal["ucb", "thompson"]
 
 
 @dataclass(frozen=True)
@@ -38,22 +38,37 @@ class Arm:
     mean: float
 
 
+class BanditOptions(BaseModel):
+    """`bandit`'s options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    algorithm: Algorithm = Field(default="ucb", description="ucb (UCB1) or thompson (Gaussian sampling)")
+    arms: int = Field(default=3, ge=1, description="skills that share the budget each iteration")
+    exploration: float = Field(default=0.5, ge=0, description="ucb: weight of the exploration bonus")
+    unit: int = Field(default=100, ge=1, description="rewards are accuracy gains per this many examples")
+    spread: float = Field(default=0.5, ge=0, description="thompson: width of the sampling around each mean")
+
+
 class BanditPolicy:
+    """A multi-armed bandit over the leaf skills, rewarded by each skill's measured accuracy gain."""
+
     name = "bandit"
+    Options = BanditOptions
 
     def __init__(
         self,
-        algorithm: str = "ucb",
+        algorithm: Algorithm = "ucb",
         arms: int = 3,
         exploration: float = 0.5,
         unit: int = 100,
         spread: float = 0.5,
     ) -> None:
-        self.algorithm = check_choice(self.name, "algorithm", algorithm, ALGORITHMS)
-        self.arms = check_int(self.name, "arms", arms, minimum=1)
-        self.exploration = check_float(self.name, "exploration", exploration, 0.0)
-        self.unit = check_int(self.name, "unit", unit, minimum=1)
-        self.spread = check_float(self.name, "spread", spread, 0.0)
+        self.algorithm = algorithm
+        self.arms = arms
+        self.exploration = exploration
+        self.unit = unit
+        self.spread = spread
 
     def plan(self, state: TeacherState) -> DataPlan:
         leaves = state.skill_tree.leaves()

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
+from teachloop.plugins import Contract, Hook
 from teachloop.types import Attempt, DataPlan, Example, Selection, TeacherState
 
 
@@ -13,23 +14,27 @@ from teachloop.types import Attempt, DataPlan, Example, Selection, TeacherState
 class Policy(Protocol):
     """Reads the teacher state (feedback, history, budget) and decides what data to make.
 
-    A policy is constructed with keyword options from the run config
-    (`policy_options:`) and must be a pure function of the state it is given:
+    A policy declares its options as a pydantic model in the class attribute `Options`;
+    teachloop validates the run's `policy_options` with it and builds the policy with every
+    field as a keyword argument. It must be a pure function of the state it is given:
     anything it wants to remember goes into `DataPlan.policy_state`, which the
     loop stores and hands back as `TeacherState.policy_state` next iteration, so
     resumed runs plan exactly as uninterrupted ones.
 
-    Optional members the loop looks for:
-    - `needs_pool_attempts = True`: the loop scores the student on the seed pool and
-      passes the attempts in `TeacherState.pool_attempts` (LLM2LLM).
-    - `select(candidates, state) -> Selection | list[Example]` (see `SelectingPolicy`):
+    Optional capabilities, each declared by a protocol below and checked when the policy
+    is loaded (`POLICY_CONTRACT`: a misspelt hook such as `selct` is an error):
+    - `needs_pool_attempts = True` (`PoolAttemptsPolicy`): the loop scores the student on
+      the seed pool and passes the attempts in `TeacherState.pool_attempts` (LLM2LLM).
+    - `select(candidates, state) -> Selection | list[Example]` (`SelectingPolicy`):
       called after generation with the engine's verified examples; returns what is trained
       on (at most the budget). Use it to over-generate and keep the most helpful
-      (`state.probe.influence`), or to turn examples into preference pairs
-      (`state.probe.answer`).
-    - `uses_teacher = True`: the policy is built around the LLM teacher (it asks
-      `state.teacher` itself, or relies on the teacher writing its requests) and falls back
-      to a programmatic stand-in without one; benchmarks label such runs.
+      (`state.probe.influence`), or to turn examples into preference pairs by setting
+      `Example.rejected` (`state.probe.answer`), trained with DPO.
+    - `uses_teacher = True` (`TeacherPolicy`): the policy is built around the LLM teacher (it
+      asks `state.teacher` itself, or relies on the teacher writing its requests) and falls
+      back to a programmatic stand-in without one; benchmarks label such runs.
+    - `pool_only = True` (`PoolOnlyPolicy`): its plans only draw from the seed pool, so it
+      needs neither a generator nor a teacher (checked before a run starts).
     """
 
     name: str
@@ -44,6 +49,75 @@ class SelectingPolicy(Policy, Protocol):
 
     def select(self, candidates: list[Example], state: TeacherState) -> Selection | list[Example]:
         ...
+
+
+@runtime_checkable
+class PoolAttemptsPolicy(Protocol):
+    """Wants the student's scored answers on the seed pool (`TeacherState.pool_attempts`)."""
+
+    needs_pool_attempts: bool
+
+
+@runtime_checkable
+class TeacherPolicy(Protocol):
+    """Built around the LLM teacher; without one it runs a programmatic stand-in."""
+
+    uses_teacher: bool
+
+
+@runtime_checkable
+class PoolOnlyPolicy(Protocol):
+    """Plans only draws from the seed pool: needs neither a generator nor a teacher."""
+
+    pool_only: bool
+
+
+def needs_pool_attempts(policy: object) -> bool:
+    return isinstance(policy, PoolAttemptsPolicy) and policy.needs_pool_attempts is True
+
+
+def uses_teacher(policy: object) -> bool:
+    """For a policy or its class (benchmarks ask before building one)."""
+    return isinstance(policy, TeacherPolicy) and policy.uses_teacher is True
+
+
+def pool_only(policy: object) -> bool:
+    return isinstance(policy, PoolOnlyPolicy) and policy.pool_only is True
+
+
+POLICY_CONTRACT = Contract(
+    kind="policy",
+    required=(
+        Hook("name", "the name it is registered under", value_type=str),
+        Hook("plan", "reads the teacher state and returns a DataPlan", params=("state",)),
+    ),
+    optional=(
+        Hook(
+            "select",
+            "chooses, after generation, what is trained on: over-generate and keep, or preference pairs",
+            protocol=SelectingPolicy,
+            params=("candidates", "state"),
+        ),
+        Hook(
+            "needs_pool_attempts",
+            "the loop scores the student on the seed pool first (state.pool_attempts)",
+            protocol=PoolAttemptsPolicy,
+            value_type=bool,
+        ),
+        Hook(
+            "uses_teacher",
+            "built around the LLM teacher; a programmatic stand-in without one",
+            protocol=TeacherPolicy,
+            value_type=bool,
+        ),
+        Hook(
+            "pool_only",
+            "only draws from the seed pool: needs neither a generator nor a teacher",
+            protocol=PoolOnlyPolicy,
+            value_type=bool,
+        ),
+    ),
+)
 
 
 @runtime_checkable

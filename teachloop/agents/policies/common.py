@@ -1,4 +1,4 @@
-"""Helpers the policies share: option checks, the pool's skill index, even spreads,
+"""Helpers the policies share: the pool's skill index, even spreads,
 per-skill accuracy and accuracy gains read from the history.
 
 Nothing here keeps state: every helper is a function of its arguments.
@@ -8,47 +8,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from teachloop.agents.policies.base import allocate
-from teachloop.errors import ConfigError
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Example, GenerationRequest, HistoryEntry, TeacherState
 
 T = TypeVar("T")
-
-
-# -- option checks -------------------------------------------------------------------------
-def check_int(policy: str, option: str, value: Any, minimum: int, maximum: int | None = None) -> int:
-    """An integer option within [minimum, maximum]; a ConfigError that names it otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{policy}: {option} must be an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f">= {minimum}" if maximum is None else f"within [{minimum}, {maximum}]"
-        raise ConfigError(f"{policy}: {option} must be {bounds}, got {value}")
-    return value
-
-
-def check_float(policy: str, option: str, value: Any, low: float, high: float | None = None) -> float:
-    """A number option within [low, high] (no upper bound when high is None)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{policy}: {option} must be a number, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bounds = f">= {low}" if high is None else f"within [{low}, {high}]"
-        raise ConfigError(f"{policy}: {option} must be {bounds}, got {value}")
-    return float(value)
-
-
-def check_choice(policy: str, option: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ConfigError(f"{policy}: {option} must be one of {', '.join(choices)}; got {value!r}")
-    return str(value)
-
-
-def check_bool(policy: str, option: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{policy}: {option} must be true or false, got {value!r}")
-    return value
 
 
 # -- the seed pool ---------------------------------------------------------------------------

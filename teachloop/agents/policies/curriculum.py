@@ -16,22 +16,36 @@ from __future__ import annotations
 
 import random
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from teachloop.agents.policies.base import allocate
 from teachloop.agents.policies.common import (
-    check_float,
-    check_int,
     even_counts,
     even_requests,
     exemplars_for,
     pool_index,
 )
-from teachloop.errors import ConfigError
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, GenerationRequest, TeacherState
 
 
+class CurriculumOptions(BaseModel):
+    """`curriculum`'s options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(default=0.9, ge=0, le=1, description="mastery at which a skill moves a level up")
+    alpha: float = Field(default=0.5, gt=0, le=1, description="weight of the newest evaluation in the mastery EMA")
+    max_level: int = Field(default=3, ge=0, description="highest difficulty level requested")
+    floor: float = Field(default=0.1, ge=0, le=1, description="weight of a mastered skill (unmastered: 1 - mastery)")
+    exemplars: int = Field(default=3, ge=0, description="pool examples of the skill shown with each request")
+
+
 class CurriculumPolicy:
+    """A mastery-based curriculum: unmastered skills get the budget, mastered ones move up a level."""
+
     name = "curriculum"
+    Options = CurriculumOptions
 
     def __init__(
         self,
@@ -41,13 +55,11 @@ class CurriculumPolicy:
         floor: float = 0.1,
         exemplars: int = 3,
     ) -> None:
-        self.threshold = check_float(self.name, "threshold", threshold, 0.0, 1.0)
-        self.alpha = check_float(self.name, "alpha", alpha, 0.0, 1.0)
-        if self.alpha == 0.0:
-            raise ConfigError(f"{self.name}: alpha must be > 0 (0 would never update mastery)")
-        self.max_level = check_int(self.name, "max_level", max_level, minimum=0)
-        self.floor = check_float(self.name, "floor", floor, 0.0, 1.0)
-        self.exemplars = check_int(self.name, "exemplars", exemplars, minimum=0)
+        self.threshold = threshold
+        self.alpha = alpha
+        self.max_level = max_level
+        self.floor = floor
+        self.exemplars = exemplars
 
     def plan(self, state: TeacherState) -> DataPlan:
         if not state.skill_tree.leaves():

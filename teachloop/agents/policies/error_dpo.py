@@ -15,13 +15,27 @@ one's; the policy was called `delta-dpo` before, which overstated that.
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from teachloop.agents.engines.filters import normalize
 from teachloop.agents.policies.stat_syn import StatSynPolicy
 from teachloop.types import DataPlan, Example, TeacherState
 
 
+class ErrorDPOOptions(BaseModel):
+    """`error-dpo`'s options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keep_known: bool = Field(default=False, description="keep items the student already answers, as plain SFT")
+    floor: float = Field(default=0.0, ge=0, le=1, description="share of the budget spread evenly (as stat-syn)")
+
+
 class ErrorDPOPolicy:
+    """Preference pairs against the student's own errors: verified answer over its wrong one (DPO)."""
+
     name = "error-dpo"
+    Options = ErrorDPOOptions
 
     def __init__(self, keep_known: bool = False, floor: float = 0.0) -> None:
         self.keep_known = keep_known

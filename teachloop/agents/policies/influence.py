@@ -15,20 +15,30 @@ from __future__ import annotations
 
 import random
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from teachloop.agents.policies.stat_syn import StatSynPolicy
-from teachloop.errors import ConfigError
 from teachloop.types import DataPlan, Example, Selection, TeacherState
 
 
+class InfluenceOptions(BaseModel):
+    """`influence`'s options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    overgenerate: float = Field(default=2.0, ge=1, description="candidates generated per example kept")
+    reference: int = Field(default=64, ge=1, description="failed seed items the influence is measured on")
+    floor: float = Field(default=0.0, ge=0, le=1, description="share of the budget spread evenly (as stat-syn)")
+
+
 class InfluencePolicy:
+    """Montessori-Instruct: over-generate, keep the candidates with the most helpful local influence."""
+
     name = "influence"
+    Options = InfluenceOptions
     needs_pool_attempts = True
 
     def __init__(self, overgenerate: float = 2.0, reference: int = 64, floor: float = 0.0) -> None:
-        if overgenerate < 1.0:
-            raise ConfigError(f"influence: overgenerate must be >= 1, got {overgenerate}")
-        if reference < 1:
-            raise ConfigError(f"influence: reference must be >= 1, got {reference}")
         self.overgenerate = overgenerate
         self.reference = reference
         self.allocator = StatSynPolicy(floor=floor)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import random
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from teachloop.agents.policies.base import allocate
 from teachloop.agents.policies.common import even_requests
-from teachloop.errors import ConfigError
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example, GenerationRequest, TeacherState
 
@@ -27,14 +28,25 @@ INSTRUCTIONS = (
 )
 
 
+class LLM2LLMOptions(BaseModel):
+    """`llm2llm`'s options."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    instructions: str = Field(
+        default=INSTRUCTIONS, min_length=1, description="what the teacher is asked for each wrong seed item"
+    )
+
+
 class LLM2LLMPolicy:
+    """LLM2LLM: new examples like each seed item the student still gets wrong."""
+
     name = "llm2llm"
+    Options = LLM2LLMOptions
     uses_teacher = True  # the teacher writes its examples (llm engine); without one, the generator does
     needs_pool_attempts = True
 
     def __init__(self, instructions: str = INSTRUCTIONS) -> None:
-        if not isinstance(instructions, str) or not instructions.strip():
-            raise ConfigError(f"{self.name}: instructions must be a non-empty string, got {instructions!r}")
         self.instructions = instructions
 
     def plan(self, state: TeacherState) -> DataPlan:

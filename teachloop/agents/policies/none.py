@@ -8,11 +8,23 @@ fine-tuning on the seed data gives for the same number of training items. This i
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 from teachloop.types import DataPlan, TeacherState
 
 
+class NoDataOptions(BaseModel):
+    """`none` takes no options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class NoDataPolicy:
+    """The vanilla SFT baseline: no new data; the budget is drawn uniformly from the seed pool."""
+
     name = "none"
+    Options = NoDataOptions
+    pool_only = True
 
     def plan(self, state: TeacherState) -> DataPlan:
         return DataPlan(

@@ -17,12 +17,10 @@ import random
 from collections import Counter
 from typing import Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from teachloop.agents.policies.base import allocate
 from teachloop.agents.policies.common import (
-    check_bool,
-    check_int,
     even_requests,
     exemplars_for,
     pick,
@@ -36,8 +34,23 @@ SYSTEM = "You are the teacher of a small student model and plan its next trainin
 NO_SKILL = "*"
 
 
+class OpenEndedOptions(BaseModel):
+    """`open-ended`'s options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    errors_shown: int = Field(default=5, ge=0, description="failed attempts shown to the teacher")
+    examples_shown: int = Field(default=5, ge=0, description="seed-pool examples shown to the teacher")
+    max_specs: int = Field(default=8, ge=1, description="data specs the teacher may propose")
+    exemplars: int = Field(default=3, ge=0, description="pool examples of the skill shown with each request")
+    use_teacher: bool = Field(default=True, description="ask the LLM teacher when the run has one")
+
+
 class OpenEndedPolicy:
+    """DataEnvGym's open-ended teacher: data specs from the student's failed attempts."""
+
     name = "open-ended"
+    Options = OpenEndedOptions
     uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback
 
     def __init__(
@@ -48,11 +61,11 @@ class OpenEndedPolicy:
         exemplars: int = 3,
         use_teacher: bool = True,
     ) -> None:
-        self.errors_shown = check_int(self.name, "errors_shown", errors_shown, minimum=0)
-        self.examples_shown = check_int(self.name, "examples_shown", examples_shown, minimum=0)
-        self.max_specs = check_int(self.name, "max_specs", max_specs, minimum=1)
-        self.exemplars = check_int(self.name, "exemplars", exemplars, minimum=0)
-        self.use_teacher = check_bool(self.name, "use_teacher", use_teacher)
+        self.errors_shown = errors_shown
+        self.examples_shown = examples_shown
+        self.max_specs = max_specs
+        self.exemplars = exemplars
+        self.use_teacher = use_teacher
 
     def plan(self, state: TeacherState) -> DataPlan:
         rng = random.Random(f"{state.seed}:{state.iteration}:open-ended")

@@ -15,13 +15,10 @@ from __future__ import annotations
 import random
 from typing import Annotated
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from teachloop.agents.policies.base import allocate
 from teachloop.agents.policies.common import (
-    check_bool,
-    check_float,
-    check_int,
     even_counts,
     even_requests,
     exemplars_for,
@@ -35,8 +32,23 @@ from teachloop.types import Attempt, DataPlan, GenerationRequest, TeacherState
 SYSTEM = "You are the teacher of a small student model and diagnose its weak skills. Reply with JSON only."
 
 
+class SkillListOptions(BaseModel):
+    """`skill-list`'s options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    floor: float = Field(default=0.05, ge=0, le=1, description="added to every skill's weight (1 - accuracy)")
+    hypotheses: int = Field(default=2, ge=1, le=10, description="weak-skill hypotheses the teacher writes per skill")
+    errors_shown: int = Field(default=5, ge=0, description="failed attempts of a skill shown to the teacher")
+    exemplars: int = Field(default=3, ge=0, description="pool examples of the skill shown with each request")
+    use_teacher: bool = Field(default=True, description="ask the LLM teacher when the run has one")
+
+
 class SkillListPolicy:
+    """DataEnvGym's skill-list teacher: budget by per-skill accuracy, weak-skill hypotheses."""
+
     name = "skill-list"
+    Options = SkillListOptions
     uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback
 
     def __init__(
@@ -47,11 +59,11 @@ class SkillListPolicy:
         exemplars: int = 3,
         use_teacher: bool = True,
     ) -> None:
-        self.floor = check_float(self.name, "floor", floor, 0.0, 1.0)
-        self.hypotheses = check_int(self.name, "hypotheses", hypotheses, minimum=1, maximum=10)
-        self.errors_shown = check_int(self.name, "errors_shown", errors_shown, minimum=0)
-        self.exemplars = check_int(self.name, "exemplars", exemplars, minimum=0)
-        self.use_teacher = check_bool(self.name, "use_teacher", use_teacher)
+        self.floor = floor
+        self.hypotheses = hypotheses
+        self.errors_shown = errors_shown
+        self.exemplars = exemplars
+        self.use_teacher = use_teacher
 
     def plan(self, state: TeacherState) -> DataPlan:
         if not state.skill_tree.leaves():

@@ -27,13 +27,10 @@ import random
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from teachloop.agents.policies.base import allocate
 from teachloop.agents.policies.common import (
-    check_bool,
-    check_float,
-    check_int,
     even_requests,
     exemplars_for,
     leaf_accuracy,
@@ -105,8 +102,25 @@ class Memory(BaseModel):
 
 
 # -- the policy ------------------------------------------------------------------------------
+class SkillTreeOptions(BaseModel):
+    """`skill-tree`'s options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: float = Field(default=0.5, ge=0, le=1, description="heuristic: how far the allocation moves per iteration")
+    mastered: float = Field(default=1.0, ge=0, le=1, description="accuracy at which a subskill is pruned")
+    exemplars: int = Field(default=3, ge=0, description="pool examples of the skill shown with each request")
+    max_new: int = Field(default=3, ge=1, description="subskills the teacher may add in one explore action")
+    history_shown: int = Field(default=5, ge=0, description="past (state, action, reward) steps shown to the teacher")
+    history_limit: int = Field(default=100, ge=1, description="steps kept in policy_state")
+    use_teacher: bool = Field(default=True, description="ask the LLM teacher when the run has one")
+
+
 class SkillTreePolicy:
+    """DataEnvGym's skill-tree teacher: explore/exploit actions on an allocation over subskills."""
+
     name = "skill-tree"
+    Options = SkillTreeOptions
     uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback
 
     def __init__(
@@ -119,13 +133,13 @@ class SkillTreePolicy:
         history_limit: int = 100,
         use_teacher: bool = True,
     ) -> None:
-        self.step = check_float(self.name, "step", step, 0.0, 1.0)
-        self.mastered = check_float(self.name, "mastered", mastered, 0.0, 1.0)
-        self.exemplars = check_int(self.name, "exemplars", exemplars, minimum=0)
-        self.max_new = check_int(self.name, "max_new", max_new, minimum=1)
-        self.history_shown = check_int(self.name, "history_shown", history_shown, minimum=0)
-        self.history_limit = check_int(self.name, "history_limit", history_limit, minimum=1)
-        self.use_teacher = check_bool(self.name, "use_teacher", use_teacher)
+        self.step = step
+        self.mastered = mastered
+        self.exemplars = exemplars
+        self.max_new = max_new
+        self.history_shown = history_shown
+        self.history_limit = history_limit
+        self.use_teacher = use_teacher
 
     def plan(self, state: TeacherState) -> DataPlan:
         leaves = state.skill_tree.leaves()
@@ -212,8 +226,8 @@ class SkillTreePolicy:
 
     def _prompt(self, state: TeacherState, memory: Memory, accuracy: dict[str, float]) -> str:
         tree = state.skill_tree
-        lines = ["Skill tree (leaf skills with the student's evaluation accuracy):"]
-        lines += _render(tree, accuracy)
+        lines = ["Skill tree (skills and skill groups with the student's evaluation accuracy):"]
+        lines += _render(tree, {**state.feedback.node_accuracy, **accuracy})  # groups: all items below them
         lines += ["", f"Current allocation of the {state.budget} examples per iteration over subskills:"]
         lines += [f"- {k}{_about(memory, k)}: {n}" for k, n in memory.allocation.items()] or ["(empty)"]
         shown = memory.history[-self.history_shown :] if self.history_shown else []

@@ -18,16 +18,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from teachloop.agents.policies.common import check_int, pool_index
+from pydantic import BaseModel, ConfigDict, Field
+
+from teachloop.agents.policies.common import pool_index
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example, TeacherState
 
 
+class StatSelOptions(BaseModel):
+    """`stat-sel`'s options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(default=3, ge=1, description="pool items drawn per (failed item, missing skill), as in STAT")
+
+
 class StatSelPolicy:
+    """STAT-Sel: the budget drawn from the seed pool, weighted towards the missing skills."""
+
     name = "stat-sel"
+    Options = StatSelOptions
+    pool_only = True
 
     def __init__(self, k: int = 3) -> None:
-        self.k = check_int(self.name, "k", k, minimum=1)
+        self.k = k
 
     def plan(self, state: TeacherState) -> DataPlan:
         counts = state.feedback.profile.counts

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import random
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from teachloop.agents.policies.base import allocate
-from teachloop.errors import ConfigError
 from teachloop.types import DataPlan, Example, GenerationRequest, TeacherState
 
 INSTRUCTIONS = (
@@ -23,14 +24,22 @@ INSTRUCTIONS = (
 )
 
 
+class StatSynOptions(BaseModel):
+    """`stat-syn`'s options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    floor: float = Field(default=0.0, ge=0, le=1, description="share of the budget spread evenly over all skills")
+    exemplars: int = Field(default=3, ge=0, description="pool examples of the skill shown with each request")
+
+
 class StatSynPolicy:
+    """STAT-Syn: new data per skill in proportion to the Missing-Skill-Profile."""
+
     name = "stat-syn"
+    Options = StatSynOptions
 
     def __init__(self, floor: float = 0.0, exemplars: int = 3) -> None:
-        if not 0.0 <= floor <= 1.0:
-            raise ConfigError(f"stat-syn: floor must be within [0, 1], got {floor}")
-        if exemplars < 0:
-            raise ConfigError(f"stat-syn: exemplars must be >= 0, got {exemplars}")
         self.floor = floor
         self.exemplars = exemplars
 

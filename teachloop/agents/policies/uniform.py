@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 from teachloop.agents.policies.base import allocate
 from teachloop.types import DataPlan, GenerationRequest, TeacherState
 
 
+class UniformOptions(BaseModel):
+    """`uniform` takes no options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class UniformPolicy:
+    """The same budget spread evenly over every leaf skill (the baseline)."""
+
     name = "uniform"
+    Options = UniformOptions
 
     def plan(self, state: TeacherState) -> DataPlan:
         leaves = state.skill_tree.leaves()

@@ -1,0 +1,333 @@
+"""Typed options and declared capabilities: every component declares its options as a
+pydantic model, loading validates them (command-line text converted to the declared
+types) and checks the component's hooks, and a run fails before any model loads when its
+components cannot work together."""
+
+import inspect
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import teachloop
+from pydantic import BaseModel, ConfigDict, Field
+
+from teachloop import plugins
+from teachloop.agents.policies import POLICY_CONTRACT, available_policies, get_policy
+from teachloop.cli import _key_values
+from teachloop.environments import ENVIRONMENT_CONTRACT, available_environments, get_environment
+from teachloop.environments.skillworld import SkillWorld
+from teachloop.errors import ConfigError, PluginError
+from teachloop.runs.checks import check_run_config
+from teachloop.runs.config import load_config
+from teachloop.types import DataPlan, Example, TeacherState
+
+BUILT_IN_ENVIRONMENTS = ["code", "jsonl", "math", "skillworld"]
+
+
+def factory(group: str, name: str):
+    return plugins.load(group, name)
+
+
+# -- every built-in declares its options ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("group", "name"),
+    [(plugins.POLICIES, n) for n in available_policies()] + [(plugins.ENVIRONMENTS, n) for n in BUILT_IN_ENVIRONMENTS],
+)
+def test_every_built_in_declares_documented_options_its_constructor_takes(group, name):
+    component = factory(group, name)
+    model = component.Options
+    assert issubclass(model, BaseModel)
+    parameters = inspect.signature(component).parameters
+    for option, info in model.model_fields.items():
+        assert info.description, f"{name}: option {option} has no help"
+        if option in parameters:  # a typed constructor: the same default as the model
+            assert parameters[option].default == info.get_default(call_default_factory=True), (name, option)
+        else:
+            assert any(p.kind is p.VAR_KEYWORD for p in parameters.values()), (name, option)
+
+
+def test_all_twelve_built_in_policies_are_covered():
+    assert len(available_policies()) >= 12 and set(BUILT_IN_ENVIRONMENTS) <= set(available_environments())
+
+
+# -- options: converted, validated, one line ----------------------------------------------------
+def test_command_line_text_becomes_the_declared_type():
+    options = _key_values(["eval_per_skill=3", "pool_per_skill=2", "split_seed=7"])
+    env = get_environment("skillworld", **options)
+    assert (env.eval_per_skill, env.pool_per_skill, env.split_seed) == (3, 2, 7)
+    assert len(env.eval_set()) == 3 * 8
+    policy = get_policy("bandit", **_key_values(["algorithm=thompson", "exploration=1e-3", "arms=2"]))
+    assert (policy.algorithm, policy.exploration, policy.arms) == ("thompson", 0.001, 2)
+    assert get_policy("skill-list", **_key_values(["use_teacher=no"])).use_teacher is False
+
+
+def test_key_values_keep_text_unless_it_is_exactly_a_number_or_boolean():
+    parsed = _key_values(["a=3", "b=0.5", "c=true", "d=yes", "e=007", "f=1.10", "g=[x, y]", "h=", "i=a=b"])
+    assert parsed == {
+        "a": 3,
+        "b": 0.5,
+        "c": True,
+        "d": "yes",
+        "e": "007",
+        "f": "1.10",
+        "g": ["x", "y"],
+        "h": "",
+        "i": "a=b",
+    }
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        _key_values(["novalue"])
+
+
+def test_a_number_typed_for_a_text_option_stays_its_text():
+    class Named(BaseModel):
+        subset: str = Field(default="main", description="a subset")
+
+    validated = plugins.validate_options("environment", "x", Named, _key_values(["subset=2023"]))
+    assert validated.subset == "2023"
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("skillworld", {"bogus": 1}, ("environment 'skillworld': unknown option 'bogus'; its options: eval_per_skill, "
+         "pool_per_skill, split_seed")),
+        ("skillworld", {"eval_per_skil": 3}, "unknown option 'eval_per_skil' (did you mean 'eval_per_skill'?)"),
+        ("skillworld", {"eval_per_skill": 0}, ("environment 'skillworld': eval_per_skill: Input should be greater "
+         "than or equal to 1 (got 0) (options: `teachloop environments show skillworld`)")),
+        ("skillworld", {"pool_per_skill": "many"}, "pool_per_skill: Input should be a valid integer"),
+    ],
+)  # fmt: skip
+def test_bad_environment_options_are_one_line_config_errors(name, options, message):
+    with pytest.raises(ConfigError) as err:
+        get_environment(name, **options)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+# -- plug-ins with and without an Options model ---------------------------------------------------
+class TinyEnv:
+    """A plug-in environment for these tests (its first paragraph is what `show` prints).
+
+    Second paragraph, not shown."""
+
+    name = "tiny"
+
+    def __init__(self, size: int = 2) -> None:
+        if size > 100:
+            raise ValueError("size must be at most 100")
+        self.skills = SkillWorld(eval_per_skill=1, pool_per_skill=0).skills
+        self.size = size
+
+    def train_pool(self) -> list[Example]:
+        return []
+
+    def eval_set(self) -> list[Example]:
+        return [Example(prompt="q", answer="a", skills=["copy"])] * self.size
+
+    def score(self, example, response):
+        from teachloop.environments import exact_attempt
+
+        return exact_attempt(example, response)
+
+
+class TinyOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    size: int = Field(default=2, ge=1, description="eval items")
+
+
+class TypedTinyEnv(TinyEnv):
+    Options = TinyOptions
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    """Register test classes as entry points: {name: object}."""
+    table: dict[str, object] = {}
+    real = plugins._entry_points
+
+    class FakeEntryPoint:
+        def __init__(self, obj):
+            self.obj = obj
+
+        def load(self):
+            return self.obj
+
+    def entry_points(group):
+        found = real(group)
+        return found | {name: FakeEntryPoint(obj) for name, obj in table.items()}
+
+    monkeypatch.setattr(plugins, "_entry_points", entry_points)
+    return table
+
+
+def test_a_plugin_without_options_model_gets_its_options_as_given_and_errors_stay_one_line(registered):
+    registered["tiny"] = TinyEnv
+    assert len(get_environment("tiny", size=3).eval_set()) == 3
+    with pytest.raises(ConfigError, match=r"environment 'tiny' rejected its options \['colour'\]: .*colour"):
+        get_environment("tiny", colour="red")
+    with pytest.raises(ConfigError, match=r"environment 'tiny' rejected its options \['size'\]: size must be at most"):
+        get_environment("tiny", size=500)
+
+
+def test_a_plugin_options_model_converts_and_validates(registered):
+    registered["tiny"] = TypedTinyEnv
+    assert get_environment("tiny", size="4").size == 4
+    with pytest.raises(ConfigError, match="environment 'tiny': size: Input should be greater than or equal to 1"):
+        get_environment("tiny", size=0)
+    with pytest.raises(ConfigError, match="environment 'tiny': unknown option 'sise' \\(did you mean 'size'\\?\\)"):
+        get_environment("tiny", sise=4)
+
+
+def test_an_options_field_the_constructor_does_not_take_is_a_plugin_error(registered):
+    class Wider(TinyOptions):
+        depth: int = 1
+
+    registered["tiny"] = type("WiderEnv", (TinyEnv,), {"Options": Wider})
+    with pytest.raises(
+        PluginError, match="declares option\\(s\\) depth in `Options` that its constructor does not take"
+    ):
+        get_environment("tiny")
+
+
+# -- declared capabilities, checked at load time --------------------------------------------------
+class Planner:
+    name = "planner"
+
+    def plan(self, state: TeacherState) -> DataPlan:
+        return DataPlan(policy=self.name, iteration=state.iteration)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"selct": lambda self, candidates, state: candidates}, "policy 'p' defines 'selct': did you mean 'select'?"),
+        ({"needs_pool_attempt": True}, "defines 'needs_pool_attempt': did you mean 'needs_pool_attempts'?"),
+        ({"select": lambda self, candidates: candidates}, ("defines select with the wrong signature: teachloop calls "
+         "select(candidates, state)")),
+        ({"uses_teacher": "yes"}, "policy 'p': uses_teacher must be bool"),
+        ({"plan": lambda self: None}, "defines plan with the wrong signature"),
+    ],
+)  # fmt: skip
+def test_misspelt_or_misshapen_policy_hooks_fail_at_load_time(registered, extra, message):
+    registered["p"] = type("P", (Planner,), extra)
+    with pytest.raises(PluginError) as err:
+        get_policy("p")
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"make_examples": lambda self, q, a, s: None}, ("environment 'e' defines 'make_examples': did you mean "
+         "'make_example'?")),
+        ({"generate": lambda self, skill: []}, "defines generate with the wrong signature"),
+        ({"answer_tokens": "many"}, "answer_tokens must be int"),
+        ({"checks": lambda self, example: True}, "did you mean 'check'?"),
+    ],
+)  # fmt: skip
+def test_misspelt_or_misshapen_environment_hooks_fail_at_load_time(registered, extra, message):
+    registered["e"] = type("E", (TinyEnv,), extra)
+    with pytest.raises(PluginError) as err:
+        get_environment("e")
+    assert message in str(err.value)
+
+
+def test_a_missing_required_member_names_it(registered):
+    registered["e"] = type("E", (TinyEnv,), {"score": None})
+    with pytest.raises(PluginError, match="environment 'e': score must be a method score\\(example, response\\)"):
+        get_environment("e")
+
+    class NoScore:
+        name = "e"
+        skills = TinyEnv().skills
+
+        def train_pool(self):
+            return []
+
+        def eval_set(self):
+            return []
+
+    registered["e"] = NoScore
+    with pytest.raises(PluginError, match="environment 'e' does not implement score\\(example, response\\)"):
+        get_environment("e")
+
+
+def test_every_built_in_keeps_its_contract():
+    for name in available_policies():
+        plugins.check_component(get_policy(name), POLICY_CONTRACT, name)  # get_policy checks too; explicit here
+    env = get_environment("skillworld", eval_per_skill=1, pool_per_skill=1)
+    assert [hook.title for hook in plugins.capabilities(env, ENVIRONMENT_CONTRACT)] == [
+        "generate(skill, n, rng)",
+        "generate(skill, n, rng, difficulty=level)",
+        "check(example)",
+        "make_example(question, answer, skills)",
+        "answer_tokens",
+        "stop",
+    ]
+    assert env.generate("reverse", 1, random.Random(0), difficulty=1)[0].meta == {"difficulty": 1}
+
+
+# -- `show` ---------------------------------------------------------------------------------------------
+def test_show_prints_description_options_and_capabilities():
+    out = teachloop("environments", "show", "skillworld")
+    assert out.returncode == 0, out.stderr
+    assert "Procedural string/number tasks with an exact scorer and a generator per skill." in out.stdout
+    assert "  eval_per_skill: int = 100\n      evaluation items per skill" in out.stdout
+    assert "  generate(skill, n, rng)\n" in out.stdout and "  check(example)\n" in out.stdout
+    out = teachloop("policies", "show", "llm2llm")
+    assert out.returncode == 0, out.stderr
+    assert "instructions: str = 'Write a new example" in out.stdout
+    assert "  needs_pool_attempts\n" in out.stdout and "  uses_teacher\n" in out.stdout
+    assert "not declared: select(candidates, state), pool_only" in out.stdout
+    assert "capabilities:" in teachloop("policies", "show", "stat-sel").stdout
+    assert "options: none\n" in teachloop("policies", "show", "uniform").stdout
+    missing = teachloop("environments", "show", "atlantis")
+    assert missing.returncode == 2 and "unknown environment 'atlantis'" in missing.stderr
+
+
+def test_show_says_when_a_plugin_declares_no_options():
+    text = plugins.describe("environment", "tiny", TinyEnv, ENVIRONMENT_CONTRACT, "--env-option")
+    assert (
+        text.splitlines()[1] == "  A plug-in environment for these tests (its first paragraph is what `show` prints)."
+    )
+    assert "options: none declared (no `Options` model)" in text
+    assert "capabilities: none of the optional ones" in text
+
+
+# -- fail before spending -----------------------------------------------------------------------------
+@pytest.fixture
+def rows_file(tmp_path) -> Path:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"q{i}", "answer": str(i)}) + "\n" for i in range(10)))
+    return path
+
+
+def test_a_generating_policy_without_generator_or_teacher_fails_in_the_config_check(rows_file):
+    config = load_config(overrides={"environment": "jsonl", "environment_options": {"path": str(rows_file)}})
+    with pytest.raises(ConfigError, match="policy 'stat-syn' writes new examples, but environment 'jsonl' has no "
+                       "generator.*--teacher.*an environment with a generator"):  # fmt: skip
+        check_run_config(config, models=False)
+    for pool_only in ("none", "stat-sel"):  # they only draw from the seed pool
+        check_run_config(config.model_copy(update={"policy": pool_only}), models=False)
+
+
+def test_run_on_an_environment_without_generator_and_no_teacher_exits_2_before_loading_a_model(rows_file, tmp_path):
+    script = (
+        "import sys\n"
+        "from teachloop.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit as exc:\n"
+        "    loaded = [m for m in ('teachloop.runs.loop', 'teachloop.students.student') if m in sys.modules]\n"
+        "    print('exit', exc.code, 'loaded', loaded)\n"
+    )
+    args = ["run", "--env", "jsonl", "--env-option", f"path={rows_file}", "--out", str(tmp_path / "runs")]
+    out = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.stdout.strip().splitlines()[-1] == "exit 2 loaded []", out.stderr[-2000:]
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "has no generator" in errors[0] and "--teacher" in errors[0]
+    assert not (tmp_path / "runs").exists()
