@@ -151,6 +151,11 @@ def run(
         float | None,
         typer.Option(help="Stop when a generate phase keeps less than this share of what it asked for [default: 0.25]."),
     ] = None,
+    tracking: Annotated[
+        str | None,
+        typer.Option(help="none | trackio (local, no account) | wandb | mlflow | tensorboard: log every iteration."),
+    ] = None,
+    tracking_project: Annotated[str | None, typer.Option(help="Tracker project [default: the run's name].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Start a new run: evaluate -> diagnose -> plan -> generate -> train, for N iterations.
@@ -185,6 +190,8 @@ def run(
         "train.method": train_method,
         "max_new_tokens": max_new_tokens,
         "min_yield": min_yield,
+        "tracking": tracking,
+        "tracking_project": tracking_project,
     }
     if teacher is not None:
         from teachloop.agents.llm import parse_teacher_spec
@@ -219,6 +226,10 @@ def resume(
             help="Continue although config.yaml was edited in a way that changes results (recorded in run.json).",
         ),
     ] = False,
+    tracking: Annotated[
+        str | None,
+        typer.Option(help="Change the tracker: none | trackio | wandb | mlflow | tensorboard (a new one gets it all)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Continue a stopped or killed run from its first unfinished phase.
@@ -231,6 +242,11 @@ def resume(
     store = RunStore.open(run_dir)
     if min_yield is not None:
         store.update_config(min_yield=min_yield)
+    if tracking is not None:
+        from teachloop.runs.tracking import check_tracker
+
+        check_tracker(tracking)  # before the run folder's config says so
+        store.update_config(tracking=tracking)
     check_run_config(store.config(), models=False)
     from teachloop.runs.loop import Loop
 

@@ -94,7 +94,9 @@ def test_replace_and_restart_switches(runs_root):
     store = RunStore(runs_root / "switches")
     for i in (0, 1):
         info = store.phase_record(i, "train").info
+        loss = info.pop("loss")
         assert info == {"examples": 120, "start": "base", "method": "full"}
+        assert set(loss) == {"sft"} and loss["sft"] > 0
     records = load_metrics(runs_root / "switches")
     assert [r.examples_trained for r in records] == [0, 120, 120]
     assert isinstance(records[0], MetricsRecord)

@@ -135,6 +135,8 @@ def run_config(bench: BenchConfig, runs_dir: Path, environment: str, policy: str
         iterations=bench.iterations,
         policy_options=options.get(policy, {}),
     )
+    if data.get("tracking", "none") != "none" and not data.get("tracking_project"):
+        data["tracking_project"] = runs_dir.parent.name  # one tracker project per bench, one run per cell
     if bench.teacher_tokens_per_iteration is not None and isinstance(data.get("teacher"), dict):
         data["teacher"] = {**data["teacher"], "max_tokens_per_iteration": bench.teacher_tokens_per_iteration}
     try:
@@ -155,7 +157,8 @@ def plan_runs(bench: BenchConfig, bench_dir: Path) -> list[RunConfig]:
 
 
 def _comparable(config: RunConfig) -> dict[str, Any]:
-    return config.model_dump(mode="json", exclude={"out"})
+    """What a run folder must share with the bench's run: not where it is or is tracked."""
+    return config.model_dump(mode="json", exclude={"out", "tracking", "tracking_project"})
 
 
 def check_runs(configs: Sequence[RunConfig]) -> None:

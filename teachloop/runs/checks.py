@@ -13,6 +13,7 @@ from teachloop.environments import Environment, ProgrammaticEnvironment, get_env
 from teachloop.environments.base import checker_of
 from teachloop.errors import ConfigError
 from teachloop.runs.config import RunConfig
+from teachloop.runs.tracking import check_tracker
 
 POOL_ONLY_HINT = "none, stat-sel"  # the built-in policies that only draw from the seed pool
 
@@ -35,6 +36,7 @@ def check_run_config(config: RunConfig, models: bool = True) -> None:
     else:
         backend = backend_class(config.teacher.backend)
     check_data_source(config, env, policy)
+    check_tracker(config.tracking)
     if not models:
         return
     from teachloop.students.checkpoints import resolve_checkpoint

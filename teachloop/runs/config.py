@@ -69,6 +69,13 @@ class RunConfig(BaseModel):
         description="stop the run when a generate phase keeps less than this share of the new examples it "
         "asked for (0: never)",
     )
+    tracking: Literal["none", "trackio", "wandb", "mlflow", "tensorboard"] = Field(
+        default="none",
+        description="experiment tracker every evaluated iteration is logged to (trackio: local, no account)",
+    )
+    tracking_project: str | None = Field(
+        default=None, description="tracker project (default: the run's name; a bench's runs share the bench's)"
+    )
     eval_backend: Literal["auto", "transformers", "vllm"] = Field(
         default="auto",
         description="student evaluation: vllm serves LoRA adapters with LoRARequest; auto: vllm on a GPU "

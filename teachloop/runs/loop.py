@@ -35,6 +35,7 @@ from teachloop.runs.checks import check_run_config
 from teachloop.runs.config import RunConfig
 from teachloop.runs.metrics import PHASE_LABELS, MetricsRecord, compute_metrics
 from teachloop.runs.store import PhaseWriter, RunStore
+from teachloop.runs.tracking import RunTracking
 from teachloop.students.checkpoints import resolve_checkpoint
 from teachloop.students.lifecycle import StudentLifecycle
 from teachloop.students.probe import scored_reply
@@ -88,6 +89,7 @@ class Loop:
             max_lora_rank=cfg.train.lora.r,
         )
         self._state: TeacherState | None = None
+        self.tracking = RunTracking(store, cfg) if cfg.tracking != "none" else None
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -133,6 +135,8 @@ class Loop:
             f"[bold]teachloop[/] run [cyan]{self.store.root}[/]: {self.config.policy} on "
             f"{self.config.environment}, {self.config.iterations} iterations x {self.config.budget} examples"
         )
+        if self.tracking:
+            self.console.print(f"  tracking: {self.config.tracking}, {self.tracking.describe()}", highlight=False)
         steps = {
             "eval": self._evaluate,
             "feedback": self._diagnose,
@@ -148,12 +152,18 @@ class Loop:
                 if self._run_phase(i, phase, steps[phase]):
                     ran = True
                     if phase == "eval":
-                        self.store.write_metrics(self.metrics())
+                        self._publish_metrics(self.metrics())
         records = self.metrics()  # also when every phase was done before: a kill may have hit just here
         kill_point("metrics")
-        self.store.write_metrics(records)
+        self._publish_metrics(records)
         self.store.mark_finished(work_done=ran)
         return records
+
+    def _publish_metrics(self, records: list[MetricsRecord]) -> None:
+        """metrics.jsonl, and the tracker's copy of every iteration it does not have yet."""
+        self.store.write_metrics(records)
+        if self.tracking:
+            self.tracking.log(records)
 
     def _run_phase(self, i: int | None, phase: str, step: Any) -> bool:
         """Run one phase unless it is done; True when it ran."""
@@ -350,6 +360,7 @@ class Loop:
             student.train(sft, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
             student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
         student.save(writer.path / "model")
+        losses = {trainer: round(loss, 6) for trainer, loss in student.train_losses.items()}
         del student
         self.students.release()
         writer.info = {
@@ -357,6 +368,8 @@ class Loop:
             "start": "base" if cfg.student == "restart" else f"iter_{i}",
             "method": train_cfg.method,
         }
+        if losses:
+            writer.info["loss"] = losses  # metrics.jsonl's train_loss, and the tracker's train/loss
         if pairs:
             writer.info["preference_pairs"] = len(pairs)
         # the next evaluation reloads the published checkpoint, exactly as a resumed run would

@@ -48,6 +48,8 @@ class MetricsRecord(BaseModel):
     # hard items per node from this iteration's diagnosis (MissingSkillProfile.node_counts);
     # None where no diagnosis ran (the last iteration)
     missing_skills: dict[str, int] | None = None
+    # mean training loss of the train phase that led here, per trainer ("sft", "dpo")
+    train_loss: dict[str, float] | None = None
 
 
 def load_tree(store: RunStore) -> SkillTree | None:
@@ -117,6 +119,7 @@ def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
                 node_accuracy=report.node_accuracy,
                 node_counts=report.node_counts,
                 missing_skills=_missing_skills(store, i, tree),
+                train_loss=phases["train"].info.get("loss") if i > 0 else None,
             )
         )
         i += 1

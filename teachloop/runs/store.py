@@ -8,6 +8,7 @@ Layout::
     <run>/iter_<i>/<phase>/        eval, feedback, plan, data, train; each holds done.json
     <run>/metrics.jsonl            one record per evaluated iteration (rewritten from artifacts)
     <run>/report.md, *.png         written at the end of a run and by `teachloop report`
+    <run>/tracking.json            which iterations the experiment tracker got (runs/tracking.py)
 
 A phase is written into a hidden temporary folder and renamed into place when it is
 complete, with its done.json. A phase that stops the run on purpose (RunStopped: data too
@@ -47,8 +48,8 @@ FAILED = "failed.json"
 LOCK = ".lock"
 FORMAT_VERSION = 1
 # settings a resume may change without mixing two experiments: how to reach the teacher,
-# when to stop, how many iterations to run
-OPERATIONAL = {"out", "name", "min_yield", "iterations"}
+# when to stop, how many iterations to run, where the metrics are also logged
+OPERATIONAL = {"out", "name", "min_yield", "iterations", "tracking", "tracking_project"}
 OPERATIONAL_TEACHER = {"base_url", "api_key", "concurrency", "timeout", "max_retries", "max_consecutive_failures"}
 
 

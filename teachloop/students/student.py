@@ -225,6 +225,8 @@ class TransformersStudent:
         # the tokens training puts after an answer's text (and its suffix)
         self.answer_end_ids = turn_end if self.chat else [tokenizer.eos_token_id]
         self._stop_criteria: dict[tuple[str, ...], StopStringCriteria] = {}
+        # mean training loss of the last train / train_preferences call: {"sft": ..., "dpo": ...}
+        self.train_losses: dict[str, float] = {}
 
     # -- persistence ----------------------------------------------------------------
     @classmethod
@@ -372,14 +374,15 @@ class TransformersStudent:
             fp16=False,
             gradient_checkpointing=False,
             save_strategy="no",
-            report_to=[],
+            report_to=[],  # the loop logs each iteration's loss to the run's tracker (runs/tracking.py)
             logging_steps=max(1, n_rows // cfg.batch_size // 4),
             dataloader_num_workers=0,
             disable_tqdm=True,  # our own bar below; TRL's also prints every log dict
             **extra,
         )
 
-    def _fit(self, trainer_cls: type, args, dataset, cfg: TrainConfig, progress: bool) -> None:
+    def _fit(self, trainer_cls: type, args, dataset, cfg: TrainConfig, progress: bool) -> float:
+        """Train in place; the mean training loss over every step."""
         peft_config = None
         if cfg.method == "lora" and not self.is_adapter:
             from peft import LoraConfig
@@ -402,10 +405,11 @@ class TransformersStudent:
         )
         trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
         start = time.perf_counter()
-        trainer.train()
+        output = trainer.train()
         log.debug("%s: %d rows in %.1fs", trainer_cls.__name__, len(dataset), time.perf_counter() - start)
         self.model = trainer.model  # the peft-wrapped model when an adapter was added
         self.model.eval()
+        return float(output.training_loss)
 
     def _rows(self, data: Sequence[Example], answer_key: str) -> list[dict]:
         """TRL rows: conversational when the model has a chat template, else plain text.
@@ -443,7 +447,7 @@ class TransformersStudent:
         rows = self._rows(data, "completion")
         with tempfile.TemporaryDirectory(prefix="teachloop-sft-", dir=workdir) as tmp:
             args = self._trainer_args(SFTConfig, cfg, seed, len(rows), tmp, completion_only_loss=True)
-            self._fit(SFTTrainer, args, Dataset.from_list(rows), cfg, progress)
+            self.train_losses["sft"] = self._fit(SFTTrainer, args, Dataset.from_list(rows), cfg, progress)
         return self
 
     def train_preferences(
@@ -471,7 +475,7 @@ class TransformersStudent:
         with tempfile.TemporaryDirectory(prefix="teachloop-dpo-", dir=workdir) as tmp:
             losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight > 0 else {}
             args = self._trainer_args(DPOConfig, cfg, seed, len(rows), tmp, beta=beta, **losses)
-            self._fit(DPOTrainer, args, Dataset.from_list(rows), cfg, progress)
+            self.train_losses["dpo"] = self._fit(DPOTrainer, args, Dataset.from_list(rows), cfg, progress)
         return self
 
 
