@@ -265,7 +265,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> No
 def export(
     source: Annotated[Path, typer.Argument(help="A run folder, or a bench folder (its finished runs).")],
     out: Annotated[Path, typer.Option(help="Folder to write the dataset and its card (README.md) to.")],
-    format: Annotated[
+    fmt: Annotated[
         str,
         typer.Option(
             "--format",
@@ -293,7 +293,7 @@ def export(
     """
     from teachloop.runs.export import export as export_data
 
-    result = export_data(source, out, format, merged=merged, overwrite=overwrite, push_to_hub=push_to_hub)
+    result = export_data(source, out, fmt, merged=merged, overwrite=overwrite, push_to_hub=push_to_hub)
     console.print(result.summary(), soft_wrap=True, highlight=False)
     if result.skipped:
         console.print(f"not exported (unfinished runs): {', '.join(result.skipped)}", soft_wrap=True)

@@ -1,0 +1,530 @@
+"""`teachloop export`: the data a run (or every finished run of a bench) generated, as a
+Hugging Face `datasets.DatasetDict` with each example's lineage, plus a dataset card.
+
+Only published phases are exported: an `iter_<i>/data` folder without done.json (a phase a
+run stopped on purpose, or one a kill interrupted) is left out and named in the card, and
+every run is checked against the digests its phases recorded before anything is read.
+
+Splits: one per iteration (`iter_0`, `iter_1`, ...) for a run, one per run for a bench
+(its name with every non-word character made `_`), or a single `train` split with
+`merged`. Every split has the same explicit features (`FEATURE_TYPES`), so a column that
+is empty in one split (`rejected`, a lineage field) keeps its type in parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from teachloop.errors import ConfigError, PluginError, TeachloopError
+from teachloop.io import atomic_write_text, make_temp_dir, read_jsonl, redact_secrets
+from teachloop.runs.config import RunConfig
+from teachloop.runs.metrics import MetricsRecord, compute_metrics, load_tree
+from teachloop.runs.store import MARKER, PHASES, RunStore
+from teachloop.types import DataYield, Example
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict, Features
+
+FORMATS = ("hf", "parquet", "jsonl")
+CARD = "README.md"
+BENCH_FILE = "bench.yaml"
+MERGED_SPLIT = "train"
+
+# column -> (arrow type, what it holds); the card's column table is written from it
+COLUMNS: dict[str, tuple[str, str]] = {
+    "id": ("string", "content id of (prompt, answer)"),
+    "prompt": ("string", "the task as the student sees it"),
+    "answer": ("string", "the reference (chosen) answer the student was trained on"),
+    "rejected": ("string", "a dispreferred answer: the row is a preference pair (DPO); null for SFT rows"),
+    "skills": ("list<string>", "the skills the example exercises"),
+    "source": ("string", "generated (engine), seed (drawn from the seed pool) or eval"),
+    "iteration": ("int32", "the iteration whose generate phase kept it (it trained student iteration+1)"),
+    "run": ("string", "the run folder's name"),
+    "environment": ("string", "the run's environment"),
+    "policy": ("string", "the run's data-generation policy"),
+    "seed": ("int32", "the run's seed"),
+    "lineage_iteration": ("int32", "lineage: the iteration it was made for"),
+    "lineage_skill": ("string", "lineage: the skill it was asked for (null: any skill)"),
+    "lineage_policy": ("string", "lineage: the policy that asked for it"),
+    "lineage_teacher": ("string", "lineage: who wrote it (an LLM teacher, programmatic, pool)"),
+    "lineage_parent_id": ("string", "lineage: the example it was derived from (a pool item, a failed eval item)"),
+    "meta": ("string", "the example's free-form metadata, as JSON"),
+}
+
+
+def features() -> Features:
+    from datasets import Features, List, Value
+
+    return Features(
+        {name: List(Value("string")) if kind == "list<string>" else Value(kind) for name, (kind, _) in COLUMNS.items()}
+    )
+
+
+# -- reading runs -----------------------------------------------------------------------------
+@dataclass
+class RunData:
+    """What one run contributes: its rows per exported iteration and what the card reports."""
+
+    store: RunStore
+    config: RunConfig
+    teacher: str
+    rows: dict[int, list[dict[str, Any]]]  # iteration -> rows, published data phases only
+    yields: dict[int, DataYield]
+    teacher_tokens: dict[int, int]
+    unpublished: list[int]  # iterations whose data phase exists but never finished
+    records: list[MetricsRecord]
+
+    @property
+    def name(self) -> str:
+        return self.store.root.name
+
+    @property
+    def examples(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+
+def example_row(example: Example, iteration: int, run: str, config: RunConfig) -> dict[str, Any]:
+    lineage = example.lineage
+    return {
+        "id": example.id,
+        "prompt": example.prompt,
+        "answer": example.answer,
+        "rejected": example.rejected,
+        "skills": list(example.skills),
+        "source": example.source,
+        "iteration": iteration,
+        "run": run,
+        "environment": config.environment,
+        "policy": config.policy,
+        "seed": config.seed,
+        "lineage_iteration": lineage.iteration if lineage else None,
+        "lineage_skill": lineage.skill if lineage else None,
+        "lineage_policy": lineage.policy if lineage else None,
+        "lineage_teacher": lineage.teacher if lineage else None,
+        "lineage_parent_id": lineage.parent_id if lineage else None,
+        "meta": json.dumps(example.meta, sort_keys=True),
+    }
+
+
+def _teacher(config: RunConfig) -> str:
+    from teachloop.runs.bench_results import teacher_label
+
+    try:
+        return teacher_label(config)
+    except PluginError:  # a plug-in policy not installed here: its teacher use is unknown
+        return "none" if config.teacher is None else f"{config.teacher.backend}:{config.teacher.model}"
+
+
+def _phase_tokens(store: RunStore, iteration: int) -> int:
+    total = 0
+    for phase in PHASES:
+        record = store.phase_record(iteration, phase)
+        ledger = record.info.get("teacher", {}) if record else {}
+        total += ledger.get("prompt_tokens", 0) + ledger.get("completion_tokens", 0)
+    return total
+
+
+def _iterations(store: RunStore) -> list[int]:
+    found = (re.fullmatch(r"iter_(\d+)", p.name) for p in store.root.iterdir() if p.is_dir())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def read_run(run_dir: Path) -> RunData:
+    """A run's published data phases, checked against their recorded digests."""
+    store = RunStore.open(run_dir)
+    store.check_integrity()
+    config = store.config()
+    rows: dict[int, list[dict[str, Any]]] = {}
+    yields: dict[int, DataYield] = {}
+    tokens: dict[int, int] = {}
+    unpublished = []
+    for i in _iterations(store):
+        if not store.is_done(i, "data"):
+            if store.phase_dir(i, "data").exists():
+                unpublished.append(i)
+            continue
+        examples = read_jsonl(store.phase_dir(i, "data") / "examples.jsonl", Example)
+        rows[i] = [example_row(ex, i, store.root.name, config) for ex in examples]
+        record = store.phase_record(i, "data")
+        if record is not None and "yield" in record.info:
+            yields[i] = DataYield.model_validate(record.info["yield"])
+        tokens[i] = _phase_tokens(store, i)
+    return RunData(
+        store=store,
+        config=config,
+        teacher=_teacher(config),
+        rows=rows,
+        yields=yields,
+        teacher_tokens=tokens,
+        unpublished=unpublished,
+        records=compute_metrics(store, config.policy),
+    )
+
+
+@dataclass
+class Source:
+    """What `export` was pointed at: one run, or a bench folder's runs."""
+
+    path: Path
+    runs: list[RunData]
+    bench: dict[str, Any] | None = None  # bench.yaml, secrets redacted; None for a run
+    skipped: list[str] = field(default_factory=list)  # bench cells left out: not finished
+
+    @property
+    def is_bench(self) -> bool:
+        return self.bench is not None
+
+    @property
+    def title(self) -> str:
+        return f"{'bench' if self.is_bench else 'run'} `{self.path.name}`"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise TeachloopError(f"{path} is unreadable ({' '.join(str(exc).split())}); restore it") from None
+    if not isinstance(loaded, dict):
+        raise TeachloopError(f"{path} must hold a mapping; restore it")
+    return redact_secrets(loaded)
+
+
+def read_source(path: Path) -> Source:
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"{path} does not exist or is not a folder; pass a run folder or a bench folder")
+    if (path / MARKER).exists():
+        run = read_run(path)
+        if not run.rows:
+            raise TeachloopError(f"run {path} has no finished generate phase yet: there is no data to export")
+        return Source(path=path, runs=[run])
+    if not (path / BENCH_FILE).is_file():
+        raise ConfigError(
+            f"{path} is neither a run folder ({MARKER}) nor a bench folder ({BENCH_FILE}); pass a folder made by "
+            "`teachloop run` or `teachloop bench`"
+        )
+    cells = sorted(p for p in (path / "runs").glob("*") if (p / MARKER).is_file()) if (path / "runs").is_dir() else []
+    finished = [cell for cell in cells if RunStore.open(cell).is_finished()]
+    skipped = [cell.name for cell in cells if cell not in finished]
+    if not finished:
+        raise TeachloopError(f"bench {path} has no finished run yet; run `teachloop bench` to finish it first")
+    runs = [read_run(cell) for cell in finished]
+    return Source(path=path, runs=runs, bench=_read_yaml(path / BENCH_FILE), skipped=skipped)
+
+
+# -- the dataset --------------------------------------------------------------------------------
+def split_name(text: str) -> str:
+    """A split name the hub and `datasets` accept (letters, digits, `_`)."""
+    return re.sub(r"\W+", "_", text).strip("_") or "run"
+
+
+def split_rows(source: Source, merged: bool) -> dict[str, list[dict[str, Any]]]:
+    if merged:
+        return {MERGED_SPLIT: [row for run in source.runs for rows in run.rows.values() for row in rows]}
+    if not source.is_bench:
+        return {f"iter_{i}": rows for i, rows in source.runs[0].rows.items()}
+    splits: dict[str, list[dict[str, Any]]] = {}
+    for run in source.runs:
+        name = split_name(run.name)
+        if name in splits:
+            raise TeachloopError(f"two runs of {source.path} give the split name {name!r}; export them with --merged")
+        splits[name] = [row for rows in run.rows.values() for row in rows]
+    return splits
+
+
+def build_dataset(splits: dict[str, list[dict[str, Any]]]) -> DatasetDict:
+    from datasets import Dataset, DatasetDict
+
+    schema = features()
+    # column-wise, so an empty split still gets every column with its type
+    return DatasetDict(
+        {
+            name: Dataset.from_dict({col: [row[col] for row in rows] for col in schema}, features=schema, split=name)
+            for name, rows in splits.items()
+        }
+    )
+
+
+def data_file(split: str, fmt: str) -> str:
+    """Where a split lies inside OUT, as the card's `configs` (and the hub) name it."""
+    return {"parquet": f"{split}.parquet", "jsonl": f"{split}.jsonl", "hf": f"{split}/*.arrow"}[fmt]
+
+
+@contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """No progress bars from `datasets` while it writes (the command prints one summary)."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def write_dataset(dataset: DatasetDict, folder: Path, fmt: str) -> None:
+    with _quiet_datasets():
+        if fmt == "hf":
+            dataset.save_to_disk(str(folder))
+            return
+        for name, split in dataset.items():
+            if fmt == "parquet":
+                split.to_parquet(str(folder / data_file(name, fmt)))
+            else:
+                split.to_json(str(folder / data_file(name, fmt)), lines=True, force_ascii=False)
+
+
+# -- the dataset card -----------------------------------------------------------------------------
+def _md_row(cells: Sequence[Any]) -> str:
+    return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+
+def _md_table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    return [_md_row(head), "|" + "---|" * len(head), *(_md_row(r) for r in rows)]
+
+
+def _yield_cell(data_yield: DataYield | None) -> str:
+    return "–" if data_yield is None or data_yield.ratio is None else f"{data_yield.ratio:.0%}"
+
+
+def _rejected_cell(data_yield: DataYield | None) -> str:
+    if data_yield is None or not data_yield.rejected:
+        return "–"
+    return ", ".join(f"{reason} {count}" for reason, count in data_yield.rejected.items())
+
+
+def _config_yaml(run: RunData) -> str:
+    # `out` is where the run happened to sit on its machine, not how the data was made
+    config = redact_secrets(run.config.model_dump(mode="json", exclude={"out"}))
+    return yaml.safe_dump(config, sort_keys=False).rstrip()
+
+
+def _accuracy(records: Sequence[MetricsRecord], i: int) -> str:
+    return f"{records[i].accuracy:.3f}" if i < len(records) else "–"
+
+
+def _run_section(run: RunData) -> list[str]:
+    from teachloop.runs.report import WEAK_THRESHOLD, markdown_table, mean_accuracy, weak_gain, weak_skills
+
+    config, records = run.config, run.records
+    lines = [
+        f"- environment: `{config.environment}`, policy: `{config.policy}`, teacher: `{run.teacher}`, "
+        f"engine: `{config.engine}`",
+        f"- student: `{config.student_model}` ({config.student} training, {config.data} data), budget "
+        f"{config.budget} examples x {config.iterations} iterations, seed {config.seed}",
+        f"- status: {'finished' if run.store.is_finished() else 'unfinished'}; {run.examples} examples exported",
+    ]
+    if run.unpublished:
+        left = ", ".join(f"iter_{i}" for i in run.unpublished)
+        lines.append(f"- not exported: the generate phase of {left} never finished (no done.json)")
+    lines += [
+        "",
+        "Per iteration: the generate phase's yield (examples kept / asked) and the student's eval accuracy "
+        "before and after training on that iteration's data.",
+        "",
+    ]
+    rows = []
+    for i, examples in run.rows.items():
+        data_yield = run.yields.get(i)
+        asked = data_yield.asked if data_yield else "–"
+        rows.append(
+            [
+                i, len(examples), asked, _yield_cell(data_yield), _rejected_cell(data_yield),
+                run.teacher_tokens.get(i, 0), _accuracy(records, i), _accuracy(records, i + 1),
+            ]
+        )  # fmt: skip
+    head = ["iteration", "examples", "asked", "yield", "rejected", "teacher tokens", "accuracy before", "after"]
+    lines += _md_table(head, rows)
+    weak = weak_skills(records)
+    if records:
+        lines += ["", "Accuracy per iteration and skill (`*`: weak at iteration 0):", ""]
+        lines.append(markdown_table(records, load_tree(run.store)))
+    if weak and len(records) > 1:
+        lines += [
+            "",
+            f"Weak skills at iteration 0 (accuracy < {WEAK_THRESHOLD}): {', '.join(weak)}; mean accuracy "
+            f"{mean_accuracy(records[0], weak):.3f} -> {mean_accuracy(records[-1], weak):.3f} "
+            f"(weak-skill gain {weak_gain(records) * 100:+.1f} points).",
+        ]
+    return lines
+
+
+def _bench_section(source: Source) -> list[str]:
+    from teachloop.runs.report import weak_gain
+
+    rows = []
+    for run in source.runs:
+        records = run.records
+        accuracy = f"{records[0].accuracy:.3f} -> {records[-1].accuracy:.3f}" if records else "–"
+        yields = ", ".join(_yield_cell(run.yields.get(i)) for i in run.rows)
+        gain = f"{weak_gain(records) * 100:+.1f}" if records else "–"
+        rows.append(
+            [run.name, run.config.environment, run.config.policy, run.config.seed, run.teacher, run.examples,
+             yields, accuracy, gain]
+        )  # fmt: skip
+    head = ["run", "environment", "policy", "seed", "teacher", "examples", "yield per iteration", "accuracy",
+            "weak-skill gain (points)"]  # fmt: skip
+    lines = ["One row per finished run; `accuracy`: first -> last evaluation.", "", *_md_table(head, rows)]
+    if source.skipped:
+        lines += ["", f"Not exported (unfinished runs): {', '.join(source.skipped)}."]
+    return lines
+
+
+def dataset_card(source: Source, splits: dict[str, int], fmt: str) -> str:
+    """README.md: hub metadata (the splits' files), then how the data was made and what it did."""
+    meta = {
+        "pretty_name": f"teachloop {source.title.replace('`', '')}",
+        "tags": ["teachloop", "synthetic"],
+        # the hub (and `load_dataset` on this folder) read the column types from here: a json
+        # column that holds only nulls in a split stays a string
+        "dataset_info": {
+            "features": [
+                {"name": c, "list": "string"} if kind == "list<string>" else {"name": c, "dtype": kind}
+                for c, (kind, _) in COLUMNS.items()
+            ]
+        },
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [{"split": name, "path": data_file(name, fmt)} for name in splits],
+            }
+        ],
+    }
+    total = sum(splits.values())
+    what = "every finished run of the bench" if source.is_bench else "the run"
+    lines = [
+        "---",
+        yaml.safe_dump(meta, sort_keys=False).rstrip(),
+        "---",
+        "",
+        f"# teachloop data: {source.title}",
+        "",
+        f"The training examples that {what} generated with teachloop (closed-loop teacher-student data "
+        "generation), one row per example its generate phases kept, each with its lineage. "
+        f"{total} examples in {len(splits)} split(s), written as `{fmt}`.",
+        "",
+        *_md_table(["split", "rows"], [[name, n] for name, n in splits.items()]),
+        "",
+        "## How it was made",
+        "",
+    ]
+    if source.is_bench:
+        lines += _bench_section(source)
+        lines += ["", "## Configuration", "", "The bench file (`bench.yaml`; secrets are never stored):", ""]
+        lines += ["```yaml", yaml.safe_dump(source.bench, sort_keys=False).rstrip(), "```"]
+    else:
+        run = source.runs[0]
+        lines += _run_section(run)
+        lines += ["", "## Configuration", "", "The run's `config.yaml` (secrets are never stored):", ""]
+        lines += ["```yaml", _config_yaml(run), "```"]
+    lines += ["", "## Columns", ""]
+    lines += _md_table(["column", "type", "meaning"], [[f"`{c}`", kind, text] for c, (kind, text) in COLUMNS.items()])
+    lines += ["", "## Loading", "", "```python", *_loading(fmt, splits), "```", ""]
+    return "\n".join(lines)
+
+
+def _loading(fmt: str, splits: dict[str, int]) -> list[str]:
+    if fmt == "hf":
+        return ["from datasets import load_from_disk", "data = load_from_disk('<this folder>')"]
+    builder = "parquet" if fmt == "parquet" else "json"
+    files = ", ".join(f"'{name}': '<this folder>/{data_file(name, fmt)}'" for name in splits)
+    return ["from datasets import load_dataset", f"data = load_dataset('{builder}', data_files={{{files}}})"]
+
+
+# -- the command --------------------------------------------------------------------------------
+@dataclass
+class ExportResult:
+    out: Path
+    format: str
+    splits: dict[str, int]
+    skipped: list[str]
+    pushed: str | None = None
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{name}: {n}" for name, n in self.splits.items())
+        return f"exported {sum(self.splits.values())} examples ({counts}) as {self.format} to {self.out}"
+
+
+def _check_out(out: Path, source: Path, overwrite: bool) -> None:
+    resolved, inside = out.resolve(), source.resolve()
+    if resolved == inside or resolved in inside.parents:
+        raise ConfigError(f"--out {out} holds the folder being exported; choose another --out")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; choose a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"--out {out} exists and is not empty; choose another folder or pass --overwrite")
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Put the finished export in place of OUT (a kill leaves the old one or the new one)."""
+    old = None
+    if out.exists():
+        old = make_temp_dir(out.parent, prefix=f".{out.name}.old.")
+        old.rmdir()
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def push(dataset: DatasetDict, card: str, repo: str, out: Path) -> str:
+    """The splits and the card to the hub dataset `repo`; the hub's login is used, never stored."""
+    try:
+        from huggingface_hub import DatasetCard
+
+        dataset.push_to_hub(repo)
+        hub_card = DatasetCard.load(repo, repo_type="dataset")
+        hub_card.text = card.split("\n---\n", 1)[1]  # keep the metadata push_to_hub wrote: its files
+        hub_card.push_to_hub(repo, repo_type="dataset")
+    except Exception as exc:  # the hub client raises many kinds: offline, auth, HTTP, bad repo id
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise TeachloopError(
+            f"could not push to the hub dataset {repo} ({type(exc).__name__}: {reason}); the local copy is in "
+            f"{out}; check the network and your hub login (`hf auth login` or $HF_TOKEN), then push again"
+        ) from None
+    return f"https://huggingface.co/datasets/{repo}"
+
+
+def export(
+    source: Path,
+    out: Path,
+    fmt: str = "hf",
+    merged: bool = False,
+    overwrite: bool = False,
+    push_to_hub: str | None = None,
+) -> ExportResult:
+    """Write a run's (or a bench's) generated data with lineage and its dataset card to `out`,
+    then push it to the hub when `push_to_hub` names a repo."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    source, out = Path(source), Path(out)
+    _check_out(out, source, overwrite)
+    data = read_source(source)
+    splits = split_rows(data, merged)
+    dataset = build_dataset(splits)
+    counts = {name: len(rows) for name, rows in splits.items()}
+    card = dataset_card(data, counts, fmt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.")
+    try:
+        write_dataset(dataset, tmp, fmt)
+        atomic_write_text(tmp / CARD, card)
+        _publish(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    result = ExportResult(out=out, format=fmt, splits=counts, skipped=data.skipped)
+    if push_to_hub:
+        result.pushed = push(dataset, card, push_to_hub, out)
+    return result
