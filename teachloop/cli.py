@@ -10,6 +10,7 @@ import click
 import typer
 from typer._click.exceptions import ClickException as TyperClickException  # typer vendors click
 from rich.console import Console
+from rich.markup import escape
 
 from teachloop.errors import TeachloopError
 
@@ -310,18 +311,38 @@ def bench(
     ] = None,
     workers: Annotated[int, typer.Option(help="Runs in parallel, each in its own process.")] = 1,
     quick: Annotated[bool, typer.Option("--quick", help="Apply the bench file's quick: overrides.")] = False,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Run every run as a Ray task asking the bench file's resources: (default 1 CPU, 0 GPUs), on a "
+            "local Ray instance (pip install 'teachloop[ray]').",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDRESS",
+            help="With --ray (implies it): join this Ray cluster instead ('auto', 'HOST:6379', 'ray://HOST:10001'). "
+            "--out must then be on storage every node mounts at the same path.",
+        ),
+    ] = None,
 ) -> None:
     """Benchmark policies: every (environment, policy, seed) as a resumable run with the same budget.
 
     Finished runs are skipped and unfinished ones resumed, so a rerun redoes nothing that finished.
     Writes leaderboard.md, learning_curves.png and skill_heatmap.png to the bench folder.
+    Runs go one at a time, in --workers processes, or as Ray tasks (--ray, --ray-address).
     """
     from teachloop.runs.bench import rich_leaderboard, run_bench
 
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, soft_wrap=True)
 
-    results = run_bench(bench_file, out=out, workers=workers, quick=quick, progress=progress)
+    results = run_bench(
+        bench_file, out=out, workers=workers, quick=quick, progress=progress, ray=ray, ray_address=ray_address
+    )
     Console(width=max(console.width, 160)).print(rich_leaderboard(results))
     plots = "  plots: learning_curves.png, skill_heatmap.png" if results.rows else ""
     console.print(f"leaderboard: {results.bench_dir / 'leaderboard.md'}{plots}", soft_wrap=True)
@@ -469,7 +490,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except TeachloopError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # '.[ray]' stays
         sys.exit(2)
     except (click.ClickException, TyperClickException) as exc:
         exc.show()

@@ -60,6 +60,7 @@ def test_bench_file_quick_overrides_and_equal_budgets(tmp_path):
         ({"run": {"budget": 10}}, "error: invalid bench file (bench.yaml): run: budget is set by the bench"),
         ({"run": {"train": {"epochs": 0}}}, "error: invalid config (bench run skillworld-uniform-s0): train.epochs"),
         ({"quick": {"sedes": [0]}}, "error: invalid bench file (bench.yaml): quick: unknown field 'sedes'"),
+        ({"resources": {"gpu": 1}}, "error: invalid bench file (bench.yaml): resources.gpu: Extra inputs"),
     ],
 )
 def test_bad_bench_file_one_line_error(tmp_path, change, message):

@@ -8,6 +8,7 @@ A bench file (YAML)::
     budget: 200                        # new training examples per iteration, the same for every run
     iterations: 4
     teacher_tokens_per_iteration: 50000   # optional; only used when run.teacher is set
+    resources: {cpus: 1, gpus: 0}      # optional; what each run asks of Ray with --ray
     run:                               # any other RunConfig field, applied to every run
       train: {epochs: 2}
       policy_options: {stat-syn: {floor: 0.1}}   # per policy
@@ -19,7 +20,8 @@ A bench file (YAML)::
 Each run is a normal run folder `<bench dir>/runs/<env>-<policy>-s<seed>`: a finished one
 is skipped, an unfinished one resumed, so rerunning a half-finished benchmark redoes
 nothing that finished. The bench dir gets `leaderboard.md` (+ `leaderboard.json`),
-`learning_curves.png` and `skill_heatmap.png`.
+`learning_curves.png` and `skill_heatmap.png`. Runs go one at a time, in `--workers`
+processes (bench_execute.py) or as Ray tasks asking `resources:` (`--ray`, bench_ray.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import yaml
 from teachloop.errors import ConfigError
 from teachloop.runs.bench_config import DEFAULT_OUT, BenchConfig, check_runs, load_bench, plan_runs
 from teachloop.runs.bench_execute import Progress, RunOutcome, execute_runs
+from teachloop.runs.bench_ray import RaySettings, import_ray
 from teachloop.runs.bench_results import BenchResults, LeaderRow, collect, rich_leaderboard, write_outputs
 from teachloop.io import atomic_write_text, redact_secrets
 
@@ -57,13 +60,23 @@ def run_bench(
     workers: int = 1,
     quick: bool = False,
     progress: Progress | None = None,
+    ray: bool = False,
+    ray_address: str | None = None,
 ) -> BenchResults:
     """`teachloop bench`: validate, run what is unfinished, write the leaderboard and plots.
 
+    `ray`/`ray_address`: every run a Ray task on a local instance / on that cluster.
     Failed runs do not stop the others; they are listed in the results (`raise_for_failures`).
     """
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
+    use_ray = ray or ray_address is not None
+    if use_ray and workers != 1:
+        raise ConfigError(
+            "--workers does not apply with --ray: the bench file's resources: decide how many run at once"
+        )
+    if use_ray:
+        import_ray()  # before anything is written
     bench = load_bench(bench_file, quick=quick)
     bench_dir = Path(out) if out is not None else default_bench_dir(bench_file, quick)
     configs = plan_runs(bench, bench_dir)
@@ -71,7 +84,8 @@ def run_bench(
     bench_dir.mkdir(parents=True, exist_ok=True)
     copy = redact_secrets(bench.model_dump(exclude={"quick"}))
     atomic_write_text(bench_dir / "bench.yaml", yaml.safe_dump(copy, sort_keys=False))
-    outcomes = execute_runs(configs, workers=workers, progress=progress)
+    settings = RaySettings(address=ray_address, resources=bench.resources) if use_ray else None
+    outcomes = execute_runs(configs, workers=workers, progress=progress, ray=settings)
     results = collect(bench, configs, bench_dir)
     results.failed = [o.name for o in outcomes if o.status == "failed"]
     results.errors_log = _write_errors(bench_dir, outcomes)

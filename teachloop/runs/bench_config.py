@@ -30,6 +30,15 @@ def _no_duplicates(values: list[Any]) -> list[Any]:
     return values
 
 
+class CellResources(BaseModel):
+    """What one run asks of a Ray cluster (`teachloop bench --ray`); fractions share a device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpus: float = Field(default=1, gt=0, description="CPU cores per run (also its torch threads)")
+    gpus: float = Field(default=0, ge=0, description="GPUs per run (Ray sets CUDA_VISIBLE_DEVICES)")
+
+
 class BenchConfig(BaseModel):
     """A bench file, validated."""
 
@@ -41,6 +50,7 @@ class BenchConfig(BaseModel):
     budget: int = Field(ge=1, description="new training examples per iteration, equal for every run")
     iterations: int = Field(ge=1, le=1000)
     teacher_tokens_per_iteration: int | None = Field(default=None, ge=1)
+    resources: CellResources = Field(default_factory=CellResources, description="per run, with --ray")
     run: dict[str, Any] = Field(default_factory=dict, description="other RunConfig fields for every run")
     quick: dict[str, Any] | None = Field(default=None, description="overrides for --quick")
 

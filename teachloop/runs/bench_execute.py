@@ -9,12 +9,15 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
 from teachloop.runs.config import RunConfig
 from teachloop.runs.store import MARKER, RunStore
+
+if TYPE_CHECKING:
+    from teachloop.runs.bench_ray import RaySettings
 
 Progress = Callable[[str], None]
 
@@ -74,8 +77,14 @@ def _pending(configs: Sequence[RunConfig]) -> tuple[list[RunConfig], list[RunOut
     return todo, skipped
 
 
-def execute_runs(configs: Sequence[RunConfig], workers: int = 1, progress: Progress | None = None) -> list[RunOutcome]:
-    """Run every unfinished run: in this process, or in `workers` spawned processes."""
+def execute_runs(
+    configs: Sequence[RunConfig],
+    workers: int = 1,
+    progress: Progress | None = None,
+    ray: RaySettings | None = None,
+) -> list[RunOutcome]:
+    """Run every unfinished run: in this process, in `workers` spawned processes, or (`ray`)
+    as Ray tasks."""
     say = progress or (lambda _line: None)
     todo, outcomes = _pending(configs)
     if outcomes:
@@ -88,6 +97,12 @@ def execute_runs(configs: Sequence[RunConfig], workers: int = 1, progress: Progr
         detail = outcome.summary if outcome.status == "finished" else outcome.error
         say(f"[{len(done)}/{len(payloads)}] {outcome.name} {outcome.status} in {outcome.seconds:.0f}s: {detail}")
 
+    if ray is not None:
+        from teachloop.runs.bench_ray import execute_on_ray
+
+        if payloads:
+            execute_on_ray(payloads, ray, record, say)
+        return outcomes + done
     if workers <= 1 or len(payloads) <= 1:
         for payload in payloads:
             say(f"running {payload['name']} ...")
