@@ -5,22 +5,12 @@ import os
 import subprocess
 
 import pytest
-import yaml
 
 from conftest import FULL_SUITE, teachloop
+from test_bench import TINY_BENCH, write_bench  # the cheapest bench of the bench tests
 from teachloop.faults import KILL_AT
 
 pytestmark = pytest.mark.slow
-
-TINY_BENCH = {  # the cheapest bench of test_bench.py
-    "environments": ["skillworld"],
-    "policies": ["uniform", "stat-syn"],
-    "seeds": [0],
-    "iterations": 1,
-    "budget": 40,
-    "run": {"train": {"epochs": 1}},
-}
-
 
 @pytest.fixture(autouse=True)
 def _ray_installed():
@@ -30,11 +20,6 @@ def _ray_installed():
         if FULL_SUITE:
             raise
         pytest.skip("Ray is not installed (pip install -e '.[ray]'; `bash scripts/test.sh` does it all)")
-
-
-def write_bench(path, data):
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def table_rows(board: str) -> list[str]:
