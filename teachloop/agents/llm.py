@@ -37,6 +37,7 @@ from teachloop.io import REDACTED, atomic_write_text, write_json
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+REMOTE_BACKENDS = ("openai", "raydata")  # their cache keys name the endpoint they reach
 Message = dict[str, str]
 
 
@@ -54,7 +55,10 @@ class TeacherConfig(BaseModel):
         description="default: $OPENAI_API_KEY, else 'EMPTY'. Never written to disk: the run's config records "
         "only that one was given, so a resumed run needs $OPENAI_API_KEY",
     )
-    concurrency: int = Field(default=8, ge=1, description="requests in flight at once (openai backend)")
+    concurrency: int = Field(
+        default=8, ge=1, description="requests in flight at once (openai backend); Ray workers (raydata backend)"
+    )
+    qps: int | None = Field(default=None, ge=1, description="requests per second per Ray worker (raydata backend)")
     timeout: float = Field(default=60.0, gt=0, description="seconds per request")
     max_retries: int = Field(default=6, ge=0, description="retries of rate limits, timeouts, 5xx, connection errors")
     validation_retries: int = Field(default=2, ge=0, description="extra asks when a reply fails validation")
@@ -213,7 +217,7 @@ class TeacherLLM:
     def endpoint(self) -> str:
         """Who answers, for the cache key: the backend and, for a remote one, its base URL."""
         base_url = self.cfg.base_url or os.environ.get("OPENAI_BASE_URL") or ""
-        return f"{self.cfg.backend}@{base_url}" if self.cfg.backend == "openai" else self.cfg.backend
+        return f"{self.cfg.backend}@{base_url}" if self.cfg.backend in REMOTE_BACKENDS else self.cfg.backend
 
     @property
     def backend(self) -> TeacherBackend:
