@@ -5,12 +5,12 @@
 import json
 
 import pytest
-from pydantic import BaseModel, Field
-
 from conftest import FULL_SUITE, teachloop
 from fault_server import FaultServer
-from teachloop.agents.llm import TeacherConfig, TeacherLLM
+from pydantic import BaseModel, Field
 from test_real_model import assert_stopped_on_low_yield, teacher_run
+
+from teachloop.agents.llm import TeacherConfig, TeacherLLM
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def ray_data_llm():
     try:
         import ray
-        import ray.data.llm  # noqa: F401
+        import ray.data.llm
     except ImportError:
         if FULL_SUITE:
             raise
@@ -34,7 +34,9 @@ class Pair(BaseModel):
 
 
 def ask(teacher: TeacherLLM, n: int) -> list:
-    return teacher.structured([[{"role": "user", "content": f"Write question {i} and its answer."}] for i in range(n)], Pair)
+    return teacher.structured(
+        [[{"role": "user", "content": f"Write question {i} and its answer."}] for i in range(n)], Pair
+    )
 
 
 def test_endpoint_errors_become_the_outcomes_teacherllm_records(tmp_path, monkeypatch):
@@ -62,7 +64,9 @@ def test_an_unreachable_endpoint_opens_the_circuit_breaker(tmp_path):
     with FaultServer() as server:
         base_url = server.base_url  # closed on exit: nothing listens there any more
     cfg = TeacherConfig(backend="raydata", model="m", base_url=base_url, max_retries=0, max_consecutive_failures=3)
-    with pytest.raises(RunStopped, match=r"failed 4 calls in a row \(last: TransientError: no reply .*ClientConnectorError"):
+    with pytest.raises(
+        RunStopped, match=r"failed 4 calls in a row \(last: TransientError: no reply .*ClientConnectorError"
+    ):
         ask(TeacherLLM(cfg, run_dir=tmp_path), 4)
 
 

@@ -50,7 +50,9 @@ FORMAT_VERSION = 1
 # settings a resume may change without mixing two experiments: how to reach the teacher,
 # when to stop, how many iterations to run, where the metrics are also logged
 OPERATIONAL = {"out", "name", "min_yield", "iterations", "tracking", "tracking_project"}
-OPERATIONAL_TEACHER = {"base_url", "api_key", "concurrency", "timeout", "max_retries", "max_consecutive_failures"}
+OPERATIONAL_TEACHER = {
+    "base_url", "api_key", "concurrency", "qps", "timeout", "max_retries", "max_consecutive_failures",
+}  # fmt: skip
 
 
 def experiment(config: RunConfig) -> dict[str, Any]:

@@ -46,7 +46,9 @@ def import_ray_data_llm() -> tuple[Any, Any, Any]:
         import ray
         from ray.data.llm import HttpRequestProcessorConfig, build_processor
     except ImportError:
-        raise ConfigError(f"the raydata teacher backend needs Ray Data LLM, which is not installed: {INSTALL_HINT}") from None
+        raise ConfigError(
+            f"the raydata teacher backend needs Ray Data LLM, which is not installed: {INSTALL_HINT}"
+        ) from None
     return ray, HttpRequestProcessorConfig, build_processor
 
 
@@ -92,7 +94,11 @@ def _from_response(row: dict[str, Any]) -> dict[str, Any]:
         code = error.get("code")
         if not status and (isinstance(code, int) or (isinstance(code, str) and code.isdigit())):
             status = int(code)
-        return out | {"status": int(status or 0), "error_type": str(error.get("type") or ""), "error": str(error.get("message"))}
+        return out | {
+            "status": int(status or 0),
+            "error_type": str(error.get("type") or ""),
+            "error": str(error.get("message")),
+        }
     usage = body.get("usage") or {}
     return out | {
         "text": body["choices"][0].get("message", {}).get("content") or "",
