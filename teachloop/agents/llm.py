@@ -47,7 +47,7 @@ class TeacherConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="openai | vllm | a plug-in backend")
+    backend: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="openai | vllm | raydata | a plug-in backend")
     model: str = Field(min_length=1)
     base_url: str | None = Field(default=None, description="default: $OPENAI_BASE_URL, else the OpenAI API")
     api_key: SecretStr | None = Field(
