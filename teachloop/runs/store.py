@@ -51,11 +51,13 @@ FORMAT_VERSION = 1
 # when to stop, how many iterations to run, where the metrics are also logged
 OPERATIONAL = {"out", "name", "min_yield", "iterations", "tracking", "tracking_project"}
 OPERATIONAL_TEACHER = {"base_url", "api_key", "concurrency", "timeout", "max_retries", "max_consecutive_failures"}
+# how training is spread over processes (the same training, not bit for bit: see students/distributed.py)
+OPERATIONAL_TRAIN = {"processes", "accelerate_config"}
 
 
 def experiment(config: RunConfig) -> dict[str, Any]:
     """The settings that decide what a run produces (the config minus OPERATIONAL ones)."""
-    data = config.model_dump(mode="json", exclude=OPERATIONAL)
+    data = config.model_dump(mode="json", exclude={key: True for key in OPERATIONAL} | {"train": OPERATIONAL_TRAIN})
     if data.get("teacher"):
         data["teacher"] = {k: v for k, v in data["teacher"].items() if k not in OPERATIONAL_TEACHER}
     return data
