@@ -142,6 +142,17 @@ def run(
     train_method: Annotated[
         str | None, typer.Option(help="auto | full | lora (auto: full for the embedded student, else LoRA).")
     ] = None,
+    train_processes: Annotated[
+        int | None,
+        typer.Option(
+            help="Train each iteration over N processes with `accelerate launch` (one per GPU; CPU processes "
+            "without one) [default: 1]."
+        ),
+    ] = None,
+    accelerate_config: Annotated[
+        Path | None,
+        typer.Option(help="An `accelerate config` file for --train-processes (DeepSpeed ZeRO, FSDP)."),
+    ] = None,
     max_new_tokens: Annotated[
         int | None,
         typer.Option(
@@ -189,6 +200,8 @@ def run(
         "teacher.concurrency": teacher_concurrency,
         "eval_backend": eval_backend,
         "train.method": train_method,
+        "train.processes": train_processes,
+        "train.accelerate_config": accelerate_config.resolve() if accelerate_config else None,
         "max_new_tokens": max_new_tokens,
         "min_yield": min_yield,
         "tracking": tracking,

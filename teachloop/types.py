@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -347,6 +348,17 @@ class TrainConfig(BaseModel):
     warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
     lr_scheduler: Literal["constant", "linear", "cosine"] = "constant"
     weight_decay: float = Field(default=0.0, ge=0)
+    processes: int = Field(
+        default=1,
+        ge=1,
+        description="training processes: above 1 the train phase runs under `accelerate launch` (data parallel; "
+        "one process per GPU, or CPU processes over gloo on a machine without one)",
+    )
+    accelerate_config: Path | None = Field(
+        default=None,
+        description="an `accelerate config` file for processes > 1 (DeepSpeed ZeRO, FSDP, mixed precision); "
+        "default: plain data parallel",
+    )
 
     @field_validator("learning_rate")
     @classmethod

@@ -6,6 +6,9 @@ an evaluation has been paid for."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 from teachloop.agents.backends import backend_class
 from teachloop.agents.engines import get_engine
 from teachloop.agents.policies import Policy, get_policy, pool_only
@@ -14,6 +17,7 @@ from teachloop.environments.base import checker_of
 from teachloop.errors import ConfigError
 from teachloop.runs.config import RunConfig
 from teachloop.runs.tracking import check_tracker
+from teachloop.types import TrainConfig
 
 POOL_ONLY_HINT = "none, stat-sel"  # the built-in policies that only draw from the seed pool
 
@@ -37,6 +41,7 @@ def check_run_config(config: RunConfig, models: bool = True) -> None:
         backend = backend_class(config.teacher.backend)
     check_data_source(config, env, policy)
     check_tracker(config.tracking)
+    check_processes(config.train)
     if not models:
         return
     from teachloop.students.checkpoints import resolve_checkpoint
@@ -62,3 +67,18 @@ def check_data_source(config: RunConfig, env: Environment, policy: Policy) -> No
             f"verify: checker, but environment {config.environment!r} has no checker (check(example)); "
             "use --verify consistency or auto"
         )
+
+
+def check_processes(cfg: TrainConfig) -> None:
+    """What `processes > 1` needs (teachloop.students.distributed runs it)."""
+    if cfg.processes == 1:
+        return
+    if cfg.batch_size % cfg.processes:
+        raise ConfigError(
+            f"train.batch_size {cfg.batch_size} does not split over {cfg.processes} processes: "
+            "make it a multiple of train.processes"
+        )
+    if cfg.accelerate_config is not None and not Path(cfg.accelerate_config).is_file():
+        raise ConfigError(f"train.accelerate_config {cfg.accelerate_config} does not exist")
+    if importlib.util.find_spec("accelerate") is None:
+        raise ConfigError(f"train.processes {cfg.processes} needs accelerate: pip install accelerate")

@@ -351,29 +351,63 @@ class Loop:
                 f"(see {self.store.phase_dir(i, 'data') / 'rejected.jsonl'}) and no earlier data or replay is "
                 "configured; fix the data source, then resume"
             )
-        student = self.students.trainee(i, restart=cfg.student == "restart")
         sft = [ex for ex in data if ex.rejected is None]
         pairs = [ex for ex in data if ex.rejected is not None]
         seed = cfg.seed * 1000 + i
         train_cfg = cfg.resolved_train()
-        with writer.work():  # the trainers' scratch stays inside the phase's temporary folder
-            student.train(sft, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
-            student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
-        student.save(writer.path / "model")
-        losses = {trainer: round(loss, 6) for trainer, loss in student.train_losses.items()}
-        del student
-        self.students.release()
+        if train_cfg.processes > 1:
+            losses = self._train_across_processes(i, sft, pairs, seed, writer)
+        else:
+            student = self.students.trainee(i, restart=cfg.student == "restart")
+            with writer.work():  # the trainers' scratch stays inside the phase's temporary folder
+                student.train(sft, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
+                student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
+            student.save(writer.path / "model")
+            losses = {trainer: round(loss, 6) for trainer, loss in student.train_losses.items()}
+            del student
+            self.students.release()
         writer.info = {
             "examples": len(data),
             "start": "base" if cfg.student == "restart" else f"iter_{i}",
             "method": train_cfg.method,
         }
+        if train_cfg.processes > 1:
+            writer.info["processes"] = train_cfg.processes
         if losses:
             writer.info["loss"] = losses  # metrics.jsonl's train_loss, and the tracker's train/loss
         if pairs:
             writer.info["preference_pairs"] = len(pairs)
         # the next evaluation reloads the published checkpoint, exactly as a resumed run would
         return f"{len(data)} examples ({cfg.data}, student {cfg.student})"
+
+    def _train_across_processes(
+        self, i: int, sft: list[Example], pairs: list[Example], seed: int, writer: PhaseWriter
+    ) -> dict[str, float]:
+        """The train phase under `accelerate launch`; its processes write the model into the
+        phase folder, their output into train-worker.log there."""
+        from teachloop.students.distributed import LOG_FILE, TrainWorkerFailed, train_across_processes
+
+        train_cfg = self.config.resolved_train()
+        self.students.release()  # the processes load their own copies
+        self.console.print(f"  iter {i} training over {train_cfg.processes} processes (accelerate launch)")
+        try:
+            with writer.work():
+                result = train_across_processes(
+                    self.students.start_path(i, restart=self.config.student == "restart"),
+                    self.students.base_path,
+                    sft,
+                    pairs,
+                    train_cfg,
+                    seed,
+                    writer.path,
+                )
+        except TrainWorkerFailed as failed:
+            log_file = self.store.phase_dir(i, "train") / LOG_FILE  # where the failed phase folder is kept
+            raise RunStopped(
+                f"iteration {i}: training over {train_cfg.processes} processes failed (exit code "
+                f"{failed.returncode}); read {log_file}, fix the cause, then resume"
+            ) from failed
+        return {trainer: round(loss, 6) for trainer, loss in result.losses.items()}
 
     # -- artifacts -------------------------------------------------------------------------
     def _report(self, i: int) -> EvalReport:

@@ -53,11 +53,13 @@ OPERATIONAL = {"out", "name", "min_yield", "iterations", "tracking", "tracking_p
 OPERATIONAL_TEACHER = {
     "base_url", "api_key", "concurrency", "qps", "timeout", "max_retries", "max_consecutive_failures",
 }  # fmt: skip
+# how training is spread over processes (the same training, not bit for bit: see students/distributed.py)
+OPERATIONAL_TRAIN = {"processes", "accelerate_config"}
 
 
 def experiment(config: RunConfig) -> dict[str, Any]:
     """The settings that decide what a run produces (the config minus OPERATIONAL ones)."""
-    data = config.model_dump(mode="json", exclude=OPERATIONAL)
+    data = config.model_dump(mode="json", exclude={key: True for key in OPERATIONAL} | {"train": OPERATIONAL_TRAIN})
     if data.get("teacher"):
         data["teacher"] = {k: v for k, v in data["teacher"].items() if k not in OPERATIONAL_TEACHER}
     return data

@@ -58,6 +58,10 @@ class StudentLifecycle:
         self._loaded = None
         return student
 
+    def start_path(self, i: int, restart: bool) -> str:
+        """The folder round i trains from (a model, or an adapter over `base_path`)."""
+        return self.base_path if restart or i == 0 else str(self.checkpoint(i))
+
     def release(self) -> None:
         """Drop the loaded model and give its memory back (after training, before the next load)."""
         self._loaded = None

@@ -377,6 +377,7 @@ class TransformersStudent:
             report_to=[],  # the loop logs each iteration's loss to the run's tracker (runs/tracking.py)
             logging_steps=max(1, n_rows // cfg.batch_size // 4),
             dataloader_num_workers=0,
+            ddp_find_unused_parameters=False,  # under accelerate launch: every parameter trained gets a gradient
             disable_tqdm=True,  # our own bar below; TRL's also prints every log dict
             **extra,
         )
