@@ -218,10 +218,10 @@ def run(
     cfg = load_config(config, overrides)
     from teachloop.runs.checks import check_run_config
 
-    check_run_config(cfg, models=False)  # a typo fails in a second, before torch and transformers load
+    env = check_run_config(cfg, models=False)  # a typo fails in a second, before torch and transformers load
     from teachloop.runs.loop import Loop
 
-    loop = Loop.create(cfg, progress=not quiet)
+    loop = Loop.create(cfg, progress=not quiet, env=env)
     loop.run()
     _finish(loop.store.root, quiet)
 
@@ -261,10 +261,10 @@ def resume(
 
         check_tracker(tracking)  # before the run folder's config says so
         store.update_config(tracking=tracking)
-    check_run_config(store.config(), models=False)
+    env = check_run_config(store.config(), models=False)
     from teachloop.runs.loop import Loop
 
-    loop = Loop.resume(run_dir, progress=not quiet, allow_config_change=allow_config_change)
+    loop = Loop.resume(run_dir, progress=not quiet, allow_config_change=allow_config_change, env=env)
     loop.run()
     _finish(loop.store.root, quiet)
 

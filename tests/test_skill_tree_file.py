@@ -21,15 +21,6 @@ WHOLE = ["addition", "subtraction", "multiplication"]
 FRACTIONS = ["fraction-addition", "fraction-of-number"]
 
 
-@pytest.fixture(autouse=True)
-def _warnings_not_yet_given():
-    """The unlabelled-rows warning is said once per process (a run builds its environment
-    more than once); each test here expects its own."""
-    from teachloop.skills import labels
-
-    labels._warned.clear()
-
-
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path

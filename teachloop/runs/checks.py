@@ -22,9 +22,10 @@ from teachloop.types import TrainConfig
 POOL_ONLY_HINT = "none, stat-sel"  # the built-in policies that only draw from the seed pool
 
 
-def check_run_config(config: RunConfig, models: bool = True) -> None:
+def check_run_config(config: RunConfig, models: bool = True) -> Environment:
     """Fail fast, with a one-line error, on unknown names, bad options, components that do
-    not fit together or missing models.
+    not fit together or missing models; returns the environment it built (a run reuses it
+    rather than reading the task's files again).
 
     `models`: also resolve the student (and a local teacher) checkpoint; a .gguf file is
     converted here, once, into the model cache."""
@@ -38,16 +39,22 @@ def check_run_config(config: RunConfig, models: bool = True) -> None:
             if value in ("llm", "discover"):
                 raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
     else:
-        backend = backend_class(config.teacher.backend)
+        backend_class(config.teacher.backend)
     check_data_source(config, env, policy)
     check_tracker(config.tracking)
     check_processes(config.train)
-    if not models:
-        return
+    if models:
+        check_models(config)
+    return env
+
+
+def check_models(config: RunConfig) -> None:
+    """The student (and a local teacher) checkpoint resolves; a .gguf file is converted
+    here, once, into the model cache."""
     from teachloop.students.checkpoints import resolve_checkpoint
 
     resolve_checkpoint(config.student_model)
-    if config.teacher is not None and getattr(backend, "local_weights", False):
+    if config.teacher is not None and getattr(backend_class(config.teacher.backend), "local_weights", False):
         resolve_checkpoint(config.teacher.model)
 
 

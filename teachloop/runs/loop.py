@@ -26,12 +26,12 @@ from teachloop.agents.engines import get_engine
 from teachloop.agents.engines.pool import draw_from_pool
 from teachloop.agents.llm import TeacherLLM
 from teachloop.agents.policies import SelectingPolicy, get_policy, needs_pool_attempts
-from teachloop.environments import get_environment
+from teachloop.environments import Environment, get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens, stop_strings
 from teachloop.errors import RunStopped
 from teachloop.faults import kill_point
 from teachloop.io import read_jsonl, read_model, write_json, write_jsonl
-from teachloop.runs.checks import check_run_config
+from teachloop.runs.checks import check_models, check_run_config
 from teachloop.runs.config import RunConfig
 from teachloop.runs.metrics import PHASE_LABELS, MetricsRecord, compute_metrics
 from teachloop.runs.store import PhaseWriter, RunStore
@@ -66,17 +66,23 @@ __all__ = ["Loop", "MetricsRecord", "compute_metrics"]
 
 class Loop:
     def __init__(
-        self, store: RunStore, progress: bool = True, console: Console | None = None, config: RunConfig | None = None
+        self,
+        store: RunStore,
+        progress: bool = True,
+        console: Console | None = None,
+        config: RunConfig | None = None,
+        env: Environment | None = None,
     ) -> None:
         """`config`: the run's config as given (a new run); default: the run folder's, which
-        holds no secret (a resumed run takes its api_key from the environment)."""
+        holds no secret (a resumed run takes its api_key from the environment). `env`: the
+        environment `check_run_config` built for this config (default: built here)."""
         quiet_hf_libraries()
         self.store = store
         self.config: RunConfig = config or store.config()
         self.progress = progress
         self.console = console or Console(stderr=True, quiet=not progress)
         cfg = self.config
-        self.env = get_environment(cfg.environment, **cfg.environment_options)
+        self.env = env or get_environment(cfg.environment, **cfg.environment_options)
         self.policy = get_policy(cfg.policy, **cfg.policy_options)
         self.teacher = (
             TeacherLLM(cfg.teacher, run_dir=store.root, resolve_model=resolve_checkpoint) if cfg.teacher else None
@@ -93,12 +99,18 @@ class Loop:
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def create(cls, config: RunConfig, progress: bool = True, console: Console | None = None) -> Loop:
+    def create(
+        cls, config: RunConfig, progress: bool = True, console: Console | None = None, env: Environment | None = None
+    ) -> Loop:
+        """`env`: what `check_run_config(config, models=False)` returned, when the caller
+        already checked the config (the CLI does, before torch loads)."""
         name = config.name or config.default_name(datetime.now().strftime("%Y%m%d-%H%M%S"))
         config = config.model_copy(update={"name": name})
-        check_run_config(config)  # before anything is written to disk
+        # before anything is written to disk
+        env = env or check_run_config(config, models=False)
+        check_models(config)
         store = RunStore.create(config.out / name, config)
-        return cls(store, progress=progress, console=console, config=config)
+        return cls(store, progress=progress, console=console, config=config, env=env)
 
     @classmethod
     def resume(
@@ -108,11 +120,13 @@ class Loop:
         console: Console | None = None,
         allow_config_change: bool = False,
         config: RunConfig | None = None,
+        env: Environment | None = None,
     ) -> Loop:
-        """`config`: the same settings as the folder's, with any secret they hold (a bench)."""
+        """`config`: the same settings as the folder's, with any secret they hold (a bench).
+        `env`: the environment `check_run_config` built for them, if the caller checked."""
         store = RunStore.open(run_dir)
         store.check_config(config or store.config(), allow_change=allow_config_change)
-        return cls(store, progress=progress, console=console, config=config)
+        return cls(store, progress=progress, console=console, config=config, env=env)
 
     # -- the state machine -----------------------------------------------------------------
     def run(self) -> list[MetricsRecord]:

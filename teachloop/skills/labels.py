@@ -21,7 +21,6 @@ from teachloop.skills.tree import SkillTree
 from teachloop.types import Example
 
 _log = logging.getLogger(__name__)
-_warned: set[str] = set()
 
 
 class SkillLabelError(TeachloopError):
@@ -94,7 +93,37 @@ def check_labels(examples: Sequence[Example], tree: SkillTree, env: str, labels_
             f"{', '.join(unknown)}; add them to the tree or correct the labels"
         )
     unlabelled = sum(1 for ex in examples if not ex.skills)
-    message = f"{env}: {unlabelled} of {len(examples)} example(s) have no skill label in {labels_from}; they count as unlabelled"
-    if unlabelled and message not in _warned:  # a run builds its environment more than once: say it once
-        _warned.add(message)
-        _log.warning(message)
+    if unlabelled:
+        _log.warning(
+            "%s: %d of %d example(s) have no skill label in %s; they count as unlabelled",
+            env, unlabelled, len(examples), labels_from,
+        )  # fmt: skip
+
+
+def label_rows(
+    examples: list[Example],
+    env: str,
+    where: str,
+    column: str | None,
+    labels_file: Path | None,
+    skill_tree: Path | None,
+    question: Callable[[str], str],
+) -> tuple[list[Example], SkillTree | None, str]:
+    """What a file-backed environment (`jsonl`, `math`) needs from its labelling options:
+    the examples with the labels file's skills applied (when `labels_file`), the skill tree
+    checked against every label (when `skill_tree`; it needs labels from `column` or
+    `labels_file`), and a phrase naming where the labels came from."""
+    from teachloop.skills.tree_file import read_skill_tree
+
+    if labels_file:
+        examples = apply_labels_file(examples, read_labels_file(labels_file, env), question, env, labels_file)
+    labels_from = f"column {column!r} of {where}" if column else f"labels_file {labels_file}"
+    if not skill_tree:
+        return examples, None, labels_from
+    if not (column or labels_file):
+        raise TeachloopError(
+            f"{env}: skill_tree {skill_tree} needs labels: set skills_field (a column of {where}) or labels_file"
+        )
+    tree = read_skill_tree(skill_tree, env)
+    check_labels(examples, tree, env, labels_from, skill_tree)
+    return examples, tree, labels_from
