@@ -64,9 +64,8 @@ from teachloop.environments.rows import (
     unique,
 )
 from teachloop.errors import TeachloopError
-from teachloop.skills.labels import apply_labels_file, check_labels, read_labels_file
+from teachloop.skills.labels import label_rows
 from teachloop.skills.tree import SkillTree, SkillTreeError
-from teachloop.skills.tree_file import read_skill_tree
 from teachloop.environments.base import scored_attempt
 from teachloop.types import Attempt, Example
 
@@ -226,23 +225,10 @@ class JsonlEnvironment:
         the tree from skill_tree (unlabelled rows stay unlabelled), else a flat list of the
         labels (unlabelled rows get default_skill)."""
         o = self.options
-        examples = evals + train
-        if o.labels_file:
-            labels = read_labels_file(o.labels_file, NAME)
-            examples = apply_labels_file(examples, labels, self.template.unfill, NAME, o.labels_file)
-        if o.skill_tree:
-            tree = read_skill_tree(o.skill_tree, NAME)
-            if self.skills_field:
-                labels_from = f"column {self.skills_field!r} of {where}"
-            elif o.labels_file:
-                labels_from = f"labels_file {o.labels_file}"
-            else:
-                raise TeachloopError(
-                    f"{NAME}: skill_tree {o.skill_tree} needs labels: set skills_field (a column of {where}) "
-                    "or labels_file"
-                )
-            check_labels(examples, tree, NAME, labels_from, o.skill_tree)
-        else:
+        examples, tree, _ = label_rows(
+            evals + train, NAME, where, self.skills_field, o.labels_file, o.skill_tree, self.template.unfill
+        )
+        if tree is None:
             examples = [ex if ex.skills else ex.model_copy(update={"skills": [o.default_skill]}) for ex in examples]
             tree = _tree(examples, o.default_skill)
         return tree, examples[: len(evals)], examples[len(evals) :]

@@ -68,9 +68,8 @@ from teachloop.environments.rows import (
     unique,
 )
 from teachloop.errors import TeachloopError
-from teachloop.skills.labels import apply_labels_file, check_labels, read_labels_file
+from teachloop.skills.labels import label_rows
 from teachloop.skills.tree import SkillTree, SkillTreeError
-from teachloop.skills.tree_file import read_skill_tree
 from teachloop.environments.base import scored_attempt
 from teachloop.types import Attempt, Example
 
@@ -227,19 +226,10 @@ class MathEnvironment:
         the labels (unlabelled problems get the style's default skill)."""
         o = self.options
         default, description = DEFAULT_SKILLS[self.style]
-        examples = evals + train
-        if o.labels_file:
-            labels = read_labels_file(o.labels_file, NAME)
-            examples = apply_labels_file(examples, labels, self.template.unfill, NAME, o.labels_file)
-        labels_from = f"column {o.skills_field!r} of {where}" if o.skills_field else f"labels_file {o.labels_file}"
-        if o.skill_tree:
-            if not (o.skills_field or o.labels_file):
-                raise TeachloopError(
-                    f"{NAME}: skill_tree {o.skill_tree} needs labels: set skills_field (a column of {where}) "
-                    "or labels_file"
-                )
-            tree = read_skill_tree(o.skill_tree, NAME)
-            check_labels(examples, tree, NAME, labels_from, o.skill_tree)
+        examples, tree, labels_from = label_rows(
+            evals + train, NAME, where, o.skills_field, o.labels_file, o.skill_tree, self.template.unfill
+        )
+        if tree is not None:
             return tree, examples[: len(evals)], examples[len(evals) :]
         fill = [ex if ex.skills else ex.model_copy(update={"skills": [default]}) for ex in examples]
         if not (o.skills_field or o.labels_file):
