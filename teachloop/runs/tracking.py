@@ -86,8 +86,10 @@ def check_tracker(name: str) -> None:
         raise ConfigError(f"tracking: unknown tracker {name!r}; choose none, {', '.join(PACKAGES)}")
     module, package = PACKAGES[name]
     if importlib.util.find_spec(module) is None:
-        extra = " (or pip install 'teachloop[tracking]')" if name == "trackio" else ""
-        raise ConfigError(f"tracking: {name} needs the {package} package: pip install {package}{extra}")
+        extra = "tracking" if name == "trackio" else name
+        raise ConfigError(
+            f"tracking: {name} needs the {package} package: pip install {package} (or pip install 'teachloop[{extra}]')"
+        )
 
 
 # -- the trackers ----------------------------------------------------------------------------
