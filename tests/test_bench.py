@@ -93,12 +93,35 @@ def test_bench_runs_every_cell_then_skips_finished_runs(tmp_path):
     runs = sorted((bench_dir / "runs").iterdir())
     assert [r.name for r in runs] == ["skillworld-stat-syn-s0", "skillworld-uniform-s0"]
     stamps = {r.name: (r / "metrics.jsonl").stat().st_mtime_ns for r in runs}
+    # each cell's phase lines are in its own log, not on the bench's terminal
+    for run in runs:
+        log = (bench_dir / "logs" / f"{run.name}.log").read_text()
+        assert log.startswith("== ") and " started\n" in log, log
+        assert "iter 0 evaluate" in log and "iter 1 evaluate" in log and "\n== finished in " in log, log
+    assert "iter 0 evaluate" not in out.stderr and "(log: " in out.stderr
 
     again = teachloop("bench", str(bench_file), "--out", str(bench_dir))
     assert again.returncode == 0, again.stderr[-3000:]
     assert "2 of 2 runs already finished" in again.stderr and "running" not in again.stderr
     assert {r.name: (r / "metrics.jsonl").stat().st_mtime_ns for r in runs} == stamps
     assert not list((bench_dir / "runs").glob("*/iter_2"))
+
+
+def test_worker_processes_keep_one_log_per_cell_and_a_failure_names_it(tmp_path):
+    bench_file = write_bench(tmp_path / "tiny.yaml", TINY_BENCH)
+    bench_dir = tmp_path / "bench"
+    (bench_dir / "runs").mkdir(parents=True)
+    (bench_dir / "runs" / "skillworld-uniform-s0").write_text("not a run folder")  # passes the check, breaks the run
+    out = teachloop("bench", str(bench_file), "--out", str(bench_dir), "--workers", "2")
+    assert out.returncode != 0
+    failed_log = bench_dir / "logs" / "skillworld-uniform-s0.log"
+    assert "skillworld-uniform-s0 failed in" in out.stderr and f"(log: {failed_log})" in out.stderr
+    assert "Traceback (most recent call last)" in failed_log.read_text()
+    assert "RunStoreError" in failed_log.read_text() and "\n== failed in " in failed_log.read_text()
+    assert f"(its log: {failed_log})" in (bench_dir / "errors.log").read_text()
+    finished_log = (bench_dir / "logs" / "skillworld-stat-syn-s0.log").read_text()
+    assert "iter 0 train" in finished_log and "Traceback" not in finished_log
+    assert "iter 0 train" not in out.stderr
 
 
 def test_policy_plugin_package_installs_and_runs(tmp_path):

@@ -61,6 +61,8 @@ def test_a_failing_ray_task_is_recorded_and_the_others_finish(tmp_path):
     assert "skillworld-uniform-s0 failed" in out.stderr and "skillworld-stat-syn-s0 finished" in out.stderr
     assert "1 run(s) failed (skillworld-uniform-s0)" in out.stderr
     assert "== skillworld-uniform-s0" in (bench_dir / "errors.log").read_text()
+    assert "RunStoreError" in (bench_dir / "logs" / "skillworld-uniform-s0.log").read_text()
+    assert "iter 0 train" in (bench_dir / "logs" / "skillworld-stat-syn-s0.log").read_text()
     rows = table_rows((bench_dir / "leaderboard.md").read_text())
     assert [row.split(" | ")[2] for row in rows] == ["stat-syn"]
 
@@ -78,6 +80,11 @@ def test_a_ray_worker_killed_mid_run_fails_its_run_and_a_rerun_resumes_it(tmp_pa
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "[1/1] skillworld-uniform-s0 finished" in resumed.stderr
     assert len(table_rows((bench_dir / "leaderboard.md").read_text())) == 1
+    # the killed attempt's output stays in the log; the resumed attempt appends to it
+    log = (bench_dir / "logs" / "skillworld-uniform-s0.log").read_text()
+    headers = [line.split()[2] for line in log.splitlines() if line.startswith("== ")]
+    assert headers == ["started", "resumed", "in"], log  # "== finished in ..." closes only the second attempt
+    assert log.count("iter 0 train") == 1 and log.rstrip().splitlines()[-1].startswith("== finished in "), log
 
 
 def test_ray_refusals_are_one_line(tmp_path):

@@ -20,7 +20,8 @@ A bench file (YAML)::
 Each run is a normal run folder `<bench dir>/runs/<env>-<policy>-s<seed>`: a finished one
 is skipped, an unfinished one resumed, so rerunning a half-finished benchmark redoes
 nothing that finished. The bench dir gets `leaderboard.md` (+ `leaderboard.json`),
-`learning_curves.png` and `skill_heatmap.png`. Runs go one at a time, in `--workers`
+`learning_curves.png` and `skill_heatmap.png`, and every run writes its output to
+`logs/<run>.log` (appended to by each attempt). Runs go one at a time, in `--workers`
 processes (bench_execute.py) or as Ray tasks asking `resources:` (`--ray`, bench_ray.py).
 """
 
@@ -35,6 +36,7 @@ from teachloop.errors import ConfigError
 from teachloop.runs.bench_config import DEFAULT_OUT, BenchConfig, check_runs, load_bench, plan_runs
 from teachloop.runs.bench_execute import Progress, RunOutcome, execute_runs
 from teachloop.runs.bench_ray import RaySettings, import_ray
+from teachloop.runs.cell_log import LOG_DIR
 from teachloop.runs.bench_results import BenchResults, LeaderRow, collect, rich_leaderboard, write_outputs
 from teachloop.io import atomic_write_text, redact_secrets
 
@@ -50,7 +52,8 @@ def _write_errors(bench_dir: Path, outcomes: Sequence[RunOutcome]) -> Path | Non
     if not failed:
         path.unlink(missing_ok=True)
         return None
-    atomic_write_text(path, "\n".join(f"== {o.name}\n{o.traceback}" for o in failed))
+    entries = (f"== {o.name}" + (f" (its log: {o.log})" if o.log else "") + f"\n{o.traceback}" for o in failed)
+    atomic_write_text(path, "\n".join(entries))
     return path
 
 
@@ -85,7 +88,8 @@ def run_bench(
     copy = redact_secrets(bench.model_dump(exclude={"quick"}))
     atomic_write_text(bench_dir / "bench.yaml", yaml.safe_dump(copy, sort_keys=False))
     settings = RaySettings(address=ray_address, resources=bench.resources) if use_ray else None
-    outcomes = execute_runs(configs, workers=workers, progress=progress, ray=settings)
+    log_dir = bench_dir / LOG_DIR
+    outcomes = execute_runs(configs, workers=workers, progress=progress, ray=settings, log_dir=log_dir)
     results = collect(bench, configs, bench_dir)
     results.failed = [o.name for o in outcomes if o.status == "failed"]
     results.errors_log = _write_errors(bench_dir, outcomes)

@@ -9,10 +9,13 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
+from rich.console import Console
 
+from teachloop.runs.cell_log import captured_output
 from teachloop.runs.config import RunConfig
 from teachloop.runs.store import MARKER, RunStore
 
@@ -30,21 +33,43 @@ class RunOutcome(BaseModel):
     summary: str = ""
     error: str | None = None
     traceback: str | None = None
+    log: str | None = None  # the cell's own log (cell_log.py)
 
 
-def execute_run(config_data: dict[str, Any]) -> RunOutcome:
-    """Create or resume one run and take it to the end (in-process or in a worker process)."""
+class Cell(BaseModel):
+    """One run to take to the end: its config (secrets included: never written) and its log."""
+
+    name: str
+    config: dict[str, Any]
+    log: str | None = None
+
+
+def execute_run(config_data: dict[str, Any], log_path: str | None = None) -> RunOutcome:
+    """Create or resume one run and take it to the end (in-process or in a worker process);
+    with `log_path`, everything the run writes goes to that log instead of the terminal."""
+    config = RunConfig.model_validate(config_data)
+    if log_path is None:
+        return _execute(config, console=None)
+    resuming = (config.out / str(config.name) / MARKER).exists()
+    with captured_output(Path(log_path), "resumed" if resuming else "started") as log:
+        outcome = _execute(config, console=Console(file=log, soft_wrap=True, no_color=True, highlight=False))
+        if outcome.traceback:
+            log.write(outcome.traceback)
+        log.write(f"== {outcome.status} in {outcome.seconds:.1f}s {outcome.summary}\n")
+    return outcome.model_copy(update={"log": log_path})
+
+
+def _execute(config: RunConfig, console: Console | None) -> RunOutcome:
     from teachloop.runs.loop import Loop
     from teachloop.runs.report import write_report
 
-    config = RunConfig.model_validate(config_data)
     run_dir = config.out / str(config.name)
     start = time.perf_counter()
     try:
         if (run_dir / MARKER).exists():
-            loop = Loop.resume(run_dir, progress=False, config=config)
+            loop = Loop.resume(run_dir, progress=False, config=config, console=console)
         else:
-            loop = Loop.create(config, progress=False)
+            loop = Loop.create(config, progress=False, console=console)
         records = loop.run()
         write_report(run_dir)
     except Exception as exc:  # one broken run must not stop the others
@@ -82,38 +107,49 @@ def execute_runs(
     workers: int = 1,
     progress: Progress | None = None,
     ray: RaySettings | None = None,
+    log_dir: Path | None = None,
 ) -> list[RunOutcome]:
     """Run every unfinished run: in this process, in `workers` spawned processes, or (`ray`)
-    as Ray tasks."""
+    as Ray tasks; with `log_dir`, each run writes its own log there (cell_log.py)."""
     say = progress or (lambda _line: None)
     todo, outcomes = _pending(configs)
     if outcomes:
         say(f"{len(outcomes)} of {len(configs)} runs already finished: skipped")
-    payloads = [c.model_dump(mode="json", context={"reveal_secrets": True}) for c in todo]  # in memory only
+    cells = [
+        Cell(
+            name=str(c.name),
+            config=c.model_dump(mode="json", context={"reveal_secrets": True}),  # in memory only
+            log=str(Path(log_dir) / f"{c.name}.log") if log_dir is not None else None,
+        )
+        for c in todo
+    ]
     done: list[RunOutcome] = []
 
     def record(outcome: RunOutcome) -> None:
         done.append(outcome)
         detail = outcome.summary if outcome.status == "finished" else outcome.error
-        say(f"[{len(done)}/{len(payloads)}] {outcome.name} {outcome.status} in {outcome.seconds:.0f}s: {detail}")
+        if outcome.status == "failed" and outcome.log:
+            detail = f"{detail} (log: {outcome.log})"
+        say(f"[{len(done)}/{len(cells)}] {outcome.name} {outcome.status} in {outcome.seconds:.0f}s: {detail}")
 
     if ray is not None:
         from teachloop.runs.bench_ray import execute_on_ray
 
-        if payloads:
-            execute_on_ray(payloads, ray, record, say)
+        if cells:
+            execute_on_ray(cells, ray, record, say)
         return outcomes + done
-    if workers <= 1 or len(payloads) <= 1:
-        for payload in payloads:
-            say(f"running {payload['name']} ...")
-            record(execute_run(payload))
+    if workers <= 1 or len(cells) <= 1:
+        for cell in cells:
+            say(f"running {cell.name} ..." + (f" (log: {cell.log})" if cell.log else ""))
+            record(execute_run(cell.config, cell.log))
         return outcomes + done
-    workers = min(workers, len(payloads))
+    workers = min(workers, len(cells))
     threads = max(1, (os.cpu_count() or 1) // workers)
-    say(f"running {len(payloads)} runs in {workers} processes, {threads} torch thread(s) each")
+    where = f"; logs in {log_dir}" if log_dir is not None else ""
+    say(f"running {len(cells)} runs in {workers} processes, {threads} torch thread(s) each{where}")
     context = get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = {pool.submit(execute_run, payload): payload["name"] for payload in payloads}
+        futures = {pool.submit(execute_run, cell.config, cell.log): cell for cell in cells}
         try:
             for future in as_completed(futures):
                 record(_outcome(future, futures[future]))
@@ -123,10 +159,10 @@ def execute_runs(
     return outcomes + done
 
 
-def _outcome(future: Future[RunOutcome], name: str) -> RunOutcome:
+def _outcome(future: Future[RunOutcome], cell: Cell) -> RunOutcome:
     """A worker's outcome; a worker that died (killed, out of memory) counts as a failed run."""
     try:
         return future.result()
     except Exception as exc:
         error = " ".join(f"worker process failed: {type(exc).__name__}: {exc}".split())
-        return RunOutcome(name=name, status="failed", error=error, traceback=traceback.format_exc())
+        return RunOutcome(name=cell.name, status="failed", error=error, traceback=traceback.format_exc(), log=cell.log)

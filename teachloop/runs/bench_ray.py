@@ -16,7 +16,7 @@ from typing import Any
 
 from teachloop.errors import ConfigError
 from teachloop.runs.bench_config import CellResources
-from teachloop.runs.bench_execute import Progress, RunOutcome, execute_run
+from teachloop.runs.bench_execute import Cell, Progress, RunOutcome, execute_run
 
 INSTALL_HINT = "pip install 'teachloop[ray]'"
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024**2  # the tasks pass only run configs and outcomes
@@ -44,7 +44,7 @@ def import_ray() -> Any:
     return ray
 
 
-def _run_cell(payload: dict[str, Any], threads: int, cwd: str) -> RunOutcome:
+def _run_cell(payload: dict[str, Any], log: str | None, threads: int, cwd: str) -> RunOutcome:
     """One run inside a Ray worker: the driver's folder (when this node has it) so relative
     paths mean the same, torch threads matching the CPUs the task asked for."""
     import torch
@@ -52,7 +52,7 @@ def _run_cell(payload: dict[str, Any], threads: int, cwd: str) -> RunOutcome:
     if os.path.isdir(cwd):
         os.chdir(cwd)
     torch.set_num_threads(threads)
-    return execute_run(payload)
+    return execute_run(payload, log)
 
 
 def _runtime_env() -> dict[str, Any]:
@@ -96,7 +96,7 @@ def _check_fits(ray: Any, resources: CellResources, local: bool) -> str:
     return f"{cpus:g} CPU(s), {gpus:g} GPU(s)"
 
 
-def _ray_outcome(ray: Any, ref: Any, name: str) -> RunOutcome:
+def _ray_outcome(ray: Any, ref: Any, cell: Cell) -> RunOutcome:
     """A task's outcome; an exception outside the run, or a task whose worker died (killed,
     out of memory, node lost), counts as a failed run."""
     try:
@@ -104,15 +104,17 @@ def _ray_outcome(ray: Any, ref: Any, name: str) -> RunOutcome:
     except ray.exceptions.RayTaskError as exc:
         cause = exc.cause if isinstance(exc.cause, BaseException) else exc
         error = " ".join(f"Ray task failed: {type(cause).__name__}: {cause}".split())
-        return RunOutcome(name=name, status="failed", error=error, traceback=str(exc))
+        return RunOutcome(name=cell.name, status="failed", error=error, traceback=str(exc), log=cell.log)
     except ray.exceptions.RayError as exc:
         first_line = (str(exc).strip().splitlines() or [""])[0]
         error = " ".join(f"Ray worker failed: {type(exc).__name__}: {first_line}".split())
-        return RunOutcome(name=name, status="failed", error=error, traceback=traceback.format_exc())
+        return RunOutcome(
+            name=cell.name, status="failed", error=error, traceback=traceback.format_exc(), log=cell.log
+        )
 
 
 def execute_on_ray(
-    payloads: Sequence[dict[str, Any]],
+    cells: Sequence[Cell],
     settings: RaySettings,
     record: Callable[[RunOutcome], None],
     progress: Progress,
@@ -129,16 +131,16 @@ def execute_on_ray(
         )
         threads, cwd = max(1, int(resources.cpus)), os.getcwd()
         progress(
-            f"running {len(payloads)} runs as Ray tasks on {where} ({size}), "
+            f"running {len(cells)} runs as Ray tasks on {where} ({size}), "
             f"each asking {resources.cpus:g} CPU(s) and {resources.gpus:g} GPU(s)"
         )
-        names = {task.remote(payload, threads, cwd): str(payload["name"]) for payload in payloads}
-        pending = list(names)
+        submitted = {task.remote(cell.config, cell.log, threads, cwd): cell for cell in cells}
+        pending = list(submitted)
         try:
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
                 for ref in ready:
-                    record(_ray_outcome(ray, ref, names[ref]))
+                    record(_ray_outcome(ray, ref, submitted[ref]))
         except BaseException:  # Ctrl-C or a kill: stop the runs still going; resume them later
             for ref in pending:
                 ray.cancel(ref, force=True)

@@ -102,7 +102,8 @@ class BenchResults:
     def raise_for_failures(self) -> None:
         if self.failed:
             raise TeachloopError(
-                f"{len(self.failed)} run(s) failed ({', '.join(self.failed)}); tracebacks in {self.errors_log}; "
+                f"{len(self.failed)} run(s) failed ({', '.join(self.failed)}); tracebacks in {self.errors_log}, "
+                f"each run's output in {self.bench_dir / 'logs'}; "
                 f"the leaderboard in {self.bench_dir} holds the others; rerun the bench to resume"
             )
 
