@@ -41,17 +41,17 @@ def ask(teacher: TeacherLLM, n: int) -> list:
 
 def test_endpoint_errors_become_the_outcomes_teacherllm_records(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
-    with FaultServer(["reject", "500", "badbody", "429"]) as server:
+    with FaultServer(["reject", "500", "badbody", "429", "429"]) as server:
         cfg = TeacherConfig(backend="raydata", model="m", base_url=server.base_url, concurrency=2, validation_retries=0)
         teacher = TeacherLLM(cfg, run_dir=tmp_path)
         replies = ask(teacher, 6)
     assert replies[0] is None and all(isinstance(r, Pair) for r in replies[1:])  # only the refused one is lost
     ledger = teacher.ledger
     assert (ledger.calls, ledger.failures, ledger.unreached) == (5, 1, 0)
-    assert ledger.retries == 2  # the 500 and the unreadable body were asked again; Ray's stage retried the 429
+    assert ledger.retries == 4  # the 500 and the unreadable body were asked again by us, the 429s by Ray
     failure = json.loads((tmp_path / "teacher_failures.jsonl").read_text())
     assert failure["error"].startswith("rejected: 400")  # recorded, never re-asked
-    assert server.served == {"reject": 1, "500": 1, "badbody": 1, "429": 1, "ok": 5}
+    assert server.served == {"reject": 1, "500": 1, "badbody": 1, "429": 2, "ok": 5}
     assert {r["authorization"] for r in server.requests} == {"Bearer sk-test-key"}
     assert "sk-test-key" not in (tmp_path / "teacher_ledger.json").read_text()
     first = server.requests[-1]

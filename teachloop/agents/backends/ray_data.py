@@ -6,8 +6,10 @@ cluster named by $RAY_ADDRESS.
 `--teacher raydata:<model> --teacher-base-url http://host:8000/v1`. The API key comes from
 the teacher config or $OPENAI_API_KEY, as for the openai backend, and travels only in the
 request headers. Ray's HTTP stage retries 429/408/502/503/504 and connection faults itself
-(`max_retries` of the teacher config); a row the endpoint answers with another error comes
-back as that error body and is mapped here to the exception `TeacherLLM` expects.
+(`max_retries` of the teacher config); each of those retries is counted, in the worker, and
+comes back with the row it preceded, so the ledger's `retries` is the same as with the
+openai backend. A row the endpoint answers with another error comes back as that error
+body and is mapped here to the exception `TeacherLLM` expects.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def ensure_ray(ray: Any) -> None:
 
 # -- what runs in the Ray workers ----------------------------------------------------------
 STATUS_KEY = "teachloop_http_status"
+RETRIES_KEY = "teachloop_retries"
+RAY_RETRIED_STATUSES = frozenset({408, 429, 502, 503, 504})  # Ray's HttpRequestUDF.RETRYABLE_STATUS_CODES
 
 
 def _to_request(row: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +88,13 @@ def _to_request(row: dict[str, Any]) -> dict[str, Any]:
 def _from_response(row: dict[str, Any]) -> dict[str, Any]:
     """The reply's text and usage, or the endpoint's error (HTTP status, type, message)."""
     body = row.get("http_response") or {}
-    out = {"index": row["index"], "text": "", "prompt_tokens": 0, "completion_tokens": 0}
+    out = {
+        "index": row["index"],
+        "text": "",
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "retries": int(body.get(RETRIES_KEY) or 0),
+    }
     error = body.get("error") if isinstance(body.get("error"), dict) else None
     if error is None and body.get("object") == "error":  # vLLM's older error body
         error = body
@@ -113,28 +123,62 @@ def _from_response(row: dict[str, Any]) -> dict[str, Any]:
 @functools.cache
 def _response_class() -> type:
     """aiohttp's response, whose json() keeps what Ray's HTTP stage drops: the status of an
-    error reply (under STATUS_KEY), and an unreadable body as a retryable error of its row
-    instead of an exception that would end the whole dataset."""
+    error reply (under STATUS_KEY), the retries Ray made before it (RETRIES_KEY), and an
+    unreadable body as a retryable error of its row instead of an exception that would end
+    the whole dataset."""
     import aiohttp
 
     class StatusKeepingResponse(aiohttp.ClientResponse):
+        retries_before: int = 0  # set by the session's trace (_retry_counter)
+
         async def json(self, *args: Any, **kwargs: Any) -> Any:
             try:
                 body = json.loads(await self.read())
             except (ValueError, UnicodeDecodeError):
-                return {STATUS_KEY: 502, "error": {"message": "unreadable response body"}}
+                body = {STATUS_KEY: 502, "error": {"message": "unreadable response body"}}
             if self.status >= 400:
                 body = body if isinstance(body, dict) else {"error": {"message": str(body)[:300]}}
-                body[STATUS_KEY] = self.status
+                body.setdefault(STATUS_KEY, self.status)
+            if isinstance(body, dict) and self.retries_before:
+                body[RETRIES_KEY] = self.retries_before
             return body
 
     return StatusKeepingResponse
 
 
+def _retry_counter() -> Any:
+    """A trace for one session (one batch of rows, whose replies Ray reads one row after the
+    other): every response Ray will retry and every failed connection is counted, and the
+    count so far goes to the next response Ray keeps, i.e. to the row those retries were for."""
+    import aiohttp
+
+    unreported = 0
+
+    async def on_end(_session: Any, _ctx: Any, params: Any) -> None:
+        nonlocal unreported
+        if params.response.status in RAY_RETRIED_STATUSES:
+            unreported += 1
+        else:
+            params.response.retries_before, unreported = unreported, 0
+
+    async def on_exception(_session: Any, _ctx: Any, _params: Any) -> None:
+        nonlocal unreported
+        unreported += 1
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_end)
+    trace.on_request_exception.append(on_exception)
+    return trace
+
+
 def _session_factory(timeout: float) -> Any:
     import aiohttp
 
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), response_class=_response_class())
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        response_class=_response_class(),
+        trace_configs=[_retry_counter()],
+    )
 
 
 # -- the backend ---------------------------------------------------------------------------
@@ -206,6 +250,8 @@ class RayDataBackend:
             for row in self._rows(jobs, indices):
                 i = int(row["index"])
                 unreported.discard(i)
+                for _ in range(int(row.get("retries") or 0)):  # made by Ray's HTTP stage
+                    events.retried()
                 outcome = self._outcome(row)
                 if isinstance(outcome, TransientError) and not last:
                     retry.append(i)
