@@ -137,7 +137,10 @@ def run(
         str | None, typer.Option(help="environment: its own skill tree | discover: the teacher proposes and labels.")
     ] = None,
     eval_backend: Annotated[
-        str | None, typer.Option(help="auto | transformers | vllm (serves each iteration's LoRA adapter).")
+        str | None, typer.Option(
+            help="auto | transformers | vllm (serves each iteration's LoRA adapter) | raydata (the same, in "
+            "vLLM engines run by Ray Data LLM on the Ray cluster)."
+        )
     ] = None,
     train_method: Annotated[
         str | None, typer.Option(help="auto | full | lora (auto: full for the embedded student, else LoRA).")

