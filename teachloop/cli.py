@@ -119,7 +119,8 @@ def run(
         str | None,
         typer.Option(
             help="LLM teacher: 'vllm:<folder, .gguf or hub id>' (in-process vLLM), 'openai:<model>' (any "
-            "OpenAI-compatible endpoint) or '<plug-in backend>:<model>'."
+            "OpenAI-compatible endpoint), 'raydata:<model>' (that endpoint through Ray Data LLM), "
+            "'raydata-vllm:<folder, .gguf or hub id>' (vLLM engines run by Ray Data) or '<plug-in backend>:<model>'."
         ),
     ] = None,
     teacher_base_url: Annotated[

@@ -19,6 +19,7 @@ def teachloop(*args: str, cwd=None) -> subprocess.CompletedProcess:
         (["run", "--config", "missing.yaml"], "error: config file missing.yaml does not exist"),
         (["resume", "."], "error: . is not a teachloop run folder"),
         (["report", "nowhere"], "error: nowhere does not exist or is not a folder"),
+        (["run", "--eval-backend", "raydata"], "error: eval_backend raydata serves LoRA adapters: it needs train"),
     ],
 )
 def test_bad_input_one_line_error(tmp_path, args, message):
