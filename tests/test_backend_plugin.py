@@ -34,4 +34,4 @@ def test_teacher_backend_plugin_installs_and_serves_a_run(tiny_teacher, tmp_path
         assert info["yield"]["unfilled"] == 4 and info["teacher"]["calls"] == 8
     assert "hf" not in available_backends()
     refused = teachloop("run", "--teacher", "hf:x", "--quiet", cwd=tmp_path)
-    assert refused.returncode == 2 and "unknown teacher backend 'hf'; available: openai, raydata, vllm" in refused.stderr
+    assert refused.returncode == 2 and "unknown teacher backend 'hf'; available: openai, raydata, raydata-vllm, vllm" in refused.stderr

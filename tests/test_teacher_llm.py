@@ -83,7 +83,7 @@ def test_teacher_spec_and_reply_parsing():
     for bad in ("gpt-x", ":x", "openai:"):
         with pytest.raises(ConfigError, match="--teacher must look like"):
             TeacherConfig.from_spec(bad)
-    with pytest.raises(PluginError, match="unknown teacher backend 'claude'; available: openai, raydata, vllm"):
+    with pytest.raises(PluginError, match="unknown teacher backend 'claude'; available: openai, raydata, raydata-vllm, vllm"):
         TeacherLLM(TeacherConfig.from_spec("claude:x")).backend
     assert parse_reply('```json\n{"answer": "a", "confidence": 3}\n```', Answer).answer == "a"
 
