@@ -262,7 +262,7 @@ class RayDataBackend:
         except TeachloopError:
             raise
         except Exception as exc:  # noqa: BLE001  (Ray's own retries are spent, or a worker died)
-            reason = _failure_reason(exc, self.cfg.max_retries)
+            reason = dataset_failure_reason(exc, self.cfg.max_retries)
             for i in sorted(unreported):
                 events.done(i, TransientError(reason))
             return retry
@@ -289,7 +289,7 @@ class RayDataBackend:
 _LAST_FAULT = re.compile(r"Previous Exception: ([^.\n]+)")
 
 
-def _failure_reason(exc: Exception, max_retries: int) -> str:
+def dataset_failure_reason(exc: Exception, max_retries: int) -> str:
     """One line for a failed dataset: the transport fault behind Ray's retries when it names one."""
     text = str(exc)
     fault = _LAST_FAULT.search(text)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from teachloop.agents.backends.base import CallEvents, Completion, Job, NotRun, RequestRejected, TransientError
-from teachloop.agents.backends.ray_data import INSTALL_HINT, _failure_reason, ensure_ray
+from teachloop.agents.backends.ray_data import INSTALL_HINT, dataset_failure_reason, ensure_ray
 from teachloop.errors import ConfigError
 from teachloop.vllm_options import cpu_engine_options
 
@@ -185,7 +185,7 @@ class RayDataVLLMBackend:
                 if events.stopped:
                     break
         except Exception as exc:  # noqa: BLE001  (the dataset failed: an engine died, Ray gave up)
-            reason = _failure_reason(exc, self.cfg.max_retries)
+            reason = dataset_failure_reason(exc, self.cfg.max_retries)
             for i in sorted(unreported):
                 events.done(i, TransientError(reason))
             return
