@@ -82,7 +82,7 @@ class Loop:
         self.progress = progress
         self.console = console or Console(stderr=True, quiet=not progress)
         cfg = self.config
-        self.env = env or get_environment(cfg.environment, **cfg.environment_options)
+        self.env = env if env is not None else get_environment(cfg.environment, **cfg.environment_options)
         self.policy = get_policy(cfg.policy, **cfg.policy_options)
         self.teacher = (
             TeacherLLM(cfg.teacher, run_dir=store.root, resolve_model=resolve_checkpoint) if cfg.teacher else None
@@ -107,7 +107,8 @@ class Loop:
         name = config.name or config.default_name(datetime.now().strftime("%Y%m%d-%H%M%S"))
         config = config.model_copy(update={"name": name})
         # before anything is written to disk
-        env = env or check_run_config(config, models=False)
+        if env is None:
+            env = check_run_config(config, models=False)
         check_models(config)
         store = RunStore.create(config.out / name, config)
         return cls(store, progress=progress, console=console, config=config, env=env)
@@ -377,7 +378,7 @@ class Loop:
                 student.train(sft, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
                 student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
             student.save(writer.path / "model")
-            losses = {trainer: round(loss, 6) for trainer, loss in student.train_losses.items()}
+            losses = student.train_losses
             del student
             self.students.release()
         writer.info = {
@@ -387,8 +388,8 @@ class Loop:
         }
         if train_cfg.processes > 1:
             writer.info["processes"] = train_cfg.processes
-        if losses:
-            writer.info["loss"] = losses  # metrics.jsonl's train_loss, and the tracker's train/loss
+        if losses:  # metrics.jsonl's train_loss, and the tracker's train/loss
+            writer.info["loss"] = {trainer: round(loss, 6) for trainer, loss in losses.items()}
         if pairs:
             writer.info["preference_pairs"] = len(pairs)
         # the next evaluation reloads the published checkpoint, exactly as a resumed run would
@@ -421,7 +422,7 @@ class Loop:
                 f"iteration {i}: training over {train_cfg.processes} processes failed (exit code "
                 f"{failed.returncode}); read {log_file}, fix the cause, then resume"
             ) from failed
-        return {trainer: round(loss, 6) for trainer, loss in result.losses.items()}
+        return result.losses
 
     # -- artifacts -------------------------------------------------------------------------
     def _report(self, i: int) -> EvalReport:

@@ -17,11 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from teachloop.agents.backends.ray_data import ensure_ray
-from teachloop.agents.backends.ray_data_vllm import (
-    build_engine_processor,
-    engine_processor_config,
-    import_ray_data_vllm,
-)
+from teachloop.agents.backends.ray_data_vllm import ERROR_KEY, engine_processor, import_ray_data_vllm
 from teachloop.errors import TeachloopError
 from teachloop.students.student import Reply, load_tokenizer, model_stop_token_ids
 
@@ -40,7 +36,7 @@ def _from_output(row: dict[str, Any]) -> dict[str, Any]:
         "text": row.get("generated_text") or "",
         "generated": int(row.get("num_generated_tokens") or 0),
         "last_token": int(tokens[-1]) if tokens is not None and len(tokens) else -1,
-        "error": str(row.get("__inference_error__") or ""),
+        "error": str(row.get(ERROR_KEY) or ""),
     }
 
 
@@ -48,21 +44,21 @@ class RayDataStudentGenerator:
     """`reply(rendered_prompts, max_new_tokens, adapter, adapter_id, stop)`, as VLLMStudentGenerator."""
 
     def __init__(self, base: str, max_lora_rank: int = 16, **options: Any) -> None:
-        self.ray, config_cls, build = import_ray_data_vllm("eval_backend raydata")
+        self.ray = import_ray_data_vllm("eval_backend raydata")
         ensure_ray(self.ray)
         self.base = base
         self.stop_token_ids = model_stop_token_ids(base, load_tokenizer(base))
         engines = max(1, int(self.ray.cluster_resources().get("GPU", 0)))
-        config = engine_processor_config(
+        self._processor = engine_processor(
             self.ray,
-            config_cls,
             model=base,
             engine_kwargs={"enforce_eager": True, "enable_lora": True, "max_lora_rank": max_lora_rank, "max_loras": 1},
             options=options,
             concurrency=engines,
+            preprocess=_to_request,
+            postprocess=_from_output,
             chat_template=False,  # the prompts come rendered with the student's own template
         )
-        self._processor = build_engine_processor(build, config, _to_request, _from_output)
 
     def close(self) -> None:
         """Nothing to stop: Ray Data stops its engines when each evaluation's dataset is done."""

