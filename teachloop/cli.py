@@ -32,6 +32,8 @@ environments_app = typer.Typer(help="Environments (the `teachloop.environments` 
 app.add_typer(policies_app, name="policies")
 app.add_typer(skills_app, name="skills")
 app.add_typer(environments_app, name="environments")
+teacher_app = typer.Typer(help="The LLM teacher: check what it writes before a run pays for it.", no_args_is_help=True)
+app.add_typer(teacher_app, name="teacher")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -134,6 +136,13 @@ def run(
     verify: Annotated[
         str | None, typer.Option(help="auto | checker | consistency | none: how teacher answers are verified.")
     ] = None,
+    answer_samples: Annotated[
+        int | None,
+        typer.Option(
+            help="The teacher's re-answers per written item for verification (checker: tried when the written "
+            "answer fails; consistency: two of the answers must agree) [default: 1]."
+        ),
+    ] = None,
     skills: Annotated[
         str | None, typer.Option(help="environment: its own skill tree | discover: the teacher proposes and labels.")
     ] = None,
@@ -199,6 +208,7 @@ def run(
         "engine": engine,
         "diagnosis": diagnosis,
         "verify": verify,
+        "answer_samples": answer_samples,
         "skills": skills,
         "teacher.base_url": teacher_base_url,
         "teacher.concurrency": teacher_concurrency,
@@ -406,6 +416,72 @@ def environments_show(
     factory = plugins.load(plugins.ENVIRONMENTS, name)
     flag = "--env-option KEY=VALUE, or environment_options: in a config"
     typer.echo(plugins.describe("environment", name, factory, ENVIRONMENT_CONTRACT, flag))
+
+
+@teacher_app.command("check")
+def teacher_check(
+    teacher: Annotated[str, typer.Option(help="'vllm:<folder or .gguf>', 'openai:<model>' or '<backend>:<model>'.")],
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML run config (teacher settings, verify, environment).")
+    ] = None,
+    environment: Annotated[str | None, typer.Option("--environment", "--env", help="Environment name.")] = None,
+    env_option: Annotated[list[str] | None, typer.Option(help="Environment option KEY=VALUE (repeatable).")] = None,
+    per_skill: Annotated[int, typer.Option(min=1, help="Items the teacher writes per leaf skill.")] = 5,
+    teacher_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL.")] = None,
+    verify: Annotated[str | None, typer.Option(help="auto | checker | consistency | none.")] = None,
+    answer_samples: Annotated[int | None, typer.Option(help="The teacher's re-answers per item [default: 1].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the requests and the teacher's samples.")] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Teacher reply cache folder (a rerun pays nothing) [default: none].")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the counts as JSON here.")] = None,
+) -> None:
+    """Have a teacher write PER_SKILL items of every skill of an environment, as the default
+    policy asks for them, verified as a run verifies them, and print the yield per skill with
+    the reason for every item lost (and a few of them): a weak teacher shows wrong answers,
+    a bad prompt shows wrong forms."""
+    from teachloop.agents.llm import parse_teacher_spec
+    from teachloop.runs.checks import check_run_config
+    from teachloop.runs.config import load_config
+    from teachloop.runs.teacher_check import check_teacher
+
+    backend, model = parse_teacher_spec(teacher)
+    overrides: dict[str, Any] = {
+        "environment": environment,
+        "teacher.backend": backend,
+        "teacher.model": model,
+        "teacher.base_url": teacher_base_url,
+        "verify": verify,
+        "answer_samples": answer_samples,
+        "seed": seed,
+    }
+    for key, value in _key_values(env_option or []).items():
+        overrides[f"environment_options.{key}"] = value
+    cfg = load_config(config, overrides)
+    env = check_run_config(cfg, models=False)
+    report = check_teacher(cfg, env, per_skill, cache=cache)
+    from rich.table import Table
+
+    table = Table(title=f"teacher {report.teacher} on {report.environment} (verify {report.verify})")
+    for column in ("skill", "asked", "kept", "yield", "lost: reason x items"):
+        table.add_column(column, justify="left" if column in ("skill", "lost: reason x items") else "right")
+    for row in report.skills:
+        lost = ", ".join(f"{reason} x{n}" for reason, n in row.lost.items())
+        table.add_row(row.skill, str(row.asked), str(row.kept), f"{row.ratio:.0%}", escape(lost))
+    table.add_row("all", str(report.asked), str(report.kept), f"{report.kept / max(1, report.asked):.0%}", "")
+    Console(width=max(console.width, 120)).print(table)
+    for row in report.skills:
+        for sample in row.samples:
+            console.print(f"  lost ({row.skill}): {escape(sample)}", highlight=False, soft_wrap=True)
+    console.print(
+        f"{report.calls} teacher calls, {report.prompt_tokens} prompt + {report.completion_tokens} completion tokens; "
+        f"start {report.start_seconds}s, generation {report.generate_seconds}s",
+        highlight=False,
+    )
+    if json_out is not None:
+        from teachloop.io import atomic_write_text
+
+        atomic_write_text(json_out, report.model_dump_json(indent=2))
 
 
 @skills_app.command("discover")

@@ -279,13 +279,16 @@ class GenerationResult(BaseModel):
     rejected: list[Rejected] = Field(default_factory=list)
     shortfall: dict[str, int] = Field(default_factory=dict)
 
-    def data_yield(self, asked: int) -> DataYield:
+    def data_yield(self, asked: int, allocation: dict[str, int] | None = None) -> DataYield:
+        """`allocation`: what was asked per skill (`DataPlan.allocation`), for the per-skill yield."""
         by_reason: Counter[str] = Counter(r.reason.split(":", 1)[0] for r in self.rejected)
+        kept: Counter[str] = Counter((ex.lineage.skill if ex.lineage else None) or "*" for ex in self.examples)
         return DataYield(
             asked=asked,
             accepted=len(self.examples),
             rejected=dict(by_reason.most_common()),
             unfilled=sum(self.shortfall.values()),
+            skills={skill: [kept.get(skill, 0), n] for skill, n in (allocation or {}).items()},
         )
 
 
@@ -297,6 +300,7 @@ class DataYield(BaseModel):
     accepted: int
     rejected: dict[str, int] = Field(default_factory=dict)
     unfilled: int = 0
+    skills: dict[str, list[int]] = Field(default_factory=dict)  # skill -> [kept, asked]
 
     @property
     def ratio(self) -> float | None:

@@ -1,11 +1,16 @@
 """A real HTTP server on loopback that speaks just enough of the OpenAI chat API to inject
 faults: 429 with Retry-After, 500, replies slower than the client's timeout, unreadable
 bodies and schema-violating content, in scripted bursts. Between faults it answers with
-a minimal instance of the JSON schema the request asked for."""
+a minimal instance of the JSON schema the request asked for.
+
+A teacher's start-up check (`TeacherLLM.start`, schema `ReadyCheck`) is answered before and
+outside the script and `content`, and counted in `ready_checks` only: scripted faults land
+on the calls a run pays for, as they did before runs checked their teacher first."""
 
 from __future__ import annotations
 
 import json
+import re._parser as regex_parser
 import threading
 import time
 import urllib.error
@@ -36,12 +41,53 @@ def instance(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
     if kind == "array":
         return [instance(schema.get("items", {}), defs) for _ in range(max(1, schema.get("minItems", 1)))]
     if kind == "string":
+        if "pattern" in schema:
+            return shortest_match(schema["pattern"])
         return "x" * max(1, schema.get("minLength", 1))
     if kind in ("integer", "number"):
         return schema.get("minimum", 0)
     if kind == "boolean":
         return True
     return None
+
+
+def shortest_match(pattern: str) -> str:
+    """A shortest string the regex matches (literals, classes, groups, `|`, quantifiers,
+    anchors): what a minimal item of a patterned schema looks like."""
+
+    def walk(items) -> str:  # noqa: ANN001
+        out = []
+        for op, arg in items:
+            name = str(op)
+            if name == "LITERAL":
+                out.append(chr(arg))
+            elif name == "IN":
+                first = arg[0]
+                out.append(chr(first[1][0] if str(first[0]) == "RANGE" else first[1]))
+            elif name == "SUBPATTERN":
+                out.append(walk(arg[-1]))
+            elif name == "BRANCH":
+                out.append(min((walk(b) for b in arg[1]), key=len))
+            elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+                low, _, sub = arg
+                out.append(walk(sub) * low)
+            elif name == "ANY":
+                out.append("x")
+        return "".join(out)
+
+    return walk(regex_parser.parse(pattern)) or "x"
+
+
+def chat_reply(request: dict[str, Any], content: str) -> dict[str, Any]:
+    """An OpenAI chat.completion body answering `request` with `content`."""
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": request["model"],
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
 
 
 class LoopbackServer:
@@ -84,6 +130,7 @@ class FaultServer(LoopbackServer):
         self.served: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []
         self.arrivals: list[float] = []
+        self.ready_checks = 0
         self.lock = threading.Lock()
         server = self
 
@@ -105,6 +152,11 @@ class FaultServer(LoopbackServer):
 
             def do_POST(self) -> None:  # noqa: N802
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                schema = request["response_format"]["json_schema"]["schema"]
+                if schema.get("title") == "ReadyCheck":
+                    with server.lock:
+                        server.ready_checks += 1
+                    return self._send(200, json.dumps(chat_reply(request, json.dumps({"ok": True}))).encode())
                 with server.lock:
                     kind = server.script.popleft() if server.script else "ok"
                     server.served[kind] += 1
@@ -120,20 +172,9 @@ class FaultServer(LoopbackServer):
                     return self._send(200, b"{this is not json")
                 if kind == "slow":
                     time.sleep(server.slow_seconds)
-                schema = request["response_format"]["json_schema"]["schema"]
                 answer = server.content(request) if server.content else instance(schema)
                 content = "not json at all" if kind == "badcontent" else json.dumps(answer)
-                reply = {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": request["model"],
-                    "choices": [
-                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
-                    ],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                }
-                return self._send(200, json.dumps(reply).encode())
+                return self._send(200, json.dumps(chat_reply(request, content)).encode())
 
         super().__init__(Handler, port)
 

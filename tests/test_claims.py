@@ -71,18 +71,17 @@ def test_self_consistency_keeps_only_examples_whose_independent_answer_agrees(tm
         text = user_text(request)
         if schema_name(request) == "NewExample":
             k = int(re.search(r"variant 0\.0\.(\d+)", text).group(1))
-            return {"question": f"copy {'abcd'[: k + 1]}x", "answer": f"{'abcd'[: k + 1]}x"}
-        question = re.search(r"Question: copy (\w+)", text).group(1)
-        return {"answer": question if len(question) % 2 else "wrong"}  # agree on odd lengths only
+            return {"question": f"copy {'abcde'[: k + 3]}", "answer": "abcde"[: k + 3]}
+        question = re.fullmatch(r"copy (\w+)", text).group(1)  # the question alone: the chat's last turn
+        return {"answer": question if len(question) % 2 else "jjjj"}  # agree on odd lengths only
 
     env = SkillWorld(eval_per_skill=2, pool_per_skill=2)
-    plan = DataPlan(policy="p", iteration=0, requests=[GenerationRequest(skill="copy", count=4)])
+    plan = DataPlan(policy="p", iteration=0, requests=[GenerationRequest(skill="copy", count=3)])
     ctx = GenerationContext(iteration=0, seed=0, policy="p")
     with FaultServer(content=content) as server:
         result = LLMEngine(client(server, tmp_path), verify="consistency").generate(plan, env, ctx)
-    assert [ex.answer for ex in result.examples] == ["abx", "abcdx"]  # lengths 3 and 5
-    reasons = sorted(r.reason for r in result.rejected)
-    assert reasons == ["verification: independent answer 'wrong' disagrees"] * 2
+    assert [ex.answer for ex in result.examples] == ["abc", "abcde"]  # lengths 3 and 5
+    assert [r.reason for r in result.rejected] == ["verification: independent answers ['jjjj'] disagree with 'abcd'"]
 
 
 def test_llm_judged_profile_counts_the_named_skills_and_skips_correct_verdicts(tmp_path):

@@ -263,6 +263,7 @@ def test_every_built_in_keeps_its_contract():
         "generate(skill, n, rng, difficulty=level)",
         "check(example)",
         "make_example(question, answer, skills)",
+        "item_form(skill)",
         "answer_tokens",
         "stop",
     ]

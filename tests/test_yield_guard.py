@@ -60,11 +60,12 @@ def test_circuit_breaker_stops_after_consecutive_failures_and_names_the_log(tmp_
 
 @pytest.mark.slow
 def test_low_yield_stops_the_run_and_resume_accepts_it_without_repaying(tmp_path):
-    # the fault server answers every request with the same minimal item: after the first,
-    # every new example is a duplicate, so the yield is 1 of 16
+    # the fault server answers every request for a skill with the same minimal item of its form:
+    # after the first of each of the 8 skills, every new example is a duplicate: 8 of 40
     with FaultServer() as server:
         args = [
-            "--out", str(tmp_path), "--name", "low", "--iterations", "1", "--budget", "16", "--epochs", "1",
+            "--out", str(tmp_path), "--name", "low", "--iterations", "1", "--budget", "40", "--epochs", "1",
+            "--policy", "uniform",
             "--teacher", "openai:fake", "--teacher-base-url", server.base_url, "--verify", "none", "--quiet",
             "--config", small_config(tmp_path),
         ]  # fmt: skip
@@ -72,42 +73,57 @@ def test_low_yield_stops_the_run_and_resume_accepts_it_without_repaying(tmp_path
         assert out.returncode == 2
         error = one_line_error(out.stderr)
         run = tmp_path / "low"
-        assert "kept 1 of 16 (6%); rejected: duplicate 15" in error and "below min_yield 25%" in error
+        assert "kept 8 of 40 (20%); rejected: duplicate 32" in error and "below min_yield 25%" in error
         assert str(run / "iter_0" / "data" / "rejected.jsonl") in error and "--min-yield 0" in error
         store = RunStore(run)
         assert not store.is_done(0, "data") and not store.is_done(0, "train")  # nothing published as done
         failed = json.loads((run / "iter_0" / "data" / "failed.json").read_text())
-        assert failed["info"]["yield"]["ratio"] == pytest.approx(1 / 16)
-        assert len((run / "iter_0" / "data" / "rejected.jsonl").read_text().splitlines()) == 15  # left to read
+        assert failed["info"]["yield"]["ratio"] == pytest.approx(8 / 40)
+        assert failed["info"]["yield"]["skills"]["max"] == [1, 5]  # kept, asked
+        assert len((run / "iter_0" / "data" / "rejected.jsonl").read_text().splitlines()) == 32  # left to read
         paid = server.total()
 
         resumed = teachloop("resume", str(run), "--min-yield", "0", "--quiet")
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert server.total() == paid  # every reply came from the cache
     assert store.is_finished() and store.config().min_yield == 0
-    assert store.phase_record(0, "data").info["yield"]["accepted"] == 1
-    assert [r.data_yield for r in load_metrics(run)] == [None, pytest.approx(1 / 16)]
+    assert store.phase_record(0, "data").info["yield"]["accepted"] == 8
+    assert [r.data_yield for r in load_metrics(run)] == [None, pytest.approx(8 / 40)]
+
+
+def teacher_args(tmp_path, name: str, base_url: str) -> list[str]:
+    return [
+        "--out", str(tmp_path), "--name", name, "--iterations", "1", "--budget", "6", "--epochs", "1",
+        "--teacher", "openai:fake", "--teacher-base-url", base_url, "--verify", "none", "--quiet",
+        "--config", small_config(tmp_path, "min_yield: 0\nteacher: {max_retries: 1, timeout: 2, concurrency: 1, max_consecutive_failures: 4}\n"),
+    ]  # fmt: skip
+
+
+def test_a_teacher_that_is_down_stops_the_run_before_anything_is_spent(tmp_path):
+    port = free_port()  # nothing listens here: the start-up check cannot connect
+    out = teachloop("run", *teacher_args(tmp_path, "down", f"http://127.0.0.1:{port}/v1"))
+    assert out.returncode == 2
+    error = one_line_error(out.stderr)
+    assert f"teacher openai:fake at http://127.0.0.1:{port}/v1 failed its start-up check" in error
+    assert "APIConnectionError" in error and "is the server up" in error
+    assert not (tmp_path / "down").exists()  # no run folder: nothing was evaluated or written
 
 
 @pytest.mark.slow
 def test_a_teacher_outage_stops_the_run_and_resume_finishes_it_once_the_teacher_is_back(tmp_path):
-    port = free_port()  # nothing listens here yet: every call fails to connect
-    args = [
-        "--out", str(tmp_path), "--name", "outage", "--iterations", "1", "--budget", "6", "--epochs", "1",
-        "--teacher", "openai:fake", "--teacher-base-url", f"http://127.0.0.1:{port}/v1", "--verify", "none",
-        "--quiet", "--config", small_config(tmp_path, "min_yield: 0\nteacher: {max_retries: 1, timeout: 2, concurrency: 1, max_consecutive_failures: 4}\n"),
-    ]  # fmt: skip
-    out = teachloop("run", *args)
-    assert out.returncode == 2
-    error = one_line_error(out.stderr)
-    run = tmp_path / "outage"
-    assert "teacher openai:fake failed 4 calls in a row" in error and "APIConnectionError" in error
-    assert str(run / "teacher_failures.jsonl") in error
-    store = RunStore(run)
-    assert store.is_done(0, "plan") and not store.is_done(0, "data")  # the outage is not published as done
+    # the teacher passes its start-up check, then fails every call (two 500s each: one retry)
+    with FaultServer(["500"] * 8) as server:
+        out = teachloop("run", *teacher_args(tmp_path, "outage", server.base_url))
+        assert out.returncode == 2
+        error = one_line_error(out.stderr)
+        run = tmp_path / "outage"
+        assert "teacher openai:fake failed 4 calls in a row" in error and "500 error" in error
+        assert str(run / "teacher_failures.jsonl") in error
+        store = RunStore(run)
+        assert store.is_done(0, "plan") and not store.is_done(0, "data")  # the outage is not published as done
 
-    with FaultServer(port=port) as server:  # the teacher is back
-        resumed = teachloop("resume", str(run), "--quiet")
+        resumed = teachloop("resume", str(run), "--quiet")  # the teacher is back: the 500s are spent
         assert resumed.returncode == 0, resumed.stderr[-3000:]
-        assert server.total() == 6
-    assert store.is_finished() and store.phase_record(0, "data").info["yield"]["accepted"] == 1
+        assert server.total() == 8 + 6 and server.ready_checks == 2
+    skills = store.phase_record(0, "plan").info["allocation"]  # one minimal item per skill, then duplicates
+    assert store.is_finished() and store.phase_record(0, "data").info["yield"]["accepted"] == len(skills) > 1

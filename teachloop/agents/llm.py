@@ -116,6 +116,35 @@ def parse_teacher_spec(spec: str) -> tuple[str, str]:
     return backend, model
 
 
+class ReadyCheck(BaseModel):
+    """The reply to `TeacherLLM.start`'s check request."""
+
+    ok: bool
+
+
+READY_MESSAGES = [{"role": "user", "content": 'Start-up check: reply with the JSON object {"ok": true}.'}]
+READY_PARAMS = {"temperature": 0.0, "max_tokens": 16, "seed": 0}
+
+
+class _Outcome:
+    """CallEvents for the one start-up job: keeps its outcome."""
+
+    stopped = False
+
+    def __init__(self) -> None:
+        self.value: Completion | BaseException | None = None
+
+    def done(self, index: int, outcome: Completion | BaseException) -> None:
+        self.value = outcome
+
+    def retried(self) -> None:
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
 class UsageLedger(BaseModel):
     calls: int = 0
     cache_hits: int = 0
@@ -160,10 +189,14 @@ def cache_key(endpoint: str, model: str, messages: Sequence[Message], params: di
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def request_seed(seed: int, attempt: int, messages: Sequence[Message]) -> int:
-    """A sampling seed of its own for every request (and re-ask): requests that share the
-    run's seed would otherwise draw correlated samples."""
-    blob = json.dumps({"seed": seed, "attempt": attempt, "messages": messages}, sort_keys=True)
+def request_seed(seed: int, attempt: int, messages: Sequence[Message], sample: int = 0) -> int:
+    """A sampling seed of its own for every request (and re-ask, and each of several samples
+    of the same conversation): requests that share the run's seed would otherwise draw
+    correlated samples."""
+    fields: dict[str, Any] = {"seed": seed, "attempt": attempt, "messages": messages}
+    if sample:  # sample 0 keeps the seeds (and cache keys) of runs made before samples existed
+        fields["sample"] = sample
+    blob = json.dumps(fields, sort_keys=True)
     return int(hashlib.sha256(blob.encode()).hexdigest()[:8], 16) % 2**31
 
 
@@ -194,6 +227,7 @@ class TeacherLLM:
         self.ledger = self._load_ledger()
         self.resolve_model = resolve_model
         self._backend: TeacherBackend | None = None
+        self._started = False
         self._lock = threading.Lock()
         self._budget_mark: int | None = None  # ledger tokens when the current budget window opened
         self._failures_in_a_row = 0
@@ -221,13 +255,60 @@ class TeacherLLM:
 
     @property
     def backend(self) -> TeacherBackend:
-        if self._backend is None:  # an in-process engine starts only when a call misses the cache
+        if self._backend is None:  # started by `start`, or when a call first misses the cache
             cls = backend_class(self.cfg.backend)
             model = self.cfg.model
             if getattr(cls, "local_weights", False) and self.resolve_model is not None:
                 model = self.resolve_model(model)
-            self._backend = cls(self.cfg, model)
+            try:
+                self._backend = cls(self.cfg, model)
+            except TeachloopError:
+                raise
+            except Exception as exc:  # noqa: BLE001  (a plug-in backend may raise anything)
+                raise TeachloopError(f"teacher {self.name} could not start: {_first_line(exc)}") from None
         return self._backend
+
+    def start(self) -> None:
+        """Start the backend now and send it one small structured request through it, before
+        a run spends anything: the endpoint answers (or the model loads), it has a chat
+        template, and structured output works. Each failure is one TeachloopError that says
+        what to change. The check is neither cached nor counted in the ledger."""
+        if self._started:
+            return
+        backend = self.backend
+        outcome = _Outcome()
+        job = Job(messages=READY_MESSAGES, json_schema=ReadyCheck.model_json_schema(), params=READY_PARAMS)
+        try:
+            backend.complete([job], outcome)
+        except TeachloopError as exc:
+            raise TeachloopError(f"teacher {self.name} failed its start-up check: {exc}") from None
+        except Exception as exc:  # noqa: BLE001
+            raise TeachloopError(f"teacher {self.name} failed its start-up check: {_first_line(exc)}") from None
+        reply = outcome.value
+        if isinstance(reply, RequestRejected):
+            raise TeachloopError(
+                f"teacher {self.name} refused its start-up check ({_first_line(reply)}): the model must have a chat "
+                "template and the endpoint must take JSON-schema structured output (response_format json_schema; "
+                "vLLM >= 0.12)"
+            )
+        if reply is None or isinstance(reply, BaseException):
+            where = f" at {self.endpoint.partition('@')[2] or 'the default OpenAI URL'}" if "@" in self.endpoint else ""
+            hint = (
+                "; is the server up, and teacher.base_url / $OPENAI_BASE_URL right?"
+                if self.cfg.backend in REMOTE_BACKENDS
+                else ""
+            )
+            cause = _first_line(reply) if reply is not None else "no reply"
+            raise TeachloopError(f"teacher {self.name}{where} failed its start-up check: {cause}{hint}")
+        try:
+            parse_reply(reply.text, ReadyCheck)
+        except ValidationError:
+            raise TeachloopError(
+                f"teacher {self.name} answered its start-up check with {reply.text[:80]!r}, not the JSON schema it "
+                "was asked for: the endpoint ignores structured output (it needs response_format json_schema; "
+                "vLLM >= 0.12)"
+            ) from None
+        self._started = True
 
     # -- ledger and failure records -------------------------------------------------------
     @property
@@ -297,15 +378,22 @@ class TeacherLLM:
     def structured(
         self,
         conversations: Sequence[Sequence[Message]],
-        schema: type[M],
+        schema: type[M] | Sequence[type[M]],
         purpose: str = "call",
         temperature: float | None = None,
         max_tokens: int | None = None,
+        sample: int = 0,
     ) -> list[M | None]:
         """One validated `schema` object per conversation, or None where it stayed invalid.
+        `schema` is one model for every conversation or one per conversation (they go out as
+        one batch either way). `sample` k > 0 draws the k-th of several independent samples of
+        the same conversations (its own seeds and cache entries).
 
         Raises RunStopped when the circuit breaker opens (too many failed calls in a row)."""
-        json_schema = schema.model_json_schema()
+        schemas = [schema] * len(conversations) if isinstance(schema, type) else list(schema)
+        if len(schemas) != len(conversations):
+            raise ValueError(f"{len(schemas)} schemas for {len(conversations)} conversations")
+        json_schemas = {id(s): s.model_json_schema() for s in schemas}
         results: list[M | None] = [None] * len(conversations)
         last_raw: list[str | None] = [None] * len(conversations)
         last_error: list[str] = ["no reply"] * len(conversations)
@@ -316,9 +404,11 @@ class TeacherLLM:
                 "temperature": self.cfg.temperature if temperature is None else temperature,
                 "max_tokens": max_tokens or self.cfg.max_tokens,
             }
-            seeds = {i: request_seed(self.cfg.seed, attempt, conversations[i]) for i in pending}
+            seeds = {i: request_seed(self.cfg.seed, attempt, conversations[i], sample) for i in pending}
             keys = {
-                i: cache_key(self.endpoint, self.cfg.model, conversations[i], params | {"seed": seeds[i]}, json_schema)
+                i: cache_key(
+                    self.endpoint, self.cfg.model, conversations[i], params | {"seed": seeds[i]}, json_schemas[id(schemas[i])]
+                )
                 for i in pending
             }
             misses: list[int] = []
@@ -333,7 +423,11 @@ class TeacherLLM:
                 for i in misses:
                     last_error[i] = "teacher token budget of this iteration is spent"
             elif misses:
-                self._call(misses, conversations, json_schema, params, seeds, keys, last_raw, last_error)
+                jobs = [
+                    Job(messages=list(conversations[i]), json_schema=json_schemas[id(schemas[i])], params=params | {"seed": seeds[i]})
+                    for i in misses
+                ]
+                self.backend.complete(jobs, _Events(self, misses, keys, last_raw, last_error))
                 if self.breaker_open:
                     for i in pending:
                         if last_raw[i] is None and not last_error[i].startswith("not run"):
@@ -349,10 +443,10 @@ class TeacherLLM:
                         given_up.append(i)
                     continue
                 try:
-                    results[i] = parse_reply(last_raw[i], schema)
+                    results[i] = parse_reply(last_raw[i], schemas[i])
                 except ValidationError as exc:
                     self.ledger.invalid_replies += 1
-                    last_error[i] = f"reply does not fit {schema.__name__}: {_short(exc)}"
+                    last_error[i] = f"reply does not fit {schemas[i].__name__}: {_short(exc)}"
                     still.append(i)
             pending = still
             if not pending:
@@ -361,14 +455,6 @@ class TeacherLLM:
             self._record_failure(purpose, conversations[i], last_raw[i], last_error[i])
         self._save_ledger()
         return results
-
-    def _call(self, misses, conversations, json_schema, params, seeds, keys, last_raw, last_error) -> None:
-        jobs = [
-            Job(messages=list(conversations[i]), json_schema=json_schema, params=params | {"seed": seeds[i]})
-            for i in misses
-        ]
-        self.backend.complete(jobs, _Events(self, misses, keys, last_raw, last_error))
-
 
 class _Events:
     """The CallEvents a backend reports to: ledger, cache and breaker updates, thread-safe."""

@@ -44,7 +44,7 @@ class VLLMServer:
             "--host", "127.0.0.1", "--port", str(self.port),
             "--max-model-len", str(max_model_len), "--seed", "0",
             "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}',
-            *([] if on_gpu() else cpu_server_args()), *(extra_args or []),
+            *([] if on_gpu() else cpu_server_args(model, max_model_len)), *(extra_args or []),
         ]  # fmt: skip
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen[Any] | None = None
@@ -54,7 +54,7 @@ class VLLMServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def __enter__(self) -> VLLMServer:
-        env = {"VLLM_CPU_KVCACHE_SPACE": "1", **os.environ}
+        env = dict(os.environ)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("w") as log:
             self.proc = subprocess.Popen(

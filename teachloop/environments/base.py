@@ -6,6 +6,8 @@ import random
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from teachloop.plugins import Contract, Hook, takes_keyword
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, Example
@@ -52,6 +54,35 @@ class FormattingEnvironment(Protocol):
     """Turns a teacher-written (question, answer) into an example in its own prompt format."""
 
     def make_example(self, question: str, answer: str, skills: list[str]) -> Example:
+        ...
+
+
+class ItemForm(BaseModel):
+    """The form of a skill's items, for a teacher that writes new ones: regular expressions
+    that a question (as the teacher writes it, before `make_example`) and an answer must
+    match in full. They go into the JSON schema of the teacher's request as `pattern`s, so
+    a backend with structured output cannot write another form, and every reply is checked
+    against them. Keep them to what JSON-schema regexes share: classes, `|`, groups,
+    quantifiers (no look-arounds, no backreferences).
+
+    A `question` form makes the task *format-bound*: a new item is the same operation on a
+    new input, not a new situation (the teacher is told so)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str | None = Field(default=None, description="the question's form (a regex, matched in full)")
+    answer: str | None = Field(default=None, description="the answer's form (a regex, matched in full)")
+
+    @property
+    def format_bound(self) -> bool:
+        return self.question is not None
+
+
+@runtime_checkable
+class FormedEnvironment(Protocol):
+    """Declares the form of its items per skill, for teacher-written data."""
+
+    def item_form(self, skill: str | None) -> ItemForm | None:
         ...
 
 
@@ -107,6 +138,12 @@ ENVIRONMENT_CONTRACT = Contract(
             "puts teacher-written questions into its own prompt format",
             protocol=FormattingEnvironment,
             params=("question", "answer", "skills"),
+        ),
+        Hook(
+            "item_form",
+            "the form of each skill's items: the teacher's structured output is constrained to it",
+            protocol=FormedEnvironment,
+            params=("skill",),
         ),
         Hook(
             "answer_tokens",
@@ -167,6 +204,13 @@ def checker_of(env: Environment) -> Callable[[Example], bool] | None:
     if isinstance(env, RelabelledEnvironment):
         return checker_of(env.inner)
     return env.check if isinstance(env, CheckingEnvironment) else None
+
+
+def item_form(env: Environment, skill: str | None) -> ItemForm:
+    """The form the environment declares for `skill`'s items (no constraint when it declares none)."""
+    if isinstance(env, RelabelledEnvironment):  # discovered skills are not the inner environment's
+        return ItemForm()
+    return (env.item_form(skill) if isinstance(env, FormedEnvironment) else None) or ItemForm()
 
 
 def to_example(env: Environment, question: str, answer: str, skills: list[str]) -> Example:

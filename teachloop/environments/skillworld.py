@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.environments.base import exact_attempt
+from teachloop.environments.base import ItemForm, exact_attempt
 from teachloop.errors import TeachloopError
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, Example
@@ -88,6 +88,20 @@ SKILLS: dict[str, tuple[str, str, Callable[[random.Random, int], Pair]]] = {
     "max": ("number", "give the largest digit of a number", _max),
     "parity": ("number", "say whether a number is odd or even", _parity),
     "succ": ("number", "add one to a number below 999", _succ),
+}
+
+
+WORD, DIGIT = f"[{LETTERS[0]}-{LETTERS[-1]}]", "[0-9]"
+FORMS: dict[str, tuple[str, str]] = {
+    # skill: (argument, answer) as regexes, the lengths those of the evaluated level
+    "first": (f"{WORD}{{3,6}}", WORD),
+    "copy": (f"{WORD}{{3,5}}", f"{WORD}{{3,5}}"),
+    "reverse": (f"{WORD}{{3,4}}", f"{WORD}{{3,4}}"),
+    "double": (f"{WORD}{{2,4}}", f"{WORD}{{4,8}}"),
+    "len": (f"{WORD}{{2,9}}", "[2-9]"),
+    "max": (f"{DIGIT}{{3,5}}", DIGIT),
+    "parity": (f"{DIGIT}{{2,4}}", "odd|even"),
+    "succ": ("[1-9][0-9]{1,2}", "[1-9][0-9]{1,3}"),
 }
 
 
@@ -191,6 +205,16 @@ class SkillWorld:
     def make_example(self, question: str, answer: str, skills: list[str]) -> Example:
         """A teacher-written item in skillworld's prompt format ("<op> <argument>\\n")."""
         return Example(prompt=question.strip() + PROMPT_SUFFIX, answer=answer.strip(), skills=skills)
+
+    def item_form(self, skill: str | None) -> ItemForm | None:
+        """`<op> <argument>` with the argument of the evaluated level: the task is format-bound.
+        A group (or no skill) allows the forms of every skill under it."""
+        if skill is not None and skill not in self.skills:
+            return None
+        leaves = [skill] if skill in FORMS else self.skills.leaves_under(skill) if skill else list(FORMS)
+        questions = "|".join(f"{s} {FORMS[s][0]}" for s in leaves)
+        answers = "|".join(dict.fromkeys(FORMS[s][1] for s in leaves))
+        return ItemForm(question=questions, answer=answers)
 
     def solve(self, prompt: str) -> str | None:
         """The correct answer to a skillworld prompt, or None if it is not one."""

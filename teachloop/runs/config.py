@@ -39,6 +39,14 @@ class RunConfig(BaseModel):
     verify: Literal["auto", "checker", "consistency", "none"] = Field(
         default="auto", description="how the llm engine verifies answers; auto: checker if the env has one"
     )
+    answer_samples: int = Field(
+        default=1,
+        ge=0,
+        le=8,
+        description="the llm engine's re-answers per written item, asked as a few-shot chat of the references: "
+        "with a checker they are tried when the written answer fails it; with consistency they vote with the "
+        "written answer and two must agree",
+    )
     skills: Literal["environment", "discover"] = Field(
         default="environment", description="the environment's skill tree, or one the teacher discovers"
     )

@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 # An evaluation in which more answers than this ran to the token limit is warned about:
 # a student that stopped ending its answers makes evaluation many times slower.
 HIT_LIMIT_WARN_SHARE = 0.2
+ITERATION_PHASES = ("eval", "feedback", "plan", "data", "train")
 
 __all__ = ["Loop", "MetricsRecord", "compute_metrics"]
 
@@ -72,10 +73,13 @@ class Loop:
         console: Console | None = None,
         config: RunConfig | None = None,
         env: Environment | None = None,
+        teacher: TeacherLLM | None = None,
     ) -> None:
         """`config`: the run's config as given (a new run); default: the run folder's, which
         holds no secret (a resumed run takes its api_key from the environment). `env`: the
-        environment `check_run_config` built for this config (default: built here)."""
+        environment `check_run_config` built for this config (default: built here).
+        `teacher`: the run's teacher, already started (default: built here, started by `run`
+        when a phase is left to do)."""
         quiet_hf_libraries()
         self.store = store
         self.config: RunConfig = config or store.config()
@@ -84,10 +88,12 @@ class Loop:
         cfg = self.config
         self.env = env if env is not None else get_environment(cfg.environment, **cfg.environment_options)
         self.policy = get_policy(cfg.policy, **cfg.policy_options)
-        self.teacher = (
+        self.teacher = teacher or (
             TeacherLLM(cfg.teacher, run_dir=store.root, resolve_model=resolve_checkpoint) if cfg.teacher else None
         )
-        self.engine = get_engine(cfg.engine, teacher=self.teacher, verify=cfg.verify, progress=progress)
+        self.engine = get_engine(
+            cfg.engine, teacher=self.teacher, verify=cfg.verify, progress=progress, answer_samples=cfg.answer_samples
+        )
         self.students = StudentLifecycle(
             cfg.student_model,
             checkpoint=lambda i: store.phase_dir(i - 1, "train") / "model",
@@ -110,8 +116,14 @@ class Loop:
         if env is None:
             env = check_run_config(config, models=False)
         check_models(config)
-        store = RunStore.create(config.out / name, config)
-        return cls(store, progress=progress, console=console, config=config, env=env)
+        root = config.out / name
+        RunStore.check_new(root)
+        teacher = None
+        if config.teacher is not None:  # a teacher that cannot start stops the run before it is created
+            teacher = TeacherLLM(config.teacher, run_dir=root, resolve_model=resolve_checkpoint)
+            _start_teacher(teacher, console or Console(stderr=True, quiet=not progress))
+        store = RunStore.create(root, config)
+        return cls(store, progress=progress, console=console, config=config, env=env, teacher=teacher)
 
     @classmethod
     def resume(
@@ -140,6 +152,8 @@ class Loop:
         if removed:
             self.console.print(f"[yellow]discarded {len(removed)} unfinished phase(s); redoing them[/]")
         ran = False
+        if self.teacher and self._work_left():  # before anything is spent on the phases
+            _start_teacher(self.teacher, self.console)
         if self.config.skills == "discover":
             ran |= self._run_phase(None, "discovery", self._discover)
             self.env = self._discovered_environment()
@@ -160,7 +174,7 @@ class Loop:
             "train": self._train,
         }
         for i in range(self.config.iterations + 1):
-            phases = ("eval",) if i == self.config.iterations else tuple(steps)
+            phases = self._phases_of(i)
             if self.teacher:
                 self.teacher.open_budget_window()
             for phase in phases:
@@ -173,6 +187,18 @@ class Loop:
         self._publish_metrics(records)
         self.store.mark_finished(work_done=ran)
         return records
+
+    def _work_left(self) -> bool:
+        """Some phase of the run is not done yet."""
+        if self.config.skills == "discover" and not self.store.is_done(None, "discovery"):
+            return True
+        return any(
+            not self.store.is_done(i, phase) for i in range(self.config.iterations + 1) for phase in self._phases_of(i)
+        )
+
+    def _phases_of(self, i: int) -> tuple[str, ...]:
+        """Iteration i's phases, in order: the last evaluated iteration only evaluates."""
+        return ("eval",) if i == self.config.iterations else ITERATION_PHASES
 
     def _publish_metrics(self, records: list[MetricsRecord]) -> None:
         """metrics.jsonl, and the tracker's copy of every iteration it does not have yet."""
@@ -316,7 +342,7 @@ class Loop:
         plan = self._plan_of(i)
         with writer.work():
             result = self.engine.generate(plan, self.env, ctx)
-        data_yield = result.data_yield(asked=plan.total_requested)
+        data_yield = result.data_yield(asked=plan.total_requested, allocation=plan.allocation())
         examples = result.examples
         if isinstance(self.policy, SelectingPolicy):  # over-generate-and-keep, or preference pairs
             state = self._teacher_state(i)
@@ -466,3 +492,11 @@ class Loop:
     # -- metrics ---------------------------------------------------------------------------
     def metrics(self) -> list[MetricsRecord]:
         return compute_metrics(self.store, self.config.policy)
+
+
+def _start_teacher(teacher: TeacherLLM, console: Console) -> None:
+    """Start the teacher and check it answers, saying so: an in-process engine takes a while."""
+    start = time.perf_counter()
+    console.print(f"  starting teacher {teacher.name} ...", highlight=False)
+    teacher.start()
+    console.print(f"  teacher ready in {time.perf_counter() - start:.1f}s", highlight=False)

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from teachloop.errors import RunStopped, RunStoreError
 from teachloop.faults import kill_point
@@ -111,13 +111,21 @@ class RunStore:
         self.root = Path(root)
 
     # -- creating and opening ---------------------------------------------------------
-    @classmethod
-    def create(cls, root: Path, config: RunConfig) -> RunStore:
-        root = Path(root)
+    @staticmethod
+    def check_new(root: Path) -> None:
+        """A new run may be created at `root` (nothing there, or an empty folder)."""
         try:
             if root.exists() and (not root.is_dir() or any(root.iterdir())):
                 hint = "resume it with `teachloop resume`" if (root / MARKER).exists() else "choose another --name"
                 raise RunStoreError(f"run folder {root} already exists and is not empty; {hint}")
+        except OSError as exc:
+            raise RunStoreError(f"cannot create run folder {root}: {exc.strerror or exc} (check --out)") from None
+
+    @classmethod
+    def create(cls, root: Path, config: RunConfig) -> RunStore:
+        root = Path(root)
+        cls.check_new(root)
+        try:
             root.mkdir(parents=True, exist_ok=True)
             atomic_write_text(root / "config.yaml", config.to_yaml())
             marker = {
@@ -162,6 +170,12 @@ class RunStore:
         started = marker.get("experiment")
         now = experiment(config)
         if started is None or started == now:
+            return
+        try:  # a setting added since the run started counts at its default, as the run used it
+            started = experiment(RunConfig.model_validate(started))
+        except ValidationError:
+            pass
+        if started == now:
             return
         changed = changed_settings(started, now)
         if not allow_change:

@@ -22,7 +22,7 @@ class VLLMStudentGenerator:
 
         defaults: dict[str, Any] = {"enforce_eager": True, "max_model_len": 2048}
         if not on_gpu():
-            defaults |= cpu_engine_options()
+            defaults |= cpu_engine_options(base, int(options.get("max_model_len", 2048)))
         self.base = base
         self.stop_token_ids = model_stop_token_ids(base, load_tokenizer(base))
         self.llm = LLM(model=base, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, **(defaults | options))

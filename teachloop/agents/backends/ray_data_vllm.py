@@ -91,7 +91,7 @@ def engine_processor(
     resources = ray.cluster_resources()
     engine_kwargs = dict(engine_kwargs)
     if not resources.get("GPU"):
-        engine_kwargs |= cpu_engine_options() | {"max_model_len": 2048}
+        engine_kwargs |= cpu_engine_options(model, int(options.get("max_model_len", 2048)))
         if "placement_group_config" not in placement:
             # with the "uni" executor (one GPU-less worker) Ray turns the bundle into num_cpus
             spare = float(resources.get("CPU", 1.0)) - 4 * STAGE_CPUS

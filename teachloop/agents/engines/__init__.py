@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 ENGINES = ("programmatic", "llm")
 
 
-def get_engine(name: str, teacher: TeacherLLM | None = None, verify: str = "auto", progress: bool = False) -> Engine:
+def get_engine(
+    name: str, teacher: TeacherLLM | None = None, verify: str = "auto", progress: bool = False, answer_samples: int = 1
+) -> Engine:
     """`auto` is the LLM engine when a teacher is configured, else the programmatic one."""
     if name == "auto":
         name = "llm" if teacher is not None else "programmatic"
@@ -27,7 +29,7 @@ def get_engine(name: str, teacher: TeacherLLM | None = None, verify: str = "auto
             raise ConfigError("the llm engine needs a teacher: pass --teacher vllm:<model> or openai:<model>")
         from teachloop.agents.engines.llm import LLMEngine
 
-        engine = LLMEngine(teacher, verify=verify, progress=progress)  # type: ignore[arg-type]
+        engine = LLMEngine(teacher, verify=verify, progress=progress, answer_samples=answer_samples)  # type: ignore[arg-type]
     else:
         raise ConfigError(f"unknown engine {name!r}; available: auto, {', '.join(ENGINES)}")
     plugins.check_component(engine, ENGINE_CONTRACT, name)

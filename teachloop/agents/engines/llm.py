@@ -1,79 +1,161 @@
 """LLM engine: the teacher writes new examples for each GenerationRequest, then they are
 verified, de-duplicated and decontaminated.
 
-Verification: the environment's checker where it has one (`env.check(example)`), else
-self-consistency — the teacher answers its own question again, independently, and only
-examples whose two answers agree are kept. Everything rejected is kept with its reason.
+What makes small real teachers usable (measured with Qwen2.5-Coder-0.5B-Instruct on
+skillworld, `teachloop teacher check`: 2 of 40 kept with free-form replies and prose
+exemplars, 26 of 40 with the task's form in the schema, 60 of 80 with a second answer):
+
+- the references are shown exactly as the student sees them, as the JSON the teacher must
+  reply with;
+- an environment that declares the form of its items (`item_form`) gets it into the reply's
+  JSON schema as `pattern`s, so structured output cannot write another form; the teacher is
+  told the task is format-bound (a new item is the same operation on a new input) instead
+  of "no number swaps", which only suits open tasks;
+- the references rotated for each item of a request, so its slots do not all see (and
+  write) the same thing;
+- a second opinion: the teacher answers each written question again in a few-shot chat of
+  the references (question as the user turn, answer as the reply), `answer_samples` times.
+
+Verification: `checker` keeps an item the environment's checker accepts, trying the written
+answer first and then the re-answers (most agreed first); `consistency` keeps an item whose
+written answer and re-answers agree on one answer at least twice (STAT-Syn keeps questions
+with >= 2 agreeing solutions); `none` keeps every item; `auto` is checker where the
+environment has one. Everything rejected is kept with its reason.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from teachloop.agents.engines.filters import DataFilter, normalize
 from teachloop.agents.llm import TeacherLLM
-from teachloop.environments.base import Environment, checker_of, to_example
-from teachloop.types import DataPlan, Example, GenerationContext, GenerationResult, Lineage, Rejected
+from teachloop.environments.base import Environment, ItemForm, checker_of, item_form, to_example
+from teachloop.errors import ConfigError
+from teachloop.types import DataPlan, Example, GenerationContext, GenerationRequest, GenerationResult, Lineage, Rejected
 
 Verify = Literal["auto", "checker", "consistency", "none"]
 SYSTEM = "You are a teacher who writes training data for a small student model. Reply with JSON only."
+MAX_TEXT = 4000  # bounded so a degenerate teacher cannot stream forever; long enough for code and proofs
+FORMAT_BOUND = (
+    "The task is format-bound: a new item is the same operation on a new input. Keep the references' exact "
+    "form (the same words, an input like theirs but new) and give the correct answer in the answers' form."
+)
+OPEN_TASK = (
+    "Write a new question in the references' format (a new situation, not a rename or a number swap of a "
+    "reference) and its correct answer in the form of their answers."
+)
 
 
 class NewExample(BaseModel):
-    # bounded so a degenerate teacher cannot stream forever; long enough for code and proofs
-    question: str = Field(min_length=1, max_length=4000)
-    answer: str = Field(min_length=1, max_length=4000)
+    question: str = Field(min_length=1, max_length=MAX_TEXT)
+    answer: str = Field(min_length=1, max_length=MAX_TEXT)
 
 
 class IndependentAnswer(BaseModel):
-    answer: str = Field(min_length=1, max_length=4000)
+    answer: str = Field(min_length=1, max_length=MAX_TEXT)
 
 
-def generation_prompt(skill: str, description: str, instructions: str, exemplars: list[Example], variant: str) -> str:
+def _text(pattern: str | None):  # noqa: ANN202  (a pydantic field definition)
+    if pattern is None:
+        return (str, Field(min_length=1, max_length=MAX_TEXT))
+    # the pattern alone: xgrammar refuses a string schema with both a pattern and length bounds
+    return (str, Field(pattern=f"^(?:{pattern})$"))
+
+
+@lru_cache(maxsize=256)
+def item_schema(form: ItemForm) -> type[BaseModel]:
+    """The reply schema of a written item: NewExample, with the environment's form as patterns."""
+    if form == ItemForm():
+        return NewExample
+    return create_model("NewExample", question=_text(form.question), answer=_text(form.answer))
+
+
+@lru_cache(maxsize=256)
+def answer_schema(form: ItemForm) -> type[BaseModel]:
+    if form.answer is None:
+        return IndependentAnswer
+    return create_model("IndependentAnswer", answer=_text(form.answer))
+
+
+def shown(example: Example) -> str:
+    """An item as the student sees it, in the JSON the teacher replies with."""
+    return json.dumps({"question": example.prompt.strip(), "answer": example.answer.strip()}, ensure_ascii=False)
+
+
+def generation_prompt(
+    skill: str, description: str, instructions: str, exemplars: list[Example], variant: str, form: ItemForm
+) -> str:
     lines = [f"Skill: {skill}" + (f" ({description})" if description else "")]
     if instructions:
         lines.append(f"Instructions: {instructions}")
     if exemplars:
-        lines.append("Reference examples of this task (question -> answer):")
-        lines += [f"- {ex.prompt.strip()} -> {ex.answer.strip()}" for ex in exemplars]
-    lines.append(
-        f"Write one new example (variant {variant}) in exactly the same format as the references: "
-        '{"question": ..., "answer": ...}. The answer must be correct and as short as the references.'
-    )
+        lines.append("Items of this task, exactly as the student sees them:")
+        lines += [shown(ex) for ex in exemplars]
+    lines.append(FORMAT_BOUND if form.format_bound else OPEN_TASK)
+    lines.append(f'Reply with one new item as {{"question": ..., "answer": ...}} (variant {variant}).')
     return "\n".join(lines)
 
 
-def answer_prompt(question: str, exemplars: list[Example]) -> str:
-    lines = ["Answer the question in the same format as these examples:"]
-    lines += [f"- {ex.prompt.strip()} -> {ex.answer.strip()}" for ex in exemplars]
-    lines.append(f'Question: {question.strip()}\nReply {{"answer": ...}}.')
-    return "\n".join(lines)
+def answer_conversation(skill: str, description: str, question: str, exemplars: list[Example]) -> list[dict[str, str]]:
+    """The teacher answering a question as a few-shot chat: each reference's question is a
+    user turn and its answer the reply, then the new question."""
+    task = f"'{skill}'" + (f" ({description})" if description else "")
+    messages = [{"role": "system", "content": f"You answer questions of the task {task}. Reply with JSON only."}]
+    for ex in exemplars:
+        messages.append({"role": "user", "content": ex.prompt.strip()})
+        messages.append({"role": "assistant", "content": json.dumps({"answer": ex.answer.strip()}, ensure_ascii=False)})
+    messages.append({"role": "user", "content": question.strip()})
+    return messages
+
+
+class _Candidate(BaseModel):
+    example: Example
+    request: GenerationRequest
+    form: ItemForm
 
 
 class LLMEngine:
     name = "llm"
 
-    def __init__(self, teacher: TeacherLLM, verify: Verify = "auto", ngram: int = 8, progress: bool = False) -> None:
+    def __init__(
+        self,
+        teacher: TeacherLLM,
+        verify: Verify = "auto",
+        ngram: int = 8,
+        progress: bool = False,
+        answer_samples: int = 1,
+    ) -> None:
         self.teacher = teacher
         self.verify = verify
         self.ngram = ngram
         self.progress = progress
+        self.answer_samples = answer_samples
 
     def generate(self, plan: DataPlan, env: Environment, ctx: GenerationContext) -> GenerationResult:
         slots: list[tuple[int, int]] = [(ri, k) for ri, req in enumerate(plan.requests) for k in range(req.count)]
-        conversations = []
+        forms = [item_form(env, req.skill) for req in plan.requests]
+        conversations, schemas = [], []
         for ri, k in slots:
             req = plan.requests[ri]
-            skill = req.skill or "any skill of the task"
-            description = env.skills.description(req.skill) if req.skill in env.skills else ""
-            prompt = generation_prompt(skill, description, req.instructions, req.exemplars, f"{ctx.iteration}.{ri}.{k}")
+            prompt = generation_prompt(
+                req.skill or "any skill of the task",
+                _description(env, req.skill),
+                req.instructions,
+                _rotated(req.exemplars, k),
+                f"{ctx.iteration}.{ri}.{k}",
+                forms[ri],
+            )
             conversations.append([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}])
-        replies = self.teacher.structured(conversations, NewExample, purpose="generate")
+            schemas.append(item_schema(forms[ri]))
+        replies = self.teacher.structured(conversations, schemas, purpose="generate")
 
         result = GenerationResult()
-        candidates: list[tuple[Example, list[Example]]] = []
+        candidates: list[_Candidate] = []
         for (ri, _), reply in zip(slots, replies, strict=True):
             req = plan.requests[ri]
             if reply is None:  # recorded by the teacher client (teacher_failures.jsonl)
@@ -93,7 +175,7 @@ class LLMEngine:
                     ),
                 }
             )
-            candidates.append((example, req.exemplars))
+            candidates.append(_Candidate(example=example, request=req, form=forms[ri]))
 
         verified = self._verify(candidates, env, result)
         data_filter = DataFilter(ctx.eval_prompts, ctx.seen_prompts, ngram=self.ngram)
@@ -102,40 +184,107 @@ class LLMEngine:
         result.rejected.extend(rejected)
         return result
 
-    def _verify(
-        self, candidates: list[tuple[Example, list[Example]]], env: Environment, result: GenerationResult
-    ) -> list[Example]:
+    # -- verification ------------------------------------------------------------------------
+    def verify_mode(self, env: Environment) -> str:
+        """The verification `auto` resolves to for this environment."""
         checker = checker_of(env)
-        mode = self.verify
-        if mode == "auto":
-            mode = "checker" if checker else "consistency"
-        if mode == "none":
-            return [ex for ex, _ in candidates]
-        if mode == "checker":
-            if checker is None:
-                from teachloop.errors import ConfigError
+        mode = self.verify if self.verify != "auto" else ("checker" if checker else "consistency")
+        if mode == "checker" and checker is None:
+            raise ConfigError(f"verify=checker, but environment {env.name!r} has no checker")
+        return mode
 
-                raise ConfigError(f"verify=checker, but environment {env.name!r} has no checker")
-            kept = []
-            for ex, _ in candidates:
-                if checker(ex):
-                    kept.append(ex)
-                else:
-                    result.rejected.append(Rejected(example=ex, reason="verification: the environment's checker disagrees"))
-            return kept
+    def _verify(self, candidates: list[_Candidate], env: Environment, result: GenerationResult) -> list[Example]:
+        mode = self.verify_mode(env)
+        if mode == "none":
+            return [c.example for c in candidates]
+        if mode == "checker":
+            return self._by_checker(candidates, env, result)
+        return self._by_consistency(candidates, env, result)
+
+    def _answers(self, candidates: list[_Candidate], env: Environment, samples: int) -> list[list[str]]:
+        """Per candidate, the teacher's re-answers to its question (`samples` of them; greedy
+        when one, sampled at the teacher's temperature when several)."""
+        if not candidates or samples < 1:
+            return [[] for _ in candidates]
         conversations = [
-            [{"role": "system", "content": SYSTEM}, {"role": "user", "content": answer_prompt(ex.prompt, exemplars)}]
-            for ex, exemplars in candidates
+            answer_conversation(
+                c.request.skill or "any skill of the task",
+                _description(env, c.request.skill),
+                c.example.prompt,
+                c.request.exemplars,
+            )
+            for c in candidates
         ]
-        answers = self.teacher.structured(conversations, IndependentAnswer, purpose="verify", temperature=0.0)
+        schemas = [answer_schema(c.form) for c in candidates]
+        temperature = 0.0 if samples == 1 else None
+        found: list[list[str]] = [[] for _ in candidates]
+        for sample in range(samples):
+            replies = self.teacher.structured(
+                conversations, schemas, purpose="verify", temperature=temperature, sample=sample
+            )
+            for answers, reply in zip(found, replies, strict=True):
+                if reply is not None:
+                    answers.append(reply.answer)
+        return found
+
+    def _by_checker(self, candidates: list[_Candidate], env: Environment, result: GenerationResult) -> list[Example]:
+        checker = checker_of(env)
+        assert checker is not None
+        kept: list[Example | None] = [c.example if checker(c.example) else None for c in candidates]
+        retry = [i for i, ex in enumerate(kept) if ex is None]
+        answers = self._answers([candidates[i] for i in retry], env, self.answer_samples)
+        for i, tried in zip(retry, answers, strict=True):
+            for answer, _ in Counter(tried).most_common():
+                fixed = _with_answer(env, candidates[i].example, answer)
+                if checker(fixed):
+                    kept[i] = fixed
+                    break
+        for c, ex in zip(candidates, kept, strict=True):
+            if ex is None:
+                reason = "verification: the environment's checker disagrees"
+                reason += " with the written answer and its re-answers" if self.answer_samples else ""
+                result.rejected.append(Rejected(example=c.example, reason=reason))
+        return [ex for ex in kept if ex is not None]
+
+    def _by_consistency(
+        self, candidates: list[_Candidate], env: Environment, result: GenerationResult
+    ) -> list[Example]:
         kept = []
-        for (ex, _), answer in zip(candidates, answers, strict=True):
-            if answer is None:
-                result.rejected.append(Rejected(example=ex, reason="verification: no valid independent answer"))
-            elif normalize(answer.answer) != normalize(ex.answer):
+        answers = self._answers(candidates, env, max(1, self.answer_samples))
+        for c, tried in zip(candidates, answers, strict=True):
+            if not tried:
+                result.rejected.append(Rejected(example=c.example, reason="verification: no valid independent answer"))
+                continue
+            votes = Counter(normalize(a) for a in [c.example.answer, *tried])
+            top, count = votes.most_common(1)[0]
+            if count < 2:
                 result.rejected.append(
-                    Rejected(example=ex, reason=f"verification: independent answer {answer.answer!r} disagrees")
+                    Rejected(
+                        example=c.example,
+                        reason=f"verification: independent answers {tried!r} disagree with {c.example.answer!r}",
+                    )
                 )
-            else:
-                kept.append(ex)
+            elif top == normalize(c.example.answer):
+                kept.append(c.example)
+            else:  # the re-answers agree with each other, not with the written answer
+                kept.append(_with_answer(env, c.example, next(a for a in tried if normalize(a) == top)))
         return kept
+
+
+def _rotated(exemplars: list[Example], k: int) -> list[Example]:
+    """The references in another order for each item of a request: slots that all saw the
+    same prompt wrote the same item (measured: 26 of 80 duplicates, 18 rotated)."""
+    if not exemplars:
+        return exemplars
+    shift = k % len(exemplars)
+    return exemplars[shift:] + exemplars[:shift]
+
+
+def _description(env: Environment, skill: str | None) -> str:
+    return env.skills.description(skill) if skill in env.skills else ""
+
+
+def _with_answer(env: Environment, example: Example, answer: str) -> Example:
+    """The example with another answer, in the environment's format, lineage kept."""
+    fresh = to_example(env, example.prompt, answer, list(example.skills))
+    return fresh.model_copy(update={"source": example.source, "lineage": example.lineage})

@@ -4,7 +4,9 @@ The budget goes to the skills in proportion to the Missing-Skill-Profile c(s): h
 many of the student's failed eval items were missing skill s. Each request carries a
 few pool examples of that skill as references, so an LLM engine can write new
 questions "that exercise s at similar difficulty"; the programmatic engine uses its
-generator for s. When nothing is missing, the budget is spread evenly.
+generator for s. When nothing is missing, the budget is spread evenly. STAT's "no trivial
+renames or number swaps" is the LLM engine's to say, for open tasks only: on a
+format-bound task a new input is exactly what a new item is.
 `floor` (0..1) reserves a share of the budget for an even spread over all skills,
 which guards against forgetting skills that currently look solved.
 """
@@ -16,11 +18,13 @@ import random
 from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.policies.base import allocate
+from teachloop.agents.policies.common import pick, pool_index
+from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example, GenerationRequest, TeacherState
 
 INSTRUCTIONS = (
     "Write new questions that exercise the skill '{skill}' ({description}) at a difficulty similar "
-    "to the references; no trivial renames or number swaps of them."
+    "to the references, not copies of them."
 )
 
 
@@ -59,27 +63,22 @@ class StatSynPolicy:
             )
         weights = {s: (1 - self.floor) * shares[s] + self.floor / len(leaves) for s in leaves}
         counts = allocate(state.budget, weights)
-        by_skill = _pool_by_skill(state.pool)
         rng = random.Random(f"{state.seed}:{state.iteration}:stat-syn")
-        requests = []
-        for skill in leaves:
-            if not counts[skill]:
-                continue
-            pool = by_skill.get(skill, [])
-            requests.append(
-                GenerationRequest(
-                    skill=skill,
-                    count=counts[skill],
-                    instructions=INSTRUCTIONS.format(skill=skill, description=tree.description(skill)),
-                    exemplars=rng.sample(pool, min(self.exemplars, len(pool))),
-                )
-            )
+        requests = skill_requests(counts, tree, pool_index(state.pool), self.exemplars, rng)
         return DataPlan(policy=self.name, iteration=state.iteration, requests=requests, rationale=rationale)
 
 
-def _pool_by_skill(pool: list[Example]) -> dict[str, list[Example]]:
-    index: dict[str, list[Example]] = {}
-    for example in pool:
-        for skill in example.skills:
-            index.setdefault(skill, []).append(example)
-    return index
+def skill_requests(
+    counts: dict[str, int], tree: SkillTree, index: dict[str, list[Example]], exemplars: int, rng: random.Random
+) -> list[GenerationRequest]:
+    """STAT-Syn's requests: per skill with a count, its instructions and `exemplars` pool items of it."""
+    return [
+        GenerationRequest(
+            skill=skill,
+            count=count,
+            instructions=INSTRUCTIONS.format(skill=skill, description=tree.description(skill)),
+            exemplars=pick(index.get(skill, []), exemplars, rng),
+        )
+        for skill, count in counts.items()
+        if count
+    ]
