@@ -76,12 +76,14 @@ class Loop:
         config: RunConfig | None = None,
         env: Environment | None = None,
         teacher: TeacherLLM | None = None,
+        backends: Mapping[str, TeacherBackend] | None = None,
     ) -> None:
         """`config`: the run's config as given (a new run); default: the run folder's, which
         holds no secret (a resumed run takes its api_key from the environment). `env`: the
         environment `check_run_config` built for this config (default: built here).
         `teacher`: the run's teacher, already started (default: built here, started by `run`
-        when a phase is left to do)."""
+        when a phase is left to do). `backends`: started teacher backends by teacher name
+        (`backend:model`) to reuse, for the run's teacher and the models its policy names."""
         quiet_hf_libraries()
         self.store = store
         self.config: RunConfig = config or store.config()
@@ -90,8 +92,16 @@ class Loop:
         cfg = self.config
         self.env = env if env is not None else get_environment(cfg.environment, **cfg.environment_options)
         self.policy = get_policy(cfg.policy, **cfg.policy_options)
+        self.backends: dict[str, TeacherBackend] = dict(backends or {})
         self.teacher = teacher or (
-            TeacherLLM(cfg.teacher, run_dir=store.root, resolve_model=resolve_checkpoint) if cfg.teacher else None
+            TeacherLLM(
+                cfg.teacher,
+                run_dir=store.root,
+                resolve_model=resolve_checkpoint,
+                backend=self.backends.get(f"{cfg.teacher.backend}:{cfg.teacher.model}"),
+            )
+            if cfg.teacher
+            else None
         )
         self.engine = get_engine(
             cfg.engine, teacher=self.teacher, verify=cfg.verify, progress=progress, answer_samples=cfg.answer_samples
@@ -104,7 +114,6 @@ class Loop:
         )
         self._state: TeacherState | None = None
         self._models: dict[str, TeacherLLM] = {}
-        self.backends: dict[str, TeacherBackend] = {}  # started engines to reuse (Loop.create)
         self.tracking = RunTracking(store, cfg) if cfg.tracking != "none" else None
 
     # -- construction ----------------------------------------------------------------------
@@ -140,9 +149,7 @@ class Loop:
             )
             _start_teacher(teacher, console or Console(stderr=True, quiet=not progress))
         store = RunStore.create(root, config)
-        loop = cls(store, progress=progress, console=console, config=config, env=env, teacher=teacher)
-        loop.backends = backends
-        return loop
+        return cls(store, progress=progress, console=console, config=config, env=env, teacher=teacher, backends=backends)
 
     @classmethod
     def resume(
@@ -153,12 +160,14 @@ class Loop:
         allow_config_change: bool = False,
         config: RunConfig | None = None,
         env: Environment | None = None,
+        backends: Mapping[str, TeacherBackend] | None = None,
     ) -> Loop:
         """`config`: the same settings as the folder's, with any secret they hold (a bench).
-        `env`: the environment `check_run_config` built for them, if the caller checked."""
+        `env`: the environment `check_run_config` built for them, if the caller checked.
+        `backends`: as for `create`."""
         store = RunStore.open(run_dir)
         store.check_config(config or store.config(), allow_change=allow_config_change)
-        return cls(store, progress=progress, console=console, config=config, env=env)
+        return cls(store, progress=progress, console=console, config=config, env=env, backends=backends)
 
     # -- the state machine -----------------------------------------------------------------
     def run(self) -> list[MetricsRecord]:
