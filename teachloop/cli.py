@@ -77,10 +77,21 @@ def _option_value(text: str) -> Any:
 def _finish(run_dir: Path, quiet: bool) -> None:
     from teachloop.runs.report import load_metrics, rich_summary, run_tree, write_report
 
+    from teachloop.runs.store import RunStore
+
     report = write_report(run_dir)
     if not quiet:
         Console(width=max(console.width, 160)).print(rich_summary(load_metrics(run_dir), tree=run_tree(run_dir)))
         console.print(f"report: {report}  curves: {report.parent / 'learning_curves.png'}")
+    store = RunStore.open(run_dir)
+    missing = store.missing_phases(store.config().iterations)
+    if missing:
+        err_console.print(
+            f"[yellow]warning:[/] {', '.join(missing)} missing in {run_dir}: the table stops before them and "
+            f"metrics.jsonl is kept as it was; `teachloop resume {run_dir}` redoes them",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -268,18 +279,20 @@ def resume(
     from teachloop.runs.store import RunStore
 
     store = RunStore.open(run_dir)
-    if min_yield is not None:
-        store.update_config(min_yield=min_yield)
-    if tracking is not None:
-        from teachloop.runs.tracking import check_tracker
+    with store.lock():  # first: a run another process holds is refused before anything changes
+        if tracking is not None:
+            from teachloop.runs.tracking import check_tracker
 
-        check_tracker(tracking)  # before the run folder's config says so
-        store.update_config(tracking=tracking)
-    env = check_run_config(store.config(), models=False)
-    from teachloop.runs.loop import Loop
+            check_tracker(tracking)  # before the run folder's config says so
+        changes = {k: v for k, v in (("min_yield", min_yield), ("tracking", tracking)) if v is not None}
+        config = store.changed_config(**changes)
+        env = check_run_config(config, models=False)  # every check before config.yaml changes
+        if changes:
+            store.save_config(config)
+        from teachloop.runs.loop import Loop
 
-    loop = Loop.resume(run_dir, progress=not quiet, allow_config_change=allow_config_change, env=env)
-    loop.run()
+        loop = Loop.resume(run_dir, progress=not quiet, allow_config_change=allow_config_change, env=env)
+        loop.run()
     _finish(loop.store.root, quiet)
 
 

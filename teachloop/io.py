@@ -102,12 +102,35 @@ def write_jsonl(path: Path, rows: Iterable[BaseModel | dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
+def read_text(path: Path | str, what: str = "") -> str:
+    """A text file's content, as UTF-8. Every text file teachloop reads comes through here, so
+    a file that is missing, a folder, unreadable or not UTF-8 is one TeachloopError naming it
+    (`what` says what the file is for: "config file", "labels file")."""
+    path = Path(path)
+    name = f"{what} {path}" if what else str(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TeachloopError(f"{name} does not exist") from None
+    except IsADirectoryError:
+        raise TeachloopError(f"{name} is a folder, not a file") from None
+    except PermissionError:
+        raise TeachloopError(f"{name} cannot be read: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise TeachloopError(
+            f"{name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8 or restore it"
+        ) from None
+    except OSError as exc:
+        raise TeachloopError(f"{name} cannot be read: {exc.strerror or exc}") from None
+
+
 def read_model(path: Path, model: type[M]) -> M:
     """One pydantic model from a JSON file; a TeachloopError that names the file otherwise."""
+    if not Path(path).exists():
+        raise TeachloopError(f"{path} is missing")
     try:
-        return model.model_validate_json(Path(path).read_text())
-    except FileNotFoundError:
-        raise TeachloopError(f"{path} is missing") from None
+        return model.model_validate_json(read_text(path))
     except ValidationError as exc:
         raise TeachloopError(format_validation_error(exc, model.__name__, str(path))) from None
 
@@ -118,7 +141,7 @@ def read_jsonl(path: Path, model: type[M]) -> list[M]:
     if not path.exists():
         return []
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -133,12 +156,20 @@ def read_yaml_mapping(path: str | Path, kind: str) -> dict[str, Any]:
     import yaml
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"{kind} {path} does not exist")
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        text = read_text(path, kind)
+    except TeachloopError as exc:
+        raise ConfigError(str(exc)) from None
+    if not text.strip():
+        raise ConfigError(f"{kind} {path} is empty; give it options (or leave it out to run the defaults)")
+    try:
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{kind} {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if loaded is None:
+        raise ConfigError(f"{kind} {path} holds no options (only comments); give it options or leave it out")
     if not isinstance(loaded, dict):
         raise ConfigError(f"{kind} {path} must hold a mapping of options")
     return loaded

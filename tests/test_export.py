@@ -65,6 +65,7 @@ def test_export_loads_back_with_lineage_and_a_card(run_copy, tmp_path, fmt):
     out = tmp_path / "export"
     out.mkdir()
     (out / "stale.txt").write_text("from an earlier export")
+    (out / ".teachloop-export").write_text("")  # the marker an earlier export left
     done = teachloop("export", str(run_copy), "--out", str(out), "--format", fmt, "--overwrite")
     assert done.returncode == 0, done.stderr[-3000:]
     assert not (out / "stale.txt").exists()  # --overwrite replaced the folder

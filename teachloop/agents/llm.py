@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from teachloop.agents.backends import Completion, Job, NotRun, RequestRejected, TeacherBackend, backend_class
 from teachloop.errors import ConfigError, RunStopped, TeachloopError
-from teachloop.io import REDACTED, atomic_write_text, write_json
+from teachloop.io import REDACTED, atomic_write_text, read_text, write_json
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +173,8 @@ class DiskCache:
     def get(self, key: str) -> dict[str, Any] | None:
         path = self._path(key)
         try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):  # a damaged entry is a miss
             return None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
@@ -335,8 +335,8 @@ class TeacherLLM:
         path = self._ledger_path
         if path and path.exists():
             try:
-                return UsageLedger.model_validate_json(path.read_text())
-            except ValidationError:
+                return UsageLedger.model_validate_json(read_text(path))
+            except (ValidationError, TeachloopError):
                 log.warning("%s is unreadable; counting teacher usage afresh", path)
         return UsageLedger()
 

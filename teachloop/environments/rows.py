@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from teachloop.errors import TeachloopError
+from teachloop.io import read_text
 from teachloop.types import Example
 
 Row = dict[str, Any]
@@ -52,9 +53,15 @@ def _builder(path: Path, env: str) -> str:
 def read_file(path: str | Path, env: str, option: str) -> list[Row]:
     """All rows of a local JSON / JSONL / parquet file, read with `datasets` (no network)."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise TeachloopError(f"{env}: {option} {path} is a folder; give a .json, .jsonl or .parquet file")
     if not path.is_file():
         raise TeachloopError(f"{env}: {option} {path} does not exist")
     builder = _builder(path, env)
+    if path.stat().st_size == 0:
+        raise TeachloopError(f"{env}: {option} {path} is empty; it needs one row per line")
+    if builder == "json":  # a text file must be UTF-8: said naming the file (datasets' own error does not)
+        read_text(path, f"{env}: {option}")
     import datasets
 
     try:

@@ -37,6 +37,7 @@ from teachloop.runs.bench_config import DEFAULT_OUT, BenchConfig, check_runs, lo
 from teachloop.runs.bench_execute import Progress, RunOutcome, execute_runs
 from teachloop.runs.bench_ray import RaySettings, import_ray
 from teachloop.runs.cell_log import LOG_DIR
+from teachloop.runs.guard import BENCH_FILE
 from teachloop.runs.bench_results import BenchResults, LeaderRow, collect, rich_leaderboard, write_outputs
 from teachloop.io import atomic_write_text, redact_secrets
 
@@ -86,7 +87,7 @@ def run_bench(
     check_runs(configs)  # nothing is written before every run is known to be valid
     bench_dir.mkdir(parents=True, exist_ok=True)
     copy = redact_secrets(bench.model_dump(exclude={"quick"}))
-    atomic_write_text(bench_dir / "bench.yaml", yaml.safe_dump(copy, sort_keys=False))
+    atomic_write_text(bench_dir / BENCH_FILE, yaml.safe_dump(copy, sort_keys=False))
     settings = RaySettings(address=ray_address, resources=bench.resources) if use_ray else None
     log_dir = bench_dir / LOG_DIR
     outcomes = execute_runs(configs, workers=workers, progress=progress, ray=settings, log_dir=log_dir)

@@ -129,8 +129,16 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             continue
         target = data
         *parents, leaf = key.split(".")
-        for parent in parents:
-            target = target.setdefault(parent, {})
+        for depth, parent in enumerate(parents):
+            if target.get(parent) is None:
+                target[parent] = {}
+            if not isinstance(target[parent], dict):
+                section = ".".join(parents[: depth + 1])
+                raise ConfigError(
+                    f"invalid config ({source}): {section} must be a mapping of options, not {target[parent]!r}, "
+                    f"so {key} cannot be set in it; write `{section}: {{...}}` or remove the line"
+                )
+            target = target[parent]
         target[leaf] = value
     try:
         return RunConfig.model_validate(data)

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from teachloop.errors import ConfigError, PluginError, TeachloopError
-from teachloop.io import atomic_write_text, make_temp_dir, read_jsonl, redact_secrets
+from teachloop.io import atomic_write_text, make_temp_dir, read_jsonl, read_text, redact_secrets
 from teachloop.runs.config import RunConfig
 from teachloop.runs.export_card import COLUMNS, data_file, dataset_card
+from teachloop.runs.guard import BENCH_FILE, EXPORT_MARKER, check_output_folder
 from teachloop.runs.metrics import MetricsRecord, compute_metrics
 from teachloop.runs.store import MARKER, PHASES, RunStore
 from teachloop.types import DataYield, Example
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 FORMATS = ("hf", "parquet", "jsonl")
 CARD = "README.md"
-BENCH_FILE = "bench.yaml"
 MERGED_SPLIT = "train"
 
 def features() -> Features:
@@ -169,8 +169,8 @@ class Source:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        loaded = yaml.safe_load(read_text(path)) or {}
+    except yaml.YAMLError as exc:
         raise TeachloopError(f"{path} is unreadable ({' '.join(str(exc).split())}); restore it") from None
     if not isinstance(loaded, dict):
         raise TeachloopError(f"{path} must hold a mapping; restore it")
@@ -277,10 +277,7 @@ def _check_out(out: Path, source: Path, overwrite: bool) -> None:
     resolved, inside = out.resolve(), source.resolve()
     if resolved == inside or resolved in inside.parents:
         raise ConfigError(f"--out {out} holds the folder being exported; choose another --out")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; choose a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"--out {out} exists and is not empty; choose another folder or pass --overwrite")
+    check_output_folder(out, "--out", EXPORT_MARKER, overwrite)
 
 
 def _publish(tmp: Path, out: Path) -> None:
@@ -332,11 +329,15 @@ def export(
     dataset = build_dataset(splits)
     counts = {name: len(rows) for name, rows in splits.items()}
     card = dataset_card(data, counts, fmt)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = make_temp_dir(out.parent, prefix=f".{out.name}.")
+    except OSError as exc:
+        raise TeachloopError(f"cannot write --out {out}: {exc.strerror or exc} ({exc.filename or out.parent})") from None
     try:
         write_dataset(dataset, tmp, fmt)
         atomic_write_text(tmp / CARD, card)
+        atomic_write_text(tmp / EXPORT_MARKER, f"teachloop export of {source}\n")
         _publish(tmp, out)
     finally:
         if tmp.exists():

@@ -32,11 +32,11 @@ from teachloop.environments import Environment, get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens, stop_strings
 from teachloop.errors import RunStopped
 from teachloop.faults import kill_point
-from teachloop.io import read_jsonl, read_model, write_json, write_jsonl
+from teachloop.io import read_jsonl, read_model, read_text, write_json, write_jsonl
 from teachloop.runs.checks import check_models, check_run_config
 from teachloop.runs.config import RunConfig
 from teachloop.runs.metrics import PHASE_LABELS, MetricsRecord, compute_metrics
-from teachloop.runs.store import PhaseWriter, RunStore
+from teachloop.runs.store import PHASES, PhaseWriter, RunStore
 from teachloop.runs.tracking import RunTracking
 from teachloop.students.checkpoints import resolve_checkpoint
 from teachloop.students.lifecycle import StudentLifecycle
@@ -62,7 +62,6 @@ log = logging.getLogger(__name__)
 # An evaluation in which more answers than this ran to the token limit is warned about:
 # a student that stopped ending its answers makes evaluation many times slower.
 HIT_LIMIT_WARN_SHARE = 0.2
-ITERATION_PHASES = ("eval", "feedback", "plan", "data", "train")
 
 __all__ = ["Loop", "MetricsRecord", "compute_metrics"]
 
@@ -226,7 +225,7 @@ class Loop:
 
     def _phases_of(self, i: int) -> tuple[str, ...]:
         """Iteration i's phases, in order: the last evaluated iteration only evaluates."""
-        return ("eval",) if i == self.config.iterations else ITERATION_PHASES
+        return ("eval",) if i == self.config.iterations else PHASES
 
     def _publish_metrics(self, records: list[MetricsRecord]) -> None:
         """metrics.jsonl, and the tracker's copy of every iteration it does not have yet."""
@@ -312,7 +311,7 @@ class Loop:
         from teachloop.skills.tree import SkillTree
 
         path = self.store.phase_dir(None, "discovery")
-        labels = {row["id"]: row["skills"] for row in map(json.loads, (path / "labels.jsonl").read_text().splitlines())}
+        labels = {row["id"]: row["skills"] for row in map(json.loads, read_text(path / "labels.jsonl").splitlines())}
         return RelabelledEnvironment(self.env, SkillTree.load(path / "skills.json"), labels)
 
     def _diagnose(self, i: int, writer: PhaseWriter) -> str:

@@ -360,12 +360,28 @@ def plot_curves(records: Sequence[MetricsRecord], path: Path, title: str = "", t
 
 # -- the run's report ----------------------------------------------------------------------------
 def write_report(run_dir: Path) -> Path:
-    """report.md + learning_curves.png in the run folder; returns the report's path."""
+    """report.md + learning_curves.png in the run folder; returns the report's path.
+
+    metrics.jsonl is rewritten from the artifacts, unless phases are missing (removed since
+    they finished) or it would get shorter: a report never drops what it cannot rebuild. The
+    report then says which phases are missing and that `teachloop resume` redoes them."""
     store = RunStore.open(run_dir)
     config = store.config()
     records = load_metrics(run_dir)
     tree = load_tree(store)
-    store.write_metrics(records)
+    missing = store.missing_phases(config.iterations)
+    if not missing and len(records) >= store.metrics_lines():
+        store.write_metrics(records)
+    if missing:
+        status = (
+            f"incomplete: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing (removed after "
+            f"{'it' if len(missing) == 1 else 'they'} finished); `teachloop resume {store.root}` redoes "
+            f"{'it' if len(missing) == 1 else 'them'}, metrics.jsonl is kept as it was"
+        )
+    elif store.is_finished():
+        status = "finished"
+    else:
+        status = "unfinished (resume with `teachloop resume`)"
     png = (
         plot_curves(records, store.root / "learning_curves.png", title=f"{store.root.name}", tree=tree)
         if records
@@ -379,7 +395,7 @@ def write_report(run_dir: Path) -> Path:
         f"- environment: `{config.environment}`, policy: `{config.policy}`, engine: `{config.engine}`",
         f"- student: `{config.student_model}` ({config.student}), data: {config.data}, "
         f"budget {config.budget} examples x {config.iterations} iterations, seed {config.seed}",
-        f"- status: {'finished' if store.is_finished() else 'unfinished (resume with `teachloop resume`)'}",
+        f"- status: {status}",
         "",
         "## Accuracy per iteration and skill",
         "",

@@ -35,9 +35,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from teachloop.errors import RunStopped, RunStoreError
+from teachloop.errors import RunStopped, RunStoreError, TeachloopError
 from teachloop.faults import kill_point
-from teachloop.io import atomic_write_text, file_digest, make_temp_dir, read_model, write_json, write_jsonl
+from teachloop.io import atomic_write_text, file_digest, make_temp_dir, read_model, read_text, write_json, write_jsonl
 from teachloop.runs.config import RunConfig
 
 PHASES = ("eval", "feedback", "plan", "data", "train")
@@ -155,8 +155,10 @@ class RunStore:
     def marker(self) -> dict[str, Any]:
         path = self.root / MARKER
         try:
-            marker = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            marker = json.loads(read_text(path, "the run's marker"))
+        except TeachloopError as exc:
+            raise RunStoreError(f"{exc}; restore it") from None
+        except json.JSONDecodeError as exc:
             raise RunStoreError(f"{path} is unreadable ({exc}); it is the run's marker: restore it") from None
         if not isinstance(marker, dict):
             raise RunStoreError(f"{path} must hold a JSON object (the run's marker); restore it")
@@ -190,11 +192,26 @@ class RunStore:
         marker["experiment"] = now
         write_json(self.root / MARKER, marker)
 
+    _held: set[Path] = set()  # runs this process holds: taking the lock again is a no-op
+
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the run for this process; another process gets a clear error, not a race."""
+        """Hold the run for this process; another process gets a clear error, not a race.
+        Re-entrant within a process (the CLI takes it before it changes anything, the loop
+        again when it runs)."""
+        key = self.root.resolve()
+        if key in RunStore._held:
+            yield
+            return
         path = self.root / LOCK
-        with path.open("a+") as handle:
+        try:
+            handle = path.open("a+")
+        except OSError as exc:
+            raise RunStoreError(
+                f"cannot take the lock of run {self.root} ({exc.strerror or exc}: {path}): resuming writes to the run "
+                "folder, so it must be writable by this user"
+            ) from None
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -207,9 +224,11 @@ class RunStore:
             handle.truncate()
             handle.write(f"teachloop process {os.getpid()}")
             handle.flush()
+            RunStore._held.add(key)
             try:
                 yield
             finally:
+                RunStore._held.discard(key)
                 handle.truncate(0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -218,18 +237,19 @@ class RunStore:
 
         return load_config(self.root / "config.yaml")
 
-    def update_config(self, **changes: Any) -> RunConfig:
-        """Change settings that do not alter what a finished phase produced (min_yield)."""
-        from pydantic import ValidationError
-
+    def changed_config(self, **changes: Any) -> RunConfig:
+        """The run's config with settings changed that do not alter what a finished phase
+        produced (min_yield, tracking), validated; nothing is written."""
         from teachloop.errors import ConfigError, format_validation_error
 
         try:
-            config = RunConfig.model_validate(self.config().model_dump() | changes)
+            return RunConfig.model_validate(self.config().model_dump() | changes)
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, "option", str(self.root))) from None
+
+    def save_config(self, config: RunConfig) -> None:
         atomic_write_text(self.root / "config.yaml", config.to_yaml())
-        return config
+
 
     # -- phases -------------------------------------------------------------------------
     def iter_dir(self, iteration: int) -> Path:
@@ -316,6 +336,22 @@ class RunStore:
 
     def write_metrics(self, records: Iterable[BaseModel]) -> None:
         write_jsonl(self.metrics_path, records)
+
+    def missing_phases(self, iterations: int) -> list[str]:
+        """Phase folders that are gone although a later phase is done, or the run was marked
+        finished (removed by hand, or by another program): metrics cannot be rebuilt past them
+        until a resume redoes them."""
+        order = [(i, p) for i in range(iterations + 1) for p in (("eval",) if i == iterations else PHASES)]
+        done = [self.is_done(i, p) for i, p in order]
+        if not any(done):
+            return []
+        last = len(order) if self.is_finished() else max(k for k, finished in enumerate(done) if finished)
+        return [f"iter_{i}/{p}" for k, (i, p) in enumerate(order[:last]) if not done[k]]
+
+    def metrics_lines(self) -> int:
+        """Records in metrics.jsonl now (0 when there is none)."""
+        path = self.metrics_path
+        return sum(1 for line in read_text(path).splitlines() if line.strip()) if path.is_file() else 0
 
     def mark_finished(self, work_done: bool = True) -> None:
         """Record when the run finished; a resume that had nothing left to do keeps the time."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from teachloop.errors import TeachloopError
-from teachloop.io import atomic_write_text
+from teachloop.io import atomic_write_text, read_text
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Example
 
@@ -47,7 +47,11 @@ def read_labels_file(path: str | Path, env: str) -> dict[str, list[str]]:
     if not path.is_file():
         raise SkillLabelError(f"{env}: labels_file {path} does not exist")
     labels: dict[str, list[str]] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text = read_text(path, f"{env}: labels_file")
+    except TeachloopError as exc:
+        raise SkillLabelError(str(exc)) from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from teachloop.errors import TeachloopError
-from teachloop.io import atomic_write_text
+from teachloop.io import atomic_write_text, read_text
 from teachloop.skills.tree import ROOT, SkillTree, SkillTreeError
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -98,7 +98,10 @@ def _load(path: Path) -> Any:
         raise SkillTreeFileError(f"skill tree {path}: use a .yaml, .yml or .json file")
     if not path.is_file():
         raise SkillTreeFileError(f"skill tree {path} does not exist")
-    text = path.read_text()
+    try:
+        text = read_text(path, "skill tree")
+    except TeachloopError as exc:
+        raise SkillTreeFileError(str(exc)) from None
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
