@@ -599,8 +599,19 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # '.[ray]' stays
         sys.exit(2)
     except (click.ClickException, TyperClickException) as exc:
-        exc.show()
+        message = " ".join(exc.format_message().split())
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None and exc.exit_code == 2 else ""
+        err_console.print(f"[red]error:[/] {escape(message)}{where}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a file teachloop may not write (a read-only folder), a full disk
+        target = f" {exc.filename}" if exc.filename else ""
+        err_console.print(
+            f"[red]error:[/] cannot write or read{escape(target)}: {escape(exc.strerror or str(exc))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
     except click.exceptions.Abort:
         err_console.print("aborted")
         sys.exit(130)

@@ -74,9 +74,14 @@ def follow_umask(folder: Path) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file whole or not at all; a folder that may not be written is one TeachloopError
+    naming the file (a read-only run folder, a full disk)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise TeachloopError(f"cannot write {path}: {exc.strerror or exc} (is its folder read-only?)") from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as handle:

@@ -380,9 +380,12 @@ class TeacherLLM:
 
     def _stop_error(self) -> RunStopped:
         where = f"; every failed call is in {self.failures_path}" if self.failures_path else ""
+        limit = self.cfg.max_consecutive_failures  # the count the user set, whatever was in flight
+        extra = self._failures_in_a_row - limit
+        also = f" ({extra} calls in flight then failed too)" if extra > 0 else ""
         return RunStopped(
-            f"teacher {self.name} failed {self._failures_in_a_row} calls in a row "
-            f"(last: {self._last_failure[:200]}){where}. Fix the teacher (is it up, is the URL right?), "
+            f"teacher {self.name} failed {limit} calls in a row (last: {self._last_failure[:200]}){where}; "
+            f"max_consecutive_failures is {limit}{also}. Fix the teacher (is it up, is the URL right?), "
             "then resume: replies already paid for come from the cache"
         )
 

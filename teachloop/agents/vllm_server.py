@@ -69,9 +69,20 @@ class VLLMServer:
             except OSError:
                 pass
             if self.proc.poll() is not None or time.time() > deadline:
+                code = self.proc.poll()
                 self.__exit__()
-                raise TeachloopError(f"vllm serve did not come up; its log:\n{self.log_path.read_text()[-4000:]}")
+                how = f"exited with code {code}" if code is not None else f"not up after {self.startup_timeout:.0f}s"
+                raise TeachloopError(f"vllm serve {how}: {self._last_error()} (its log: {self.log_path})")
             time.sleep(1)
+
+    def _last_error(self) -> str:
+        """The log's last line that reads like an error (vLLM ends its tracebacks with it)."""
+        try:
+            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return "no log"
+        errors = [line.strip() for line in lines if "Error" in line or "error" in line]
+        return (errors or [line.strip() for line in lines if line.strip()] or ["empty log"])[-1][:300]
 
     def __exit__(self, *exc: Any) -> None:
         if self.proc is None:

@@ -9,7 +9,8 @@ the file and the option to change.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,13 +66,28 @@ def read_file(path: str | Path, env: str, option: str) -> list[Row]:
     import datasets
 
     try:
-        data = datasets.load_dataset(builder, data_files=str(path.resolve()), split="train")
+        with quiet_datasets():
+            data = datasets.load_dataset(builder, data_files=str(path.resolve()), split="train")
     except Exception as exc:  # noqa: BLE001 - a malformed file must read as the user's problem
         raise TeachloopError(f"{env}: could not read {option} {path}: {_one_line(exc)}") from exc
     rows = data.to_list()
     if not rows:
         raise TeachloopError(f"{env}: {option} {path} has no rows")
     return rows
+
+
+@contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """No progress bars from `datasets` (a command prints its own lines)."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
 
 
 def read_hub(source: str, subset: str | None, split: str, env: str) -> list[Row]:

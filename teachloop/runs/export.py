@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +25,7 @@ import yaml
 from teachloop.errors import ConfigError, PluginError, TeachloopError
 from teachloop.io import atomic_write_text, make_temp_dir, read_jsonl, read_text, redact_secrets
 from teachloop.runs.config import RunConfig
+from teachloop.environments.rows import quiet_datasets
 from teachloop.runs.export_card import COLUMNS, data_file, dataset_card
 from teachloop.runs.guard import BENCH_FILE, EXPORT_MARKER, check_output_folder
 from teachloop.runs.metrics import MetricsRecord, compute_metrics
@@ -233,22 +232,8 @@ def build_dataset(splits: dict[str, list[dict[str, Any]]]) -> DatasetDict:
     )
 
 
-@contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """No progress bars from `datasets` while it writes (the command prints one summary)."""
-    import datasets
-
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
-
-
 def write_dataset(dataset: DatasetDict, folder: Path, fmt: str) -> None:
-    with _quiet_datasets():
+    with quiet_datasets():
         if fmt == "hf":
             dataset.save_to_disk(str(folder))
             return

@@ -39,6 +39,7 @@ from teachloop.errors import RunStopped, RunStoreError, TeachloopError
 from teachloop.faults import kill_point
 from teachloop.io import atomic_write_text, file_digest, make_temp_dir, read_model, read_text, write_json, write_jsonl
 from teachloop.runs.config import RunConfig
+from teachloop.skills.tree import SkillTree
 
 PHASES = ("eval", "feedback", "plan", "data", "train")
 RUN_PHASES = ("discovery",)  # run-level phases, before iteration 0
@@ -306,7 +307,10 @@ class RunStore:
                 shutil.rmtree(tmp, ignore_errors=True)
 
     def check_integrity(self) -> None:
-        """Every file a finished phase recorded is still there, unchanged."""
+        """Every file a finished phase recorded is still there, unchanged, and the run's skill
+        tree reads (before a resume prints or starts anything)."""
+        if (self.root / "skills.json").is_file():
+            SkillTree.load(self.root / "skills.json")
         for done in sorted(self.root.glob(f"*/{DONE}")) + sorted(self.root.glob(f"iter_*/*/{DONE}")):
             record = read_model(done, PhaseRecord)
             for name, digest in record.files.items():

@@ -9,12 +9,13 @@ and reused by every later run, student and in-process vLLM teacher alike.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 from teachloop.errors import TeachloopError
-from teachloop.io import file_digest, follow_umask, make_temp_dir
+from teachloop.io import file_digest, follow_umask, make_temp_dir, read_text
 
 EMBEDDED = "embedded"
 EMBEDDED_BASE = Path(__file__).parent / "assets" / "skillworld-base"
@@ -43,8 +44,15 @@ def resolve_checkpoint(spec: str) -> str:
     if path.is_file() and path.suffix == ".gguf":
         return str(gguf_to_hf(path))
     if path.is_dir():
-        if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+        configs = [path / name for name in ("config.json", "adapter_config.json") if (path / name).exists()]
+        if not configs:
             raise TeachloopError(f"model folder {path} holds no config.json: not a transformers checkpoint")
+        for config in configs:  # read now, before a run writes anything, not when the model loads
+            try:
+                if not isinstance(json.loads(read_text(config)), dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                raise TeachloopError(f"model folder {path}: {config.name} is not valid JSON ({exc})") from None
         return str(path)
     if path.exists():
         raise TeachloopError(f"model {spec!r} is a file but not a .gguf checkpoint; give a model folder or a .gguf file")
