@@ -265,3 +265,42 @@ def test_an_api_key_in_a_yaml_config_never_reaches_disk(tmp_path, monkeypatch):
         cfg.resolved_api_key()
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     assert cfg.resolved_api_key() == "sk-from-env"
+
+
+@pytest.mark.slow
+def test_delta_pairs_a_weak_models_answer_over_a_weaker_ones_and_sft_keeps_the_chosen_alone(tmp_path):
+    # two "models" on two servers: the chosen one answers the skillworld solver's answer, the
+    # rejected one repeats the question's argument; where both would agree there is no pair
+    env = SkillWorld(eval_per_skill=10, pool_per_skill=10)
+
+    def chosen(request):
+        return {"answer": env.solve(user_text(request)) or "?"}
+
+    def rejected(request):
+        question = user_text(request)
+        return {"answer": env.solve(question) if question.startswith("copy") else question.split()[-1]}
+
+    with FaultServer(content=chosen) as good, FaultServer(content=rejected) as bad:
+        options = [
+            "--policy-option", "chosen=openai:good", "--policy-option", f"chosen_options={{base_url: {good.base_url}}}",
+            "--policy-option", "rejected=openai:bad", "--policy-option", f"rejected_options={{base_url: {bad.base_url}}}",
+        ]  # fmt: skip
+        runs = {}
+        for pairs in ("true", "false"):
+            name = f"delta-{pairs}"
+            out = teachloop(
+                "run", "--policy", "delta", *options, "--policy-option", f"pairs={pairs}", "--config",
+                small_env(tmp_path), "--out", str(tmp_path), "--name", name, *SMALL,
+            )  # fmt: skip
+            assert out.returncode == 0, out.stderr[-3000:]
+            runs[pairs] = [json.loads(x) for x in (tmp_path / name / "iter_0/data/examples.jsonl").read_text().splitlines()]
+        assert good.ready_checks == 2 and bad.ready_checks == 1  # both started before the first evaluation
+    with_pairs, alone = runs["true"], runs["false"]
+    assert with_pairs and all(ex["rejected"] and ex["rejected"] != ex["answer"] for ex in with_pairs)
+    assert not any(ex["prompt"].startswith("copy") for ex in with_pairs)  # no delta, no pair
+    assert all(ex["answer"] == env.solve(ex["prompt"]) for ex in with_pairs + alone)  # the chosen model's answers
+    assert alone and all(ex["rejected"] is None for ex in alone)  # the same prompts, SFT on the chosen alone
+    assert {ex["prompt"] for ex in with_pairs} <= {ex["prompt"] for ex in alone}
+    info = json.loads((tmp_path / "delta-true/iter_0/train/done.json").read_text())["info"]
+    assert info["preference_pairs"] == len(with_pairs)
+    assert (tmp_path / "delta-true/delta-rejected_ledger.json").is_file()

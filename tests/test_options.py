@@ -49,8 +49,8 @@ def test_every_built_in_declares_documented_options_its_constructor_takes(group,
             assert any(p.kind is p.VAR_KEYWORD for p in parameters.values()), (name, option)
 
 
-def test_all_twelve_built_in_policies_are_covered():
-    assert len(available_policies()) >= 12 and set(BUILT_IN_ENVIRONMENTS) <= set(available_environments())
+def test_all_thirteen_built_in_policies_are_covered():
+    assert len(available_policies()) >= 13 and set(BUILT_IN_ENVIRONMENTS) <= set(available_environments())
 
 
 # -- options: converted, validated, one line ----------------------------------------------------
@@ -254,9 +254,13 @@ def test_a_missing_required_member_names_it(registered):
         get_environment("e")
 
 
+REQUIRED_OPTIONS = {"delta": {"chosen": "vllm:a", "rejected": "vllm:b"}}  # policies that name their models
+
+
 def test_every_built_in_keeps_its_contract():
     for name in available_policies():
-        plugins.check_component(get_policy(name), POLICY_CONTRACT, name)  # get_policy checks too; explicit here
+        policy = get_policy(name, **REQUIRED_OPTIONS.get(name, {}))
+        plugins.check_component(policy, POLICY_CONTRACT, name)  # get_policy checks too; explicit here
     env = get_environment("skillworld", eval_per_skill=1, pool_per_skill=1)
     assert [hook.title for hook in plugins.capabilities(env, ENVIRONMENT_CONTRACT)] == [
         "generate(skill, n, rng)",

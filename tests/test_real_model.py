@@ -103,7 +103,9 @@ def test_ray_data_evaluation_with_the_adapter_answers_like_transformers(smollm2_
         ray.shutdown()
 
 
-TEACHER = "teacher: {max_tokens: 96, temperature: 0.8, seed: 3, concurrency: 4}\nreplay: 8\n"
+# SmolLM2 writes usable items now (about half of them: skillworld's forms constrain its
+# replies) but not 90%: the run must stop on that yield, having paid and validated every call
+TEACHER = "teacher: {max_tokens: 96, temperature: 0.8, seed: 3, concurrency: 4}\nreplay: 8\nmin_yield: 0.9\n"
 
 
 def teacher_run(tmp_path, name: str, *teacher_args: str):
@@ -116,7 +118,7 @@ def assert_stopped_on_low_yield(out, run) -> dict:
     """The run made real calls, validated every reply, recorded the yield and stopped."""
     assert out.returncode == 2, out.stderr[-3000:]
     errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and "below min_yield 25%" in errors[0], out.stderr[-3000:]
+    assert len(errors) == 1 and "below min_yield 90%" in errors[0], out.stderr[-3000:]
     assert str(run / "iter_0" / "data" / "rejected.jsonl") in errors[0]
     ledger = json.loads((run / "teacher_ledger.json").read_text())
     assert ledger["calls"] >= 8 and ledger["failures"] == 0 and ledger["completion_tokens"] > 0
@@ -135,7 +137,7 @@ def test_smollm2_teacher_in_process_vllm_samples_with_seeds_and_stops_on_low_yie
     out = teacher_run(tmp_path, "vllm", "--teacher", f"vllm:{smollm2_gguf()}")
     run = tmp_path / "vllm"
     ledger = assert_stopped_on_low_yield(out, run)
-    # a resume that accepts the yield pays nothing again (vLLM does not even start)
+    # a resume that accepts the yield pays nothing again (its engine starts for the start-up check only)
     resumed = teachloop("resume", str(run), "--min-yield", "0", "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     after = json.loads((run / "teacher_ledger.json").read_text())

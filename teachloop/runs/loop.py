@@ -27,7 +27,7 @@ from teachloop.agents.engines import get_engine
 from teachloop.agents.engines.pool import draw_from_pool
 from teachloop.agents.backends import TeacherBackend
 from teachloop.agents.llm import TeacherConfig, TeacherLLM
-from teachloop.agents.policies import SelectingPolicy, get_policy, needs_pool_attempts
+from teachloop.agents.policies import ModelsPolicy, SelectingPolicy, get_policy, needs_pool_attempts
 from teachloop.environments import Environment, get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens, stop_strings
 from teachloop.errors import RunStopped
@@ -179,8 +179,12 @@ class Loop:
         if removed:
             self.console.print(f"[yellow]discarded {len(removed)} unfinished phase(s); redoing them[/]")
         ran = False
-        if self.teacher and self._work_left():  # before anything is spent on the phases
-            _start_teacher(self.teacher, self.console)
+        if self._work_left():  # the teacher and the policy's own models, before anything is spent
+            if self.teacher:
+                _start_teacher(self.teacher, self.console)
+            if isinstance(self.policy, ModelsPolicy):
+                for role, cfg in self.policy.teacher_models().items():
+                    self._model(cfg, role)
         if self.config.skills == "discover":
             ran |= self._run_phase(None, "discovery", self._discover)
             self.env = self._discovered_environment()

@@ -7,6 +7,7 @@ from typing import Any
 from teachloop import plugins
 from teachloop.agents.policies.base import (
     POLICY_CONTRACT,
+    ModelsPolicy,
     Policy,
     PoolAttemptsPolicy,
     PoolOnlyPolicy,
@@ -35,6 +36,7 @@ def available_policies() -> list[str]:
 
 __all__ = [
     "POLICY_CONTRACT",
+    "ModelsPolicy",
     "Policy",
     "PoolAttemptsPolicy",
     "PoolOnlyPolicy",

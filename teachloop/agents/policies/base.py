@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from teachloop.plugins import Contract, Hook
 from teachloop.types import Attempt, DataPlan, Example, Selection, TeacherState
@@ -72,6 +72,16 @@ class PoolOnlyPolicy(Protocol):
     pool_only: bool
 
 
+@runtime_checkable
+class ModelsPolicy(Protocol):
+    """Names models of its own (delta's chosen and rejected): the loop starts each before
+    anything is spent and hands them over through `TeacherState.models`."""
+
+    def teacher_models(self) -> dict[str, Any]:
+        """role -> TeacherConfig of every model the policy will ask."""
+        ...
+
+
 def needs_pool_attempts(policy: object) -> bool:
     return isinstance(policy, PoolAttemptsPolicy) and policy.needs_pool_attempts is True
 
@@ -109,6 +119,12 @@ POLICY_CONTRACT = Contract(
             "built around the LLM teacher; a programmatic stand-in without one",
             protocol=TeacherPolicy,
             value_type=bool,
+        ),
+        Hook(
+            "teacher_models",
+            "names models of its own (role -> TeacherConfig), started before the first evaluation",
+            protocol=ModelsPolicy,
+            params=(),
         ),
         Hook(
             "pool_only",

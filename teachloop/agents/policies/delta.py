@@ -81,16 +81,23 @@ class DeltaPolicy:
             update={"policy": self.name, "rationale": f"delta {what} on {self.options.prompts} prompts; {base.rationale}"}
         )
 
+    def teacher_models(self) -> dict[str, TeacherConfig]:
+        roles = {"delta-chosen": self.options.config("chosen")}
+        if self.options.pairs:
+            roles["delta-rejected"] = self.options.config("rejected")
+        return roles
+
     def select(self, candidates: list[Example], state: TeacherState) -> Selection:
         if state.models is None:
             raise ConfigError("policy delta needs the run's model factory (TeacherState.models); run it in a Loop")
-        chosen = state.models(self.options.config("chosen"), "delta-chosen")
-        rejected = state.models(self.options.config("rejected"), "delta-rejected")
+        models = self.teacher_models()
+        chosen = state.models(models["delta-chosen"], "delta-chosen")
+        rejected = state.models(models["delta-rejected"], "delta-rejected") if self.options.pairs else None
         conversations = self._conversations(candidates, state)
         good = chosen.structured(conversations, IndependentAnswer, purpose="delta-chosen", temperature=0.0)
         bad = (
             rejected.structured(conversations, IndependentAnswer, purpose="delta-rejected", temperature=0.0)
-            if self.options.pairs
+            if rejected is not None
             else [None] * len(candidates)
         )
         kept = []
@@ -113,7 +120,7 @@ class DeltaPolicy:
                         teacher=chosen.name,
                         parent_id=ex.id,
                     ),
-                    meta={"chosen": chosen.name, **({"rejected": rejected.name} if self.options.pairs else {})},
+                    meta={"chosen": chosen.name, **({"rejected": rejected.name} if rejected is not None else {})},
                 )
             )
         return Selection(kept=kept)
