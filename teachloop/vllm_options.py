@@ -144,15 +144,18 @@ def plan_cpu_memory(model: str, dtype: str, max_model_len: int, available: int |
     return EngineMemory(weights=weights, kv_per_token=per_token, kv_cache=kv, available=free)
 
 
-def cpu_engine_options(model: str | None = None, max_model_len: int = DEFAULT_MAX_MODEL_LEN) -> dict[str, Any]:
-    """vLLM arguments for a CPU host: the dtype the CPU computes natively, an explicit KV cache
-    sized for `model` (unless the user set VLLM_CPU_KVCACHE_SPACE), eager mode.
+def cpu_engine_options(
+    model: str | None = None, max_model_len: int = DEFAULT_MAX_MODEL_LEN, dtype: str | None = None
+) -> dict[str, Any]:
+    """vLLM arguments for a CPU host: `dtype` (default: the one the CPU computes natively; the
+    student's evaluation asks float32, to answer exactly as transformers does), an explicit KV
+    cache sized for `model` (unless the user set VLLM_CPU_KVCACHE_SPACE), eager mode.
 
     Chunked prefill stays off: when a step prefills part of a prompt, vLLM discards that
     request's sample by rewinding its generator's offset, which CPU generators do not have,
     so a seeded request in a batch whose prompts outgrow one step killed the engine
     ("CPU Generator does not use offset")."""
-    dtype = cpu_dtype()
+    dtype = dtype or cpu_dtype()
     options: dict[str, Any] = {
         "dtype": dtype,
         "enforce_eager": True,

@@ -6,6 +6,7 @@ finished is lost."""
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -15,6 +16,7 @@ import pytest
 
 from conftest import teachloop
 from fault_server import FaultServer
+from teachloop.environments.skillworld import SkillWorld
 from teachloop.faults import KILL_AT
 from teachloop.runs.report import load_metrics
 from teachloop.runs.store import RunStore
@@ -25,10 +27,12 @@ COMPARED = ("iteration", "accuracy", "skill_accuracy", "examples_trained", "exam
 
 
 def copy_items(request: dict) -> dict:
-    """A teacher that writes a distinct, correct `copy` item for every request."""
-    variant = re.search(r"\(variant (\S+)\)", request["messages"][-1]["content"]).group(1)
-    word = "".join("abcdefghijkl"[b % 12] for b in hashlib.sha256(variant.encode()).digest()[:6])
-    return {"question": f"copy {word}", "answer": word}
+    """A teacher that writes a distinct, correct item of the requested skill for every request."""
+    text = request["messages"][-1]["content"]
+    variant = re.search(r"\(variant (\S+)\)", text).group(1)
+    skill = re.search(r"^Skill: (\w+)", text).group(1)
+    item = SkillWorld().make(skill, random.Random(hashlib.sha256(variant.encode()).hexdigest()))
+    return {"question": item.prompt.strip(), "answer": item.answer}
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ the run with one line before anything is evaluated."""
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -87,6 +88,8 @@ def test_a_vllm_teacher_that_cannot_start_stops_the_run_with_one_line_before_any
 def test_an_engine_too_big_for_the_free_memory_is_refused_with_the_number_it_needs(qwen_teacher):
     plan = plan_cpu_memory(qwen_teacher, "bfloat16", 2048, available=16 * GiB)
     assert plan.kv_per_token == 2 * 24 * 2 * 64 * 2  # qwen2-0.5b: 24 layers, 2 KV heads of 64, bfloat16
-    assert 0.9 * GiB < plan.weights < 1.1 * GiB and plan.kv_cache >= plan.kv_per_token * 2048
+    on_disk = sum(p.stat().st_size for p in Path(qwen_teacher).glob("*.safetensors"))  # stored in bfloat16
+    assert plan.weights == on_disk and plan.kv_cache == plan.kv_per_token * 2048 * 16  # 16 full sequences fit
+    assert plan_cpu_memory(qwen_teacher, "float32", 2048, available=16 * GiB).weights == 2 * on_disk
     with pytest.raises(TeachloopError, match=r"needs about 2\.\d GiB of free memory .* only 1\.0 GiB is free"):
         plan_cpu_memory(qwen_teacher, "bfloat16", 2048, available=1 * GiB)

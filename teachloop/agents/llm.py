@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 REMOTE_BACKENDS = ("openai", "raydata")  # their cache keys name the endpoint they reach
+# backends that constrain decoding to the schema: a start-up reply that does not fit it is an error
+# (a plug-in may not constrain; its invalid replies are re-asked and recorded, so it only warns)
+CONSTRAINED_BACKENDS = ("openai", "vllm", "raydata", "raydata-vllm")
 Message = dict[str, str]
 
 
@@ -315,11 +318,17 @@ class TeacherLLM:
         try:
             parse_reply(reply.text, ReadyCheck)
         except ValidationError:
-            raise TeachloopError(
-                f"teacher {self.name} answered its start-up check with {reply.text[:80]!r}, not the JSON schema it "
-                "was asked for: the endpoint ignores structured output (it needs response_format json_schema; "
-                "vLLM >= 0.12)"
-            ) from None
+            if self.cfg.backend in CONSTRAINED_BACKENDS:
+                raise TeachloopError(
+                    f"teacher {self.name} answered its start-up check with {reply.text[:80]!r}, not the JSON schema "
+                    "it was asked for: the endpoint ignores structured output (it needs response_format json_schema; "
+                    "vLLM >= 0.12)"
+                ) from None
+            log.warning(
+                "teacher %s answered its start-up check with %r, not the JSON asked for: backend %r does not "
+                "constrain its replies, so expect invalid ones (re-asked, then recorded in %s)",
+                self.name, reply.text[:80], self.cfg.backend, self.failures_path,
+            )  # fmt: skip
         self._started = True
 
     # -- ledger and failure records -------------------------------------------------------

@@ -20,6 +20,7 @@ from teachloop.agents.backends.ray_data import ensure_ray
 from teachloop.agents.backends.ray_data_vllm import ERROR_KEY, engine_processor, import_ray_data_vllm
 from teachloop.errors import TeachloopError
 from teachloop.students.student import Reply, load_tokenizer, model_stop_token_ids
+from teachloop.students.vllm_eval import STUDENT_CPU_DTYPE
 
 
 def _to_request(row: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +54,7 @@ class RayDataStudentGenerator:
             self.ray,
             model=base,
             engine_kwargs={"enforce_eager": True, "enable_lora": True, "max_lora_rank": max_lora_rank, "max_loras": 1},
+            cpu_dtype=STUDENT_CPU_DTYPE,  # the answers transformers gives
             options=options,
             concurrency=engines,
             preprocess=_to_request,

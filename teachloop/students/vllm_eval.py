@@ -14,6 +14,10 @@ from teachloop.students.student import Reply, load_tokenizer, model_stop_token_i
 from teachloop.vllm_options import cpu_engine_options, on_gpu, vllm_available
 
 
+# transformers evaluates the student in float32 on a CPU; bfloat16 would change greedy answers
+STUDENT_CPU_DTYPE = "float32"
+
+
 class VLLMStudentGenerator:
     def __init__(self, base: str, max_lora_rank: int = 16, **options: Any) -> None:
         if not vllm_available():
@@ -22,7 +26,7 @@ class VLLMStudentGenerator:
 
         defaults: dict[str, Any] = {"enforce_eager": True, "max_model_len": 2048}
         if not on_gpu():
-            defaults |= cpu_engine_options(base, int(options.get("max_model_len", 2048)))
+            defaults |= cpu_engine_options(base, int(options.get("max_model_len", 2048)), STUDENT_CPU_DTYPE)
         self.base = base
         self.stop_token_ids = model_stop_token_ids(base, load_tokenizer(base))
         self.llm = LLM(model=base, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, **(defaults | options))

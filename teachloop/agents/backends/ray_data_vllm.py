@@ -76,11 +76,12 @@ def engine_processor(
     preprocess: Callable[[dict[str, Any]], dict[str, Any]],
     postprocess: Callable[[dict[str, Any]], dict[str, Any]],
     chat_template: bool = True,
+    cpu_dtype: str | None = None,
 ) -> Any:
     """A Ray Data LLM processor over `vLLMEngineProcessorConfig` that also schedules on a
-    cluster without GPUs: there each engine gets teachloop's CPU engine options and a bundle
-    of CPUs instead of Ray's default of one GPU, and the light stages ask a tenth of a CPU so
-    that they fit beside it.
+    cluster without GPUs: there each engine gets teachloop's CPU engine options (`cpu_dtype`,
+    default the CPU's native one) and a bundle of CPUs instead of Ray's default of one GPU,
+    and the light stages ask a tenth of a CPU so that they fit beside it.
 
     `options` (vllm_options) override `engine_kwargs`, except the two placement keys, which
     go to the processor. `chat_template` False: the rows carry rendered prompts."""
@@ -91,7 +92,7 @@ def engine_processor(
     resources = ray.cluster_resources()
     engine_kwargs = dict(engine_kwargs)
     if not resources.get("GPU"):
-        engine_kwargs |= cpu_engine_options(model, int(options.get("max_model_len", 2048)))
+        engine_kwargs |= cpu_engine_options(model, int(options.get("max_model_len", 2048)), cpu_dtype)
         if "placement_group_config" not in placement:
             # with the "uni" executor (one GPU-less worker) Ray turns the bundle into num_cpus
             spare = float(resources.get("CPU", 1.0)) - 4 * STAGE_CPUS
