@@ -285,7 +285,7 @@ def test_show_prints_description_options_and_capabilities():
     assert out.returncode == 0, out.stderr
     assert "instructions: str = 'Write a new example" in out.stdout
     assert "  needs_pool_attempts\n" in out.stdout and "  uses_teacher\n" in out.stdout
-    assert "not declared: select(candidates, state), pool_only" in out.stdout
+    assert "not declared: select(candidates, state), teacher_models(), pool_only" in out.stdout
     assert "capabilities:" in teachloop("policies", "show", "stat-sel").stdout
     assert "options: none\n" in teachloop("policies", "show", "uniform").stdout
     missing = teachloop("environments", "show", "atlantis")

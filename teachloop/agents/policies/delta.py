@@ -72,6 +72,7 @@ class DeltaPolicy:
 
     def __init__(self, **options: Any) -> None:
         self.options = DeltaOptions(**options)
+        self.pool_only = self.options.prompts == "pool"  # its prompts need no generator then
 
     def plan(self, state: TeacherState) -> DataPlan:
         source = StatSelPolicy() if self.options.prompts == "pool" else StatSynPolicy(exemplars=self.options.exemplars)
