@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from teachloop.agents.backends import TeacherBackend
 from teachloop.agents.engines.llm import LLMEngine
 from teachloop.agents.llm import TeacherLLM
 from teachloop.agents.policies.common import pool_index
@@ -76,14 +77,20 @@ def tabulate(result: GenerationResult, asked: dict[str, int], keep_samples: int 
 
 
 def check_teacher(
-    config: RunConfig, env: Environment, per_skill: int, cache: Path | None = None, exemplars: int = 3
+    config: RunConfig,
+    env: Environment,
+    per_skill: int,
+    cache: Path | None = None,
+    exemplars: int = 3,
+    backend: TeacherBackend | None = None,
 ) -> TeacherCheck:
-    """Start the configured teacher, have it write `per_skill` items per leaf skill, and count."""
+    """Start the configured teacher (or use a started `backend`), have it write `per_skill`
+    items per leaf skill, and count."""
     if config.teacher is None:
         raise ConfigError("teacher check needs a teacher: --teacher vllm:<model> or openai:<model>")
     from teachloop.students.checkpoints import resolve_checkpoint
 
-    teacher = TeacherLLM(config.teacher, cache_dir=cache, resolve_model=resolve_checkpoint)
+    teacher = TeacherLLM(config.teacher, cache_dir=cache, resolve_model=resolve_checkpoint, backend=backend)
     start = time.perf_counter()
     teacher.start()
     started = time.perf_counter() - start
