@@ -24,7 +24,12 @@ from typing import Any
 
 from teachloop.environments.skillworld import SkillWorld
 
-SETTINGS = (("forms off", False, 0), ("forms on", True, 0), ("forms + 1 re-answer", True, 1), ("forms + 3 re-answers", True, 3))
+SETTINGS = (
+    ("forms off", False, 0),
+    ("forms on", True, 0),
+    ("forms + 1 re-answer", True, 1),
+    ("forms + 3 re-answers", True, 3),
+)
 
 
 class WithoutForms:
@@ -70,7 +75,9 @@ def main() -> None:
                 for reason, n in skill.lost.items():
                     key = reason.split(":")[0]
                     lost[key] = lost.get(key, 0) + n
-            rows.append((name, label, report.kept, report.asked, report.calls, report.generate_seconds, per_skill, lost))
+            rows.append(
+                (name, label, report.kept, report.asked, report.calls, report.generate_seconds, per_skill, lost)
+            )
             print(f"  {label:<22} kept {report.kept:>3}/{report.asked} ({report.kept / report.asked:.0%}), "
                   f"{report.calls} calls, {report.generate_seconds:.0f}s; {per_skill}; lost {lost}", flush=True)  # fmt: skip
         backend.llm.llm_engine.engine_core.shutdown()

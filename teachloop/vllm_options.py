@@ -214,9 +214,7 @@ def engine_failure(
     is where the user sets its engine arguments."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     now = oom_kills()
-    remedy = (
-        f"lower {options} max_model_len or kv_cache_memory_bytes, use a smaller model, or stop other processes"
-    )
+    remedy = f"lower {options} max_model_len or kv_cache_memory_bytes, use a smaller model, or stop other processes"
     if oom_before is not None and now is not None and now > oom_before:
         return f"{what} was killed by the kernel's out-of-memory killer ({first}): {remedy}"
     if -9 in (exit_codes or {}).values():

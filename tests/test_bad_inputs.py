@@ -70,65 +70,131 @@ CASES = [
     Case("iterations-0", ["run", "--iterations", "0"], "error: invalid config (defaults): iterations: Input should be"),
     Case("bad-data-switch", ["run", "--data", "sometimes"], "error: invalid config (defaults): data: Input should be"),
     Case("raydata-without-lora", ["run", "--eval-backend", "raydata"], "error: eval_backend raydata serves LoRA"),
-    Case("budget-not-a-number", ["run", "--budget", "abc"], "error: Invalid value for '--budget': Input should be a valid integer"),
+    Case(
+        "budget-not-a-number",
+        ["run", "--budget", "abc"],
+        "error: Invalid value for '--budget': Input should be a valid integer",
+    ),
     Case("bad-teacher-spec", ["run", "--teacher", "vllm"], "error: --teacher must look like '<backend>:<model>'"),
     Case("bad-env-option", ["run", "--env-option", "nonsense"], "error: expected KEY=VALUE, got 'nonsense'"),
     # config files
     Case("missing-config", ["run", "--config", "missing.yaml"], "error: config file missing.yaml does not exist"),
     Case("empty-config", ["run", "-c", "c.yaml"], "error: config file c.yaml is empty", setup=config("")),
-    Case("comments-only-config", ["run", "-c", "c.yaml"], "error: config file c.yaml holds no options", setup=config("# x\n")),
-    Case("non-utf8-config", ["run", "-c", "c.yaml"], "error: config file c.yaml is not UTF-8 text", setup=config(NOT_UTF8)),
-    Case("config-is-a-folder", ["run", "-c", "cfgdir"], "error: config file cfgdir is a folder", setup=lambda t: (t / "cfgdir").mkdir()),
-    Case("train-scalar-and-epochs", ["run", "-c", "c.yaml", "--epochs", "2"], "train must be a mapping of options, not 5", setup=config("train: 5\n")),
     Case(
-        "policy-options-scalar", ["run", "-c", "c.yaml", "--policy-option", "floor=0.1"],
-        "policy_options must be a mapping of options, not 3", setup=config("policy_options: 3\n"),
+        "comments-only-config",
+        ["run", "-c", "c.yaml"],
+        "error: config file c.yaml holds no options",
+        setup=config("# x\n"),
+    ),
+    Case(
+        "non-utf8-config",
+        ["run", "-c", "c.yaml"],
+        "error: config file c.yaml is not UTF-8 text",
+        setup=config(NOT_UTF8),
+    ),
+    Case(
+        "config-is-a-folder",
+        ["run", "-c", "cfgdir"],
+        "error: config file cfgdir is a folder",
+        setup=lambda t: (t / "cfgdir").mkdir(),
+    ),
+    Case(
+        "train-scalar-and-epochs",
+        ["run", "-c", "c.yaml", "--epochs", "2"],
+        "train must be a mapping of options, not 5",
+        setup=config("train: 5\n"),
+    ),
+    Case(
+        "policy-options-scalar",
+        ["run", "-c", "c.yaml", "--policy-option", "floor=0.1"],
+        "policy_options must be a mapping of options, not 3",
+        setup=config("policy_options: 3\n"),
     ),  # fmt: skip
     Case(
-        "teacher-scalar-and-url", ["run", "-c", "c.yaml", "--teacher-base-url", "http://127.0.0.1:9/v1"],
-        "teacher must be a mapping of options, not 5", setup=config("teacher: 5\n"),
+        "teacher-scalar-and-url",
+        ["run", "-c", "c.yaml", "--teacher-base-url", "http://127.0.0.1:9/v1"],
+        "teacher must be a mapping of options, not 5",
+        setup=config("teacher: 5\n"),
     ),  # fmt: skip
     # models and data files
     Case(
-        "model-with-broken-config", ["run", "--student-model", "model"], "error: model folder model: config.json is not valid JSON",
+        "model-with-broken-config",
+        ["run", "--student-model", "model"],
+        "error: model folder model: config.json is not valid JSON",
         setup=lambda t: write(t / "model" / "config.json", "{not json"),
     ),  # fmt: skip
     Case(
-        "empty-jsonl", ["run", "--env", "jsonl", "--env-option", "path=data.jsonl"],
-        "error: jsonl: path data.jsonl is empty", setup=labelled_jsonl(""),
+        "empty-jsonl",
+        ["run", "--env", "jsonl", "--env-option", "path=data.jsonl"],
+        "error: jsonl: path data.jsonl is empty",
+        setup=labelled_jsonl(""),
     ),  # fmt: skip
     Case(
-        "non-utf8-jsonl", ["run", "--env", "jsonl", "--env-option", "path=data.jsonl"],
-        "error: jsonl: path data.jsonl is not UTF-8 text", setup=labelled_jsonl(NOT_UTF8),
+        "non-utf8-jsonl",
+        ["run", "--env", "jsonl", "--env-option", "path=data.jsonl"],
+        "error: jsonl: path data.jsonl is not UTF-8 text",
+        setup=labelled_jsonl(NOT_UTF8),
     ),  # fmt: skip
     Case(
-        "jsonl-path-is-a-folder", ["run", "--env", "jsonl", "--env-option", "path=somewhere"],
-        "error: jsonl: path somewhere is a folder", setup=lambda t: (t / "somewhere").mkdir(),
+        "jsonl-path-is-a-folder",
+        ["run", "--env", "jsonl", "--env-option", "path=somewhere"],
+        "error: jsonl: path somewhere is a folder",
+        setup=lambda t: (t / "somewhere").mkdir(),
     ),  # fmt: skip
     Case(
-        "non-utf8-skill-tree", ["run", "--env", "jsonl", "--env-option", "path=data.jsonl", "--env-option", "skill_tree=tree.yaml"],
+        "non-utf8-skill-tree",
+        ["run", "--env", "jsonl", "--env-option", "path=data.jsonl", "--env-option", "skill_tree=tree.yaml"],
         "skill tree tree.yaml is not UTF-8 text",
         setup=lambda t: (
-            labelled_jsonl('{"prompt": "a", "answer": "b", "skills": "x"}\n{"prompt": "c", "answer": "d", "skills": "x"}\n')(t),
+            labelled_jsonl(
+                '{"prompt": "a", "answer": "b", "skills": "x"}\n{"prompt": "c", "answer": "d", "skills": "x"}\n'
+            )(t),
             write(t / "tree.yaml", NOT_UTF8),
         ),
     ),  # fmt: skip
     # run folders: never resumed, reported or exported into a mess
     Case("resume-not-a-run", ["resume", "."], "error: . is not a teachloop run folder"),
     Case("report-nowhere", ["report", "nowhere"], "error: nowhere does not exist or is not a folder"),
-    Case("existing-run-name", ["run", "--out", ".", "--name", "run"], "error: run folder run already exists and is not empty", runs=1),
     Case(
-        "export-into-its-own-iteration", ["export", "run", "--out", "run/iter_0", "--overwrite"],
-        "error: --out run/iter_0 is inside the run folder", runs=1,
-    ),  # fmt: skip
-    Case("export-over-another-run", ["export", "run", "--out", "other", "--overwrite"], "is inside the run folder", runs=2),
+        "existing-run-name",
+        ["run", "--out", ".", "--name", "run"],
+        "error: run folder run already exists and is not empty",
+        runs=1,
+    ),
     Case(
-        "export-over-a-folder-it-did-not-write", ["export", "run", "--out", "mine", "--overwrite"],
-        "was not written by this command", runs=1, setup=lambda t: write(t / "mine" / "notes.txt", "mine"),
+        "export-into-its-own-iteration",
+        ["export", "run", "--out", "run/iter_0", "--overwrite"],
+        "error: --out run/iter_0 is inside the run folder",
+        runs=1,
     ),  # fmt: skip
-    Case("export-into-a-file", ["export", "run", "--out", "file.txt"], "is a file", runs=1, setup=lambda t: write(t / "file.txt", "x")),
+    Case(
+        "export-over-another-run",
+        ["export", "run", "--out", "other", "--overwrite"],
+        "is inside the run folder",
+        runs=2,
+    ),
+    Case(
+        "export-over-a-folder-it-did-not-write",
+        ["export", "run", "--out", "mine", "--overwrite"],
+        "was not written by this command",
+        runs=1,
+        setup=lambda t: write(t / "mine" / "notes.txt", "mine"),
+    ),  # fmt: skip
+    Case(
+        "export-into-a-file",
+        ["export", "run", "--out", "file.txt"],
+        "is a file",
+        runs=1,
+        setup=lambda t: write(t / "file.txt", "x"),
+    ),
     *[
-        Case(f"non-utf8-{name.replace('/', '-')}-{command}", [command, "run", *extra], "is not UTF-8 text", runs=1, setup=corrupt(name))
+        Case(
+            f"non-utf8-{name.replace('/', '-')}-{command}",
+            [command, "run", *extra],
+            "is not UTF-8 text",
+            runs=1,
+            setup=corrupt(name),
+        )
         for name in ("config.yaml", "run.json", "iter_0/eval/done.json", "skills.json")
         for command, extra in (("resume", []), ("report", []), ("export", ["--out", "exported"]))
     ],
@@ -136,8 +202,12 @@ CASES = [
     Case("read-only-resume", ["resume", "run"], "cannot take the lock of run run", runs=1, read_only=True),
     Case("read-only-report", ["report", "run"], "error: cannot write run/metrics.jsonl", runs=1, read_only=True),
     Case(
-        "export-under-a-read-only-folder", ["export", "run", "--out", "run-ro/out"], "error: cannot write --out run-ro/out",
-        runs=1, setup=lambda t: (t / "run-ro").mkdir(), read_only=True,
+        "export-under-a-read-only-folder",
+        ["export", "run", "--out", "run-ro/out"],
+        "error: cannot write --out run-ro/out",
+        runs=1,
+        setup=lambda t: (t / "run-ro").mkdir(),
+        read_only=True,
     ),  # fmt: skip
 ]
 

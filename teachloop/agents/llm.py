@@ -103,6 +103,11 @@ class TeacherConfig(BaseModel):
             given = None
         return given or os.environ.get("OPENAI_API_KEY") or "EMPTY"
 
+    @property
+    def spec(self) -> str:
+        """`<backend>:<model>`, as `--teacher` takes it (and the teacher's name in lineage)."""
+        return f"{self.backend}:{self.model}"
+
     @classmethod
     def from_spec(cls, spec: str, **fields: Any) -> TeacherConfig:
         backend, model = parse_teacher_spec(spec)
@@ -256,7 +261,7 @@ class TeacherLLM:
 
     @property
     def name(self) -> str:
-        return f"{self.cfg.backend}:{self.cfg.model}"
+        return self.cfg.spec
 
     @property
     def endpoint(self) -> str:

@@ -125,7 +125,7 @@ def teacher_label(config: RunConfig) -> str:
 
         uses = getattr(plugins.load(plugins.POLICIES, config.policy), "uses_teacher", False)
         return "none: offline fallback" if uses else "none"
-    name = f"{config.teacher.backend}:{config.teacher.model}"
+    name = config.teacher.spec
     return name if config.engine in ("auto", "llm") else f"{name} (data: programmatic)"
 
 

@@ -99,7 +99,7 @@ def _teacher(config: RunConfig) -> str:
     try:
         return teacher_label(config)
     except PluginError:  # a plug-in policy not installed here: its teacher use is unknown
-        return "none" if config.teacher is None else f"{config.teacher.backend}:{config.teacher.model}"
+        return "none" if config.teacher is None else config.teacher.spec
 
 
 def _phase_tokens(store: RunStore, iteration: int) -> int:

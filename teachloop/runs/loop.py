@@ -93,14 +93,7 @@ class Loop:
         self.policy = get_policy(cfg.policy, **cfg.policy_options)
         self.backends: dict[str, TeacherBackend] = dict(backends or {})
         self.teacher = teacher or (
-            TeacherLLM(
-                cfg.teacher,
-                run_dir=store.root,
-                resolve_model=resolve_checkpoint,
-                backend=self.backends.get(f"{cfg.teacher.backend}:{cfg.teacher.model}"),
-            )
-            if cfg.teacher
-            else None
+            teacher_client(cfg.teacher, store.root, "teacher", self.backends) if cfg.teacher else None
         )
         self.engine = get_engine(
             cfg.engine, teacher=self.teacher, verify=cfg.verify, progress=progress, answer_samples=cfg.answer_samples
@@ -138,17 +131,13 @@ class Loop:
         root = config.out / name
         RunStore.check_new(root)
         teacher = None
-        backends = dict(backends or {})
         if config.teacher is not None:  # a teacher that cannot start stops the run before it is created
-            teacher = TeacherLLM(
-                config.teacher,
-                run_dir=root,
-                resolve_model=resolve_checkpoint,
-                backend=backends.get(f"{config.teacher.backend}:{config.teacher.model}"),
-            )
+            teacher = teacher_client(config.teacher, root, "teacher", backends or {})
             _start_teacher(teacher, console or Console(stderr=True, quiet=not progress))
         store = RunStore.create(root, config)
-        return cls(store, progress=progress, console=console, config=config, env=env, teacher=teacher, backends=backends)
+        return cls(
+            store, progress=progress, console=console, config=config, env=env, teacher=teacher, backends=backends
+        )
 
     @classmethod
     def resume(
@@ -359,10 +348,8 @@ class Loop:
         run, its ledger `<role>_ledger.json`, its replies in the run's cache."""
         key = f"{role}:{cfg.model_dump_json()}"
         if key not in self._models:
-            backend = self.backends.get(f"{cfg.backend}:{cfg.model}")
-            model = TeacherLLM(cfg, run_dir=self.store.root, resolve_model=resolve_checkpoint, role=role, backend=backend)
-            _start_teacher(model, self.console)
-            self._models[key] = model
+            self._models[key] = teacher_client(cfg, self.store.root, role, self.backends)
+            _start_teacher(self._models[key], self.console)
         return self._models[key]
 
     def _plan(self, i: int, writer: PhaseWriter) -> str:
@@ -535,6 +522,11 @@ class Loop:
     # -- metrics ---------------------------------------------------------------------------
     def metrics(self) -> list[MetricsRecord]:
         return compute_metrics(self.store, self.config.policy)
+
+
+def teacher_client(cfg: TeacherConfig, run_dir: Path, role: str, backends: Mapping[str, TeacherBackend]) -> TeacherLLM:
+    """A run's client for one model: its files in the run folder, a started backend reused."""
+    return TeacherLLM(cfg, run_dir=run_dir, resolve_model=resolve_checkpoint, role=role, backend=backends.get(cfg.spec))
 
 
 def _start_teacher(teacher: TeacherLLM, console: Console) -> None:

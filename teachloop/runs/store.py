@@ -251,7 +251,6 @@ class RunStore:
     def save_config(self, config: RunConfig) -> None:
         atomic_write_text(self.root / "config.yaml", config.to_yaml())
 
-
     # -- phases -------------------------------------------------------------------------
     def iter_dir(self, iteration: int) -> Path:
         return self.root / f"iter_{iteration}"

@@ -69,9 +69,13 @@ def tabulate(result: GenerationResult, asked: dict[str, int], keep_samples: int 
         reasons = Counter(_reason(r.reason) for r in lost)
         if result.shortfall.get(skill):
             reasons["no valid reply"] += result.shortfall[skill]
-        samples = [f"{r.example.prompt.strip()[:60]} -> {r.example.answer.strip()[:40]} ({_reason(r.reason)})" for r in lost]
+        samples = [
+            f"{r.example.prompt.strip()[:60]} -> {r.example.answer.strip()[:40]} ({_reason(r.reason)})" for r in lost
+        ]
         rows.append(
-            SkillYield(skill=skill, asked=count, kept=kept, lost=dict(reasons.most_common()), samples=samples[:keep_samples])
+            SkillYield(
+                skill=skill, asked=count, kept=kept, lost=dict(reasons.most_common()), samples=samples[:keep_samples]
+            )
         )
     return rows
 

@@ -130,7 +130,9 @@ def _check_gguf(path: Path, name: str) -> None:
     except ImportError as exc:
         raise TeachloopError("reading .gguf checkpoints needs the `gguf` package: pip install gguf") from exc
     except Exception as exc:  # noqa: BLE001  (a truncated or reordered join fails in many ways)
-        raise TeachloopError(f"the joined parts of {name} do not read as GGUF ({exc}); reinstall its packages") from None
+        raise TeachloopError(
+            f"the joined parts of {name} do not read as GGUF ({exc}); reinstall its packages"
+        ) from None
 
 
 def main(argv: list[str]) -> int:

@@ -59,7 +59,9 @@ class DeltaOptions(BaseModel):
         return value
 
     def config(self, role: Literal["chosen", "rejected"]) -> TeacherConfig:
-        spec, options = (self.chosen, self.chosen_options) if role == "chosen" else (self.rejected, self.rejected_options)
+        spec, options = (
+            (self.chosen, self.chosen_options) if role == "chosen" else (self.rejected, self.rejected_options)
+        )
         return TeacherConfig.from_spec(spec, **({"temperature": 0.0, "max_tokens": self.max_tokens} | options))
 
 
@@ -79,7 +81,10 @@ class DeltaPolicy:
         base = source.plan(state)
         what = "pairs" if self.options.pairs else "chosen answers alone (SFT)"
         return base.model_copy(
-            update={"policy": self.name, "rationale": f"delta {what} on {self.options.prompts} prompts; {base.rationale}"}
+            update={
+                "policy": self.name,
+                "rationale": f"delta {what} on {self.options.prompts} prompts; {base.rationale}",
+            }
         )
 
     def teacher_models(self) -> dict[str, TeacherConfig]:
@@ -137,6 +142,8 @@ class DeltaPolicy:
             others = [p for p in index.get(skill, []) if p.prompt != ex.prompt] if skill else []
             description = tree.description(skill) if skill in tree else ""
             out.append(
-                answer_conversation(skill or "the task", description, ex.prompt, pick(others, self.options.exemplars, rng))
+                answer_conversation(
+                    skill or "the task", description, ex.prompt, pick(others, self.options.exemplars, rng)
+                )
             )
         return out
