@@ -15,7 +15,8 @@ Delta learning (`delta` policy): the chosen answers from Qwen2.5-Coder-0.5B, the
 ones from SmolLM2-135M, on the seed pool's prompts drawn as STAT-Sel, trained with DPO;
 against SFT on the chosen answers alone (`pairs: false`), same prompts, 3 seeds.
 
-Prints per row: the mean accuracy gain on the skills weak at iteration 0 (points, mean ±
+Runs stop below a yield of 10% (MIN_YIELD; the default 25% stops a run on one poor
+iteration); a stopped run is reported as such. Prints per row: the mean accuracy gain on the skills weak at iteration 0 (points, mean ±
 sd over seeds), the final accuracy, the data yield (kept / asked), teacher tokens per run
 and wall seconds per run. One engine per model serves every run (started once). Every run
 is an ordinary run folder under --out; a rerun reuses finished runs.
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 POLICIES = ("stat-syn", "llm2llm", "skill-list", "uniform")
 QWEN = "qwen2.5-coder-0.5b-instruct"
+MIN_YIELD = 0.1  # below the default 0.25: a policy whose asks the teacher serves badly still gets measured
 SMOLLM2 = "smollm2-135m-instruct"
 
 
@@ -56,6 +58,7 @@ def tokens(run: Path) -> int:
 
 
 def run_one(config, backends: dict) -> dict[str, Any]:
+    from teachloop.errors import RunStopped
     from teachloop.runs.loop import Loop
 
     root = config.out / config.name
@@ -64,7 +67,10 @@ def run_one(config, backends: dict) -> dict[str, Any]:
         loop = Loop.resume(root, progress=False, backends=backends)
     else:
         loop = Loop.create(config, progress=False, backends=backends)
-    records = loop.run()
+    try:
+        records = loop.run()
+    except RunStopped as stop:  # the yield guard: an outcome of this teacher and policy, reported as such
+        return {"stopped": str(stop)[:160], "tokens": tokens(root), "wall": time.perf_counter() - start}
     wall = time.perf_counter() - start
     timing = root / "bench-wall.json"
     if not timing.exists() or wall > 5:  # a reused finished run keeps the wall time it was made in
@@ -127,6 +133,9 @@ def main() -> None:
     def record(key: tuple[str, str, str], config) -> None:
         result = run_one(config, backends)
         rows.setdefault(key, []).append(result)
+        if "stopped" in result:
+            print(f"  {key[0]:<9} {key[1]:<22} {key[2]:<12} s{config.seed}: stopped: {result['stopped']}", flush=True)
+            return
         print(
             f"  {key[0]:<9} {key[1]:<22} {key[2]:<12} s{config.seed}: weak {','.join(result['weak'])} "
             f"{result['gain']:+.1f}, final {result['final']:.3f}, yield "
@@ -145,6 +154,7 @@ def main() -> None:
                 common = dict(
                     out=args.out / student_name, policy=policy, seed=seed, iterations=iterations,
                     budget=args.budget, student_model=student, environment_options=env_options,
+                    min_yield=MIN_YIELD,
                 )  # fmt: skip
                 teacher = TeacherConfig(backend="vllm", model=qwen, seed=seed)
                 record(
@@ -181,7 +191,14 @@ def main() -> None:
     header = "| student | policy | data written by | weak-skill gain | final accuracy | yield | teacher tokens/run | wall s/run |"
     print(header)
     print("|" + "---|" * 8)
-    for (student_name, policy, source), results in rows.items():
+    for (student_name, policy, source), every in rows.items():
+        results = [r for r in every if "stopped" not in r]
+        stopped = len(every) - len(results)
+        if not results:
+            print(f"| {student_name} | {policy} | {source} | stopped ({stopped} of {len(every)}) | | | | |")
+            continue
+        if stopped:
+            source += f" ({stopped} of {len(every)} stopped on yield)"
         yields = [r["yield"] for r in results if r["yield"] is not None]
         print(
             f"| {student_name} | {policy} | {source} | {spread([r['gain'] for r in results])} | "

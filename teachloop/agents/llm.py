@@ -69,6 +69,12 @@ class TeacherConfig(BaseModel):
         default=8, ge=1, description="circuit breaker: this many failed calls in a row stop the run"
     )
     temperature: float = Field(default=0.7, ge=0)
+    generation_temperature: float = Field(
+        default=1.0,
+        ge=0,
+        description="sampling temperature when the teacher writes new examples (the llm engine): Qwen2.5-Coder-0.5B "
+        "wrote 12 duplicates of 80 skillworld items at 0.7, 3 at 1.0",
+    )
     max_tokens: int = Field(default=512, ge=1)
     seed: int = 0
     send_seed: bool = Field(default=True, description="send a per-request sampling seed")

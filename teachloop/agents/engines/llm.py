@@ -152,7 +152,9 @@ class LLMEngine:
             )
             conversations.append([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}])
             schemas.append(item_schema(forms[ri]))
-        replies = self.teacher.structured(conversations, schemas, purpose="generate")
+        replies = self.teacher.structured(
+            conversations, schemas, purpose="generate", temperature=self.teacher.cfg.generation_temperature
+        )
 
         result = GenerationResult()
         candidates: list[_Candidate] = []
