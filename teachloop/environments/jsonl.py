@@ -29,6 +29,8 @@ Options (RunConfig.environment_options):
                              max_new_tokens; default: exact: the longest answer's characters + 8
                              (a token is at least a character), numeric | math: 256 (room to
                              reason), code-tests: 384
+    question_form, answer_form   regexes a teacher-written question / answer must match (they go
+                             into the teacher's reply schema); numeric: answers are numbers by default
     eval_fraction, split_seed, max_train, max_eval
 
 The same file format is what a run writes as data, so generated data can be reused.
@@ -66,7 +68,7 @@ from teachloop.environments.rows import (
 from teachloop.errors import TeachloopError
 from teachloop.skills.labels import label_rows
 from teachloop.skills.tree import SkillTree, SkillTreeError
-from teachloop.environments.base import scored_attempt
+from teachloop.environments.base import ItemForm, scored_attempt
 from teachloop.types import Attempt, Example
 
 NAME = "jsonl"
@@ -76,6 +78,7 @@ _SPACE = re.compile(r"\s+")
 _FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
 Scorer = Literal["exact", "numeric", "math", "code-tests"]
+NUMBER_FORM = r"-?[0-9][0-9,]*(\.[0-9]+)?"  # what a teacher writes as a numeric scorer's answer
 
 
 class JsonlOptions(BaseModel):
@@ -135,6 +138,26 @@ class JsonlOptions(BaseModel):
         description="student answer length limit; default: exact: longest answer + 8, numeric/math: 256, "
         "code-tests: 384",
     )
+    question_form: str | None = Field(
+        default=None,
+        description="a regex every teacher-written question must match (in its JSON schema): a format-bound task; "
+        "default: none (open questions)",
+    )
+    answer_form: str | None = Field(
+        default=None,
+        description=f"a regex every teacher-written answer must match; default: numeric: a number ({NUMBER_FORM}), "
+        "else none",
+    )
+
+    @field_validator("question_form", "answer_form")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
 
     @field_validator("prompt_template")
     @classmethod
@@ -270,6 +293,12 @@ class JsonlEnvironment:
         if self.options.scorer == "math":
             return answer_parses(answer, self.options.style)
         return True
+
+    def item_form(self, skill: str | None) -> ItemForm | None:
+        """The forms the options give (every skill alike); a number for the numeric scorer."""
+        o = self.options
+        answer = o.answer_form or (NUMBER_FORM if o.scorer == "numeric" else None)
+        return ItemForm(question=o.question_form, answer=answer) if o.question_form or answer else None
 
     def make_example(self, question: str, answer: str, skills: list[str]) -> Example:
         """A teacher-written item with this environment's prompt template."""
