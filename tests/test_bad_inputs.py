@@ -154,7 +154,7 @@ CASES = [
     ),  # fmt: skip
     Case(
         "bad-answer-form", ["run", "--env", "jsonl", "--env-option", "path=data.jsonl", "--env-option", "answer_form=[0-9"],
-        "error: jsonl: answer_form: not a regular expression", setup=labelled_jsonl('{"prompt": "a", "answer": "1"}\n'),
+        "error: environment 'jsonl': answer_form: not a regular expression", setup=labelled_jsonl('{"prompt": "a", "answer": "1"}\n'),
     ),  # fmt: skip
     # run folders: never resumed, reported or exported into a mess
     Case("resume-not-a-run", ["resume", "."], "error: . is not a teachloop run folder"),
