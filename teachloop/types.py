@@ -226,7 +226,8 @@ class TeacherState(BaseModel):
     policies that set `needs_pool_attempts = True` (LLM2LLM). `probe` lets a policy ask
     the current student directly (DataEnvGym hands its agents the student too), and
     `teacher` is the run's TeacherLLM (None without one) for policies that ask the LLM;
-    `models` builds the other models a policy names in its options.
+    `models` builds the other models a policy names in its options, and `forms(skill)` is the
+    `ItemForm` the environment declares for a skill's items (what those models must answer in).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -245,6 +246,7 @@ class TeacherState(BaseModel):
     # more models, named in a policy's options (delta's chosen and rejected):
     # `models(TeacherConfig, role) -> TeacherLLM`, started once per run, cached in the run folder
     models: Any = Field(default=None, exclude=True)
+    forms: Any = Field(default=None, exclude=True)
 
 
 class Selection(BaseModel):

@@ -295,6 +295,11 @@ def test_delta_pairs_a_weak_models_answer_over_a_weaker_ones_and_sft_keeps_the_c
             assert out.returncode == 0, out.stderr[-3000:]
             runs[pairs] = [json.loads(x) for x in (tmp_path / name / "iter_0/data/examples.jsonl").read_text().splitlines()]
         assert good.ready_checks == 2 and bad.ready_checks == 1  # both started before the first evaluation
+        # both models answer in the form skillworld declares for the prompt's skill (a lone "}" cannot pass)
+        for request in good.requests + bad.requests:
+            skill = user_text(request).split()[0]
+            answer = request["response_format"]["json_schema"]["schema"]["properties"]["answer"]
+            assert answer["pattern"] == f"^(?:{env.item_form(skill).answer})$", (skill, answer)
     with_pairs, alone = runs["true"], runs["false"]
     assert with_pairs and all(ex["rejected"] and ex["rejected"] != ex["answer"] for ex in with_pairs)
     assert not any(ex["prompt"].startswith("copy") for ex in with_pairs)  # no delta, no pair

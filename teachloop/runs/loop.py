@@ -29,7 +29,7 @@ from teachloop.agents.backends import TeacherBackend
 from teachloop.agents.llm import TeacherConfig, TeacherLLM
 from teachloop.agents.policies import ModelsPolicy, SelectingPolicy, get_policy, needs_pool_attempts
 from teachloop.environments import Environment, get_environment
-from teachloop.environments.base import RelabelledEnvironment, answer_tokens, stop_strings
+from teachloop.environments.base import RelabelledEnvironment, answer_tokens, item_form, stop_strings
 from teachloop.errors import RunStopped
 from teachloop.faults import kill_point
 from teachloop.io import read_jsonl, read_model, read_text, write_json, write_jsonl
@@ -340,6 +340,7 @@ class Loop:
             probe=probe,
             teacher=self.teacher,
             models=self._model,
+            forms=lambda skill: item_form(self.env, skill),
         )
         return self._state
 

@@ -6,7 +6,8 @@ weak model, the rejected one from an even weaker model, and DPO learns from the 
 delta between them, with no judge (the paper's gains come where SFT on the chosen answers
 alone does not help, or hurts). Both models are named in the options (any teacher backend,
 `<backend>:<model>`); each answers every prompt in a few-shot chat of pool items of the same
-skill, greedily. A prompt where the two answer alike carries no delta and is dropped.
+skill, greedily, in the form the environment declares for that skill's answers (`item_form`).
+A prompt where the two answer alike carries no delta and is dropped.
 
 `prompts: pool` takes the iteration's prompts from the seed pool, weighted towards the
 missing skills as STAT-Sel draws them; `prompts: plan` has the engine write new items for
@@ -25,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from teachloop.agents.engines.filters import normalize
-from teachloop.agents.engines.llm import IndependentAnswer, answer_conversation
+from teachloop.agents.engines.llm import IndependentAnswer, answer_conversation, answer_schema
 from teachloop.agents.llm import TeacherConfig, parse_teacher_spec
 from teachloop.agents.policies.common import pick, pool_index
 from teachloop.agents.policies.stat_sel import StatSelPolicy
@@ -100,9 +101,15 @@ class DeltaPolicy:
         chosen = state.models(models["delta-chosen"], "delta-chosen")
         rejected = state.models(models["delta-rejected"], "delta-rejected") if self.options.pairs else None
         conversations = self._conversations(candidates, state)
-        good = chosen.structured(conversations, IndependentAnswer, purpose="delta-chosen", temperature=0.0)
+        # each answer in the form the environment declares for its skill: unconstrained, the
+        # 0.5B chosen model answered 9 of 76 skillworld prompts with a lone "}"
+        schemas = [
+            answer_schema(state.forms(ex.skills[0] if ex.skills else None)) if state.forms else IndependentAnswer
+            for ex in candidates
+        ]
+        good = chosen.structured(conversations, schemas, purpose="delta-chosen", temperature=0.0)
         bad = (
-            rejected.structured(conversations, IndependentAnswer, purpose="delta-rejected", temperature=0.0)
+            rejected.structured(conversations, schemas, purpose="delta-rejected", temperature=0.0)
             if rejected is not None
             else [None] * len(candidates)
         )
