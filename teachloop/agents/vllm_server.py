@@ -60,17 +60,25 @@ class VLLMServer:
             self.proc = subprocess.Popen(
                 self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
             )
+        try:
+            self._wait_until_up()
+        except BaseException:  # Ctrl-C or a stop signal while it starts: `with` never calls __exit__
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_until_up(self) -> None:
+        assert self.proc is not None
         deadline = time.time() + self.startup_timeout
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
                     if response.status == 200:
-                        return self
+                        return
             except OSError:
                 pass
             if self.proc.poll() is not None or time.time() > deadline:
                 code = self.proc.poll()
-                self.__exit__()
                 how = f"exited with code {code}" if code is not None else f"not up after {self.startup_timeout:.0f}s"
                 raise TeachloopError(f"vllm serve {how}: {self._last_error()} (its log: {self.log_path})")
             time.sleep(1)
