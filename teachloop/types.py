@@ -13,8 +13,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from teachloop.skills.tree import SkillTree
-
 
 def example_id(prompt: str, answer: str) -> str:
     """Stable content id: the same (prompt, answer) always gets the same id."""
@@ -78,7 +76,8 @@ class EvalReport(BaseModel):
     with it or a descendant), in reading order; then labels outside the tree; then UNLABELLED,
     the items with no skill, which count in `accuracy` and nowhere else. `node_counts` has
     every tree node (0: no item); `node_accuracy` the nodes with items. Reports written before
-    these fields existed load with them empty.
+    these fields existed load with them empty. `teachloop.skills.profile.eval_report` makes one
+    from scored attempts and the tree.
     """
 
     iteration: int
@@ -89,31 +88,6 @@ class EvalReport(BaseModel):
     node_accuracy: dict[str, float] = Field(default_factory=dict)
     node_counts: dict[str, int] = Field(default_factory=dict)
     hit_limit: int = 0  # answers that ran to the token limit without ending
-
-    @classmethod
-    def from_attempts(cls, iteration: int, attempts: list[Attempt], tree: SkillTree | None = None) -> EvalReport:
-        totals: Counter[str] = Counter()
-        correct: Counter[str] = Counter()
-        for attempt in attempts:
-            for skill in attempt.skills:
-                totals[skill] += 1
-                correct[skill] += attempt.correct
-        accuracy = sum(a.correct for a in attempts) / len(attempts) if attempts else 0.0
-        node_counts, node_correct = (tree or SkillTree()).tally((a.skills, a.correct) for a in attempts)
-        unlabelled = [a for a in attempts if not a.skills]
-        if unlabelled:
-            node_counts[UNLABELLED] = len(unlabelled)
-            node_correct[UNLABELLED] = sum(a.correct for a in unlabelled)
-        return cls(
-            iteration=iteration,
-            attempts=attempts,
-            accuracy=accuracy,
-            skill_accuracy={s: correct[s] / totals[s] for s in sorted(totals)},
-            skill_counts=dict(sorted(totals.items())),
-            node_accuracy={n: node_correct[n] / c for n, c in node_counts.items() if c},
-            node_counts=node_counts,
-            hit_limit=sum(a.hit_limit for a in attempts),
-        )
 
     @property
     def unlabelled(self) -> int:
@@ -134,20 +108,8 @@ class MissingSkillProfile(BaseModel):
     # c(s) for every node of the skill tree: hard items naming s or a descendant (each item
     # once per node), in reading order, nodes without any left out; UNLABELLED: hard items
     # that carry no skill label. Empty in profiles made without the tree.
+    # (`teachloop.skills.profile.profile_from_items` makes one.)
     node_counts: dict[str, int] = Field(default_factory=dict)
-
-    @classmethod
-    def from_items(
-        cls, per_item: dict[str, list[str]], judge: str = "exact", tree: SkillTree | None = None, unlabelled: int = 0
-    ) -> MissingSkillProfile:
-        counts: Counter[str] = Counter(s for skills in per_item.values() for s in skills)
-        node_counts: dict[str, int] = {}
-        if tree is not None:
-            totals, _ = tree.tally((skills, True) for skills in per_item.values())
-            node_counts = {node: n for node, n in totals.items() if n}
-        if unlabelled:
-            node_counts[UNLABELLED] = unlabelled
-        return cls(per_item=per_item, counts=dict(sorted(counts.items())), judge=judge, node_counts=node_counts)
 
     @property
     def n_hard(self) -> int:
@@ -217,36 +179,6 @@ class HistoryEntry(BaseModel):
     skill_accuracy: dict[str, float]
     allocation: dict[str, int]
     next_skill_accuracy: dict[str, float] | None = None
-
-
-class TeacherState(BaseModel):
-    """Everything a policy may look at when it plans one iteration's data.
-
-    `pool_attempts` holds the student's scored answers on the seed pool, filled only for
-    policies that set `needs_pool_attempts = True` (LLM2LLM). `probe` lets a policy ask
-    the current student directly (DataEnvGym hands its agents the student too), and
-    `teacher` is the run's TeacherLLM (None without one) for policies that ask the LLM;
-    `models` builds the other models a policy names in its options, and `forms(skill)` is the
-    `ItemForm` the environment declares for a skill's items (what those models must answer in).
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    iteration: int
-    seed: int
-    budget: int = Field(ge=0)
-    feedback: Feedback
-    skill_tree: SkillTree
-    pool: list[Example] = Field(default_factory=list)
-    pool_attempts: list[Attempt] = Field(default_factory=list)
-    history: list[HistoryEntry] = Field(default_factory=list)
-    policy_state: dict[str, Any] = Field(default_factory=dict)
-    probe: Any = Field(default=None, exclude=True)
-    teacher: Any = Field(default=None, exclude=True)
-    # more models, named in a policy's options (delta's chosen and rejected):
-    # `models(TeacherConfig, role) -> TeacherLLM`, started once per run, cached in the run folder
-    models: Any = Field(default=None, exclude=True)
-    forms: Any = Field(default=None, exclude=True)
 
 
 class Selection(BaseModel):

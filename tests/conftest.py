@@ -123,7 +123,7 @@ def qwen_teacher() -> str:
 @pytest.fixture(scope="session")
 def qwen_server(qwen_teacher, tmp_path_factory):
     """`vllm serve` on loopback with the real 0.5B teacher; yields its /v1 base URL."""
-    from teachloop.agents.vllm_server import VLLMServer
+    from teachloop.inference.vllm_server import VLLMServer
 
     require_vllm()
     with VLLMServer(qwen_teacher, tmp_path_factory.mktemp("qwen-serve") / "serve.log") as server:
@@ -140,7 +140,7 @@ def tiny_teacher(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def vllm_server(tiny_teacher, tmp_path_factory):
     """`vllm serve` on loopback with the tiny teacher; yields its /v1 base URL."""
-    from teachloop.agents.vllm_server import VLLMServer
+    from teachloop.inference.vllm_server import VLLMServer
 
     require_vllm()
     with VLLMServer(tiny_teacher, tmp_path_factory.mktemp("vllm-serve") / "serve.log") as server:
@@ -150,7 +150,7 @@ def vllm_server(tiny_teacher, tmp_path_factory):
 @pytest.fixture(scope="session")
 def smollm2_server(smollm2, tmp_path_factory):
     """`vllm serve` on loopback with the real SmolLM2; yields its /v1 base URL."""
-    from teachloop.agents.vllm_server import VLLMServer
+    from teachloop.inference.vllm_server import VLLMServer
 
     require_vllm()
     with VLLMServer(smollm2, tmp_path_factory.mktemp("smollm2-serve") / "serve.log") as server:

@@ -17,7 +17,7 @@ from teachloop.agents.llm import TeacherConfig, TeacherLLM
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.errors import TeachloopError
 from teachloop.runs.store import RunStore
-from teachloop.skills.tree import SkillTree
+from teachloop.skills.tree_file import read_tree_file
 from teachloop.students import load_student
 from teachloop.types import Attempt, DataPlan, Example, GenerationContext, GenerationRequest, TrainConfig
 
@@ -217,7 +217,7 @@ def test_skill_discovery_in_a_loop_and_through_the_cli(tmp_path):
         cli = teachloop("skills", "discover", *teacher, "--out", str(tmp_path / "found.json"), "--cache", str(tmp_path / "c"))
         assert cli.returncode == 0, cli.stderr[-3000:]
     run = tmp_path / "d"
-    assert sorted(SkillTree.load(run / "skills.json").leaves()) == ["digits", "letters"]
+    assert sorted(read_tree_file(run / "skills.json").leaves()) == ["digits", "letters"]
     report = json.loads((run / "iter_0/eval/report.json").read_text())
     assert set(report["skill_accuracy"]) == {"digits", "letters"}  # evaluation is reported per discovered skill
     labels = [json.loads(x) for x in (tmp_path / "found.labels.jsonl").read_text().splitlines()]

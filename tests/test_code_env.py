@@ -13,6 +13,7 @@ from teachloop.environments import get_environment
 from teachloop.environments.code import CodeEnvironment, heuristic_skills, load_problems
 from teachloop.errors import ConfigError, TeachloopError
 from teachloop.skills.tree import SkillTree
+from teachloop.skills.tree_file import write_tree_file
 from teachloop.types import Example
 
 FAST = {"wall_seconds": 3, "cpu_seconds": 2}
@@ -111,7 +112,7 @@ def test_skills_can_come_from_a_discovered_tree(tmp_path: Path) -> None:
     tree.add("control", "control flow")
     tree.add("loops", "iterate", parent="control")
     tree.add("recursion", "recurse", parent="control")
-    tree.write(tmp_path / "skills.yaml")
+    write_tree_file(tree, tmp_path / "skills.yaml")
     first, second = plain.eval_set()[:2]
     rows = [{"prompt": first.prompt, "skills": ["loops"]}, {"prompt": second.prompt, "skills": ["control"]}]
     (tmp_path / "labels.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")

@@ -5,16 +5,11 @@ import pytest
 
 from teachloop.agents.engines import ProgrammaticEngine, get_engine
 from teachloop.agents.policies import allocate, available_policies, get_policy
+from teachloop.agents.state import TeacherState
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.errors import ConfigError, PluginError, TeachloopError
-from teachloop.types import (
-    DataPlan,
-    Feedback,
-    GenerationContext,
-    GenerationRequest,
-    MissingSkillProfile,
-    TeacherState,
-)
+from teachloop.skills.profile import profile_from_items
+from teachloop.types import DataPlan, Feedback, GenerationContext, GenerationRequest
 
 
 def state(profile_items: dict[str, list[str]], budget: int = 100, iteration: int = 0) -> TeacherState:
@@ -23,7 +18,7 @@ def state(profile_items: dict[str, list[str]], budget: int = 100, iteration: int
         iteration=iteration,
         accuracy=0.5,
         skill_accuracy={},
-        profile=MissingSkillProfile.from_items(profile_items),
+        profile=profile_from_items(profile_items),
     )
     return TeacherState(
         iteration=iteration, seed=0, budget=budget, feedback=feedback, skill_tree=env.skills, pool=env.train_pool()

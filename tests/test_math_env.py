@@ -17,6 +17,7 @@ from teachloop.environments.jsonl import SANDBOX_MODULE
 from teachloop.environments.math import DEFAULT_SKILLS
 from teachloop.errors import TeachloopError
 from teachloop.skills.tree import SkillTree
+from teachloop.skills.tree_file import write_tree_file
 from teachloop.types import Example
 
 
@@ -157,7 +158,7 @@ def test_skill_tree_and_labels_file(tmp_path, gsm8k_file):
     tree.add("arithmetic", "whole-number arithmetic")
     tree.add("addition", "add numbers", parent="arithmetic")
     tree.add("reading", "read the question")
-    tree.write(tmp_path / "skills.yaml")
+    write_tree_file(tree, tmp_path / "skills.yaml")
     first, second = gsm8k_rows()[0]["question"], gsm8k_rows()[1]["question"]
     labels = [{"prompt": first, "skills": ["addition"]}, {"prompt": second, "skills": ["arithmetic", "reading"]}]
     write_jsonl(tmp_path / "labels.jsonl", labels)  # keyed by the question, as the data has it

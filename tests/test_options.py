@@ -16,13 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop import plugins
 from teachloop.agents.policies import POLICY_CONTRACT, available_policies, get_policy
+from teachloop.agents.state import TeacherState
 from teachloop.cli import _key_values
 from teachloop.environments import ENVIRONMENT_CONTRACT, available_environments, get_environment
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.errors import ConfigError, PluginError
 from teachloop.runs.checks import check_run_config
 from teachloop.runs.config import load_config
-from teachloop.types import DataPlan, Example, TeacherState
+from teachloop.types import DataPlan, Example
 
 BUILT_IN_ENVIRONMENTS = ["code", "jsonl", "math", "skillworld"]
 

@@ -22,9 +22,11 @@ from teachloop.agents.policies import get_policy
 from teachloop.agents.policies.bandit import arm_stats
 from teachloop.agents.policies.skill_tree import Exploit, Memory, apply_action
 from teachloop.agents.policies.stat_sel import expected_weights
+from teachloop.agents.state import TeacherState
 from teachloop.environments.base import scored_attempt
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.errors import ConfigError, TeachloopError
+from teachloop.skills.profile import profile_from_items
 from teachloop.skills.tree import SkillTree
 from teachloop.types import (
     Attempt,
@@ -34,8 +36,6 @@ from teachloop.types import (
     GenerationContext,
     GenerationRequest,
     HistoryEntry,
-    MissingSkillProfile,
-    TeacherState,
 )
 
 ENV = SkillWorld()
@@ -78,7 +78,7 @@ def make_state(
         iteration=iteration,
         accuracy=sum(skill_accuracy.values()) / max(len(skill_accuracy), 1),
         skill_accuracy=skill_accuracy,
-        profile=MissingSkillProfile.from_items(profile),
+        profile=profile_from_items(profile),
         errors=errors,
     )
     fields.setdefault("pool", ENV.train_pool())

@@ -16,7 +16,7 @@ from teachloop.errors import TeachloopError
 from teachloop.runs.report import load_metrics
 from teachloop.runs.store import RunStore
 from teachloop.types import Example
-from teachloop.vllm_options import GiB, plan_cpu_memory
+from teachloop.inference.vllm_options import GiB, plan_cpu_memory
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from teachloop.environments import get_environment
 from teachloop.errors import TeachloopError
-from teachloop.skills import SkillTree
 from teachloop.skills.discovery import SkillProposal
+from teachloop.skills.tree_file import read_tree_file, write_tree_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hierarchy"
 WHOLE = ["addition", "subtraction", "multiplication"]
@@ -37,7 +37,7 @@ def labelled(env) -> dict[str, list[str]]:
 
 # -- the file format ------------------------------------------------------------------------
 def test_example_tree_file_reads_with_parents_listed_after_children():
-    tree = SkillTree.read(EXAMPLE / "skills.yaml")
+    tree = read_tree_file(EXAMPLE / "skills.yaml")
     assert tree.name == "arithmetic"
     assert tree.children() == ["whole-numbers", "fractions"]  # top level in file order
     assert tree.children("whole-numbers") == WHOLE
@@ -48,10 +48,9 @@ def test_example_tree_file_reads_with_parents_listed_after_children():
 
 @pytest.mark.parametrize("suffix", [".yaml", ".yml", ".json"])
 def test_write_then_read_gives_the_same_tree(tmp_path, suffix):
-    tree = SkillTree.read(EXAMPLE / "skills.yaml")
-    tree.write(tmp_path / f"tree{suffix}")
-    assert SkillTree.read(tmp_path / f"tree{suffix}") == tree
-    assert SkillTree.load(tmp_path / f"tree{suffix}") == tree
+    tree = read_tree_file(EXAMPLE / "skills.yaml")
+    write_tree_file(tree, tmp_path / f"tree{suffix}")
+    assert read_tree_file(tmp_path / f"tree{suffix}") == tree
     if suffix == ".json":
         data = json.loads((tmp_path / "tree.json").read_text())
         assert data["skills"][1] == {
@@ -62,11 +61,10 @@ def test_write_then_read_gives_the_same_tree(tmp_path, suffix):
 
 
 def test_node_link_json_of_run_folders_still_loads(tmp_path):
-    tree = SkillTree.read(EXAMPLE / "skills.yaml")
+    tree = read_tree_file(EXAMPLE / "skills.yaml")
     tree.save(tmp_path / "skills.json")  # what a run folder holds
     assert '"edges"' in (tmp_path / "skills.json").read_text()
-    assert SkillTree.load(tmp_path / "skills.json") == tree
-    assert SkillTree.read(tmp_path / "skills.json") == tree
+    assert read_tree_file(tmp_path / "skills.json") == tree
     # a run's tree is a valid skill_tree option as it is
     env = get_environment(
         "jsonl", path=str(EXAMPLE / "data.jsonl"), skills_field="concept", skill_tree=str(tmp_path / "skills.json")
@@ -109,7 +107,7 @@ def test_bad_tree_files_name_the_file_and_the_entry(tmp_path, text, message):
     path = tmp_path / "my-tree.yaml"
     path.write_text(text)
     with pytest.raises(TeachloopError, match=message) as caught:
-        SkillTree.read(path)
+        read_tree_file(path)
     assert str(path) in str(caught.value)
 
 
@@ -127,14 +125,14 @@ def test_bad_tree_file_through_an_environment_option(tmp_path):
             skill_tree=str(tmp_path / "tree.txt"),
         )
     with pytest.raises(TeachloopError, match=r"skill tree .*missing.yaml does not exist"):
-        SkillTree.read(tmp_path / "missing.yaml")
+        read_tree_file(tmp_path / "missing.yaml")
 
 
 # -- environments with a hierarchy ----------------------------------------------------------
 def check_hierarchy(env, caplog) -> None:
     labels = labelled(env)
     assert len(labels) == 30
-    assert env.skills == SkillTree.read(EXAMPLE / "skills.yaml")
+    assert env.skills == read_tree_file(EXAMPLE / "skills.yaml")
     assert labels["What is 27 + 15?"] == ["addition"]  # a leaf
     assert labels["What is 3 + 4 * 5?"] == ["whole-numbers"]  # an inner node
     assert labels["What is 7/10 - 1/2, as a decimal?"] == ["fractions"]
@@ -285,7 +283,7 @@ def test_discover_output_round_trips_into_the_environment(tmp_path, monkeypatch)
     rows = [json.loads(line) for line in labels_file.read_text().splitlines()]
     assert len(rows) == 30 and all(set(row) == {"prompt", "skills"} for row in rows)  # no internal ids
     assert {"prompt": "What is 83 - 29?", "skills": ["taking-away"]} in rows  # the question as the data has it
-    tree = SkillTree.read(out)
+    tree = read_tree_file(out)
     assert tree.parent("adding") == "whole-numbers" and tree.parent("parts") is None
 
     env = get_environment("math", train_file=str(data), skill_tree=str(out), labels_file=str(labels_file))
@@ -327,7 +325,7 @@ def test_a_labelled_hierarchy_runs_and_the_run_folder_shows_every_group_and_leaf
         "--max-new-tokens", "8", "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    nodes = SkillTree.read(EXAMPLE / "skills.yaml").skills()
+    nodes = read_tree_file(EXAMPLE / "skills.yaml").skills()
     records = [json.loads(line) for line in (tmp_path / "h" / "metrics.jsonl").read_text().splitlines()]
     assert len(records) == 2
     for record in records:

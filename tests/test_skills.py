@@ -1,9 +1,11 @@
 import pytest
 
+from teachloop.agents.state import TeacherState
 from teachloop.environments.skillworld import build_skill_tree
 from teachloop.skills import SkillTree, SkillTreeError
-from teachloop.skills.profile import missing_skill_profile
-from teachloop.types import Attempt, EvalReport, Feedback, MissingSkillProfile, TeacherState
+from teachloop.skills.profile import eval_report, missing_skill_profile
+from teachloop.skills.tree_file import read_tree_file
+from teachloop.types import Attempt, Feedback, MissingSkillProfile
 
 
 def attempt(eid: str, correct: bool, skills: list[str]) -> Attempt:
@@ -17,7 +19,7 @@ def test_tree_structure_and_roundtrip(tmp_path):
     assert tree.parent("reverse") == "text" and tree.parent("text") is None
     assert tree.leaves_under("number") == ["len", "max", "parity", "succ"]
     tree.save(tmp_path / "skills.json")
-    again = SkillTree.load(tmp_path / "skills.json")
+    again = read_tree_file(tmp_path / "skills.json")
     assert again == tree and again.description("max") == tree.description("max")
     assert '"edges"' in (tmp_path / "skills.json").read_text()  # node-link with an explicit edges key
 
@@ -56,7 +58,7 @@ def test_missing_skill_profile_counts_failed_items_per_skill():
         attempt("3", True, ["copy"]),
         attempt("4", False, ["max"]),
     ]
-    report = EvalReport.from_attempts(0, attempts)
+    report = eval_report(0, attempts)
     assert report.skill_accuracy == {"copy": 0.5, "max": 0.0, "reverse": 0.0}
     profile = missing_skill_profile(report.failures())
     assert profile.counts == {"copy": 1, "max": 1, "reverse": 2}

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import teachloop
 from teachloop.runs.report import load_metrics
-from teachloop.students.student import Reply
+from teachloop.students.base import Reply
 from teachloop.students.student import TransformersStudent as Student
 from teachloop.types import Example, TrainConfig
 

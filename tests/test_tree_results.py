@@ -11,6 +11,7 @@ from rich.console import Console
 
 from teachloop.agents.diagnosis import diagnose
 from teachloop.agents.policies import get_policy
+from teachloop.agents.state import TeacherState
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.io import write_json, write_jsonl
 from teachloop.runs.bench_config import BenchConfig
@@ -26,8 +27,9 @@ from teachloop.runs.report import (
     write_report,
 )
 from teachloop.runs.store import RunStore
+from teachloop.skills.profile import eval_report, profile_from_items
 from teachloop.skills.tree import SkillTree
-from teachloop.types import UNLABELLED, Attempt, EvalReport, Feedback, MissingSkillProfile, TeacherState
+from teachloop.types import UNLABELLED, Attempt, EvalReport, Feedback
 
 GROUPS, LEAVES, ITEMS = 10, 10, 2  # 100 leaves in 10 groups, 2 eval items per leaf
 UNLABELLED_ITEMS = 3  # of them 1 correct
@@ -79,7 +81,7 @@ def synthetic_run(root: Path, iterations: int = 2, old_format: bool = False) -> 
     store = RunStore.create(root, RunConfig(iterations=iterations, budget=10))
     tree.save(root / "skills.json")
     for i in range(iterations + 1):
-        report = EvalReport.from_attempts(i, synthetic_attempts(i), tree=tree)
+        report = eval_report(i, synthetic_attempts(i), tree=tree)
         with store.write_phase(i, "eval") as writer:
             write_jsonl(writer.path / "attempts.jsonl", report.attempts)
             exclude = {"node_accuracy", "node_counts"} if old_format else set()
@@ -109,7 +111,7 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 def test_eval_report_has_every_node_and_an_unlabelled_bucket():
-    report = EvalReport.from_attempts(0, synthetic_attempts(0), tree=big_tree())
+    report = eval_report(0, synthetic_attempts(0), tree=big_tree())
     for g in range(GROUPS):
         assert report.node_accuracy[f"g{g}"] == pytest.approx(expected_group_accuracy(g, 0))
     assert report.node_counts["g0"] == 21 and report.node_counts["g3"] == 20
@@ -208,7 +210,7 @@ def test_bench_outputs_stay_readable_with_a_hundred_skills(run_dir, tmp_path):
 def test_skillworld_groups_show_in_a_small_table():
     tree = SkillWorld().skills
     attempts = [attempt(f"{s}-{k}", k == 0, [s]) for s in tree.leaves() for k in range(2)]
-    report = EvalReport.from_attempts(0, attempts, tree=tree)
+    report = eval_report(0, attempts, tree=tree)
     assert report.node_accuracy["text"] == 0.5 and report.node_counts["number"] == 8
     assert UNLABELLED not in report.node_counts
 
@@ -219,7 +221,7 @@ def test_tree_policies_plan_with_group_entries(policy):
     break planning, and the programmatic engine makes data for a group skill's leaves."""
     env = SkillWorld()
     attempts = [attempt("t1", False, ["text"]), attempt("t2", True, ["reverse"]), attempt("n1", False, ["number"])]
-    report = EvalReport.from_attempts(0, attempts, tree=env.skills)
+    report = eval_report(0, attempts, tree=env.skills)
     feedback = diagnose(report, seed=0, tree=env.skills)
     assert feedback.node_accuracy["text"] == 0.5 and feedback.profile.node_counts["number"] == 1
     state = TeacherState(
@@ -241,7 +243,7 @@ def test_group_skill_requests_are_generated_from_its_leaves():
 
 
 def test_profile_without_tree_keeps_its_shape():
-    profile = MissingSkillProfile.from_items({"a": ["x"]})
+    profile = profile_from_items({"a": ["x"]})
     assert profile.node_counts == {} and profile.counts == {"x": 1}
     assert Feedback(iteration=0, accuracy=0.0, skill_accuracy={}, profile=profile).node_accuracy == {}
 

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, create_model
 
 from teachloop.agents.llm import TeacherLLM
-from teachloop.skills.profile import missing_skill_profile
+from teachloop.skills.profile import missing_skill_profile, profile_from_items
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, EvalReport, Feedback, MissingSkillProfile
 
@@ -60,7 +60,7 @@ def llm_profile(teacher: TeacherLLM, hard: list[Attempt], tree: SkillTree) -> Mi
         for attempt, reply in zip(hard, replies, strict=True)
         if reply is not None and reply.verdict == "wrong"
     }
-    return MissingSkillProfile.from_items(
+    return profile_from_items(
         {k: v for k, v in per_item.items() if v},
         judge=f"llm:{teacher.name}",
         tree=tree,

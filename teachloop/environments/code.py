@@ -44,6 +44,7 @@ from teachloop.environments.sandbox import SandboxLimits, SandboxResult, run_pyt
 from teachloop.errors import ConfigError, TeachloopError
 from teachloop.skills.labels import check_labels, prompt_key, read_labels_file
 from teachloop.skills.tree import SkillTree
+from teachloop.skills.tree_file import read_tree_file
 from teachloop.environments.base import scored_attempt
 from teachloop.types import Attempt, Example
 
@@ -252,7 +253,7 @@ class CodeEnvironment:
             return heuristic_tree(), None
         if o.skill_tree is None or o.labels_file is None:
             raise ConfigError("code: skill_tree and labels_file go together (teachloop skills discover writes both)")
-        return SkillTree.read(o.skill_tree), read_labels_file(o.labels_file, "code")
+        return read_tree_file(o.skill_tree), read_labels_file(o.labels_file, "code")
 
     def _eval_ids(self, problems: list[HumanEvalProblem]) -> set[str]:
         order = [p.task_id for p in problems]

@@ -34,7 +34,8 @@ import yaml
 
 from teachloop.errors import ConfigError
 from teachloop.runs.bench_config import DEFAULT_OUT, BenchConfig, check_runs, load_bench, plan_runs
-from teachloop.runs.bench_execute import Progress, RunOutcome, execute_runs
+from teachloop.runs.bench_cell import Progress, RunOutcome
+from teachloop.runs.bench_execute import execute_runs
 from teachloop.runs.bench_ray import RaySettings, import_ray
 from teachloop.runs.cell_log import LOG_DIR
 from teachloop.runs.guard import BENCH_FILE

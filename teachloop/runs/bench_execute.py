@@ -1,87 +1,23 @@
 """Taking a bench's runs to the end: finished ones skipped, unfinished ones resumed,
-the rest created; in this process or in worker processes."""
+the rest created; in this process, in worker processes, or as Ray tasks (bench_ray.py).
+Each run goes through bench_cell.py's `execute_run` either way."""
 
 from __future__ import annotations
 
 import os
-import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-from rich.console import Console
-
-from teachloop.runs.cell_log import captured_output
+from teachloop.runs.bench_cell import Cell, Progress, RunOutcome, execute_run
 from teachloop.runs.config import RunConfig
 from teachloop.runs.store import MARKER, RunStore
 
 if TYPE_CHECKING:
     from teachloop.runs.bench_ray import RaySettings
-
-Progress = Callable[[str], None]
-
-
-# -- running ------------------------------------------------------------------------------
-class RunOutcome(BaseModel):
-    name: str
-    status: Literal["skipped", "finished", "failed"]
-    seconds: float = 0.0
-    summary: str = ""
-    error: str | None = None
-    traceback: str | None = None
-    log: str | None = None  # the cell's own log (cell_log.py)
-
-
-class Cell(BaseModel):
-    """One run to take to the end: its config (secrets included: never written) and its log."""
-
-    name: str
-    config: dict[str, Any]
-    log: str | None = None
-
-
-def execute_run(config_data: dict[str, Any], log_path: str | None = None) -> RunOutcome:
-    """Create or resume one run and take it to the end (in-process or in a worker process);
-    with `log_path`, everything the run writes goes to that log instead of the terminal."""
-    config = RunConfig.model_validate(config_data)
-    if log_path is None:
-        return _execute(config, console=None)
-    resuming = (config.out / str(config.name) / MARKER).exists()
-    with captured_output(Path(log_path), "resumed" if resuming else "started") as log:
-        outcome = _execute(config, console=Console(file=log, soft_wrap=True, no_color=True, highlight=False))
-        if outcome.traceback:
-            log.write(outcome.traceback)
-        log.write(f"== {outcome.status} in {outcome.seconds:.1f}s {outcome.summary}\n")
-    return outcome.model_copy(update={"log": log_path})
-
-
-def _execute(config: RunConfig, console: Console | None) -> RunOutcome:
-    from teachloop.runs.loop import Loop
-    from teachloop.runs.report import write_report
-
-    run_dir = config.out / str(config.name)
-    start = time.perf_counter()
-    try:
-        if (run_dir / MARKER).exists():
-            loop = Loop.resume(run_dir, progress=False, config=config, console=console)
-        else:
-            loop = Loop.create(config, progress=False, console=console)
-        records = loop.run()
-        write_report(run_dir)
-    except Exception as exc:  # one broken run must not stop the others
-        return RunOutcome(
-            name=run_dir.name,
-            status="failed",
-            seconds=time.perf_counter() - start,
-            error=" ".join(f"{type(exc).__name__}: {exc}".split()),
-            traceback=traceback.format_exc(),
-        )
-    summary = f"accuracy {records[0].accuracy:.3f} -> {records[-1].accuracy:.3f}" if records else ""
-    return RunOutcome(name=run_dir.name, status="finished", seconds=time.perf_counter() - start, summary=summary)
 
 
 def _init_worker(threads: int) -> None:

@@ -111,7 +111,7 @@ class RunConfig(BaseModel):
     def resolved_eval_backend(self) -> Literal["transformers", "vllm", "raydata"]:
         if self.eval_backend != "auto":
             return self.eval_backend
-        from teachloop.vllm_options import on_gpu, vllm_available
+        from teachloop.inference.vllm_options import on_gpu, vllm_available
 
         lora = self.resolved_train().method == "lora"
         return "vllm" if lora and on_gpu() and vllm_available() else "transformers"

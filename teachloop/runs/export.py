@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +26,9 @@ from teachloop.errors import ConfigError, PluginError, TeachloopError
 from teachloop.io import atomic_write_text, make_temp_dir, read_jsonl, read_text, redact_secrets
 from teachloop.runs.config import RunConfig
 from teachloop.environments.rows import quiet_datasets
-from teachloop.runs.export_card import COLUMNS, data_file, dataset_card
+from teachloop.runs.export_card import COLUMNS, RunData, Source, data_file, dataset_card
 from teachloop.runs.guard import BENCH_FILE, EXPORT_MARKER, check_output_folder
-from teachloop.runs.metrics import MetricsRecord, compute_metrics
+from teachloop.runs.metrics import compute_metrics
 from teachloop.runs.store import MARKER, PHASES, RunStore
 from teachloop.types import DataYield, Example
 
@@ -48,28 +48,6 @@ def features() -> Features:
 
 
 # -- reading runs -----------------------------------------------------------------------------
-@dataclass
-class RunData:
-    """What one run contributes: its rows per exported iteration and what the card reports."""
-
-    store: RunStore
-    config: RunConfig
-    teacher: str
-    rows: dict[int, list[dict[str, Any]]]  # iteration -> rows, published data phases only
-    yields: dict[int, DataYield]
-    teacher_tokens: dict[int, int]
-    unpublished: list[int]  # iterations whose data phase exists but never finished
-    records: list[MetricsRecord]
-
-    @property
-    def name(self) -> str:
-        return self.store.root.name
-
-    @property
-    def examples(self) -> int:
-        return sum(len(rows) for rows in self.rows.values())
-
-
 def example_row(example: Example, iteration: int, run: str, config: RunConfig) -> dict[str, Any]:
     lineage = example.lineage
     return {
@@ -146,24 +124,6 @@ def read_run(run_dir: Path) -> RunData:
         unpublished=unpublished,
         records=compute_metrics(store, config.policy),
     )
-
-
-@dataclass
-class Source:
-    """What `export` was pointed at: one run, or a bench folder's runs."""
-
-    path: Path
-    runs: list[RunData]
-    bench: dict[str, Any] | None = None  # bench.yaml, secrets redacted; None for a run
-    skipped: list[str] = field(default_factory=list)  # bench cells left out: not finished
-
-    @property
-    def is_bench(self) -> bool:
-        return self.bench is not None
-
-    @property
-    def title(self) -> str:
-        return f"{'bench' if self.is_bench else 'run'} `{self.path.name}`"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -1,11 +1,14 @@
 """The dataset card (README.md) `teachloop export` writes beside the data: hub metadata
 (the splits' files and column types), how the data was made (policy, teacher, yields,
 accuracy per iteration, the weak-skill gain), the redacted configuration, the columns and
-how to load them."""
+how to load them. `RunData` and `Source` are what a card is written from; `teachloop.runs.export`
+reads them from run folders and imports this module, never the other way round."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -15,7 +18,8 @@ from teachloop.runs.metrics import MetricsRecord, load_tree
 from teachloop.types import DataYield
 
 if TYPE_CHECKING:
-    from teachloop.runs.export import RunData, Source
+    from teachloop.runs.config import RunConfig
+    from teachloop.runs.store import RunStore
 
 # column -> (arrow type, what it holds); the card's column table is written from it
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -38,6 +42,46 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "meta": ("string", "the example's free-form metadata, as JSON"),
 }
 
+
+# -- what a card is written from (teachloop.runs.export reads it from the run folders) ------------
+@dataclass
+class RunData:
+    """What one run contributes: its rows per exported iteration and what the card reports."""
+
+    store: RunStore
+    config: RunConfig
+    teacher: str
+    rows: dict[int, list[dict[str, Any]]]  # iteration -> rows, published data phases only
+    yields: dict[int, DataYield]
+    teacher_tokens: dict[int, int]
+    unpublished: list[int]  # iterations whose data phase exists but never finished
+    records: list[MetricsRecord]
+
+    @property
+    def name(self) -> str:
+        return self.store.root.name
+
+    @property
+    def examples(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+
+@dataclass
+class Source:
+    """What `export` was pointed at: one run, or a bench folder's runs."""
+
+    path: Path
+    runs: list[RunData]
+    bench: dict[str, Any] | None = None  # bench.yaml, secrets redacted; None for a run
+    skipped: list[str] = field(default_factory=list)  # bench cells left out: not finished
+
+    @property
+    def is_bench(self) -> bool:
+        return self.bench is not None
+
+    @property
+    def title(self) -> str:
+        return f"{'bench' if self.is_bench else 'run'} `{self.path.name}`"
 
 
 def data_file(split: str, fmt: str) -> str:

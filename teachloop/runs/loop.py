@@ -28,6 +28,7 @@ from teachloop.agents.engines.pool import draw_from_pool
 from teachloop.agents.backends import TeacherBackend
 from teachloop.agents.llm import TeacherConfig, TeacherLLM
 from teachloop.agents.policies import ModelsPolicy, SelectingPolicy, get_policy, needs_pool_attempts
+from teachloop.agents.state import TeacherState
 from teachloop.environments import Environment, get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens, item_form, stop_strings
 from teachloop.errors import RunStopped
@@ -38,6 +39,7 @@ from teachloop.runs.config import RunConfig
 from teachloop.runs.metrics import PHASE_LABELS, MetricsRecord, compute_metrics
 from teachloop.runs.store import PHASES, PhaseWriter, RunStore
 from teachloop.runs.tracking import RunTracking
+from teachloop.skills.profile import eval_report
 from teachloop.students.checkpoints import resolve_checkpoint
 from teachloop.students.lifecycle import StudentLifecycle
 from teachloop.students.probe import scored_reply
@@ -54,7 +56,6 @@ from teachloop.types import (
     HistoryEntry,
     Rejected,
     Selection,
-    TeacherState,
 )
 
 log = logging.getLogger(__name__)
@@ -258,7 +259,7 @@ class Loop:
             )
             attempts = [scored_reply(self.env, ex, r) for ex, r in zip(examples, replies, strict=True)]
         per_answer = (time.perf_counter() - start) / max(1, len(attempts))
-        report = EvalReport.from_attempts(i, attempts, tree=self.env.skills)
+        report = eval_report(i, attempts, tree=self.env.skills)
         write_jsonl(writer.path / "attempts.jsonl", attempts)
         write_json(writer.path / "report.json", report.model_copy(update={"attempts": []}))
         writer.info = {
@@ -301,11 +302,11 @@ class Loop:
         return f"{len(found.tree.leaves())} skills, {len(found.labels)} examples labelled"
 
     def _discovered_environment(self) -> RelabelledEnvironment:
-        from teachloop.skills.tree import SkillTree
+        from teachloop.skills.tree_file import read_tree_file
 
         path = self.store.phase_dir(None, "discovery")
         labels = {row["id"]: row["skills"] for row in map(json.loads, read_text(path / "labels.jsonl").splitlines())}
-        return RelabelledEnvironment(self.env, SkillTree.load(path / "skills.json"), labels)
+        return RelabelledEnvironment(self.env, read_tree_file(path / "skills.json"), labels)
 
     def _diagnose(self, i: int, writer: PhaseWriter) -> str:
         judge = self.teacher if self.config.diagnosis == "llm" else None

@@ -14,7 +14,9 @@ from pydantic import BaseModel
 
 from teachloop.io import read_jsonl, read_model
 from teachloop.runs.store import RunStore
+from teachloop.skills.profile import eval_report
 from teachloop.skills.tree import SkillTree
+from teachloop.skills.tree_file import read_tree_file
 from teachloop.types import Attempt, EvalReport, Feedback
 
 PHASE_LABELS = {
@@ -55,7 +57,7 @@ class MetricsRecord(BaseModel):
 def load_tree(store: RunStore) -> SkillTree | None:
     """The skill tree the run evaluated with (skills.json), None before the run wrote it."""
     path = store.root / "skills.json"
-    return SkillTree.load(path) if path.is_file() else None
+    return read_tree_file(path) if path.is_file() else None
 
 
 def _eval_report(store: RunStore, i: int, tree: SkillTree | None) -> EvalReport:
@@ -64,7 +66,7 @@ def _eval_report(store: RunStore, i: int, tree: SkillTree | None) -> EvalReport:
     report = read_model(path / "report.json", EvalReport)
     if report.node_counts or not (path / "attempts.jsonl").is_file():
         return report
-    return EvalReport.from_attempts(i, read_jsonl(path / "attempts.jsonl", Attempt), tree=tree)
+    return eval_report(i, read_jsonl(path / "attempts.jsonl", Attempt), tree=tree)
 
 
 def _missing_skills(store: RunStore, i: int, tree: SkillTree | None) -> dict[str, int] | None:

@@ -39,7 +39,7 @@ from teachloop.errors import RunStopped, RunStoreError, TeachloopError
 from teachloop.faults import kill_point
 from teachloop.io import atomic_write_text, file_digest, make_temp_dir, read_model, read_text, write_json, write_jsonl
 from teachloop.runs.config import RunConfig
-from teachloop.skills.tree import SkillTree
+from teachloop.skills.tree_file import read_tree_file
 
 PHASES = ("eval", "feedback", "plan", "data", "train")
 RUN_PHASES = ("discovery",)  # run-level phases, before iteration 0
@@ -309,7 +309,7 @@ class RunStore:
         """Every file a finished phase recorded is still there, unchanged, and the run's skill
         tree reads (before a resume prints or starts anything)."""
         if (self.root / "skills.json").is_file():
-            SkillTree.load(self.root / "skills.json")
+            read_tree_file(self.root / "skills.json")
         for done in sorted(self.root.glob(f"*/{DONE}")) + sorted(self.root.glob(f"iter_*/*/{DONE}")):
             record = read_model(done, PhaseRecord)
             for name, digest in record.files.items():

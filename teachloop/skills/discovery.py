@@ -16,17 +16,30 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, create_model
 
 from teachloop.errors import TeachloopError
 from teachloop.skills.labels import PromptLabels, write_labels_file
 from teachloop.skills.tree import SkillTree
+from teachloop.skills.tree_file import write_tree_file
 from teachloop.types import Example
 
-if TYPE_CHECKING:  # the teacher client is handed in by the caller (skills sit below agents)
-    from teachloop.agents.llm import TeacherLLM
+
+class SkillTeacher(Protocol):
+    """What discovery needs of the teacher: validated structured replies, one per conversation
+    (None where a reply stayed invalid). `teachloop.agents.llm.TeacherLLM` is one; the caller
+    hands it in, since skills sit below agents."""
+
+    def structured(
+        self,
+        conversations: Sequence[Sequence[dict[str, str]]],
+        schema: type[BaseModel],
+        purpose: str = ...,
+        temperature: float | None = ...,
+    ) -> list[Any]: ...
+
 
 SYSTEM = "You analyse tasks into the skills they require. Reply with JSON only."
 _NAME = re.compile(r"[^a-z0-9]+")
@@ -57,7 +70,7 @@ def proposal_prompt(sample: Sequence[Example], max_skills: int) -> str:
 
 
 def propose_skills(
-    teacher: TeacherLLM, examples: Sequence[Example], sample_size: int = 20, max_skills: int = 12, seed: int = 0
+    teacher: SkillTeacher, examples: Sequence[Example], sample_size: int = 20, max_skills: int = 12, seed: int = 0
 ) -> SkillTree:
     sample = random.Random(seed).sample(list(examples), min(sample_size, len(examples)))
     conversation = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": proposal_prompt(sample, max_skills)}]
@@ -86,7 +99,7 @@ def labels_schema(skills: list[str]) -> type[BaseModel]:
     return create_model("SkillLabels", skills=(list[skill_name], Field(min_length=1, max_length=5)))
 
 
-def label_examples(teacher: TeacherLLM, tree: SkillTree, examples: Sequence[Example]) -> dict[str, list[str]]:
+def label_examples(teacher: SkillTeacher, tree: SkillTree, examples: Sequence[Example]) -> dict[str, list[str]]:
     """example id -> skills from the tree's leaves (examples whose labelling failed are left out)."""
     leaves = tree.leaves()
     catalogue = "\n".join(f"- {s}: {tree.description(s)}" for s in leaves)
@@ -115,7 +128,7 @@ class DiscoveredSkills(BaseModel):
 
 
 def discover(
-    teacher: TeacherLLM,
+    teacher: SkillTeacher,
     train: Sequence[Example],
     eval_set: Sequence[Example] = (),
     sample_size: int = 20,
@@ -146,7 +159,7 @@ def save_discovered(
         for ex in examples
         if found.labels.get(ex.id) and question(ex.prompt)
     ]
-    found.tree.write(tree_path)
+    write_tree_file(found.tree, tree_path)
     labels_path = labels_path_for(tree_path)
     write_labels_file(labels_path, rows)
     return labels_path

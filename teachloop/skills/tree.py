@@ -2,6 +2,8 @@
 
 Edges point from a skill to its subskills. Examples are labelled with skills (usually
 leaves); a node's accuracy aggregates every example labelled with it or any descendant.
+Files (the hand-written skill-tree file, and node-link JSON from run folders) are read and
+written by the functions of `teachloop.skills.tree_file`, which builds on this module.
 """
 
 from __future__ import annotations
@@ -151,28 +153,9 @@ class SkillTree:
         return tree
 
     def save(self, path: str | Path) -> None:
-        """Node-link JSON, as run folders store it (`runs/<name>/skills.json`)."""
+        """Node-link JSON, as run folders store it (`runs/<name>/skills.json`). Reading it back,
+        and the skill-tree file a user writes, is `teachloop.skills.tree_file.read_tree_file`."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
-
-    @classmethod
-    def load(cls, path: str | Path) -> SkillTree:
-        """Any skill-tree file: node-link JSON (what `save` writes) or the documented
-        `{name, skills: [{name, parent?, description?}]}` format (see `read`)."""
-        return cls.read(path)
-
-    @classmethod
-    def read(cls, path: str | Path) -> SkillTree:
-        """A skill-tree file (YAML or JSON by suffix, see teachloop.skills.tree_file); node-link
-        JSON is read too. Errors name the file and the entry."""
-        from teachloop.skills.tree_file import read_tree_file  # the file format builds on this class
-
-        return read_tree_file(path)
-
-    def write(self, path: str | Path) -> None:
-        """Write the tree as a skill-tree file a user can edit (YAML or JSON by suffix)."""
-        from teachloop.skills.tree_file import write_tree_file
-
-        write_tree_file(self, path)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SkillTree) and self.to_dict() == other.to_dict()

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Literal
 
 from teachloop.environments.base import Environment
+from teachloop.students.base import Reply
 from teachloop.students.checkpoints import resolve_checkpoint
 from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
-from teachloop.students.student import Reply, TransformersStudent, load_tokenizer, release_memory, render_prompt
+from teachloop.students.student import TransformersStudent, load_tokenizer, release_memory, render_prompt
 
 
 class StudentLifecycle:

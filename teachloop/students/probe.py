@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import torch
 
 from teachloop.environments.base import Environment, stop_strings
+from teachloop.students.base import ProbedStudent, Reply
 from teachloop.types import Attempt, Example
-
-if TYPE_CHECKING:
-    from teachloop.students.student import Reply, TransformersStudent
 
 # The SGD step of `influence`. It must be small enough for the first-order picture to hold
 # (a step on an item lowers that item's loss): at 0.05 the embedded student overshot, and a
@@ -29,20 +26,20 @@ PROBE_LEARNING_RATE = 1e-3
 class LoopProbe:
     def __init__(
         self,
-        load: Callable[[], TransformersStudent],
+        load: Callable[[], ProbedStudent],
         env: Environment,
         learning_rate: float,
         max_new_tokens: int = 16,
     ) -> None:
         self._load = load
-        self._student: TransformersStudent | None = None
+        self._student: ProbedStudent | None = None
         self.env = env
         self.learning_rate = learning_rate
         self.max_new_tokens = max_new_tokens
         self.stop = stop_strings(env)
 
     @property
-    def student(self) -> TransformersStudent:
+    def student(self) -> ProbedStudent:
         if self._student is None:
             self._student = self._load()
         return self._student

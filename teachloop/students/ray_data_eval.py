@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from teachloop.agents.backends.ray_data import ensure_ray
-from teachloop.agents.backends.ray_data_vllm import ERROR_KEY, engine_processor, import_ray_data_vllm
 from teachloop.errors import TeachloopError
-from teachloop.students.student import Reply, load_tokenizer, model_stop_token_ids
+from teachloop.inference.ray_data import ERROR_KEY, engine_processor, ensure_ray, import_ray_data_vllm
+from teachloop.students.base import Reply
+from teachloop.students.student import load_tokenizer, model_stop_token_ids
 from teachloop.students.vllm_eval import STUDENT_CPU_DTYPE
 
 

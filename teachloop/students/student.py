@@ -19,7 +19,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
 from transformers import (
@@ -38,6 +38,7 @@ from teachloop.errors import TeachloopError
 from teachloop.io import follow_umask
 from teachloop.types import Example, TrainConfig
 
+from teachloop.students.base import Reply
 from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
 
 if TYPE_CHECKING:
@@ -46,14 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOGITS_PER_POSITION = 2**20  # micro batch x vocabulary size, see TransformersStudent.micro_batch
-
-
-class Reply(NamedTuple):
-    """A greedy answer, and whether it ran to `max_new_tokens` without ending (no stop token,
-    no stop string): a student that does not stop, or a limit too low for the task."""
-
-    text: str
-    hit_limit: bool
 
 
 @runtime_checkable

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.policies import allocate
-from teachloop.types import DataPlan, GenerationRequest, TeacherState
+from teachloop.agents.state import TeacherState
+from teachloop.types import DataPlan, GenerationRequest
 
 __all__ = ["WeakestFirstOptions", "WeakestFirstPolicy"]
 

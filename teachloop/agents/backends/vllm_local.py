@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from teachloop.agents.backends.base import CallEvents, Completion, Job, RequestRejected
 from teachloop.errors import TeachloopError
-from teachloop.vllm_options import (
+from teachloop.inference.vllm_options import (
     DEFAULT_MAX_MODEL_LEN,
     cpu_engine_options,
     engine_exit_codes,

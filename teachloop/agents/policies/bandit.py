@@ -27,7 +27,8 @@ from teachloop.agents.policies.common import (
     gains,
     leaf_accuracy,
 )
-from teachloop.types import DataPlan, GenerationRequest, HistoryEntry, TeacherState
+from teachloop.agents.state import TeacherState
+from teachloop.types import DataPlan, GenerationRequest, HistoryEntry
 
 Algorithm = Literal["ucb", "thompson"]
 

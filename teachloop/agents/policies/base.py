@@ -6,8 +6,9 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from teachloop.agents.state import TeacherState
 from teachloop.plugins import Contract, Hook
-from teachloop.types import Attempt, DataPlan, Example, Selection, TeacherState
+from teachloop.types import Attempt, DataPlan, Example, Selection
 
 
 @runtime_checkable

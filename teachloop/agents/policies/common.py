@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from teachloop.agents.policies.base import allocate
+from teachloop.agents.state import TeacherState
 from teachloop.skills.tree import SkillTree
-from teachloop.types import Example, GenerationRequest, HistoryEntry, TeacherState
+from teachloop.types import Example, GenerationRequest, HistoryEntry
 
 T = TypeVar("T")
 

@@ -25,8 +25,9 @@ from teachloop.agents.policies.common import (
     exemplars_for,
     pool_index,
 )
+from teachloop.agents.state import TeacherState
 from teachloop.skills.tree import SkillTree
-from teachloop.types import DataPlan, GenerationRequest, TeacherState
+from teachloop.types import DataPlan, GenerationRequest
 
 
 class CurriculumOptions(BaseModel):

@@ -31,8 +31,9 @@ from teachloop.agents.llm import TeacherConfig, parse_teacher_spec
 from teachloop.agents.policies.common import pick, pool_index
 from teachloop.agents.policies.stat_sel import StatSelPolicy
 from teachloop.agents.policies.stat_syn import StatSynPolicy
+from teachloop.agents.state import TeacherState
 from teachloop.errors import ConfigError
-from teachloop.types import DataPlan, Example, Lineage, Selection, TeacherState
+from teachloop.types import DataPlan, Example, Lineage, Selection
 
 
 class DeltaOptions(BaseModel):

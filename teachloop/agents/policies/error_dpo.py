@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.engines.filters import normalize
 from teachloop.agents.policies.stat_syn import StatSynPolicy
-from teachloop.types import DataPlan, Example, TeacherState
+from teachloop.agents.state import TeacherState
+from teachloop.types import DataPlan, Example
 
 
 class ErrorDPOOptions(BaseModel):

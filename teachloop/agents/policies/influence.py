@@ -18,7 +18,8 @@ import random
 from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.policies.stat_syn import StatSynPolicy
-from teachloop.types import DataPlan, Example, Selection, TeacherState
+from teachloop.agents.state import TeacherState
+from teachloop.types import DataPlan, Example, Selection
 
 
 class InfluenceOptions(BaseModel):

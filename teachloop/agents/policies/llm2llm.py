@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.policies.base import allocate
 from teachloop.agents.policies.common import even_requests
+from teachloop.agents.state import TeacherState
 from teachloop.skills.tree import SkillTree
-from teachloop.types import DataPlan, Example, GenerationRequest, TeacherState
+from teachloop.types import DataPlan, Example, GenerationRequest
 
 INSTRUCTIONS = (
     "Write a new example like this one, with new names/words/numbers: the same task, format and "

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from teachloop.types import DataPlan, TeacherState
+from teachloop.agents.state import TeacherState
+from teachloop.types import DataPlan
 
 
 class NoDataOptions(BaseModel):

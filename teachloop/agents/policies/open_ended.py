@@ -27,8 +27,9 @@ from teachloop.agents.policies.common import (
     pool_index,
     truncate,
 )
+from teachloop.agents.state import TeacherState
 from teachloop.skills.tree import SkillTree
-from teachloop.types import Attempt, DataPlan, Example, GenerationRequest, TeacherState
+from teachloop.types import Attempt, DataPlan, Example, GenerationRequest
 
 SYSTEM = "You are the teacher of a small student model and plan its next training data. Reply with JSON only."
 NO_SKILL = "*"

@@ -27,7 +27,8 @@ from teachloop.agents.policies.common import (
     pool_index,
     truncate,
 )
-from teachloop.types import Attempt, DataPlan, GenerationRequest, TeacherState
+from teachloop.agents.state import TeacherState
+from teachloop.types import Attempt, DataPlan, GenerationRequest
 
 SYSTEM = "You are the teacher of a small student model and diagnose its weak skills. Reply with JSON only."
 

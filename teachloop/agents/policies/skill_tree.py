@@ -36,9 +36,10 @@ from teachloop.agents.policies.common import (
     leaf_accuracy,
     pool_index,
 )
+from teachloop.agents.state import TeacherState
 from teachloop.errors import TeachloopError
 from teachloop.skills.tree import SkillTree
-from teachloop.types import DataPlan, GenerationRequest, HistoryEntry, TeacherState
+from teachloop.types import DataPlan, GenerationRequest, HistoryEntry
 
 SYSTEM = "You are the teacher of a small student model and manage its training data. Reply with JSON only."
 

@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.policies.common import pool_index
+from teachloop.agents.state import TeacherState
 from teachloop.skills.tree import SkillTree
-from teachloop.types import DataPlan, Example, TeacherState
+from teachloop.types import DataPlan, Example
 
 
 class StatSelOptions(BaseModel):

@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.policies.base import allocate
 from teachloop.agents.policies.common import pick, pool_index
+from teachloop.agents.state import TeacherState
 from teachloop.skills.tree import SkillTree
-from teachloop.types import DataPlan, Example, GenerationRequest, TeacherState
+from teachloop.types import DataPlan, Example, GenerationRequest
 
 INSTRUCTIONS = (
     "Write new questions that exercise the skill '{skill}' ({description}) at a difficulty similar "

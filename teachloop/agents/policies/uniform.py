@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from teachloop.agents.policies.base import allocate
-from teachloop.types import DataPlan, GenerationRequest, TeacherState
+from teachloop.agents.state import TeacherState
+from teachloop.types import DataPlan, GenerationRequest
 
 
 class UniformOptions(BaseModel):

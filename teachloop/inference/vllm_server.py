@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from teachloop.errors import TeachloopError
-from teachloop.vllm_options import cpu_server_args, on_gpu
+from teachloop.inference.vllm_options import cpu_server_args, on_gpu
 
 
 def free_port() -> int:

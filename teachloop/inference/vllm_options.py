@@ -1,5 +1,5 @@
-"""What every in-process vLLM engine here needs to know about the machine (ground floor:
-the teacher backend, `vllm serve` and student evaluation all start engines).
+"""What every in-process vLLM engine here needs to know about the machine (shared: the
+teacher backends, `vllm serve` and student evaluation all start engines).
 
 On a CPU host vLLM takes its KV cache from host RAM. Its own default sizes that cache as a
 share of *all* RAM minus what the model holds, which fails as soon as a larger model or
