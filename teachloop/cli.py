@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
-from typer._click.exceptions import ClickException as TyperClickException  # typer vendors click
 from rich.console import Console
 from rich.markup import escape
+from typer._click.exceptions import ClickException as TyperClickException  # typer vendors click
 
 from teachloop.errors import TeachloopError
+
+if TYPE_CHECKING:
+    from teachloop.registry import Registry
 
 app = typer.Typer(
     name="teachloop",
@@ -27,16 +30,56 @@ app = typer.Typer(
     rich_markup_mode=None,  # help texts are plain: "[default: 600]" must not be read as a markup tag
 )
 skills_app = typer.Typer(help="Skill trees: discover them with the teacher.", no_args_is_help=True)
-policies_app = typer.Typer(help="Data-generation policies (the `teachloop.policies` entry points).", no_args_is_help=True)
-environments_app = typer.Typer(help="Environments (the `teachloop.environments` entry points).", no_args_is_help=True)
-app.add_typer(policies_app, name="policies")
 app.add_typer(skills_app, name="skills")
-app.add_typer(environments_app, name="environments")
 teacher_app = typer.Typer(help="The LLM teacher: check what it writes before a run pays for it.", no_args_is_help=True)
 app.add_typer(teacher_app, name="teacher")
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+# -- `teachloop <kind> list | show NAME`, one pair per registry ------------------------------
+def _registry(where: str, attribute: str) -> Registry:
+    import importlib
+
+    registry: Registry = getattr(importlib.import_module(where), attribute)
+    return registry
+
+
+def _add_registry_commands(command: str, summary: str, group: str, where: str, attribute: str) -> None:
+    """`teachloop <command> list` and `show NAME` for the registry `where.attribute` (imported
+    only when the command runs, so `teachloop --help` stays fast)."""
+    kind_app = typer.Typer(help=f"{summary} (the `{group}` entry points).", no_args_is_help=True)
+
+    @kind_app.command("list")
+    def list_names() -> None:
+        """List the installed names, one per line (`show NAME` describes one)."""
+        for name in _registry(where, attribute).names():
+            console.print(name)
+
+    def show(name: str) -> None:
+        """Its description, its options (type, default, help) and its declared capabilities."""
+        typer.echo(_registry(where, attribute).describe(name))
+
+    # set here, not written as an annotation: typer evaluates annotation text in the module's
+    # namespace, where `command` does not exist
+    show.__annotations__ = {
+        "name": Annotated[str, typer.Argument(help=f"A name from `teachloop {command} list`.")],
+        "return": None,
+    }
+    kind_app.command("show")(show)
+
+    app.add_typer(kind_app, name=command)
+
+
+for _command, _summary, _group, _where, _attribute in (
+    ("policies", "Data-generation policies", "teachloop.policies", "teachloop.agents.policies", "POLICIES"),
+    ("environments", "Environments", "teachloop.environments", "teachloop.environments", "ENVIRONMENTS"),
+    ("engines", "Data-generation engines", "teachloop.engines", "teachloop.agents.engines", "ENGINES"),
+    ("backends", "Teacher backends", "teachloop.teacher_backends", "teachloop.agents.backends", "TEACHER_BACKENDS"),
+    ("trackers", "Experiment trackers", "teachloop.trackers", "teachloop.runs.tracking", "TRACKERS"),
+):
+    _add_registry_commands(_command, _summary, _group, _where, _attribute)
 
 
 def _key_values(items: list[str]) -> dict[str, Any]:
@@ -76,7 +119,6 @@ def _option_value(text: str) -> Any:
 
 def _finish(run_dir: Path, quiet: bool) -> None:
     from teachloop.runs.report import load_metrics, rich_summary, run_tree, write_report
-
     from teachloop.runs.store import RunStore
 
     report = write_report(run_dir)
@@ -158,10 +200,11 @@ def run(
         str | None, typer.Option(help="environment: its own skill tree | discover: the teacher proposes and labels.")
     ] = None,
     eval_backend: Annotated[
-        str | None, typer.Option(
+        str | None,
+        typer.Option(
             help="auto | transformers | vllm (serves each iteration's LoRA adapter) | raydata (the same, in "
             "vLLM engines run by Ray Data LLM on the Ray cluster)."
-        )
+        ),
     ] = None,
     train_method: Annotated[
         str | None, typer.Option(help="auto | full | lora (auto: full for the embedded student, else LoRA).")
@@ -185,7 +228,9 @@ def run(
     ] = None,
     min_yield: Annotated[
         float | None,
-        typer.Option(help="Stop when a generate phase keeps less than this share of what it asked for [default: 0.25]."),
+        typer.Option(
+            help="Stop when a generate phase keeps less than this share of what it asked for [default: 0.25]."
+        ),
     ] = None,
     tracking: Annotated[
         str | None,
@@ -389,48 +434,6 @@ def bench(
     results.raise_for_failures()
 
 
-@policies_app.command("list")
-def policies_list() -> None:
-    """List the installed policies."""
-    from teachloop.agents.policies import available_policies
-
-    for name in available_policies():
-        console.print(name)
-
-
-@policies_app.command("show")
-def policies_show(name: Annotated[str, typer.Argument(help="A policy name (see `teachloop policies list`).")]) -> None:
-    """A policy's description, its options (type, default, help) and its declared capabilities."""
-    from teachloop import plugins
-    from teachloop.agents.policies import POLICY_CONTRACT
-
-    factory = plugins.load(plugins.POLICIES, name)
-    flag = "--policy-option KEY=VALUE, or policy_options: in a config"
-    typer.echo(plugins.describe("policy", name, factory, POLICY_CONTRACT, flag))
-
-
-@environments_app.command("list")
-def environments_list() -> None:
-    """List the installed environments."""
-    from teachloop.environments import available_environments
-
-    for name in available_environments():
-        console.print(name)
-
-
-@environments_app.command("show")
-def environments_show(
-    name: Annotated[str, typer.Argument(help="An environment name (see `teachloop environments list`).")],
-) -> None:
-    """An environment's description, its options (type, default, help) and its declared capabilities."""
-    from teachloop import plugins
-    from teachloop.environments import ENVIRONMENT_CONTRACT
-
-    factory = plugins.load(plugins.ENVIRONMENTS, name)
-    flag = "--env-option KEY=VALUE, or environment_options: in a config"
-    typer.echo(plugins.describe("environment", name, factory, ENVIRONMENT_CONTRACT, flag))
-
-
 @teacher_app.command("check")
 def teacher_check(
     teacher: Annotated[str, typer.Option(help="'vllm:<folder or .gguf>', 'openai:<model>' or '<backend>:<model>'.")],
@@ -572,7 +575,9 @@ def serve(
     stop_on = [signal.SIGTERM, signal.SIGHUP]
     previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in stop_on}
     try:
-        with VLLMServer(resolve_checkpoint(model), log, port=port, extra_args=["--served-model-name", served]) as server:
+        with VLLMServer(
+            resolve_checkpoint(model), log, port=port, extra_args=["--served-model-name", served]
+        ) as server:
             console.print(f"serving {served!r} at {server.base_url}; Ctrl-C stops it")
             console.print(
                 f"teachloop run --teacher openai:{served} --teacher-base-url {server.base_url}", soft_wrap=True

@@ -65,7 +65,9 @@ def labelled_jsonl(content: str | bytes) -> Callable[[Path], None]:
 
 CASES = [
     # names and values
-    Case("unknown-policy", ["run", "--policy", "nope"], "error: unknown policy 'nope'; available:"),
+    Case(
+        "unknown-policy", ["run", "--policy", "nope"], "error: unknown policy 'nope' (did you mean 'none'?); available:"
+    ),
     Case("unknown-env", ["run", "--env", "atlantis"], "error: unknown environment 'atlantis'; available: code, jsonl"),
     Case("iterations-0", ["run", "--iterations", "0"], "error: invalid config (defaults): iterations: Input should be"),
     Case("bad-data-switch", ["run", "--data", "sometimes"], "error: invalid config (defaults): data: Input should be"),
@@ -153,8 +155,10 @@ CASES = [
         ),
     ),  # fmt: skip
     Case(
-        "bad-answer-form", ["run", "--env", "jsonl", "--env-option", "path=data.jsonl", "--env-option", "answer_form=[0-9"],
-        "error: environment 'jsonl': answer_form: not a regular expression", setup=labelled_jsonl('{"prompt": "a", "answer": "1"}\n'),
+        "bad-answer-form",
+        ["run", "--env", "jsonl", "--env-option", "path=data.jsonl", "--env-option", "answer_form=[0-9"],
+        "error: environment 'jsonl': answer_form: not a regular expression",
+        setup=labelled_jsonl('{"prompt": "a", "answer": "1"}\n'),
     ),  # fmt: skip
     # run folders: never resumed, reported or exported into a mess
     Case("resume-not-a-run", ["resume", "."], "error: . is not a teachloop run folder"),

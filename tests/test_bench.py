@@ -56,7 +56,7 @@ def test_bench_file_quick_overrides_and_equal_budgets(tmp_path):
     ("change", "message"),
     [
         ({"colour": "blue"}, "error: invalid bench file (bench.yaml): colour: Extra inputs are not permitted"),
-        ({"policies": ["uniform", "nope"]}, "error: unknown policy 'nope'; available:"),
+        ({"policies": ["uniform", "nope"]}, "error: unknown policy 'nope' (did you mean 'none'?); available:"),
         ({"run": {"budget": 10}}, "error: invalid bench file (bench.yaml): run: budget is set by the bench"),
         ({"run": {"train": {"epochs": 0}}}, "error: invalid config (bench run skillworld-uniform-s0): train.epochs"),
         ({"quick": {"sedes": [0]}}, "error: invalid bench file (bench.yaml): quick: unknown field 'sedes'"),

@@ -79,7 +79,7 @@ def test_self_consistency_keeps_only_examples_whose_independent_answer_agrees(tm
     plan = DataPlan(policy="p", iteration=0, requests=[GenerationRequest(skill="copy", count=3)])
     ctx = GenerationContext(iteration=0, seed=0, policy="p")
     with FaultServer(content=content) as server:
-        result = LLMEngine(client(server, tmp_path), verify="consistency").generate(plan, env, ctx)
+        result = LLMEngine(teacher=client(server, tmp_path), verify="consistency").generate(plan, env, ctx)
     assert [ex.answer for ex in result.examples] == ["abc", "abcde"]  # lengths 3 and 5
     assert [r.reason for r in result.rejected] == ["verification: independent answers ['jjjj'] disagree with 'abcd'"]
 
@@ -128,7 +128,9 @@ def margin(student, pairs) -> float:
 @pytest.mark.slow
 def test_dpo_training_prefers_the_chosen_answers():
     env = SkillWorld(eval_per_skill=2, pool_per_skill=20)
-    pairs = [ex.model_copy(update={"rejected": ex.answer[::-1] + "x"}) for ex in env.train_pool() if "reverse" in ex.skills]
+    pairs = [
+        ex.model_copy(update={"rejected": ex.answer[::-1] + "x"}) for ex in env.train_pool() if "reverse" in ex.skills
+    ]
     student = load_student("embedded")
     before = margin(student, pairs)
     student.train_preferences(pairs, TrainConfig(method="full", epochs=2, learning_rate=5e-4, batch_size=8), seed=0)
@@ -214,7 +216,9 @@ def test_skill_discovery_in_a_loop_and_through_the_cli(tmp_path):
             "--out", str(tmp_path), "--name", "d", "--iterations", "1", "--budget", "20", "--epochs", "1", "--quiet",
         )  # fmt: skip
         assert out.returncode == 0, out.stderr[-3000:]
-        cli = teachloop("skills", "discover", *teacher, "--out", str(tmp_path / "found.json"), "--cache", str(tmp_path / "c"))
+        cli = teachloop(
+            "skills", "discover", *teacher, "--out", str(tmp_path / "found.json"), "--cache", str(tmp_path / "c")
+        )
         assert cli.returncode == 0, cli.stderr[-3000:]
     run = tmp_path / "d"
     assert sorted(read_tree_file(run / "skills.json").leaves()) == ["digits", "letters"]
@@ -293,7 +297,9 @@ def test_delta_pairs_a_weak_models_answer_over_a_weaker_ones_and_sft_keeps_the_c
                 small_env(tmp_path), "--out", str(tmp_path), "--name", name, *SMALL,
             )  # fmt: skip
             assert out.returncode == 0, out.stderr[-3000:]
-            runs[pairs] = [json.loads(x) for x in (tmp_path / name / "iter_0/data/examples.jsonl").read_text().splitlines()]
+            runs[pairs] = [
+                json.loads(x) for x in (tmp_path / name / "iter_0/data/examples.jsonl").read_text().splitlines()
+            ]
         assert good.ready_checks == 2 and bad.ready_checks == 1  # both started before the first evaluation
         # both models answer in the form skillworld declares for the prompt's skill (a lone "}" cannot pass)
         for request in good.requests + bad.requests:

@@ -14,40 +14,54 @@ import pytest
 from conftest import teachloop
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop import plugins
-from teachloop.agents.policies import POLICY_CONTRACT, available_policies, get_policy
+from teachloop import registry
+from teachloop.agents.engines import ENGINES
+from teachloop.agents.policies import POLICIES, POLICY_CONTRACT, available_policies, get_policy
 from teachloop.agents.state import TeacherState
 from teachloop.cli import _key_values
-from teachloop.environments import ENVIRONMENT_CONTRACT, available_environments, get_environment
+from teachloop.environments import ENVIRONMENT_CONTRACT, ENVIRONMENTS, available_environments, get_environment
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.errors import ConfigError, PluginError
 from teachloop.runs.checks import check_run_config
+from teachloop.registry import Component, Registry
 from teachloop.runs.config import load_config
+from teachloop.runs.tracking import TRACKERS
+from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example
 
 BUILT_IN_ENVIRONMENTS = ["code", "jsonl", "math", "skillworld"]
 
 
-def factory(group: str, name: str):
-    return plugins.load(group, name)
-
-
-# -- every built-in declares its options ----------------------------------------------------------
-@pytest.mark.parametrize(
-    ("group", "name"),
-    [(plugins.POLICIES, n) for n in available_policies()] + [(plugins.ENVIRONMENTS, n) for n in BUILT_IN_ENVIRONMENTS],
+BUILT_INS = (
+    [(POLICIES, name) for name in available_policies()]
+    + [(ENVIRONMENTS, name) for name in BUILT_IN_ENVIRONMENTS]
+    + [(ENGINES, "programmatic"), (ENGINES, "llm")]
+    + [(TRACKERS, name) for name in ("trackio", "wandb", "mlflow", "tensorboard")]
 )
-def test_every_built_in_declares_documented_options_its_constructor_takes(group, name):
-    component = factory(group, name)
-    model = component.Options
-    assert issubclass(model, BaseModel)
+
+
+# -- every built-in declares its options once ------------------------------------------------------
+@pytest.mark.parametrize(("kind", "name"), BUILT_INS, ids=lambda x: x if isinstance(x, str) else x.kind)
+def test_every_built_in_declares_its_documented_options_once(kind, name):
+    """Its `Options` model is the only place an option is named: the constructor takes the
+    validated instance (a Component), so no signature repeats an option or its default."""
+    component = kind.load(name)
+    assert issubclass(component, Component) and issubclass(component.Options, BaseModel)
     parameters = inspect.signature(component).parameters
-    for option, info in model.model_fields.items():
+    for option, info in component.Options.model_fields.items():
         assert info.description, f"{name}: option {option} has no help"
-        if option in parameters:  # a typed constructor: the same default as the model
-            assert parameters[option].default == info.get_default(call_default_factory=True), (name, option)
-        else:
-            assert any(p.kind is p.VAR_KEYWORD for p in parameters.values()), (name, option)
+        assert option not in parameters, f"{name}: option {option} is repeated in the constructor"
+
+
+def test_a_component_built_by_keywords_validates_them_like_the_registry():
+    world = SkillWorld(eval_per_skill=2, pool_per_skill=3)
+    assert world.options == SkillWorld.Options(eval_per_skill=2, pool_per_skill=3) and len(world.eval_set()) == 2 * len(
+        world.skills.leaves()
+    )
+    with pytest.raises(ConfigError, match="environment 'skillworld': unknown option 'eval_per_skil'"):
+        SkillWorld(eval_per_skil=2)
+    with pytest.raises(TypeError, match="not both"):
+        SkillWorld(SkillWorld.Options(), split_seed=3)
 
 
 def test_all_thirteen_built_in_policies_are_covered():
@@ -58,11 +72,11 @@ def test_all_thirteen_built_in_policies_are_covered():
 def test_command_line_text_becomes_the_declared_type():
     options = _key_values(["eval_per_skill=3", "pool_per_skill=2", "split_seed=7"])
     env = get_environment("skillworld", **options)
-    assert (env.eval_per_skill, env.pool_per_skill, env.split_seed) == (3, 2, 7)
+    assert (env.options.eval_per_skill, env.options.pool_per_skill, env.options.split_seed) == (3, 2, 7)
     assert len(env.eval_set()) == 3 * 8
     policy = get_policy("bandit", **_key_values(["algorithm=thompson", "exploration=1e-3", "arms=2"]))
-    assert (policy.algorithm, policy.exploration, policy.arms) == ("thompson", 0.001, 2)
-    assert get_policy("skill-list", **_key_values(["use_teacher=no"])).use_teacher is False
+    assert (policy.options.algorithm, policy.options.exploration, policy.options.arms) == ("thompson", 0.001, 2)
+    assert get_policy("skill-list", **_key_values(["use_teacher=no"])).options.use_teacher is False
 
 
 def test_key_values_keep_text_unless_it_is_exactly_a_number_or_boolean():
@@ -86,7 +100,7 @@ def test_a_number_typed_for_a_text_option_stays_its_text():
     class Named(BaseModel):
         subset: str = Field(default="main", description="a subset")
 
-    validated = plugins.validate_options("environment", "x", Named, _key_values(["subset=2023"]))
+    validated = registry.validate_options("environment", "x", Named, _key_values(["subset=2023"]))
     assert validated.subset == "2023"
 
 
@@ -138,15 +152,28 @@ class TinyOptions(BaseModel):
     size: int = Field(default=2, ge=1, description="eval items")
 
 
-class TypedTinyEnv(TinyEnv):
+class TypedTinyEnv(Component):
+    """The same environment, built from its Options by subclassing Component."""
+
+    kind = "environment"
+    name = "tiny"
     Options = TinyOptions
+    options: TinyOptions
+
+    def setup(self) -> None:
+        self.skills = SkillWorld(eval_per_skill=1, pool_per_skill=0).skills
+        self.size = self.options.size
+
+    train_pool = TinyEnv.train_pool
+    eval_set = TinyEnv.eval_set
+    score = TinyEnv.score
 
 
 @pytest.fixture
 def registered(monkeypatch):
     """Register test classes as entry points: {name: object}."""
     table: dict[str, object] = {}
-    real = plugins._entry_points
+    real = Registry.entry_points
 
     class FakeEntryPoint:
         def __init__(self, obj):
@@ -155,11 +182,10 @@ def registered(monkeypatch):
         def load(self):
             return self.obj
 
-    def entry_points(group):
-        found = real(group)
-        return found | {name: FakeEntryPoint(obj) for name, obj in table.items()}
+    def entry_points(self):
+        return real(self) | {name: FakeEntryPoint(obj) for name, obj in table.items()}
 
-    monkeypatch.setattr(plugins, "_entry_points", entry_points)
+    monkeypatch.setattr(Registry, "entry_points", entry_points)
     return table
 
 
@@ -181,15 +207,17 @@ def test_a_plugin_options_model_converts_and_validates(registered):
         get_environment("tiny", sise=4)
 
 
-def test_an_options_field_the_constructor_does_not_take_is_a_plugin_error(registered):
-    class Wider(TinyOptions):
-        depth: int = 1
+def test_a_plugin_options_model_is_handed_over_validated(registered):
+    """Any factory with an `Options` model gets the validated instance, Component or not."""
+    seen = []
 
-    registered["tiny"] = type("WiderEnv", (TinyEnv,), {"Options": Wider})
-    with pytest.raises(
-        PluginError, match="declares option\\(s\\) depth in `Options` that its constructor does not take"
-    ):
-        get_environment("tiny")
+    def factory(options: TinyOptions) -> TinyEnv:
+        seen.append(options)
+        return TinyEnv(options.size)
+
+    factory.Options = TinyOptions  # type: ignore[attr-defined]
+    registered["tiny"] = factory
+    assert len(get_environment("tiny", size="3").eval_set()) == 3 and seen == [TinyOptions(size=3)]
 
 
 # -- declared capabilities, checked at load time --------------------------------------------------
@@ -261,9 +289,9 @@ REQUIRED_OPTIONS = {"delta": {"chosen": "vllm:a", "rejected": "vllm:b"}}  # poli
 def test_every_built_in_keeps_its_contract():
     for name in available_policies():
         policy = get_policy(name, **REQUIRED_OPTIONS.get(name, {}))
-        plugins.check_component(policy, POLICY_CONTRACT, name)  # get_policy checks too; explicit here
+        registry.check_component(policy, POLICY_CONTRACT, name)  # get_policy checks too; explicit here
     env = get_environment("skillworld", eval_per_skill=1, pool_per_skill=1)
-    assert [hook.title for hook in plugins.capabilities(env, ENVIRONMENT_CONTRACT)] == [
+    assert [hook.title for hook in registry.capabilities(env, ENVIRONMENT_CONTRACT)] == [
         "generate(skill, n, rng)",
         "generate(skill, n, rng, difficulty=level)",
         "check(example)",
@@ -294,7 +322,7 @@ def test_show_prints_description_options_and_capabilities():
 
 
 def test_show_says_when_a_plugin_declares_no_options():
-    text = plugins.describe("environment", "tiny", TinyEnv, ENVIRONMENT_CONTRACT, "--env-option")
+    text = registry.describe(ENVIRONMENTS, "tiny", TinyEnv)
     assert (
         text.splitlines()[1] == "  A plug-in environment for these tests (its first paragraph is what `show` prints)."
     )
@@ -337,3 +365,29 @@ def test_run_on_an_environment_without_generator_and_no_teacher_exits_2_before_l
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "has no generator" in errors[0] and "--teacher" in errors[0]
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_wrapper_forwards_every_capability_it_does_not_withdraw():
+    from teachloop.environments.base import (
+        ProgrammaticEnvironment,
+        RelabelledEnvironment,
+        answer_tokens,
+        checker_of,
+        item_form,
+        stop_strings,
+    )
+
+    inner = SkillWorld(eval_per_skill=1, pool_per_skill=1)
+    tree = SkillTree("discovered")
+    tree.add("letters", "letter skills")
+    first = inner.eval_set()[0]
+    wrapped = RelabelledEnvironment(inner, tree, {first.id: ["letters"]})
+    # forwarded: scorer, checker, prompt format, answer length, stop strings, anything else
+    assert (answer_tokens(wrapped), stop_strings(wrapped)) == (16, ["\n"])
+    assert checker_of(wrapped) is not None and wrapped.options is inner.options and wrapped.name == "skillworld"
+    hooks = [hook.title for hook in registry.capabilities(wrapped, ENVIRONMENT_CONTRACT)]
+    assert hooks == ["check(example)", "make_example(question, answer, skills)", "answer_tokens", "stop"]
+    # withdrawn: the inner generator and item forms name skills the discovered tree lacks
+    assert not isinstance(wrapped, ProgrammaticEnvironment) and item_form(wrapped, "reverse").question is None
+    assert item_form(inner, "reverse").question is not None
+    assert wrapped.eval_set()[0].skills == ["letters"] and wrapped.unwrapped is inner

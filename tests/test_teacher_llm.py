@@ -1,6 +1,7 @@
 """TeacherLLM against a real HTTP server on loopback that injects faults."""
 
 import json
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
@@ -47,6 +48,10 @@ def test_a_fault_storm_is_survived_counted_and_cached(tmp_path):
     assert saved["cache_hits"] == 6 and saved["retries"] == len(script)
 
 
+def failure_kinds(run: Path) -> list[str]:
+    return [json.loads(line)["kind"] for line in (run / "teacher_failures.jsonl").read_text().splitlines()]
+
+
 def test_invalid_replies_are_retried_then_recorded_and_skipped(tmp_path):
     # asked in order (concurrency 1): conversation 0 is bad on all three asks, 1 on the first two
     with FaultServer(["badcontent"] * 5) as server:
@@ -58,6 +63,7 @@ def test_invalid_replies_are_retried_then_recorded_and_skipped(tmp_path):
     assert len(rows) == 1
     assert rows[0]["purpose"] == "judge" and rows[0]["raw"] == "not json at all"
     assert rows[0]["messages"] == conversations(2)[0] and "does not fit Answer" in rows[0]["error"]
+    assert rows[0]["kind"] == "invalid"
 
 
 def test_retries_run_out_and_the_item_is_skipped(tmp_path):
@@ -66,7 +72,7 @@ def test_retries_run_out_and_the_item_is_skipped(tmp_path):
         replies = client.structured(conversations(1), Answer)
     assert replies == [None]
     assert client.ledger.retries == 1 and client.ledger.failures == 1
-    assert "transport" in (tmp_path / "teacher_failures.jsonl").read_text()
+    assert failure_kinds(tmp_path) == ["transport"] and client.ledger.unreached == 1
 
 
 def test_cost_is_counted_when_prices_are_configured(tmp_path):
@@ -83,7 +89,9 @@ def test_teacher_spec_and_reply_parsing():
     for bad in ("gpt-x", ":x", "openai:"):
         with pytest.raises(ConfigError, match="--teacher must look like"):
             TeacherConfig.from_spec(bad)
-    with pytest.raises(PluginError, match="unknown teacher backend 'claude'; available: openai, raydata, raydata-vllm, vllm"):
+    with pytest.raises(
+        PluginError, match="unknown teacher backend 'claude'; available: openai, raydata, raydata-vllm, vllm"
+    ):
         TeacherLLM(TeacherConfig.from_spec("claude:x")).backend
     assert parse_reply('```json\n{"answer": "a", "confidence": 3}\n```', Answer).answer == "a"
 
@@ -96,7 +104,7 @@ def test_token_budget_per_iteration_stops_paid_calls_until_the_next_window(tmp_p
         before = server.total()
         assert client.structured([[{"role": "user", "content": "one more"}]], Answer) == [None]
         assert server.total() == before  # nothing was sent
-        assert "budget" in (tmp_path / "teacher_failures.jsonl").read_text()
+        assert failure_kinds(tmp_path) == ["budget"]
         assert client.structured(conversations(2), Answer) != [None, None]  # cached replies stay free
         client.open_budget_window()
         assert client.structured([[{"role": "user", "content": "one more"}]], Answer)[0] is not None
@@ -110,3 +118,4 @@ def test_a_refused_request_is_recorded_and_skipped_not_retried(tmp_path):
         assert server.served["reject"] == 1 and server.total() == 2  # asked once, never again
     assert client.ledger.failures == 1 and client.ledger.retries == 0
     assert "rejected: 400" in (tmp_path / "teacher_failures.jsonl").read_text()
+    assert failure_kinds(tmp_path) == ["rejected"] and client.ledger.unreached == 0

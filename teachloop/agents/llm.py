@@ -25,6 +25,8 @@ import os
 import re
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,13 +46,31 @@ CONSTRAINED_BACKENDS = ("openai", "vllm", "raydata", "raydata-vllm")
 Message = dict[str, str]
 
 
+class FailureKind(StrEnum):
+    """Why a teacher call ended without a valid reply (`kind` in `<role>_failures.jsonl`)."""
+
+    NO_REPLY = "no reply"
+    BUDGET = "budget"  # the iteration's teacher token budget was spent: not sent
+    TRANSPORT = "transport"  # no answer after the retries: the phase stays unfinished
+    REJECTED = "rejected"  # the backend refused the request: it is not asked again
+    NOT_RUN = "not run"  # skipped once the circuit breaker opened
+    INVALID = "invalid"  # answered, but the reply does not fit the schema (after the re-asks)
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: FailureKind
+    message: str
+
 
 class TeacherConfig(BaseModel):
     """Which teacher to call and how. `teachloop run --teacher <backend>:<model>`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="openai | vllm | raydata | a plug-in backend")
+    backend: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="openai | vllm | raydata | a plug-in backend"
+    )
     model: str = Field(min_length=1)
     base_url: str | None = Field(default=None, description="default: $OPENAI_BASE_URL, else the OpenAI API")
     api_key: SecretStr | None = Field(
@@ -195,7 +215,9 @@ class DiskCache:
         atomic_write_text(self._path(key), json.dumps(value))
 
 
-def cache_key(endpoint: str, model: str, messages: Sequence[Message], params: dict[str, Any], schema: dict[str, Any]) -> str:
+def cache_key(
+    endpoint: str, model: str, messages: Sequence[Message], params: dict[str, Any], schema: dict[str, Any]
+) -> str:
     """Who answers (backend and endpoint, model) and what was asked: never a credential."""
     blob = json.dumps(
         {"endpoint": endpoint, "model": model, "messages": messages, "params": params, "schema": schema}, sort_keys=True
@@ -364,12 +386,15 @@ class TeacherLLM:
         if self._ledger_path:
             write_json(self._ledger_path, self.ledger)
 
-    def _record_failure(self, purpose: str, messages: Sequence[Message], raw: str | None, error: str) -> None:
+    def _record_failure(self, purpose: str, messages: Sequence[Message], raw: str | None, failure: Failure) -> None:
         self.ledger.failures += 1
-        if error.startswith("transport"):
+        if failure.kind is FailureKind.TRANSPORT:
             self.ledger.unreached += 1
         if self.failures_path:
-            row = {"purpose": purpose, "messages": list(messages), "raw": raw, "error": error[:2000]}
+            row = {
+                "purpose": purpose, "messages": list(messages), "raw": raw,
+                "error": failure.message[:2000], "kind": failure.kind.value,
+            }  # fmt: skip
             with self.failures_path.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
 
@@ -431,7 +456,7 @@ class TeacherLLM:
         json_schemas = {id(s): s.model_json_schema() for s in schemas}
         results: list[M | None] = [None] * len(conversations)
         last_raw: list[str | None] = [None] * len(conversations)
-        last_error: list[str] = ["no reply"] * len(conversations)
+        last_error: list[Failure] = [Failure(FailureKind.NO_REPLY, "no reply")] * len(conversations)
         pending = list(range(len(conversations)))
         given_up: list[int] = []
         for attempt in range(self.cfg.validation_retries + 1):
@@ -442,7 +467,11 @@ class TeacherLLM:
             seeds = {i: request_seed(self.cfg.seed, attempt, conversations[i], sample) for i in pending}
             keys = {
                 i: cache_key(
-                    self.endpoint, self.cfg.model, conversations[i], params | {"seed": seeds[i]}, json_schemas[id(schemas[i])]
+                    self.endpoint,
+                    self.cfg.model,
+                    conversations[i],
+                    params | {"seed": seeds[i]},
+                    json_schemas[id(schemas[i])],
                 )
                 for i in pending
             }
@@ -456,23 +485,27 @@ class TeacherLLM:
                     last_raw[i] = hit["text"]
             if misses and self._over_budget():
                 for i in misses:
-                    last_error[i] = "teacher token budget of this iteration is spent"
+                    last_error[i] = Failure(FailureKind.BUDGET, "teacher token budget of this iteration is spent")
             elif misses:
                 jobs = [
-                    Job(messages=list(conversations[i]), json_schema=json_schemas[id(schemas[i])], params=params | {"seed": seeds[i]})
+                    Job(
+                        messages=list(conversations[i]),
+                        json_schema=json_schemas[id(schemas[i])],
+                        params=params | {"seed": seeds[i]},
+                    )
                     for i in misses
                 ]
                 self.backend.complete(jobs, _Events(self, misses, keys, last_raw, last_error))
                 if self.breaker_open:
                     for i in pending:
-                        if last_raw[i] is None and not last_error[i].startswith("not run"):
+                        if last_raw[i] is None and last_error[i].kind is not FailureKind.NOT_RUN:
                             self._record_failure(purpose, conversations[i], None, last_error[i])
                     self._save_ledger()
                     raise self._stop_error()
             still: list[int] = []
             for i in pending:
                 if last_raw[i] is None:
-                    if not last_error[i].startswith("rejected"):  # a refused request is not asked again
+                    if last_error[i].kind is not FailureKind.REJECTED:  # a refused request is not asked again
                         still.append(i)
                     else:
                         given_up.append(i)
@@ -481,7 +514,9 @@ class TeacherLLM:
                     results[i] = parse_reply(last_raw[i], schemas[i])
                 except ValidationError as exc:
                     self.ledger.invalid_replies += 1
-                    last_error[i] = f"reply does not fit {schemas[i].__name__}: {_short(exc)}"
+                    last_error[i] = Failure(
+                        FailureKind.INVALID, f"reply does not fit {schemas[i].__name__}: {_short(exc)}"
+                    )
                     still.append(i)
             pending = still
             if not pending:
@@ -490,6 +525,7 @@ class TeacherLLM:
             self._record_failure(purpose, conversations[i], last_raw[i], last_error[i])
         self._save_ledger()
         return results
+
 
 class _Events:
     """The CallEvents a backend reports to: ledger, cache and breaker updates, thread-safe."""
@@ -512,11 +548,11 @@ class _Events:
             if isinstance(outcome, BaseException):
                 self.last_raw[i] = None
                 if isinstance(outcome, NotRun):
-                    self.last_error[i] = f"not run: {outcome}"
+                    self.last_error[i] = Failure(FailureKind.NOT_RUN, f"not run: {outcome}")
                     return
-                kind = "rejected" if isinstance(outcome, RequestRejected) else "transport"
-                self.last_error[i] = f"{kind}: {outcome}"
-                if kind == "transport":
+                kind = FailureKind.REJECTED if isinstance(outcome, RequestRejected) else FailureKind.TRANSPORT
+                self.last_error[i] = Failure(kind, f"{kind.value}: {outcome}")
+                if kind is FailureKind.TRANSPORT:
                     client._failures_in_a_row += 1
                     client._last_failure = f"{type(outcome).__name__}: {outcome}"
                 return

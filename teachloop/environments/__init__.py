@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from teachloop import plugins
 from teachloop.environments.base import (
     ENVIRONMENT_CONTRACT,
     AnswerLengthEnvironment,
@@ -15,22 +14,30 @@ from teachloop.environments.base import (
     exact_attempt,
     scored_attempt,
 )
+from teachloop.registry import Registry
+
+ENVIRONMENTS = Registry(
+    kind="environment",
+    group="teachloop.environments",
+    command="environments",
+    option_flag="--env-option KEY=VALUE, or environment_options: in a config",
+    contract=ENVIRONMENT_CONTRACT,
+)
 
 
 def get_environment(name: str, **options: Any) -> Environment:
     """The environment registered as `name`, built from validated `options` and checked
     against the Environment contract (required members, optional hooks)."""
-    factory = plugins.load(plugins.ENVIRONMENTS, name)
-    env = plugins.build("environment", name, factory, options)
-    plugins.check_component(env, ENVIRONMENT_CONTRACT, name)
+    env: Environment = ENVIRONMENTS.build(name, options)
     return env
 
 
 def available_environments() -> list[str]:
-    return plugins.available(plugins.ENVIRONMENTS)
+    return ENVIRONMENTS.names()
 
 
 __all__ = [
+    "ENVIRONMENTS",
     "ENVIRONMENT_CONTRACT",
     "AnswerLengthEnvironment",
     "CheckingEnvironment",

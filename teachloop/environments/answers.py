@@ -131,12 +131,6 @@ def last_boxed(text: str) -> str | None:
     return content.strip() if content and content.strip() else None
 
 
-def after_marker(text: str) -> str | None:
-    """What follows the last `####` on its line (GSM8K's final-answer marker); None when empty."""
-    matches = [m.group(1).strip() for m in _MARKER.finditer(text)]
-    return matches[-1] if matches and matches[-1] else None
-
-
 def answer_phrase(text: str) -> str | None:
     """What follows the last "the answer is" / "Answer:" on its line, up to the end of its
     sentence or an explaining clause, without markdown emphasis or a final period."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.plugins import Contract, Hook, takes_keyword
+from teachloop.registry import Contract, Hook, takes_keyword
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, Example
 
@@ -35,8 +35,7 @@ class Environment(Protocol):
 class ProgrammaticEnvironment(Environment, Protocol):
     """An environment that can also synthesise fresh examples of a skill itself."""
 
-    def generate(self, skill: str, n: int, rng: random.Random) -> list[Example]:
-        ...
+    def generate(self, skill: str, n: int, rng: random.Random) -> list[Example]: ...
 
 
 # Optional capabilities: each is declared by a protocol and checked when the environment
@@ -45,16 +44,14 @@ class ProgrammaticEnvironment(Environment, Protocol):
 class CheckingEnvironment(Protocol):
     """Has an answer checker: the LLM engine keeps only teacher examples it accepts."""
 
-    def check(self, example: Example) -> bool:
-        ...
+    def check(self, example: Example) -> bool: ...
 
 
 @runtime_checkable
 class FormattingEnvironment(Protocol):
     """Turns a teacher-written (question, answer) into an example in its own prompt format."""
 
-    def make_example(self, question: str, answer: str, skills: list[str]) -> Example:
-        ...
+    def make_example(self, question: str, answer: str, skills: list[str]) -> Example: ...
 
 
 class ItemForm(BaseModel):
@@ -82,8 +79,7 @@ class ItemForm(BaseModel):
 class FormedEnvironment(Protocol):
     """Declares the form of its items per skill, for teacher-written data."""
 
-    def item_form(self, skill: str | None) -> ItemForm | None:
-        ...
+    def item_form(self, skill: str | None) -> ItemForm | None: ...
 
 
 @runtime_checkable
@@ -185,8 +181,6 @@ DEFAULT_ANSWER_TOKENS = 16
 def answer_tokens(env: Environment) -> int:
     """How many new tokens a student needs to answer this environment's items: its
     `answer_tokens` attribute (reasoning and code need hundreds), else a short-answer default."""
-    if isinstance(env, RelabelledEnvironment):
-        return answer_tokens(env.inner)
     return env.answer_tokens if isinstance(env, AnswerLengthEnvironment) else DEFAULT_ANSWER_TOKENS
 
 
@@ -194,22 +188,16 @@ def stop_strings(env: Environment) -> list[str]:
     """Where a student's answer ends besides its end-of-turn token: the environment's `stop`
     attribute (a list of strings; skillworld's one-line answers end at a newline), else none.
     The answer is cut before the first one, by either evaluation backend."""
-    if isinstance(env, RelabelledEnvironment):
-        return stop_strings(env.inner)
     return [s for s in env.stop if s] if isinstance(env, StoppingEnvironment) else []
 
 
 def checker_of(env: Environment) -> Callable[[Example], bool] | None:
     """The environment's answer checker (`check(example) -> bool`), if it has one."""
-    if isinstance(env, RelabelledEnvironment):
-        return checker_of(env.inner)
     return env.check if isinstance(env, CheckingEnvironment) else None
 
 
 def item_form(env: Environment, skill: str | None) -> ItemForm:
     """The form the environment declares for `skill`'s items (no constraint when it declares none)."""
-    if isinstance(env, RelabelledEnvironment):  # discovered skills are not the inner environment's
-        return ItemForm()
     return (env.item_form(skill) if isinstance(env, FormedEnvironment) else None) or ItemForm()
 
 
@@ -220,12 +208,51 @@ def to_example(env: Environment, question: str, answer: str, skills: list[str]) 
     return Example(prompt=question, answer=answer, skills=skills)
 
 
-class RelabelledEnvironment:
-    """An environment seen through a discovered skill tree: same items, new skill labels."""
+class Wrapper:
+    """An environment seen through a change, like Gymnasium's `Wrapper`: every attribute the
+    wrapper does not set itself is the inner environment's, its optional capabilities
+    included; `withdrawn` names the capabilities the change makes wrong, which the wrapped
+    environment then does not have."""
+
+    withdrawn: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, inner: Environment) -> None:
+        self.inner = inner
+        # the contract's members are also set on the instance, so that protocol checks that
+        # read attributes statically (isinstance on Python 3.12+, the load-time contract
+        # check) see the same capabilities as plain attribute access
+        for member in sorted(ENVIRONMENT_CONTRACT.members() - {"Options"} - self.withdrawn):
+            if not any(member in vars(klass) for klass in type(self).__mro__[: type(self).__mro__.index(Wrapper)]):
+                try:
+                    self.__dict__[member] = getattr(inner, member)
+                except AttributeError:
+                    pass
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for what the wrapper lacks; `inner` itself is looked up in __dict__ so
+        # a half-built (unpickled, copied) wrapper raises instead of recursing
+        inner = self.__dict__.get("inner")
+        if inner is None or name.startswith("__") or name in type(self).withdrawn:
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+    @property
+    def unwrapped(self) -> Environment:
+        inner = self.inner
+        return inner.unwrapped if isinstance(inner, Wrapper) else inner
+
+
+class RelabelledEnvironment(Wrapper):
+    """An environment seen through a discovered skill tree: same items, new skill labels.
+
+    The inner generator and item forms speak of the inner environment's skills, not the
+    discovered ones, so those two capabilities are withdrawn; scorer, checker, prompt format,
+    answer length and stop strings are the inner environment's."""
+
+    withdrawn = frozenset({"generate", "item_form"})
 
     def __init__(self, inner: Environment, tree: SkillTree, labels: dict[str, list[str]]) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.skills = tree
         self.labels = labels
 
@@ -237,9 +264,3 @@ class RelabelledEnvironment:
 
     def train_pool(self) -> list[Example]:
         return self._relabel(self.inner.train_pool())
-
-    def score(self, example: Example, response: str) -> Attempt:
-        return self.inner.score(example, response)
-
-    def make_example(self, question: str, answer: str, skills: list[str]) -> Example:
-        return to_example(self.inner, question, answer, skills)

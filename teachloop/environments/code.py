@@ -38,14 +38,15 @@ import textwrap
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from teachloop.environments.base import scored_attempt
 from teachloop.environments.sandbox import SandboxLimits, SandboxResult, run_python
 from teachloop.errors import ConfigError, TeachloopError
+from teachloop.registry import Component
 from teachloop.skills.labels import check_labels, prompt_key, read_labels_file
 from teachloop.skills.tree import SkillTree
 from teachloop.skills.tree_file import read_tree_file
-from teachloop.environments.base import scored_attempt
 from teachloop.types import Attempt, Example
 
 SKILLS: dict[str, tuple[str, str]] = {
@@ -116,7 +117,8 @@ class CodeOptions(BaseModel):
     seed: int = Field(default=0, description="seed of the train/eval split")
     limit: int | None = Field(default=None, ge=2, description="use only the first N problems (quick runs)")
     skill_tree: Path | None = Field(
-        default=None, description="skill tree file (YAML/JSON, as `teachloop skills discover` writes); needs labels_file"
+        default=None,
+        description="skill tree file (YAML/JSON, as `teachloop skills discover` writes); needs labels_file",
     )
     labels_file: Path | None = Field(
         default=None, description='labels JSONL of {"prompt": <problem prompt>, "skills": [...]} (needs skill_tree)'
@@ -222,18 +224,16 @@ def tests_program(test: str, entry_point: str) -> str:
 
 
 # -- the environment ----------------------------------------------------------------------
-class CodeEnvironment:
+class CodeEnvironment(Component):
     """HumanEval with sandboxed execution as the scorer and checker."""
 
+    kind = "environment"
     name = "code"
     Options = CodeOptions
+    options: CodeOptions
     answer_tokens: int  # from the options
 
-    def __init__(self, **options: object) -> None:
-        try:
-            self.options = CodeOptions.model_validate(options)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid options for environment 'code': {_one_line(exc)}") from exc
+    def setup(self) -> None:
         self.limits = self.options.sandbox
         self.answer_tokens = self.options.answer_tokens
         problems = load_problems()
@@ -245,7 +245,13 @@ class CodeEnvironment:
         self._pool = [self._example(p, labels, "seed") for p in problems if p.task_id not in eval_ids]
         if labels is not None:
             assert self.options.skill_tree is not None and self.options.labels_file is not None
-            check_labels(self._eval + self._pool, self.skills, "code", f"labels_file {self.options.labels_file}", self.options.skill_tree)
+            check_labels(
+                self._eval + self._pool,
+                self.skills,
+                "code",
+                f"labels_file {self.options.labels_file}",
+                self.options.skill_tree,
+            )
 
     def _skills(self) -> tuple[SkillTree, dict[str, list[str]] | None]:
         o = self.options
@@ -313,7 +319,3 @@ class CodeEnvironment:
             elif ">>>" in prompt:
                 meta.update(test=DOCTEST_CHECK, tests_from="doctest")
         return Example(prompt=prompt, answer=body, skills=skills, meta=meta)
-
-
-def _one_line(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())

@@ -44,7 +44,7 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -54,11 +54,11 @@ from teachloop.environments.answers import (
     final_answer_matches,
     final_number_matches,
 )
+from teachloop.environments.base import ItemForm, scored_attempt
 from teachloop.environments.rows import (
     Row,
     Template,
     cap,
-    parse_options,
     read_splits,
     require_fields,
     skills_of,
@@ -66,9 +66,9 @@ from teachloop.environments.rows import (
     unique,
 )
 from teachloop.errors import TeachloopError
+from teachloop.registry import Component
 from teachloop.skills.labels import label_rows
 from teachloop.skills.tree import SkillTree, SkillTreeError
-from teachloop.environments.base import ItemForm, scored_attempt
 from teachloop.types import Attempt, Example
 
 NAME = "jsonl"
@@ -177,15 +177,17 @@ class JsonlOptions(BaseModel):
         return self
 
 
-class JsonlEnvironment:
+class JsonlEnvironment(Component):
     """A user's prompt/answer file with a chosen scorer."""
 
+    kind = "environment"
     name = NAME
     Options = JsonlOptions
+    options: JsonlOptions
     answer_tokens: int  # from the options
 
-    def __init__(self, **options: Any) -> None:
-        self.options = o = parse_options(JsonlOptions, NAME, options)
+    def setup(self) -> None:
+        o = self.options
         self.template = Template(o.prompt_template, "prompt")
         self._run_tests = _sandbox_runner(o.timeout_s, o.memory_mb) if o.scorer == "code-tests" else None
         train_rows, eval_rows, where = self._read()

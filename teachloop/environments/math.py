@@ -54,11 +54,11 @@ from teachloop.environments.answers import (
     references_agree,
     strip_math_delimiters,
 )
+from teachloop.environments.base import scored_attempt
 from teachloop.environments.rows import (
     Row,
     Template,
     cap,
-    parse_options,
     read_hub,
     read_splits,
     require_fields,
@@ -68,9 +68,9 @@ from teachloop.environments.rows import (
     unique,
 )
 from teachloop.errors import TeachloopError
+from teachloop.registry import Component
 from teachloop.skills.labels import label_rows
 from teachloop.skills.tree import SkillTree, SkillTreeError
-from teachloop.environments.base import scored_attempt
 from teachloop.types import Attempt, Example
 
 NAME = "math"
@@ -94,12 +94,18 @@ class MathOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     train_file: Path | None = Field(default=None, description="a local .json/.jsonl/.parquet file of problems")
-    eval_file: Path | None = Field(default=None, description="local eval problems; without it eval_fraction of train_file")
+    eval_file: Path | None = Field(
+        default=None, description="local eval problems; without it eval_fraction of train_file"
+    )
     source: str | None = Field(default=None, description="hub dataset id, e.g. openai/gsm8k (needs network)")
     subset: str | None = Field(default=None, description="hub dataset configuration, e.g. main")
     split: str = Field(default="train", description="the hub split of the training problems")
-    eval_split: str | None = Field(default="test", description="the hub eval split; None: hold out eval_fraction of split")
-    eval_fraction: float = Field(default=0.2, gt=0, lt=1, description="share held out for eval when no eval data is given")
+    eval_split: str | None = Field(
+        default="test", description="the hub eval split; None: hold out eval_fraction of split"
+    )
+    eval_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="share held out for eval when no eval data is given"
+    )
     question_field: str | None = Field(
         default=None, description="the question column; default: the first of question, problem, prompt present"
     )
@@ -122,7 +128,9 @@ class MathOptions(BaseModel):
     style: Style = Field(
         default="auto", description="gsm8k (#### answer), math (\\boxed{} answer) or auto (from the data)"
     )
-    max_train: int | None = Field(default=None, ge=0, description="use at most this many training problems (seeded sample)")
+    max_train: int | None = Field(
+        default=None, ge=0, description="use at most this many training problems (seeded sample)"
+    )
     max_eval: int | None = Field(default=None, ge=1, description="use at most this many eval problems (seeded sample)")
     split_seed: int = Field(default=1234, description="seed of the train/eval split and of the samples")
     answer_tokens: int | None = Field(
@@ -145,15 +153,17 @@ class MathOptions(BaseModel):
         return self
 
 
-class MathEnvironment:
+class MathEnvironment(Component):
     """GSM8K/MATH-style problems from files or the hub, scored on the final answer."""
 
+    kind = "environment"
     name = NAME
     Options = MathOptions
+    options: MathOptions
     answer_tokens: int  # from the options
 
-    def __init__(self, **options: Any) -> None:
-        self.options = o = parse_options(MathOptions, NAME, options)
+    def setup(self) -> None:
+        o = self.options
         train_rows, eval_rows, where = self._read()
         self.question_field = _pick_field(train_rows, o.question_field, QUESTION_FIELDS, "question_field", where)
         self.answer_field = _pick_field(train_rows, o.answer_field, ANSWER_FIELDS, "answer_field", where)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from teachloop.errors import TeachloopError
 from teachloop.io import read_text
@@ -25,23 +25,6 @@ Options = TypeVar("Options", bound=BaseModel)
 
 # file suffix -> the `datasets` packaged builder that reads it
 BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
-
-
-def parse_options(model: type[Options], env: str, options: dict[str, Any]) -> Options:
-    """Validate an environment's keyword options; one readable line per problem."""
-    try:
-        return model.model_validate(options)
-    except ValidationError as exc:
-        known = ", ".join(model.model_fields)
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                problems.append(f"unknown option {where!r} (options: {known})")
-            else:
-                problems.append(f"{where}: {message}" if where else message)
-        raise TeachloopError(f"{env}: " + "; ".join(problems)) from None
 
 
 def _builder(path: Path, env: str) -> str:
@@ -68,7 +51,7 @@ def read_file(path: str | Path, env: str, option: str) -> list[Row]:
     try:
         with quiet_datasets():
             data = datasets.load_dataset(builder, data_files=str(path.resolve()), split="train")
-    except Exception as exc:  # noqa: BLE001 - a malformed file must read as the user's problem
+    except Exception as exc:
         raise TeachloopError(f"{env}: could not read {option} {path}: {_one_line(exc)}") from exc
     rows = data.to_list()
     if not rows:
@@ -96,7 +79,7 @@ def read_hub(source: str, subset: str | None, split: str, env: str) -> list[Row]
 
     try:
         data = datasets.load_dataset(source, subset, split=split)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise TeachloopError(
             f"{env}: could not load {source!r} (subset {subset!r}, split {split!r}) from the hub: "
             f"{_one_line(exc)}. Offline, give local files instead (train_file / eval_file)."

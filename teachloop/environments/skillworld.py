@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.environments.base import ItemForm, exact_attempt
 from teachloop.errors import TeachloopError
+from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, Example
 
@@ -151,19 +152,18 @@ class SkillWorldOptions(BaseModel):
     split_seed: int = Field(default=1234, description="seed of the eval and pool items")
 
 
-class SkillWorld:
+class SkillWorld(Component):
     """Procedural string/number tasks with an exact scorer and a generator per skill."""
 
+    kind = "environment"
     name = "skillworld"
     Options = SkillWorldOptions
+    options: SkillWorldOptions
     answer_tokens = 16  # eval and pool answers are at most 8 characters (one token each)
     stop = ("\n",)  # answers are one line; no student answer starts with a newline (measured)
 
-    def __init__(self, eval_per_skill: int = 100, pool_per_skill: int = 100, split_seed: int = 1234) -> None:
+    def setup(self) -> None:
         self.skills = build_skill_tree()
-        self.eval_per_skill = eval_per_skill
-        self.pool_per_skill = pool_per_skill
-        self.split_seed = split_seed
         self._eval: list[Example] | None = None
         self._pool: list[Example] | None = None
 
@@ -187,16 +187,16 @@ class SkillWorld:
 
     def eval_set(self) -> list[Example]:
         if self._eval is None:
-            rng = random.Random(self.split_seed)
+            rng = random.Random(self.options.split_seed)
             seen: set[str] = set()
-            self._eval = [ex for s in SKILLS for ex in self._unique(s, self.eval_per_skill, rng, "eval", seen)]
+            self._eval = [ex for s in SKILLS for ex in self._unique(s, self.options.eval_per_skill, rng, "eval", seen)]
         return self._eval
 
     def train_pool(self) -> list[Example]:
         if self._pool is None:
-            rng = random.Random(self.split_seed + 1)
+            rng = random.Random(self.options.split_seed + 1)
             seen = {ex.prompt for ex in self.eval_set()}
-            self._pool = [ex for s in SKILLS for ex in self._unique(s, self.pool_per_skill, rng, "seed", seen)]
+            self._pool = [ex for s in SKILLS for ex in self._unique(s, self.options.pool_per_skill, rng, "seed", seen)]
         return self._pool
 
     def score(self, example: Example, response: str) -> Attempt:

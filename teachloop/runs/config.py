@@ -29,8 +29,10 @@ class RunConfig(BaseModel):
     )
     policy: str = Field(default="stat-syn", description="registered policy name")
     policy_options: dict[str, Any] = Field(default_factory=dict)
-    engine: Literal["auto", "programmatic", "llm"] = Field(
-        default="auto", description="data-generation engine; auto: llm with a teacher, else programmatic"
+    engine: str = Field(
+        default="auto",
+        description="data-generation engine: auto (llm with a teacher, else programmatic) or a registered engine "
+        "(`teachloop engines list`)",
     )
     teacher: TeacherConfig | None = Field(default=None, description="the LLM teacher (none: programmatic only)")
     diagnosis: Literal["exact", "llm"] = Field(
@@ -77,9 +79,10 @@ class RunConfig(BaseModel):
         description="stop the run when a generate phase keeps less than this share of the new examples it "
         "asked for (0: never)",
     )
-    tracking: Literal["none", "trackio", "wandb", "mlflow", "tensorboard"] = Field(
+    tracking: str = Field(
         default="none",
-        description="experiment tracker every evaluated iteration is logged to (trackio: local, no account)",
+        description="experiment tracker every evaluated iteration is logged to: none or a registered tracker "
+        "(`teachloop trackers list`: trackio (local, no account), wandb, mlflow, tensorboard)",
     )
     tracking_project: str | None = Field(
         default=None, description="tracker project (default: the run's name; a bench's runs share the bench's)"
@@ -107,6 +110,19 @@ class RunConfig(BaseModel):
             return self.train
         method = "full" if self.student_model == EMBEDDED_STUDENT else "lora"
         return self.train.model_copy(update={"method": method})
+
+    def resolved_engine(self) -> str:
+        """`engine` with `auto` resolved: the llm engine when a teacher is configured."""
+        if self.engine != "auto":
+            return self.engine
+        return "llm" if self.teacher is not None else "programmatic"
+
+    def engine_options(self) -> dict[str, Any]:
+        """The resolved engine's options: `verify` and `answer_samples` are the llm engine's,
+        set at the top of the config."""
+        if self.resolved_engine() != "llm":
+            return {}
+        return {"verify": self.verify, "answer_samples": self.answer_samples}
 
     def resolved_eval_backend(self) -> Literal["transformers", "vllm", "raydata"]:
         if self.eval_backend != "auto":

@@ -22,10 +22,10 @@ from typing import Any
 
 from rich.console import Console
 
+from teachloop.agents.backends import TeacherBackend
 from teachloop.agents.diagnosis import diagnose
 from teachloop.agents.engines import get_engine
 from teachloop.agents.engines.pool import draw_from_pool
-from teachloop.agents.backends import TeacherBackend
 from teachloop.agents.llm import TeacherConfig, TeacherLLM
 from teachloop.agents.policies import ModelsPolicy, SelectingPolicy, get_policy, needs_pool_attempts
 from teachloop.agents.state import TeacherState
@@ -96,9 +96,7 @@ class Loop:
         self.teacher = teacher or (
             teacher_client(cfg.teacher, store.root, "teacher", self.backends) if cfg.teacher else None
         )
-        self.engine = get_engine(
-            cfg.engine, teacher=self.teacher, verify=cfg.verify, progress=progress, answer_samples=cfg.answer_samples
-        )
+        self.engine = get_engine(cfg.resolved_engine(), teacher=self.teacher, progress=progress, **cfg.engine_options())
         self.students = StudentLifecycle(
             cfg.student_model,
             checkpoint=lambda i: store.phase_dir(i - 1, "train") / "model",
@@ -493,9 +491,6 @@ class Loop:
 
     def _data(self, i: int) -> list[Example]:
         return read_jsonl(self.store.phase_dir(i, "data") / "examples.jsonl", Example)
-
-    def rejected(self, i: int) -> list[Rejected]:
-        return read_jsonl(self.store.phase_dir(i, "data") / "rejected.jsonl", Rejected)
 
     def _training_set(self, i: int) -> list[Example]:
         iterations = range(i + 1) if self.config.data == "accumulate" else [i]

@@ -45,10 +45,6 @@ def run_tree(run_dir: Path) -> SkillTree | None:
     return load_tree(RunStore(run_dir))
 
 
-def skill_names(records: Sequence[MetricsRecord]) -> list[str]:
-    return list(records[0].skill_accuracy) if records else []
-
-
 def weak_skills(records: Sequence[MetricsRecord], threshold: float = WEAK_THRESHOLD) -> list[str]:
     """Skills the student was weak on before any new data (iteration-0 accuracy < threshold)."""
     if not records:

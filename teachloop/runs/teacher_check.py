@@ -106,7 +106,7 @@ def check_teacher(
         iteration=0,
         requests=skill_requests(counts, tree, pool_index(env.train_pool()), exemplars, rng),
     )
-    engine = LLMEngine(teacher, verify=config.verify, answer_samples=config.answer_samples)
+    engine = LLMEngine(teacher=teacher, verify=config.verify, answer_samples=config.answer_samples)
     ctx = GenerationContext(
         iteration=0, seed=config.seed, policy="teacher-check", eval_prompts=frozenset(e.prompt for e in env.eval_set())
     )

@@ -35,12 +35,13 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
 from teachloop.errors import ConfigError, TeachloopError
 from teachloop.io import read_model, redact_secrets, write_json
+from teachloop.registry import Component, Registry
 from teachloop.runs.config import RunConfig
 from teachloop.runs.metrics import MetricsRecord
 from teachloop.runs.store import RunStore
@@ -48,13 +49,13 @@ from teachloop.runs.store import RunStore
 log = logging.getLogger(__name__)
 
 STATE_FILE = "tracking.json"
-# tracker -> (module it imports, pip package that provides it)
-PACKAGES = {
-    "trackio": ("trackio", "trackio"),
-    "wandb": ("wandb", "wandb"),
-    "mlflow": ("mlflow", "mlflow"),
-    "tensorboard": ("tensorboard", "tensorboard"),
-}
+
+TRACKERS = Registry(
+    kind="tracker",
+    group="teachloop.trackers",
+    command="trackers",
+    option_flag="--tracking NAME, or tracking: in a config",
+)
 
 
 class TrackedRun(BaseModel):
@@ -67,6 +68,11 @@ class TrackedRun(BaseModel):
 
 
 class Tracker(Protocol):
+    """Built with no arguments; `requires` = (module it imports, pip package, teachloop extra)
+    names what must be installed, checked before a run starts."""
+
+    requires: ClassVar[tuple[str, str, str]]
+
     def start(self, run: TrackedRun, config: dict[str, Any], resume: bool) -> None:
         """Open the run; `resume`: it was opened before (continue it, never make a second)."""
         ...
@@ -82,11 +88,10 @@ def check_tracker(name: str) -> None:
     """The tracker's package is installed: a one-line error naming it, before the run starts."""
     if name == "none":
         return
-    if name not in PACKAGES:
-        raise ConfigError(f"tracking: unknown tracker {name!r}; choose none, {', '.join(PACKAGES)}")
-    module, package = PACKAGES[name]
-    if importlib.util.find_spec(module) is None:
-        extra = "tracking" if name == "trackio" else name
+    if name not in TRACKERS.names():
+        raise ConfigError(f"tracking: unknown tracker {name!r}; choose none, {', '.join(TRACKERS.names())}")
+    module, package, extra = getattr(TRACKERS.load(name), "requires", (None, None, None))
+    if module is not None and importlib.util.find_spec(module) is None:
         raise ConfigError(
             f"tracking: {name} needs the {package} package: pip install {package} (or pip install 'teachloop[{extra}]')"
         )
@@ -100,10 +105,13 @@ def _quiet_stdout() -> Iterator[None]:
         yield
 
 
-class TrackioTracker:
+class TrackioTracker(Component):
     """A local trackio project ($TRACKIO_DIR, default ~/.cache/huggingface/trackio)."""
 
-    def __init__(self) -> None:
+    kind = "tracker"
+    requires = ("trackio", "trackio", "tracking")
+
+    def setup(self) -> None:
         import trackio
 
         self._trackio = trackio
@@ -128,8 +136,13 @@ class TrackioTracker:
             self._trackio.finish()
 
 
-class WandbTracker:
-    def __init__(self) -> None:
+class WandbTracker(Component):
+    """A Weights & Biases run per teachloop run (WANDB_MODE=offline works without an account)."""
+
+    kind = "tracker"
+    requires = ("wandb", "wandb", "wandb")
+
+    def setup(self) -> None:
         import wandb
 
         self._wandb = wandb
@@ -161,12 +174,14 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-class MlflowTracker:
+class MlflowTracker(Component):
     """An MLflow experiment named like the project (MLFLOW_TRACKING_URI says where)."""
 
     TAG = "teachloop_run_key"
+    kind = "tracker"
+    requires = ("mlflow", "mlflow", "mlflow")
 
-    def __init__(self) -> None:
+    def setup(self) -> None:
         import mlflow
 
         self._mlflow = mlflow
@@ -188,10 +203,13 @@ class MlflowTracker:
         self._mlflow.end_run()
 
 
-class TensorBoardTracker:
+class TensorBoardTracker(Component):
     """Event files in <run>/tensorboard/: `tensorboard --logdir` a bench's runs/ folder shows every cell."""
 
-    def __init__(self) -> None:
+    kind = "tracker"
+    requires = ("tensorboard", "tensorboard", "tensorboard")
+
+    def setup(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self._writer_cls = SummaryWriter
@@ -210,17 +228,10 @@ class TensorBoardTracker:
         self._writer.close()
 
 
-TRACKERS: dict[str, Callable[[], Tracker]] = {
-    "trackio": TrackioTracker,
-    "wandb": WandbTracker,
-    "mlflow": MlflowTracker,
-    "tensorboard": TensorBoardTracker,
-}
-
-
 def make_tracker(name: str) -> Tracker:
     check_tracker(name)
-    return TRACKERS[name]()
+    tracker: Tracker = TRACKERS.build(name)
+    return tracker
 
 
 # -- what is logged --------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 teachloop finds it through the entry point `arithmetic` in the `teachloop.environments`
 group (see pyproject.toml), validates the run's `environment_options` with its `Options`
-model and builds it with them as keyword arguments. Prompts are `<op> <a> <b>` on one
+model and builds it from the validated instance (`self.options`, see `Component`). Prompts are `<op> <a> <b>` on one
 line (`add 12 7`), answers the bare number (`19`), scored by exact match.
 
 Skill tree: additive (add, sub) and multiplicative (mul, div). `generate` makes fresh
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.environments import exact_attempt
+from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, Example
 
@@ -44,23 +45,25 @@ class ArithmeticOptions(BaseModel):
     split_seed: int = Field(default=0, description="seed of the eval and pool items")
 
 
-class ArithmeticEnvironment:
+class ArithmeticEnvironment(Component):
     """Integer arithmetic in four skills (add, sub, mul, div) with an exact scorer and a generator."""
 
+    kind = "environment"
     name = "arithmetic"
     Options = ArithmeticOptions
+    options: ArithmeticOptions
     answer_tokens = 8  # answers are at most 6 digits
 
-    def __init__(self, eval_per_skill: int = 50, pool_per_skill: int = 50, max_operand: int = 20, split_seed: int = 0):
-        self.max_operand = max_operand
+    def setup(self) -> None:
+        o = self.options
         self.skills = SkillTree("arithmetic")
         for group, description in GROUPS.items():
             self.skills.add(group, description)
         for skill, (group, description, _) in SKILLS.items():
             self.skills.add(skill, description, parent=group)
-        self._eval = self._unique(eval_per_skill, random.Random(split_seed), "eval", set())
+        self._eval = self._unique(o.eval_per_skill, random.Random(o.split_seed), "eval", set())
         seen = {ex.prompt for ex in self._eval}
-        self._pool = self._unique(pool_per_skill, random.Random(split_seed + 1), "seed", seen)
+        self._pool = self._unique(o.pool_per_skill, random.Random(o.split_seed + 1), "seed", seen)
 
     # -- the protocol: splits and scorer ------------------------------------------------------
     def eval_set(self) -> list[Example]:
@@ -93,7 +96,7 @@ class ArithmeticEnvironment:
 
     # -- helpers --------------------------------------------------------------------------------
     def _example(self, skill: str, rng: random.Random, source: str) -> Example:
-        top = self.max_operand
+        top = self.options.max_operand
         if skill == "div":  # a quotient without remainder: a = b * q
             b, q = rng.randint(1, top), rng.randint(0, top)
             a = b * q

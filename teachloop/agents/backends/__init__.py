@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from teachloop import plugins
 from teachloop.agents.backends.base import (
     CallEvents,
     Completion,
@@ -13,17 +12,26 @@ from teachloop.agents.backends.base import (
     TransientError,
 )
 from teachloop.errors import PluginError
+from teachloop.registry import Registry
+
+TEACHER_BACKENDS = Registry(
+    kind="teacher backend",
+    group="teachloop.teacher_backends",
+    command="backends",
+    settings="--teacher <backend>:<model> and the other --teacher-* flags, or teacher: in a config "
+    "(`teachloop run --help`)",
+)
 
 
 def backend_class(name: str) -> type[TeacherBackend]:
-    factory = plugins.load(plugins.TEACHER_BACKENDS, name)
+    factory = TEACHER_BACKENDS.load(name)
     if not callable(getattr(factory, "complete", None)):
         raise PluginError(f"teacher backend {name!r} does not implement complete(jobs, events)")
     return factory
 
 
 def available_backends() -> list[str]:
-    return plugins.available(plugins.TEACHER_BACKENDS)
+    return TEACHER_BACKENDS.names()
 
 
 __all__ = [
@@ -32,6 +40,7 @@ __all__ = [
     "Job",
     "NotRun",
     "RequestRejected",
+    "TEACHER_BACKENDS",
     "TeacherBackend",
     "TransientError",
     "available_backends",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from teachloop.environments.base import Environment
-from teachloop.plugins import Contract, Hook
+from teachloop.registry import Contract, Hook
 from teachloop.types import DataPlan, GenerationContext, GenerationResult
 
 
@@ -17,8 +17,7 @@ class Engine(Protocol):
 
     name: str
 
-    def generate(self, plan: DataPlan, env: Environment, ctx: GenerationContext) -> GenerationResult:
-        ...
+    def generate(self, plan: DataPlan, env: Environment, ctx: GenerationContext) -> GenerationResult: ...
 
 
 ENGINE_CONTRACT = Contract(

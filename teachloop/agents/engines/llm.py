@@ -28,14 +28,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from teachloop.agents.engines.filters import DataFilter, normalize
 from teachloop.agents.llm import TeacherLLM
 from teachloop.environments.base import Environment, ItemForm, checker_of, item_form, to_example
 from teachloop.errors import ConfigError
+from teachloop.registry import Component
 from teachloop.types import DataPlan, Example, GenerationContext, GenerationRequest, GenerationResult, Lineage, Rejected
 
 Verify = Literal["auto", "checker", "consistency", "none"]
@@ -60,7 +61,7 @@ class IndependentAnswer(BaseModel):
     answer: str = Field(min_length=1, max_length=MAX_TEXT)
 
 
-def _text(pattern: str | None):  # noqa: ANN202  (a pydantic field definition)
+def _text(pattern: str | None):
     if pattern is None:
         return (str, Field(min_length=1, max_length=MAX_TEXT))
     # the pattern alone: xgrammar refuses a string schema with both a pattern and length bounds
@@ -119,22 +120,40 @@ class _Candidate(BaseModel):
     form: ItemForm
 
 
-class LLMEngine:
+class LLMEngineOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verify: Verify = Field(default="auto", description="checker, consistency or none; auto: checker if the env has one")
+    ngram: int = Field(default=8, ge=1, description="n-gram size of the near-duplicate and contamination filter")
+    answer_samples: int = Field(
+        default=1, ge=0, le=8, description="re-answers per written item (few-shot), tried or voted by verification"
+    )
+
+
+class LLMEngine(Component):
+    """The teacher writes each requested item (question and answer, in the environment's item
+    form for the skill); the environment's checker or self-consistency verifies it, and the
+    filters drop duplicates and eval look-alikes."""
+
+    kind = "engine"
     name = "llm"
+    Options = LLMEngineOptions
+    options: LLMEngineOptions
 
     def __init__(
         self,
-        teacher: TeacherLLM,
-        verify: Verify = "auto",
-        ngram: int = 8,
+        options: LLMEngineOptions | None = None,
+        /,
+        *,
+        teacher: TeacherLLM | None,
         progress: bool = False,
-        answer_samples: int = 1,
+        **values: Any,
     ) -> None:
+        if teacher is None:
+            raise ConfigError("the llm engine needs a teacher: pass --teacher vllm:<model> or openai:<model>")
         self.teacher = teacher
-        self.verify = verify
-        self.ngram = ngram
         self.progress = progress
-        self.answer_samples = answer_samples
+        super().__init__(options, **values)
 
     def generate(self, plan: DataPlan, env: Environment, ctx: GenerationContext) -> GenerationResult:
         slots: list[tuple[int, int]] = [(ri, k) for ri, req in enumerate(plan.requests) for k in range(req.count)]
@@ -180,7 +199,7 @@ class LLMEngine:
             candidates.append(_Candidate(example=example, request=req, form=forms[ri]))
 
         verified = self._verify(candidates, env, result)
-        data_filter = DataFilter(ctx.eval_prompts, ctx.seen_prompts, ngram=self.ngram)
+        data_filter = DataFilter(ctx.eval_prompts, ctx.seen_prompts, ngram=self.options.ngram)
         kept, rejected = data_filter.split(verified)
         result.examples.extend(kept)
         result.rejected.extend(rejected)
@@ -190,7 +209,7 @@ class LLMEngine:
     def verify_mode(self, env: Environment) -> str:
         """The verification `auto` resolves to for this environment."""
         checker = checker_of(env)
-        mode = self.verify if self.verify != "auto" else ("checker" if checker else "consistency")
+        mode = self.options.verify if self.options.verify != "auto" else ("checker" if checker else "consistency")
         if mode == "checker" and checker is None:
             raise ConfigError(f"verify=checker, but environment {env.name!r} has no checker")
         return mode
@@ -234,7 +253,7 @@ class LLMEngine:
         assert checker is not None
         kept: list[Example | None] = [c.example if checker(c.example) else None for c in candidates]
         retry = [i for i, ex in enumerate(kept) if ex is None]
-        answers = self._answers([candidates[i] for i in retry], env, self.answer_samples)
+        answers = self._answers([candidates[i] for i in retry], env, self.options.answer_samples)
         for i, tried in zip(retry, answers, strict=True):
             for answer, _ in Counter(tried).most_common():
                 fixed = _with_answer(env, candidates[i].example, answer)
@@ -244,7 +263,7 @@ class LLMEngine:
         for c, ex in zip(candidates, kept, strict=True):
             if ex is None:
                 reason = "verification: the environment's checker disagrees"
-                reason += " with the written answer and its re-answers" if self.answer_samples else ""
+                reason += " with the written answer and its re-answers" if self.options.answer_samples else ""
                 result.rejected.append(Rejected(example=c.example, reason=reason))
         return [ex for ex in kept if ex is not None]
 
@@ -252,7 +271,7 @@ class LLMEngine:
         self, candidates: list[_Candidate], env: Environment, result: GenerationResult
     ) -> list[Example]:
         kept = []
-        answers = self._answers(candidates, env, max(1, self.answer_samples))
+        answers = self._answers(candidates, env, max(1, self.options.answer_samples))
         for c, tried in zip(candidates, answers, strict=True):
             if not tried:
                 result.rejected.append(Rejected(example=c.example, reason="verification: no valid independent answer"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from teachloop import plugins
 from teachloop.agents.policies.base import (
     POLICY_CONTRACT,
     ModelsPolicy,
@@ -19,22 +18,30 @@ from teachloop.agents.policies.base import (
     pool_only,
     uses_teacher,
 )
+from teachloop.registry import Registry
+
+POLICIES = Registry(
+    kind="policy",
+    group="teachloop.policies",
+    command="policies",
+    option_flag="--policy-option KEY=VALUE, or policy_options: in a config",
+    contract=POLICY_CONTRACT,
+)
 
 
 def get_policy(name: str, **options: Any) -> Policy:
     """The policy registered as `name`, built from validated `options` and checked against
     the Policy contract (required members, optional hooks)."""
-    factory = plugins.load(plugins.POLICIES, name)
-    policy = plugins.build("policy", name, factory, options)
-    plugins.check_component(policy, POLICY_CONTRACT, name)
+    policy: Policy = POLICIES.build(name, options)
     return policy
 
 
 def available_policies() -> list[str]:
-    return plugins.available(plugins.POLICIES)
+    return POLICIES.names()
 
 
 __all__ = [
+    "POLICIES",
     "POLICY_CONTRACT",
     "ModelsPolicy",
     "Policy",

@@ -28,6 +28,7 @@ from teachloop.agents.policies.common import (
     leaf_accuracy,
 )
 from teachloop.agents.state import TeacherState
+from teachloop.registry import Component
 from teachloop.types import DataPlan, GenerationRequest, HistoryEntry
 
 Algorithm = Literal["ucb", "thompson"]
@@ -51,42 +52,30 @@ class BanditOptions(BaseModel):
     spread: float = Field(default=0.5, ge=0, description="thompson: width of the sampling around each mean")
 
 
-class BanditPolicy:
+class BanditPolicy(Component):
     """A multi-armed bandit over the leaf skills, rewarded by each skill's measured accuracy gain."""
 
     name = "bandit"
+    kind = "policy"
     Options = BanditOptions
-
-    def __init__(
-        self,
-        algorithm: Algorithm = "ucb",
-        arms: int = 3,
-        exploration: float = 0.5,
-        unit: int = 100,
-        spread: float = 0.5,
-    ) -> None:
-        self.algorithm = algorithm
-        self.arms = arms
-        self.exploration = exploration
-        self.unit = unit
-        self.spread = spread
+    options: BanditOptions
 
     def plan(self, state: TeacherState) -> DataPlan:
         leaves = state.skill_tree.leaves()
         if not leaves:
             return DataPlan(policy=self.name, iteration=state.iteration, requests=even_requests(state))
-        stats = arm_stats(state.history, leaves, self.unit)
+        stats = arm_stats(state.history, leaves, self.options.unit)
         scores = self.scores(stats, state)
         accuracy = leaf_accuracy(state)
         ranked = sorted(leaves, key=lambda s: (-scores[s], accuracy[s], leaves.index(s)))
-        chosen = ranked[: self.arms]
+        chosen = ranked[: self.options.arms]
         counts = allocate(state.budget, {s: 1.0 for s in chosen})
         requests = [GenerationRequest(skill=s, count=counts[s]) for s in chosen if counts[s]]
         return DataPlan(
             policy=self.name,
             iteration=state.iteration,
             requests=requests,
-            rationale=f"{self.algorithm}: " + ", ".join(_describe(s, stats.get(s), scores[s]) for s in chosen),
+            rationale=f"{self.options.algorithm}: " + ", ".join(_describe(s, stats.get(s), scores[s]) for s in chosen),
             policy_state={"arms": {s: {"plays": a.plays, "mean": a.mean} for s, a in stats.items()}},
         )
 
@@ -100,10 +89,10 @@ class BanditPolicy:
             arm = stats.get(skill)
             if arm is None:
                 scores[skill] = math.inf
-            elif self.algorithm == "ucb":
-                scores[skill] = arm.mean + self.exploration * math.sqrt(2 * math.log(max(total, 1)) / arm.plays)
+            elif self.options.algorithm == "ucb":
+                scores[skill] = arm.mean + self.options.exploration * math.sqrt(2 * math.log(max(total, 1)) / arm.plays)
             else:
-                scores[skill] = rng.gauss(arm.mean, self.spread / math.sqrt(arm.plays))
+                scores[skill] = rng.gauss(arm.mean, self.options.spread / math.sqrt(arm.plays))
         return scores
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from teachloop.agents.state import TeacherState
-from teachloop.plugins import Contract, Hook
+from teachloop.registry import Contract, Hook
 from teachloop.types import Attempt, DataPlan, Example, Selection
 
 
@@ -40,16 +40,14 @@ class Policy(Protocol):
 
     name: str
 
-    def plan(self, state: TeacherState) -> DataPlan:
-        ...
+    def plan(self, state: TeacherState) -> DataPlan: ...
 
 
 @runtime_checkable
 class SelectingPolicy(Policy, Protocol):
     """A policy that also chooses, after generation, what of the candidates is trained on."""
 
-    def select(self, candidates: list[Example], state: TeacherState) -> Selection | list[Example]:
-        ...
+    def select(self, candidates: list[Example], state: TeacherState) -> Selection | list[Example]: ...
 
 
 @runtime_checkable

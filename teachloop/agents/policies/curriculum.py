@@ -26,6 +26,7 @@ from teachloop.agents.policies.common import (
     pool_index,
 )
 from teachloop.agents.state import TeacherState
+from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, GenerationRequest
 
@@ -42,25 +43,13 @@ class CurriculumOptions(BaseModel):
     exemplars: int = Field(default=3, ge=0, description="pool examples of the skill shown with each request")
 
 
-class CurriculumPolicy:
+class CurriculumPolicy(Component):
     """A mastery-based curriculum: unmastered skills get the budget, mastered ones move up a level."""
 
     name = "curriculum"
+    kind = "policy"
     Options = CurriculumOptions
-
-    def __init__(
-        self,
-        threshold: float = 0.9,
-        alpha: float = 0.5,
-        max_level: int = 3,
-        floor: float = 0.1,
-        exemplars: int = 3,
-    ) -> None:
-        self.threshold = threshold
-        self.alpha = alpha
-        self.max_level = max_level
-        self.floor = floor
-        self.exemplars = exemplars
+    options: CurriculumOptions
 
     def plan(self, state: TeacherState) -> DataPlan:
         if not state.skill_tree.leaves():
@@ -69,7 +58,7 @@ class CurriculumPolicy:
         levels = self.levels(state, mastery)
         counts = self.allocation(state, mastery)
         requests = self._requests(state, counts, levels)
-        mastered = [s for s, m in mastery.items() if m >= self.threshold]
+        mastered = [s for s, m in mastery.items() if m >= self.options.threshold]
         return DataPlan(
             policy=self.name,
             iteration=state.iteration,
@@ -92,7 +81,7 @@ class CurriculumPolicy:
             elif old is None:
                 mastery[skill] = new
             else:
-                mastery[skill] = (1 - self.alpha) * old + self.alpha * new
+                mastery[skill] = (1 - self.options.alpha) * old + self.options.alpha * new
         return mastery
 
     def levels(self, state: TeacherState, mastery: dict[str, float]) -> dict[str, int]:
@@ -101,12 +90,14 @@ class CurriculumPolicy:
         levels = {}
         for skill, m in mastery.items():
             level = int(before.get(skill, 0))
-            levels[skill] = min(level + 1, self.max_level) if m >= self.threshold else max(level - 1, 0)
+            levels[skill] = min(level + 1, self.options.max_level) if m >= self.options.threshold else max(level - 1, 0)
         return levels
 
     def allocation(self, state: TeacherState, mastery: dict[str, float]) -> dict[str, int]:
         """Unmastered skills ∝ (1 - mastery); mastered ones get `floor` each (or an even spread)."""
-        weights = {s: self.floor if m >= self.threshold else max(1.0 - m, 1e-6) for s, m in mastery.items()}
+        weights = {
+            s: self.options.floor if m >= self.options.threshold else max(1.0 - m, 1e-6) for s, m in mastery.items()
+        }
         if not any(weights.values()):
             return even_counts(state)
         return allocate(state.budget, weights)
@@ -120,7 +111,7 @@ class CurriculumPolicy:
                 count=count,
                 difficulty=levels[skill] or None,
                 instructions=_instructions(skill, levels[skill], state.skill_tree),
-                exemplars=exemplars_for(index, state.skill_tree, skill, self.exemplars, rng),
+                exemplars=exemplars_for(index, state.skill_tree, skill, self.options.exemplars, rng),
             )
             for skill, count in counts.items()
             if count

@@ -33,6 +33,7 @@ from teachloop.agents.policies.stat_sel import StatSelPolicy
 from teachloop.agents.policies.stat_syn import StatSynPolicy
 from teachloop.agents.state import TeacherState
 from teachloop.errors import ConfigError
+from teachloop.registry import Component
 from teachloop.types import DataPlan, Example, Lineage, Selection
 
 
@@ -67,15 +68,16 @@ class DeltaOptions(BaseModel):
         return TeacherConfig.from_spec(spec, **({"temperature": 0.0, "max_tokens": self.max_tokens} | options))
 
 
-class DeltaPolicy:
+class DeltaPolicy(Component):
     """Delta learning: a weak model's answer over an even weaker one's (DPO, no judge)."""
 
     name = "delta"
+    kind = "policy"
     Options = DeltaOptions
+    options: DeltaOptions
     uses_teacher = True  # its answers come from the models it names
 
-    def __init__(self, **options: Any) -> None:
-        self.options = DeltaOptions(**options)
+    def setup(self) -> None:
         self.pool_only = self.options.prompts == "pool"  # its prompts need no generator then
 
     def plan(self, state: TeacherState) -> DataPlan:

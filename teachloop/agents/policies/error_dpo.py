@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from teachloop.agents.engines.filters import normalize
 from teachloop.agents.policies.stat_syn import StatSynPolicy
 from teachloop.agents.state import TeacherState
+from teachloop.registry import Component
 from teachloop.types import DataPlan, Example
 
 
@@ -32,15 +33,16 @@ class ErrorDPOOptions(BaseModel):
     floor: float = Field(default=0.0, ge=0, le=1, description="share of the budget spread evenly (as stat-syn)")
 
 
-class ErrorDPOPolicy:
+class ErrorDPOPolicy(Component):
     """Preference pairs against the student's own errors: verified answer over its wrong one (DPO)."""
 
     name = "error-dpo"
+    kind = "policy"
     Options = ErrorDPOOptions
+    options: ErrorDPOOptions
 
-    def __init__(self, keep_known: bool = False, floor: float = 0.0) -> None:
-        self.keep_known = keep_known
-        self.allocator = StatSynPolicy(floor=floor)
+    def setup(self) -> None:
+        self.allocator = StatSynPolicy(floor=self.options.floor)
 
     def plan(self, state: TeacherState) -> DataPlan:
         plan = self.allocator.plan(state)
@@ -54,6 +56,6 @@ class ErrorDPOPolicy:
         for ex, own in zip(candidates, answers, strict=True):
             if normalize(own) != normalize(ex.answer):
                 kept.append(ex.model_copy(update={"rejected": own.strip()}))
-            elif self.keep_known:
+            elif self.options.keep_known:
                 kept.append(ex)
         return kept

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.policies.stat_syn import StatSynPolicy
 from teachloop.agents.state import TeacherState
+from teachloop.registry import Component
 from teachloop.types import DataPlan, Example, Selection
 
 
@@ -32,23 +33,23 @@ class InfluenceOptions(BaseModel):
     floor: float = Field(default=0.0, ge=0, le=1, description="share of the budget spread evenly (as stat-syn)")
 
 
-class InfluencePolicy:
+class InfluencePolicy(Component):
     """Montessori-Instruct: over-generate, keep the candidates with the most helpful local influence."""
 
     name = "influence"
+    kind = "policy"
     Options = InfluenceOptions
+    options: InfluenceOptions
     needs_pool_attempts = True
 
-    def __init__(self, overgenerate: float = 2.0, reference: int = 64, floor: float = 0.0) -> None:
-        self.overgenerate = overgenerate
-        self.reference = reference
-        self.allocator = StatSynPolicy(floor=floor)
+    def setup(self) -> None:
+        self.allocator = StatSynPolicy(floor=self.options.floor)
 
     def plan(self, state: TeacherState) -> DataPlan:
-        wide = state.model_copy(update={"budget": round(state.budget * self.overgenerate)})
+        wide = state.model_copy(update={"budget": round(state.budget * self.options.overgenerate)})
         plan = self.allocator.plan(wide)
         return plan.model_copy(
-            update={"policy": self.name, "rationale": f"{self.overgenerate}x over-generation; {plan.rationale}"}
+            update={"policy": self.name, "rationale": f"{self.options.overgenerate}x over-generation; {plan.rationale}"}
         )
 
     def select(self, candidates: list[Example], state: TeacherState) -> Selection:
@@ -57,7 +58,7 @@ class InfluencePolicy:
         failing_ids = {a.example_id for a in state.pool_attempts if not a.correct}
         failing = [ex for ex in state.pool if ex.id in failing_ids]
         rng = random.Random(f"{state.seed}:{state.iteration}:influence")
-        reference = rng.sample(failing, min(self.reference, len(failing)))
+        reference = rng.sample(failing, min(self.options.reference, len(failing)))
         scores = state.probe.influence(candidates, reference)
         scored = [ex.model_copy(update={"meta": {**ex.meta, "influence": s}}) for ex, s in zip(candidates, scores)]
         ranked = sorted(range(len(scored)), key=lambda k: scores[k])

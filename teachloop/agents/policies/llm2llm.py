@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from teachloop.agents.policies.base import allocate
 from teachloop.agents.policies.common import even_requests
 from teachloop.agents.state import TeacherState
+from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example, GenerationRequest
 
@@ -39,16 +40,15 @@ class LLM2LLMOptions(BaseModel):
     )
 
 
-class LLM2LLMPolicy:
+class LLM2LLMPolicy(Component):
     """LLM2LLM: new examples like each seed item the student still gets wrong."""
 
     name = "llm2llm"
+    kind = "policy"
     Options = LLM2LLMOptions
+    options: LLM2LLMOptions
     uses_teacher = True  # the teacher writes its examples (llm engine); without one, the generator does
     needs_pool_attempts = True
-
-    def __init__(self, instructions: str = INSTRUCTIONS) -> None:
-        self.instructions = instructions
 
     def plan(self, state: TeacherState) -> DataPlan:
         wrong = wrong_seed_items(state)
@@ -83,7 +83,7 @@ class LLM2LLMPolicy:
         return GenerationRequest(
             skill=skill,
             count=count,
-            instructions=self.instructions,
+            instructions=self.options.instructions,
             exemplars=[seed_item],
             parent_id=seed_item.id,
         )

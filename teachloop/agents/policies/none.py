@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from teachloop.agents.state import TeacherState
+from teachloop.registry import Component
 from teachloop.types import DataPlan
 
 
@@ -20,11 +21,13 @@ class NoDataOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class NoDataPolicy:
+class NoDataPolicy(Component):
     """The vanilla SFT baseline: no new data; the budget is drawn uniformly from the seed pool."""
 
     name = "none"
+    kind = "policy"
     Options = NoDataOptions
+    options: NoDataOptions
     pool_only = True
 
     def plan(self, state: TeacherState) -> DataPlan:

@@ -28,6 +28,7 @@ from teachloop.agents.policies.common import (
     truncate,
 )
 from teachloop.agents.state import TeacherState
+from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, DataPlan, Example, GenerationRequest
 
@@ -47,30 +48,18 @@ class OpenEndedOptions(BaseModel):
     use_teacher: bool = Field(default=True, description="ask the LLM teacher when the run has one")
 
 
-class OpenEndedPolicy:
+class OpenEndedPolicy(Component):
     """DataEnvGym's open-ended teacher: data specs from the student's failed attempts."""
 
     name = "open-ended"
+    kind = "policy"
     Options = OpenEndedOptions
+    options: OpenEndedOptions
     uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback
-
-    def __init__(
-        self,
-        errors_shown: int = 5,
-        examples_shown: int = 5,
-        max_specs: int = 8,
-        exemplars: int = 3,
-        use_teacher: bool = True,
-    ) -> None:
-        self.errors_shown = errors_shown
-        self.examples_shown = examples_shown
-        self.max_specs = max_specs
-        self.exemplars = exemplars
-        self.use_teacher = use_teacher
 
     def plan(self, state: TeacherState) -> DataPlan:
         rng = random.Random(f"{state.seed}:{state.iteration}:open-ended")
-        if state.teacher is not None and self.use_teacher and state.skill_tree.leaves() and state.budget:
+        if state.teacher is not None and self.options.use_teacher and state.skill_tree.leaves() and state.budget:
             return self._llm_plan(state, rng)
         return self._error_plan(state, rng)
 
@@ -91,7 +80,7 @@ class OpenEndedPolicy:
                     skill=skill,
                     count=count,
                     instructions=_error_instructions(skill, counts[key], state.skill_tree),
-                    exemplars=exemplars_for(index, state.skill_tree, skill, self.exemplars, rng),
+                    exemplars=exemplars_for(index, state.skill_tree, skill, self.options.exemplars, rng),
                 )
             )
         summary = ", ".join(f"{k}:{v}" for k, v in counts.items())
@@ -104,7 +93,7 @@ class OpenEndedPolicy:
 
     # -- with an LLM: ask for data specs ----------------------------------------------------
     def _llm_plan(self, state: TeacherState, rng: random.Random) -> DataPlan:
-        schema = spec_schema(state.skill_tree.leaves(), self.max_specs, state.budget)
+        schema = spec_schema(state.skill_tree.leaves(), self.options.max_specs, state.budget)
         prompt = self._prompt(state, rng)
         conversation = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
         reply = state.teacher.structured([conversation], schema, purpose="policy:open-ended")[0]
@@ -118,7 +107,7 @@ class OpenEndedPolicy:
                 skill=spec.skill,
                 count=allocation[str(i)],
                 instructions=spec.instructions,
-                exemplars=exemplars_for(index, state.skill_tree, spec.skill, self.exemplars, rng),
+                exemplars=exemplars_for(index, state.skill_tree, spec.skill, self.options.exemplars, rng),
             )
             for i, spec in enumerate(specs)
             if allocation[str(i)]
@@ -132,8 +121,8 @@ class OpenEndedPolicy:
 
     def _prompt(self, state: TeacherState, rng: random.Random) -> str:
         tree = state.skill_tree
-        errors = pick(state.feedback.errors, self.errors_shown, rng)
-        examples = pick(state.pool, self.examples_shown, rng)
+        errors = pick(state.feedback.errors, self.options.errors_shown, rng)
+        examples = pick(state.pool, self.options.examples_shown, rng)
         lines = ["Skills of the task:"]
         lines += [f"- {s}: {tree.description(s)}" for s in tree.leaves()]
         lines += ["", "Questions the student answered wrongly:"]
@@ -143,7 +132,7 @@ class OpenEndedPolicy:
         lines += [
             "",
             f"Plan {state.budget} new training examples that would fix the student's mistakes: up to "
-            f"{self.max_specs} data specs, each with a skill from the list, how many examples to write and "
+            f"{self.options.max_specs} data specs, each with a skill from the list, how many examples to write and "
             "instructions for the writer (what to practise, how hard, what to vary).",
         ]
         return "\n".join(lines)

@@ -28,6 +28,7 @@ from teachloop.agents.policies.common import (
     truncate,
 )
 from teachloop.agents.state import TeacherState
+from teachloop.registry import Component
 from teachloop.types import Attempt, DataPlan, GenerationRequest
 
 SYSTEM = "You are the teacher of a small student model and diagnose its weak skills. Reply with JSON only."
@@ -45,26 +46,14 @@ class SkillListOptions(BaseModel):
     use_teacher: bool = Field(default=True, description="ask the LLM teacher when the run has one")
 
 
-class SkillListPolicy:
+class SkillListPolicy(Component):
     """DataEnvGym's skill-list teacher: budget by per-skill accuracy, weak-skill hypotheses."""
 
     name = "skill-list"
+    kind = "policy"
     Options = SkillListOptions
+    options: SkillListOptions
     uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback
-
-    def __init__(
-        self,
-        floor: float = 0.05,
-        hypotheses: int = 2,
-        errors_shown: int = 5,
-        exemplars: int = 3,
-        use_teacher: bool = True,
-    ) -> None:
-        self.floor = floor
-        self.hypotheses = hypotheses
-        self.errors_shown = errors_shown
-        self.exemplars = exemplars
-        self.use_teacher = use_teacher
 
     def plan(self, state: TeacherState) -> DataPlan:
         if not state.skill_tree.leaves():
@@ -82,7 +71,7 @@ class SkillListPolicy:
             split = allocate(count, {str(i): 1.0 for i in range(len(texts))})
             for i, text in enumerate(texts):
                 if split[str(i)]:
-                    exemplars = exemplars_for(index, state.skill_tree, skill, self.exemplars, rng)
+                    exemplars = exemplars_for(index, state.skill_tree, skill, self.options.exemplars, rng)
                     requests.append(
                         GenerationRequest(skill=skill, count=split[str(i)], instructions=text, exemplars=exemplars)
                     )
@@ -98,7 +87,7 @@ class SkillListPolicy:
 
     def allocation(self, state: TeacherState, accuracy: dict[str, float]) -> dict[str, int]:
         """Examples per leaf skill: ∝ (1 - accuracy) + floor, even when that is zero everywhere."""
-        weights = {s: max(0.0, 1.0 - a) + self.floor for s, a in accuracy.items()}
+        weights = {s: max(0.0, 1.0 - a) + self.options.floor for s, a in accuracy.items()}
         if not any(weights.values()):
             return even_counts(state)
         return allocate(state.budget, weights)
@@ -107,14 +96,14 @@ class SkillListPolicy:
         self, state: TeacherState, accuracy: dict[str, float], counts: dict[str, int], rng: random.Random
     ) -> dict[str, list[str]]:
         """With an LLM: weak skill -> its hypotheses (skills whose reply failed are left out)."""
-        if state.teacher is None or not self.use_teacher:
+        if state.teacher is None or not self.options.use_teacher:
             return {}
         weak = [s for s, c in counts.items() if c and accuracy[s] < 1.0]
         if not weak:
             return {}
         prompts = [self._prompt(s, accuracy[s], state, rng) for s in weak]
         conversations = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": p}] for p in prompts]
-        schema = hypothesis_schema(self.hypotheses)
+        schema = hypothesis_schema(self.options.hypotheses)
         replies = state.teacher.structured(conversations, schema, purpose="policy:skill-list")
         found = {}
         for skill, reply in zip(weak, replies, strict=True):
@@ -124,7 +113,7 @@ class SkillListPolicy:
         return found
 
     def _prompt(self, skill: str, accuracy: float, state: TeacherState, rng: random.Random) -> str:
-        errors = pick([e for e in state.feedback.errors if skill in e.skills], self.errors_shown, rng)
+        errors = pick([e for e in state.feedback.errors if skill in e.skills], self.options.errors_shown, rng)
         lines = [
             f"Skill: {skill} ({state.skill_tree.description(skill)}). The student answers {accuracy:.0%} of the "
             "evaluation questions on it correctly.",
@@ -132,7 +121,7 @@ class SkillListPolicy:
         ]
         lines += [_show_error(e) for e in errors] or ["(none sampled)"]
         lines.append(
-            f"Write up to {self.hypotheses} short hypotheses about what the student fails to do on this skill, "
+            f"Write up to {self.options.hypotheses} short hypotheses about what the student fails to do on this skill, "
             "each phrased as instructions for writing training examples that would fix it."
         )
         return "\n".join(lines)

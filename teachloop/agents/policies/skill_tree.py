@@ -38,6 +38,7 @@ from teachloop.agents.policies.common import (
 )
 from teachloop.agents.state import TeacherState
 from teachloop.errors import TeachloopError
+from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, GenerationRequest, HistoryEntry
 
@@ -117,30 +118,14 @@ class SkillTreeOptions(BaseModel):
     use_teacher: bool = Field(default=True, description="ask the LLM teacher when the run has one")
 
 
-class SkillTreePolicy:
+class SkillTreePolicy(Component):
     """DataEnvGym's skill-tree teacher: explore/exploit actions on an allocation over subskills."""
 
     name = "skill-tree"
+    kind = "policy"
     Options = SkillTreeOptions
+    options: SkillTreeOptions
     uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback
-
-    def __init__(
-        self,
-        step: float = 0.5,
-        mastered: float = 1.0,
-        exemplars: int = 3,
-        max_new: int = 3,
-        history_shown: int = 5,
-        history_limit: int = 100,
-        use_teacher: bool = True,
-    ) -> None:
-        self.step = step
-        self.mastered = mastered
-        self.exemplars = exemplars
-        self.max_new = max_new
-        self.history_shown = history_shown
-        self.history_limit = history_limit
-        self.use_teacher = use_teacher
 
     def plan(self, state: TeacherState) -> DataPlan:
         leaves = state.skill_tree.leaves()
@@ -148,7 +133,7 @@ class SkillTreePolicy:
             return DataPlan(policy=self.name, iteration=state.iteration, requests=even_requests(state))
         memory = _load(state.policy_state, leaves)
         accuracy = leaf_accuracy(state)
-        memory.history = (memory.history + _rewarded(memory, state, accuracy))[-self.history_limit :]
+        memory.history = (memory.history + _rewarded(memory, state, accuracy))[-self.options.history_limit :]
         last_reward = memory.history[-1].reward if memory.history else {}
         action = self._teacher_action(state, memory, accuracy)
         if action is None:
@@ -183,7 +168,7 @@ class SkillTreePolicy:
         last_reward: dict[str, float],
     ) -> Explore | Exploit:
         covered = {memory.skill_of(k) for k in memory.allocation}
-        fresh = [s for s in leaves if s not in covered and accuracy[s] < self.mastered]
+        fresh = [s for s in leaves if s not in covered and accuracy[s] < self.options.mastered]
         if not memory.allocation:
             reasoning = "start: an even share for every skill not yet mastered"
             return Explore(add=_even(budget, fresh or leaves), reasoning=reasoning)
@@ -201,7 +186,7 @@ class SkillTreePolicy:
         self, memory: Memory, accuracy: dict[str, float], budget: int, last_reward: dict[str, float]
     ) -> dict[str, int]:
         """Per subskill: a `step` of the way to its target share; minus all of it when mastered."""
-        open_keys = [k for k in memory.allocation if accuracy.get(memory.skill_of(k), 0.0) < self.mastered]
+        open_keys = [k for k in memory.allocation if accuracy.get(memory.skill_of(k), 0.0) < self.options.mastered]
         priority = {k: 1.0 - accuracy[memory.skill_of(k)] + max(last_reward.get(k, 0.0), 0.0) for k in open_keys}
         total = sum(priority.values())
         delta = {}
@@ -209,17 +194,17 @@ class SkillTreePolicy:
             if key not in priority:
                 delta[key] = -current
             else:
-                delta[key] = round(self.step * (budget * priority[key] / total - current))
+                delta[key] = round(self.options.step * (budget * priority[key] / total - current))
         return {k: d for k, d in delta.items() if d}
 
     # -- the LLM teacher --------------------------------------------------------------------
     def _teacher_action(
         self, state: TeacherState, memory: Memory, accuracy: dict[str, float]
     ) -> Explore | Exploit | None:
-        if state.teacher is None or not self.use_teacher or not state.budget:
+        if state.teacher is None or not self.options.use_teacher or not state.budget:
             return None
         leaves = state.skill_tree.leaves()
-        schema = action_schema(leaves, list(memory.allocation), state.budget, self.max_new)
+        schema = action_schema(leaves, list(memory.allocation), state.budget, self.options.max_new)
         prompt = self._prompt(state, memory, accuracy)
         conversation = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
         reply = state.teacher.structured([conversation], schema, purpose="policy:skill-tree")[0]
@@ -231,13 +216,13 @@ class SkillTreePolicy:
         lines += _render(tree, {**state.feedback.node_accuracy, **accuracy})  # groups: all items below them
         lines += ["", f"Current allocation of the {state.budget} examples per iteration over subskills:"]
         lines += [f"- {k}{_about(memory, k)}: {n}" for k, n in memory.allocation.items()] or ["(empty)"]
-        shown = memory.history[-self.history_shown :] if self.history_shown else []
+        shown = memory.history[-self.options.history_shown :] if self.options.history_shown else []
         lines += ["", "Past actions and their rewards (change of the skill's accuracy):"]
         lines += [_show_step(step) for step in shown] or ["(none yet)"]
         lines += [
             "",
             "Choose one action. explore: add up to "
-            f"{self.max_new} new subskills under leaf skills (a name, a description and a number of examples). "
+            f"{self.options.max_new} new subskills under leaf skills (a name, a description and a number of examples). "
             "exploit: change the allocation by a delta per subskill (a negative delta that brings a subskill "
             "to 0 or below removes it). The allocation is rescaled to the budget afterwards.",
         ]
@@ -256,7 +241,7 @@ class SkillTreePolicy:
                     skill=skill,
                     count=count,
                     instructions=_instructions(key, memory, state.skill_tree),
-                    exemplars=exemplars_for(index, state.skill_tree, skill, self.exemplars, rng),
+                    exemplars=exemplars_for(index, state.skill_tree, skill, self.options.exemplars, rng),
                 )
             )
         return requests

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.policies.common import pool_index
 from teachloop.agents.state import TeacherState
+from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example
 
@@ -34,21 +35,20 @@ class StatSelOptions(BaseModel):
     k: int = Field(default=3, ge=1, description="pool items drawn per (failed item, missing skill), as in STAT")
 
 
-class StatSelPolicy:
+class StatSelPolicy(Component):
     """STAT-Sel: the budget drawn from the seed pool, weighted towards the missing skills."""
 
     name = "stat-sel"
+    kind = "policy"
     Options = StatSelOptions
+    options: StatSelOptions
     pool_only = True
-
-    def __init__(self, k: int = 3) -> None:
-        self.k = k
 
     def plan(self, state: TeacherState) -> DataPlan:
         counts = state.feedback.profile.counts
-        weights = expected_weights(state.pool, counts, state.skill_tree, self.k)
+        weights = expected_weights(state.pool, counts, state.skill_tree, self.options.k)
         if weights:
-            rationale = f"seed pool reweighted by the Missing-Skill-Profile (k={self.k}): " + ", ".join(
+            rationale = f"seed pool reweighted by the Missing-Skill-Profile (k={self.options.k}): " + ", ".join(
                 f"{s}={c}" for s, c in counts.items()
             )
         else:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from teachloop.agents.policies.base import allocate
 from teachloop.agents.policies.common import pick, pool_index
 from teachloop.agents.state import TeacherState
+from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example, GenerationRequest
 
@@ -38,15 +39,13 @@ class StatSynOptions(BaseModel):
     exemplars: int = Field(default=3, ge=0, description="pool examples of the skill shown with each request")
 
 
-class StatSynPolicy:
+class StatSynPolicy(Component):
     """STAT-Syn: new data per skill in proportion to the Missing-Skill-Profile."""
 
     name = "stat-syn"
+    kind = "policy"
     Options = StatSynOptions
-
-    def __init__(self, floor: float = 0.0, exemplars: int = 3) -> None:
-        self.floor = floor
-        self.exemplars = exemplars
+    options: StatSynOptions
 
     def plan(self, state: TeacherState) -> DataPlan:
         tree = state.skill_tree
@@ -62,10 +61,10 @@ class StatSynPolicy:
             rationale = "budget in proportion to the Missing-Skill-Profile " + ", ".join(
                 f"{s}={c}" for s, c in state.feedback.profile.counts.items()
             )
-        weights = {s: (1 - self.floor) * shares[s] + self.floor / len(leaves) for s in leaves}
+        weights = {s: (1 - self.options.floor) * shares[s] + self.options.floor / len(leaves) for s in leaves}
         counts = allocate(state.budget, weights)
         rng = random.Random(f"{state.seed}:{state.iteration}:stat-syn")
-        requests = skill_requests(counts, tree, pool_index(state.pool), self.exemplars, rng)
+        requests = skill_requests(counts, tree, pool_index(state.pool), self.options.exemplars, rng)
         return DataPlan(policy=self.name, iteration=state.iteration, requests=requests, rationale=rationale)
 
 

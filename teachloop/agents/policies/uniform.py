@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 from teachloop.agents.policies.base import allocate
 from teachloop.agents.state import TeacherState
+from teachloop.registry import Component
 from teachloop.types import DataPlan, GenerationRequest
 
 
@@ -15,11 +16,13 @@ class UniformOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class UniformPolicy:
+class UniformPolicy(Component):
     """The same budget spread evenly over every leaf skill (the baseline)."""
 
     name = "uniform"
+    kind = "policy"
     Options = UniformOptions
+    options: UniformOptions
 
     def plan(self, state: TeacherState) -> DataPlan:
         leaves = state.skill_tree.leaves()

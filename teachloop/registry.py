@@ -1,15 +1,16 @@
-"""Entry-point registries and the component contract: policies, environments and teacher
-backends are found by name, built from validated options and checked when loaded.
+"""The one plug-in registry: every pluggable kind (policy, environment, engine, teacher
+backend, tracker) is a `Registry` filled from its entry-point group, and built-ins register
+through the same groups as third-party plug-ins (see pyproject.toml), so a plug-in package is
+a first-class citizen.
 
-Built-ins register through the same entry-point groups as third-party plug-ins (see
-pyproject.toml), so a plug-in package is a first-class citizen.
-
-A component declares its options as a pydantic model in the class attribute `Options`;
-`build` validates the user's options with it (converting command-line text to the declared
-types) and calls the factory with every field as a keyword argument. A `Contract` lists a
-kind's required members and its optional hooks (each declared by a runtime-checkable
-Protocol); `check_component` runs at load time, so a hook that is misspelt or has the
-wrong signature is a one-line error before the run starts, not a silently skipped feature.
+A component declares its options once, as a pydantic model in the class attribute `Options`
+(type, default, description). `Registry.build` validates the user's options with it
+(converting command-line text to the declared types) and calls the factory with the validated
+instance; subclassing `Component` turns that instance into the component's `options`. A
+`Contract` lists a kind's required members and its optional hooks (each declared by a
+runtime-checkable Protocol); the registry checks it when it builds, so a hook that is misspelt
+or has the wrong signature is a one-line error before the run starts, not a silently
+skipped feature.
 """
 
 from __future__ import annotations
@@ -17,46 +18,108 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from teachloop.errors import ConfigError, PluginError, TeachloopError
-
-POLICIES = "teachloop.policies"
-ENVIRONMENTS = "teachloop.environments"
-TEACHER_BACKENDS = "teachloop.teacher_backends"
-
-_KIND = {POLICIES: "policy", ENVIRONMENTS: "environment", TEACHER_BACKENDS: "teacher backend"}
 
 # a name this close to a hook's (difflib ratio) is taken for a misspelling of it
 MISSPELLING_CUTOFF = 0.8
 
 
-def _entry_points(group: str) -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=group)}
+class NoOptions(BaseModel):
+    """A component that takes no options."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
-def available(group: str) -> list[str]:
-    return sorted(_entry_points(group))
+class Component:
+    """Base class of a registered component built from its `Options`.
+
+    `Cls(options)` takes a validated `Options` instance (what the registry passes);
+    `Cls(key=value, ...)` validates the keywords first, with the same one-line errors. Either
+    way the instance is `self.options`, and work that depends on it goes in `setup()`, so no
+    constructor repeats the options' names or defaults."""
+
+    kind: ClassVar[str] = "component"
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, options: BaseModel | None = None, /, **values: Any) -> None:
+        cls = type(self)
+        if options is None:
+            options = validate_options(cls.kind, _component_name(cls), cls.Options, values)
+        elif values:
+            raise TypeError(f"{cls.__name__}: pass an Options instance or keyword options, not both")
+        elif not isinstance(options, cls.Options):
+            raise TypeError(f"{cls.__name__} takes a {cls.Options.__name__}, got {type(options).__name__}")
+        self.options = options
+        self.setup()
+
+    def setup(self) -> None:
+        """What the component computes from `self.options` once (read files, build state)."""
 
 
-def load(group: str, name: str) -> Any:
-    """The object a plug-in registers under `name` (a class or factory)."""
-    eps = _entry_points(group)
-    kind = _KIND.get(group, group)
-    if not eps:
-        raise PluginError(
-            f"no {kind} is registered at all: install teachloop (pip install -e .) so its entry points exist"
-        )
-    if name not in eps:
-        raise PluginError(f"unknown {kind} {name!r}; available: {', '.join(sorted(eps))}")
-    try:
-        return eps[name].load()
-    except Exception as exc:  # a broken plug-in must not look like a teachloop bug
-        raise PluginError(f"{kind} {name!r} is registered but failed to load: {exc}") from exc
+def _component_name(cls: type) -> str:
+    name = inspect.getattr_static(cls, "name", None)
+    return name if isinstance(name, str) else cls.__name__
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The components of one kind, found by name in the entry-point group `group`.
+
+    `command` is the CLI word for the kind (`teachloop <command> list | show NAME`);
+    `option_flag` says how a user passes options to one; `contract`, when given, is checked on
+    every component the registry builds; `settings` says where a kind that declares no
+    `Options` is configured."""
+
+    kind: str
+    group: str
+    command: str
+    option_flag: str = ""
+    contract: Contract | None = None
+    settings: str = ""  # where a kind without `Options` models is configured instead
+
+    def __post_init__(self) -> None:
+        _SHOW_COMMAND[self.kind] = self.command
+
+    def entry_points(self) -> dict[str, EntryPoint]:
+        return {ep.name: ep for ep in entry_points(group=self.group)}
+
+    def names(self) -> list[str]:
+        return sorted(self.entry_points())
+
+    def load(self, name: str) -> Any:
+        """The object registered under `name` (a class or factory)."""
+        eps = self.entry_points()
+        if not eps:
+            raise PluginError(
+                f"no {self.kind} is registered at all: install teachloop (pip install -e .) so its entry points exist"
+            )
+        if name not in eps:
+            close = difflib.get_close_matches(name, list(eps), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise PluginError(f"unknown {self.kind} {name!r}{hint}; available: {', '.join(sorted(eps))}")
+        try:
+            return eps[name].load()
+        except Exception as exc:  # a broken plug-in must not look like a teachloop bug
+            raise PluginError(f"{self.kind} {name!r} is registered but failed to load: {exc}") from exc
+
+    def build(self, name: str, options: Mapping[str, Any] | None = None, **context: Any) -> Any:
+        """The component registered as `name`, built from the user's `options` (validated by
+        its `Options`) and the caller's `context` keywords, checked against the contract."""
+        factory = self.load(name)
+        component = build(self.kind, name, factory, dict(options or {}), context)
+        if self.contract is not None:
+            check_component(component, self.contract, name)
+        return component
+
+    def describe(self, name: str) -> str:
+        return describe(self, name, self.load(name))
 
 
 # -- options ---------------------------------------------------------------------------------
@@ -130,46 +193,30 @@ def _see(kind: str, name: str) -> str:
     return f" (options: `teachloop {command} show {name}`)" if command else ""
 
 
-_SHOW_COMMAND = {"environment": "environments", "policy": "policies"}
+# kind -> its CLI word, filled as registries are made (an error can then say where to look)
+_SHOW_COMMAND: dict[str, str] = {}
 
 
-def build(kind: str, name: str, factory: Any, options: dict[str, Any]) -> Any:
-    """The component `factory` makes from the user's `options`.
+def build(kind: str, name: str, factory: Any, options: dict[str, Any], context: dict[str, Any] | None = None) -> Any:
+    """The component `factory` makes from the user's `options` and the caller's `context`.
 
-    With an `Options` model the options are validated first and the factory gets every
-    field (defaults included) as a keyword argument; without one they are passed as given.
-    A ValueError or TypeError from the factory becomes a one-line ConfigError."""
+    With an `Options` model the options are validated first and the factory gets the
+    validated instance as its one positional argument; without one they are passed as keyword
+    arguments, as given. A ValueError or TypeError from the factory becomes a one-line
+    ConfigError."""
+    context = context or {}
     model = options_model(factory, kind, name)
-    if model is not None:
-        validated = validate_options(kind, name, model, options)
-        _check_constructor_takes(kind, name, factory, model)
-        kwargs = {key: getattr(validated, key) for key in model.model_fields}
-    else:
-        kwargs = dict(options)
     try:
-        return factory(**kwargs)
+        if model is not None:
+            return factory(validate_options(kind, name, model, options), **context)
+        return factory(**options, **context)
     except TeachloopError:
         raise
-    except ValidationError as exc:  # a constructor validating its options itself
+    except ValidationError as exc:  # a constructor validating further itself
         raise ConfigError(_options_error(kind, name, exc)) from None
     except (TypeError, ValueError) as exc:
         given = f" {sorted(options)}" if options else ""
         raise ConfigError(f"{kind} {name!r} rejected its options{given}: {_one_line(exc)}{_see(kind, name)}") from None
-
-
-def _check_constructor_takes(kind: str, name: str, factory: Any, model: type[BaseModel]) -> None:
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return
-    takes = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    missing = [key for key in model.model_fields if key not in takes]
-    if missing:
-        raise PluginError(
-            f"{kind} {name!r} declares option(s) {', '.join(missing)} in `Options` that its constructor does not take"
-        )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -343,21 +390,27 @@ def _annotated(obj: Any, member: str) -> bool:
     return any(member in getattr(klass, "__annotations__", {}) for klass in cls.__mro__)
 
 
-# -- `teachloop environments|policies show NAME` ---------------------------------------------
-def describe(kind: str, name: str, factory: Any, contract: Contract, option_flag: str) -> str:
+# -- `teachloop <kind> show NAME` -----------------------------------------------------------
+def describe(registry: Registry, name: str, factory: Any) -> str:
     """A component's description, options (type, default, help) and declared capabilities."""
+    kind = registry.kind
     lines = [f"{name} ({kind})", f"  {summary(factory) or '(no description)'}", ""]
     model = options_model(factory, kind, name)
-    if model is None:
+    if model is None and registry.settings:
+        lines.append(f"settings: {registry.settings}")
+    elif model is None:
         lines.append("options: none declared (no `Options` model): options are passed to it unchecked")
     elif not model.model_fields:
         lines.append("options: none")
     else:
-        lines.append(f"options ({option_flag}):")
+        lines.append(f"options ({registry.option_flag}):" if registry.option_flag else "options:")
         for option, type_name, default, help_text in describe_options(model):
             lines.append(f"  {option}: {type_name} = {default}")
             if help_text:
                 lines.append(f"      {help_text}")
+    contract = registry.contract
+    if contract is None or not contract.optional:
+        return "\n".join(lines)
     lines.append("")
     if not isinstance(factory, type):
         lines.append("capabilities: known once built (the entry point is a factory function, not a class)")
