@@ -90,20 +90,35 @@ class Registry:
     def entry_points(self) -> dict[str, EntryPoint]:
         return {ep.name: ep for ep in entry_points(group=self.group)}
 
+    def register(self, name: str, factory: Any) -> None:
+        """Register `factory` under `name` in this process only (a notebook, a test, a script),
+        beside the entry points; a name an entry point already has is refused."""
+        if name in self.entry_points() or name in _IN_PROCESS.get(self.group, {}):
+            raise PluginError(f"{self.kind} {name!r} is already registered")
+        _IN_PROCESS.setdefault(self.group, {})[name] = factory
+
+    def unregister(self, name: str) -> None:
+        """Forget a component `register` added (entry points stay)."""
+        _IN_PROCESS.get(self.group, {}).pop(name, None)
+
     def names(self) -> list[str]:
-        return sorted(self.entry_points())
+        return sorted(set(self.entry_points()) | set(_IN_PROCESS.get(self.group, {})))
 
     def load(self, name: str) -> Any:
         """The object registered under `name` (a class or factory)."""
+        in_process = _IN_PROCESS.get(self.group, {})
+        if name in in_process:
+            return in_process[name]
         eps = self.entry_points()
         if not eps:
             raise PluginError(
                 f"no {self.kind} is registered at all: install teachloop (pip install -e .) so its entry points exist"
             )
         if name not in eps:
-            close = difflib.get_close_matches(name, list(eps), n=1)
+            known = self.names()
+            close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise PluginError(f"unknown {self.kind} {name!r}{hint}; available: {', '.join(sorted(eps))}")
+            raise PluginError(f"unknown {self.kind} {name!r}{hint}; available: {', '.join(known)}")
         try:
             return eps[name].load()
         except Exception as exc:  # a broken plug-in must not look like a teachloop bug
@@ -192,6 +207,9 @@ def _see(kind: str, name: str) -> str:
     command = _SHOW_COMMAND.get(kind)
     return f" (options: `teachloop {command} show {name}`)" if command else ""
 
+
+# entry-point group -> name -> factory, for components registered in this process
+_IN_PROCESS: dict[str, dict[str, Any]] = {}
 
 # kind -> its CLI word, filled as registries are made (an error can then say where to look)
 _SHOW_COMMAND: dict[str, str] = {}

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import types
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +12,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from teachloop.environments import Environment, available_environments, get_environment
-from teachloop.environments.jsonl import SANDBOX_MODULE
 from teachloop.environments.math import DEFAULT_SKILLS
 from teachloop.errors import TeachloopError
 from teachloop.skills.tree import SkillTree
@@ -172,7 +170,9 @@ def test_skill_tree_and_labels_file(tmp_path, gsm8k_file):
     assert sum(1 for skills in by_question.values() if not skills) == 18  # unlabelled: no default skill invented
 
     write_jsonl(tmp_path / "bad.labels.jsonl", [{"prompt": first, "skills": ["juggling", "addition", "sums"]}])
-    with pytest.raises(TeachloopError, match=r"2 skill label\(s\) in labels_file .* not in skill_tree .*: juggling, sums"):
+    with pytest.raises(
+        TeachloopError, match=r"2 skill label\(s\) in labels_file .* not in skill_tree .*: juggling, sums"
+    ):
         get_environment(
             "math", train_file=str(gsm8k_file), skill_tree=str(tmp_path / "skills.yaml"),
             labels_file=str(tmp_path / "bad.labels.jsonl"),
@@ -271,10 +271,17 @@ def test_hub_source_goes_through_load_dataset(monkeypatch):
 
 # -- jsonl ------------------------------------------------------------------------------------
 def test_jsonl_exact_with_skills_column(tmp_path):
-    rows = [{"prompt": f"capital of {c}?", "answer": cap, "skills": [kind]} for c, cap, kind in [
-        ("France", "Paris", "europe"), ("Japan", "Tokyo", "asia"), ("Italy", "Rome", "europe"),
-        ("India", "New Delhi", "asia"), ("Spain", "Madrid", "europe"), ("China", "Beijing", "asia"),
-    ]]
+    rows = [
+        {"prompt": f"capital of {c}?", "answer": cap, "skills": [kind]}
+        for c, cap, kind in [
+            ("France", "Paris", "europe"),
+            ("Japan", "Tokyo", "asia"),
+            ("Italy", "Rome", "europe"),
+            ("India", "New Delhi", "asia"),
+            ("Spain", "Madrid", "europe"),
+            ("China", "Beijing", "asia"),
+        ]
+    ]
     env = get_environment("jsonl", path=str(write_jsonl(tmp_path / "caps.jsonl", rows)), eval_fraction=0.5)
     assert isinstance(env, Environment) and env.name == "jsonl"
     assert sorted(env.skills.leaves()) == ["asia", "europe"]
@@ -308,34 +315,17 @@ def test_jsonl_numeric_and_math_scorers(tmp_path):
     assert not maths.score(maths.eval_set()[0], "\\boxed{600}").correct
 
 
-def test_jsonl_code_tests_without_sandbox_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, SANDBOX_MODULE, None)  # as if the module did not exist
-    data = write_jsonl(tmp_path / "code.jsonl", [{"prompt": "def f():", "answer": "assert f() == 1"}] * 3)
-    with pytest.raises(TeachloopError, match="scorer code-tests needs the code sandbox"):
-        get_environment("jsonl", path=str(data), scorer="code-tests")
-
-
-def test_jsonl_code_tests_delegates_to_the_sandbox(tmp_path, monkeypatch):
-    seen = []
-
-    def run_python(program, tests, limits):
-        seen.append((program, tests, limits))
-        return types.SimpleNamespace(passed="return 1" in program)
-
-    fake = types.SimpleNamespace(run_python=run_python, SandboxLimits=lambda **limits: limits)
-    monkeypatch.setitem(sys.modules, SANDBOX_MODULE, fake)
+def test_jsonl_code_tests_runs_prompt_plus_response_in_the_sandbox_within_its_limits(tmp_path):
     rows = [{"prompt": f"def f{i}():\n", "answer": f"assert f{i}() == 1\n"} for i in range(4)]
     data = write_jsonl(tmp_path / "code.jsonl", rows)
-    env = get_environment("jsonl", path=str(data), scorer="code-tests", program="prompt+response", timeout_s=3)
+    env = get_environment("jsonl", path=str(data), scorer="code-tests", program="prompt+response", timeout_s=1)
     ex = env.eval_set()[0]
-    assert env.score(ex, "```python\n    return 1\n```").correct
-    limits = {"wall_seconds": 3, "cpu_seconds": 3, "memory_mb": 512}
-    assert seen[-1] == (ex.prompt + "    return 1\n", ex.answer, limits)
+    assert env.score(ex, "```python\n    return 1\n```").correct  # the body completes the prompt's def
     assert not env.score(ex, "    return 2\n").correct
+    assert not env.score(ex, "    while True:\n        pass\n").correct  # stopped at timeout_s
 
 
 def test_jsonl_code_tests_in_the_real_sandbox(tmp_path):
-    pytest.importorskip(SANDBOX_MODULE)
     rows = [{"prompt": "Write add(a, b).", "answer": "assert add(2, 3) == 5\n"}] * 2
     env = get_environment("jsonl", path=str(write_jsonl(tmp_path / "add.jsonl", rows)), scorer="code-tests")
     ex = env.eval_set()[0]
@@ -395,14 +385,31 @@ OFFLINE_RUN = textwrap.dedent(
 
 
 def test_teachloop_run_env_math_is_offline_with_local_files(tmp_path, gsm8k_file):
-    (tmp_path / "run.yaml").write_text(
-        f"environment_options:\n  train_file: {gsm8k_file}\n  eval_fraction: 0.25\n"
-    )
+    (tmp_path / "run.yaml").write_text(f"environment_options:\n  train_file: {gsm8k_file}\n  eval_fraction: 0.25\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     out = subprocess.run(
-        [sys.executable, "-c", OFFLINE_RUN, "run", "--config", str(tmp_path / "run.yaml"), "--env", "math",
-         "--policy", "none", "--out", str(tmp_path / "runs"), "--name", "offline", "--quiet"],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-c",
+            OFFLINE_RUN,
+            "run",
+            "--config",
+            str(tmp_path / "run.yaml"),
+            "--env",
+            "math",
+            "--policy",
+            "none",
+            "--out",
+            str(tmp_path / "runs"),
+            "--name",
+            "offline",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])

@@ -169,24 +169,32 @@ class TypedTinyEnv(Component):
     score = TinyEnv.score
 
 
+class InProcess(dict):
+    """`table[name] = obj` registers `obj` as a policy and an environment in this process."""
+
+    def __setitem__(self, name: str, obj: object) -> None:
+        for kind in (POLICIES, ENVIRONMENTS):
+            kind.unregister(name)
+            kind.register(name, obj)
+        super().__setitem__(name, obj)
+
+
 @pytest.fixture
-def registered(monkeypatch):
-    """Register test classes as entry points: {name: object}."""
-    table: dict[str, object] = {}
-    real = Registry.entry_points
+def registered():
+    table = InProcess()
+    yield table
+    for name in table:
+        for kind in (POLICIES, ENVIRONMENTS):
+            kind.unregister(name)
 
-    class FakeEntryPoint:
-        def __init__(self, obj):
-            self.obj = obj
 
-        def load(self):
-            return self.obj
-
-    def entry_points(self):
-        return real(self) | {name: FakeEntryPoint(obj) for name, obj in table.items()}
-
-    monkeypatch.setattr(Registry, "entry_points", entry_points)
-    return table
+def test_a_component_registered_in_process_is_found_like_an_entry_point(registered):
+    registered["tiny"] = TinyEnv
+    assert "tiny" in available_environments() and len(get_environment("tiny").eval_set()) == 2
+    with pytest.raises(PluginError, match="environment 'skillworld' is already registered"):
+        ENVIRONMENTS.register("skillworld", TinyEnv)
+    with pytest.raises(PluginError, match="unknown environment 'tiyn' \\(did you mean 'tiny'\\?\\)"):
+        get_environment("tiyn")
 
 
 def test_a_plugin_without_options_model_gets_its_options_as_given_and_errors_stay_one_line(registered):

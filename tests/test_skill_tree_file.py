@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from teachloop.agents.backends import TEACHER_BACKENDS, Completion, Job
 from teachloop.environments import get_environment
 from teachloop.errors import TeachloopError
-from teachloop.skills.discovery import SkillProposal
 from teachloop.skills.tree_file import read_tree_file, write_tree_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hierarchy"
@@ -234,46 +234,52 @@ def test_a_labels_file_is_matched_on_the_question_text(tmp_path, caplog):
 
 
 # -- discovery writes files the environments read back --------------------------------------
-class ScriptedTeacher:
-    """Stands in for TeacherLLM: proposes a fixed grouped skill list and labels by operator."""
+class ScriptedBackend:
+    """A teacher backend registered like any other (`--teacher scripted:x`): it proposes a
+    fixed grouped skill list and labels each question by its operator. Everything between
+    it and discovery (cache, ledger, validation, the start-up check) is the real client."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        from teachloop.agents.llm import UsageLedger
+    local_weights = False
 
-        self.ledger = UsageLedger()
+    def __init__(self, cfg, model) -> None:
+        self.cfg, self.model = cfg, model
 
-    def structured(self, conversations, schema, purpose="call", temperature=None, max_tokens=None):
-        if schema is SkillProposal:
-            return [
-                SkillProposal.model_validate(
-                    {
-                        "skills": [
-                            {"name": "Adding", "description": "add numbers", "group": "Whole numbers"},
-                            {"name": "Taking away", "description": "subtract numbers", "group": "Whole numbers"},
-                            {"name": "Parts", "description": "fractions", "group": ""},
-                        ]
-                    }
-                )
-            ]
-        replies = []
-        for conversation in conversations:
-            question = conversation[-1]["content"].split("Question: ", 1)[1].split("\nAnswer:")[0]
-            skill = "parts" if "/" in question else "taking-away" if " - " in question else "adding"
-            replies.append(schema(skills=[skill]))
-        return replies
+    def reply(self, job: Job) -> dict:
+        title = job.json_schema.get("title")
+        if title == "ReadyCheck":
+            return {"ok": True}
+        if title == "SkillProposal":
+            return {
+                "skills": [
+                    {"name": "Adding", "description": "add numbers", "group": "Whole numbers"},
+                    {"name": "Taking away", "description": "subtract numbers", "group": "Whole numbers"},
+                    {"name": "Parts", "description": "fractions", "group": ""},
+                ]
+            }
+        question = job.messages[-1]["content"].split("Question: ", 1)[1].split("\nAnswer:")[0]
+        return {"skills": ["parts" if "/" in question else "taking-away" if " - " in question else "adding"]}
+
+    def complete(self, jobs, events) -> None:
+        for index, job in enumerate(jobs):
+            events.done(index, Completion(text=json.dumps(self.reply(job)), prompt_tokens=10, completion_tokens=5))
 
 
-def test_discover_output_round_trips_into_the_environment(tmp_path, monkeypatch):
-    import teachloop.agents.llm
+@pytest.fixture
+def scripted_teacher():
+    TEACHER_BACKENDS.register("scripted", ScriptedBackend)
+    yield "scripted:labeller"
+    TEACHER_BACKENDS.unregister("scripted")
+
+
+def test_discover_output_round_trips_into_the_environment(tmp_path, scripted_teacher):
     from teachloop.cli import app
 
-    monkeypatch.setattr(teachloop.agents.llm, "TeacherLLM", ScriptedTeacher)
     data = tmp_path / "data.jsonl"
     shutil.copy(EXAMPLE / "data.jsonl", data)
     out = tmp_path / "found" / "skills.yaml"
     result = CliRunner().invoke(
         app,
-        ["skills", "discover", "--teacher", "openai:fake", "--env", "math", "--env-option", f"train_file={data}",
+        ["skills", "discover", "--teacher", scripted_teacher, "--env", "math", "--env-option", f"train_file={data}",
          "--out", str(out), "--cache", str(tmp_path / "cache")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -299,7 +305,7 @@ def test_discover_refuses_an_unknown_tree_suffix(tmp_path):
     from teachloop.cli import app
 
     result = CliRunner().invoke(
-        app, ["skills", "discover", "--teacher", "openai:fake", "--out", str(tmp_path / "t.txt")]
+        app, ["skills", "discover", "--teacher", scripted_teacher, "--out", str(tmp_path / "t.txt")]
     )
     assert result.exit_code != 0
     assert "written as .yaml, .yml or .json" in str(result.exception) + result.output

@@ -38,7 +38,6 @@ The same file format is what a run writes as data, so generated data can be reus
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import re
@@ -72,7 +71,6 @@ from teachloop.skills.tree import SkillTree, SkillTreeError
 from teachloop.types import Attempt, Example
 
 NAME = "jsonl"
-SANDBOX_MODULE = "teachloop.environments.sandbox"
 _log = logging.getLogger(__name__)
 _SPACE = re.compile(r"\s+")
 _FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -334,20 +332,11 @@ def code_of(response: str) -> str:
 
 
 def _sandbox_runner(timeout_s: float, memory_mb: int) -> Callable[[str, str], bool]:
-    """`(program, tests) -> passed`, through the code sandbox's `run_python`, imported lazily
-    (the sandbox is another module's job; this environment only delegates to it)."""
-    try:
-        sandbox = importlib.import_module(SANDBOX_MODULE)
-    except ImportError as exc:
-        raise TeachloopError(
-            f"{NAME}: scorer code-tests needs the code sandbox ({SANDBOX_MODULE}), which is not available "
-            f"in this installation ({exc}); use scorer exact, numeric or math"
-        ) from exc
-    run_python = getattr(sandbox, "run_python", None)
-    limits_model = getattr(sandbox, "SandboxLimits", None)
-    if not callable(run_python) or limits_model is None:
-        raise TeachloopError(f"{NAME}: scorer code-tests: {SANDBOX_MODULE} has no run_python / SandboxLimits")
-    limits = limits_model(wall_seconds=timeout_s, cpu_seconds=max(1, math.ceil(timeout_s)), memory_mb=memory_mb)
+    """`(program, tests) -> passed`, through the code sandbox's `run_python` (imported here:
+    only the code-tests scorer pays for loading it)."""
+    from teachloop.environments.sandbox import SandboxLimits, run_python
+
+    limits = SandboxLimits(wall_seconds=timeout_s, cpu_seconds=max(1, math.ceil(timeout_s)), memory_mb=memory_mb)
 
     def passes(program: str, tests: str) -> bool:
         return bool(run_python(program, tests, limits).passed)
