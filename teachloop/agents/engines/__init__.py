@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from teachloop.agents.engines.base import ENGINE_CONTRACT, Engine
 from teachloop.agents.engines.programmatic import ProgrammaticEngine
-from teachloop.errors import ConfigError, PluginError
+from teachloop.errors import ConfigError
 from teachloop.registry import Registry
 
 if TYPE_CHECKING:
@@ -22,18 +22,19 @@ ENGINES = Registry(
 )
 
 
+def check_engine_name(name: str) -> None:
+    """A one-line ConfigError unless `name` is a registered engine (`auto` is resolved by the
+    run config before it gets here)."""
+    if name not in ENGINES.names():
+        raise ConfigError(f"unknown engine {name!r}; available: auto, {', '.join(ENGINES.names())}")
+
+
 def get_engine(name: str, teacher: TeacherLLM | None = None, progress: bool = False, **options: Any) -> Engine:
-    """The engine registered as `name`, built from its validated `options`; `auto` is the
-    LLM engine when a teacher is configured, else the programmatic one."""
-    if name == "auto":
-        name = "llm" if teacher is not None else "programmatic"
-    try:
-        engine: Engine = ENGINES.build(name, options, teacher=teacher, progress=progress)
-    except PluginError as exc:
-        if name in ENGINES.names():
-            raise
-        raise ConfigError(f"unknown engine {name!r}; available: auto, {', '.join(ENGINES.names())}") from exc
+    """The engine registered as `name`, built from its validated `options` with the run's
+    teacher (None without one) and progress switch."""
+    check_engine_name(name)
+    engine: Engine = ENGINES.build(name, options, teacher=teacher, progress=progress)
     return engine
 
 
-__all__ = ["ENGINES", "ENGINE_CONTRACT", "Engine", "ProgrammaticEngine", "get_engine"]
+__all__ = ["ENGINES", "ENGINE_CONTRACT", "Engine", "ProgrammaticEngine", "check_engine_name", "get_engine"]
