@@ -36,7 +36,7 @@ def main() -> None:
 
     from pydantic import BaseModel, Field
 
-    from teachloop.agents.llm import TeacherConfig, TeacherLLM
+    from teachloop.agents.teacher import TeacherConfig, TeacherLLM
     from teachloop.students.checkpoints import resolve_checkpoint
     from teachloop.students.student import quiet_hf_libraries
 

@@ -111,8 +111,8 @@ def main() -> None:
 
     from real_student import warm_start
 
-    from teachloop.agents.backends.vllm_local import VLLMBackend
-    from teachloop.agents.llm import TeacherConfig
+    from teachloop.agents.teacher.backends.vllm_local import VLLMBackend
+    from teachloop.agents.teacher import TeacherConfig
     from teachloop.runs.config import RunConfig
     from teachloop.students.checkpoints import resolve_checkpoint
     from teachloop.students.packaged import locate

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from teachloop.agents.llm import TeacherConfig, TeacherLLM
+from teachloop.agents.teacher import TeacherConfig, TeacherLLM
 
 
 class Item(BaseModel):

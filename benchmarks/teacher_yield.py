@@ -108,8 +108,8 @@ def main() -> None:
     parser.add_argument("--no-open-tasks", action="store_true", help="skillworld only")
     args = parser.parse_args()
 
-    from teachloop.agents.backends.vllm_local import VLLMBackend
-    from teachloop.agents.llm import TeacherConfig
+    from teachloop.agents.teacher.backends.vllm_local import VLLMBackend
+    from teachloop.agents.teacher import TeacherConfig
     from teachloop.runs.config import RunConfig
     from teachloop.runs.teacher_check import check_teacher
     from teachloop.students.checkpoints import resolve_checkpoint

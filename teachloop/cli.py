@@ -76,7 +76,7 @@ for _command, _summary, _group, _where, _attribute in (
     ("policies", "Data-generation policies", "teachloop.policies", "teachloop.agents.policies", "POLICIES"),
     ("environments", "Environments", "teachloop.environments", "teachloop.environments", "ENVIRONMENTS"),
     ("engines", "Data-generation engines", "teachloop.engines", "teachloop.agents.engines", "ENGINES"),
-    ("backends", "Teacher backends", "teachloop.teacher_backends", "teachloop.agents.backends", "TEACHER_BACKENDS"),
+    ("backends", "Teacher backends", "teachloop.teacher_backends", "teachloop.agents.teacher", "TEACHER_BACKENDS"),
     ("trackers", "Experiment trackers", "teachloop.trackers", "teachloop.runs.tracking", "TRACKERS"),
 ):
     _add_registry_commands(_command, _summary, _group, _where, _attribute)
@@ -182,6 +182,17 @@ def run(
         str | None, typer.Option(help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 [$OPENAI_BASE_URL].")
     ] = None,
     teacher_concurrency: Annotated[int | None, typer.Option(help="Teacher requests in flight at once.")] = None,
+    engine_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Engine option KEY=VALUE (repeatable); `teachloop engines show NAME` lists them."),
+    ] = None,
+    teacher_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Teacher backend option KEY=VALUE (repeatable), e.g. --teacher-option timeout=120; "
+            "`teachloop backends show NAME` lists a backend's options."
+        ),
+    ] = None,
     engine: Annotated[str | None, typer.Option(help="auto | programmatic | llm (auto: llm with a teacher).")] = None,
     diagnosis: Annotated[
         str | None, typer.Option(help="exact: profile from skill labels | llm: the teacher judges missing skills.")
@@ -266,8 +277,8 @@ def run(
         "verify": verify,
         "answer_samples": answer_samples,
         "skills": skills,
-        "teacher.base_url": teacher_base_url,
-        "teacher.concurrency": teacher_concurrency,
+        "teacher.options.base_url": teacher_base_url,
+        "teacher.options.concurrency": teacher_concurrency,
         "eval_backend": eval_backend,
         "train.method": train_method,
         "train.processes": train_processes,
@@ -278,13 +289,17 @@ def run(
         "tracking_project": tracking_project,
     }
     if teacher is not None:
-        from teachloop.agents.llm import parse_teacher_spec
+        from teachloop.agents.teacher import parse_teacher_spec
 
         overrides["teacher.backend"], overrides["teacher.model"] = parse_teacher_spec(teacher)
     for key, value in _key_values(env_option or []).items():
         overrides[f"environment_options.{key}"] = value
     for key, value in _key_values(policy_option or []).items():
         overrides[f"policy_options.{key}"] = value
+    for key, value in _key_values(engine_option or []).items():
+        overrides[f"engine_options.{key}"] = value
+    for key, value in _key_values(teacher_option or []).items():
+        overrides[f"teacher.options.{key}"] = value
     cfg = load_config(config, overrides)
     from teachloop.runs.checks import check_run_config
 
@@ -456,7 +471,7 @@ def teacher_check(
     policy asks for them, verified as a run verifies them, and print the yield per skill with
     the reason for every item lost (and a few of them): a weak teacher shows wrong answers,
     a bad prompt shows wrong forms."""
-    from teachloop.agents.llm import parse_teacher_spec
+    from teachloop.agents.teacher import parse_teacher_spec
     from teachloop.runs.checks import check_run_config
     from teachloop.runs.config import load_config
     from teachloop.runs.teacher_check import check_teacher
@@ -466,7 +481,7 @@ def teacher_check(
         "environment": environment,
         "teacher.backend": backend,
         "teacher.model": model,
-        "teacher.base_url": teacher_base_url,
+        "teacher.options.base_url": teacher_base_url,
         "verify": verify,
         "answer_samples": answer_samples,
         "seed": seed,
@@ -521,7 +536,7 @@ def skills_discover(
     The jsonl and math environments read them with --env-option skill_tree=OUT
     --env-option labels_file=<labels>.
     """
-    from teachloop.agents.llm import TeacherConfig, TeacherLLM
+    from teachloop.agents.teacher import TeacherConfig, TeacherLLM
     from teachloop.environments import get_environment
     from teachloop.environments.rows import Template
     from teachloop.errors import ConfigError

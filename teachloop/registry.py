@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
@@ -83,6 +83,7 @@ class Registry:
     option_flag: str = ""
     contract: Contract | None = None
     settings: str = ""  # where a kind without `Options` models is configured instead
+    notes: Callable[[Any], list[str]] | None = None  # what `show` says of a component besides its options
 
     def __post_init__(self) -> None:
         _SHOW_COMMAND[self.kind] = self.command
@@ -255,7 +256,7 @@ def describe_options(model: type[BaseModel] | None) -> list[tuple[str, str, str,
 def _type_name(annotation: Any) -> str:
     if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
         return annotation.__name__
-    return str(annotation).replace("typing.", "").replace("pathlib.", "")
+    return str(annotation).replace("typing.", "").replace("pathlib.", "").replace("pydantic.types.", "")
 
 
 def summary(obj: Any) -> str:
@@ -426,6 +427,8 @@ def describe(registry: Registry, name: str, factory: Any) -> str:
             lines.append(f"  {option}: {type_name} = {default}")
             if help_text:
                 lines.append(f"      {help_text}")
+    if registry.notes is not None:
+        lines += ["", *registry.notes(factory)]
     contract = registry.contract
     if contract is None or not contract.optional:
         return "\n".join(lines)

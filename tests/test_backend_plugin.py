@@ -4,9 +4,10 @@
 import json
 
 import pytest
+import yaml
 
 from conftest import installed_example, teachloop
-from teachloop.agents.backends import available_backends
+from teachloop.agents.teacher import available_backends
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +20,8 @@ def test_teacher_backend_plugin_installs_and_serves_a_run(tiny_teacher, tmp_path
             "teacher: {max_tokens: 24, validation_retries: 1}\n"
         )
         out = teachloop(
-            "run", "--teacher", f"hf:{tiny_teacher}", "--config", str(config), "--iterations", "1",
+            "run", "--teacher", f"hf:{tiny_teacher}", "--teacher-option", "schema_prompt=JSON please: ",
+            "--config", str(config), "--iterations", "1",
             "--budget", "4", "--epochs", "1", "--out", str(tmp_path / "runs"), "--name", "hf", "--quiet",
         )  # fmt: skip
         assert out.returncode == 0, out.stderr[-3000:]
@@ -32,6 +34,14 @@ def test_teacher_backend_plugin_installs_and_serves_a_run(tiny_teacher, tmp_path
         assert len(list((run / "cache").rglob("*.json"))) == 8  # teachloop's cache, not the plug-in's
         info = json.loads((run / "iter_0/data/done.json").read_text())["info"]
         assert info["yield"]["unfilled"] == 4 and info["teacher"]["calls"] == 8
+        # its own options: recorded in the run's config, listed by `backends show`, a typo refused before spending
+        recorded = yaml.safe_load((run / "config.yaml").read_text())["teacher"]["options"]
+        assert recorded == {"dtype": "float32", "schema_prompt": "JSON please: "}
+        shown = teachloop("backends", "show", "hf")
+        assert shown.returncode == 0 and "dtype: Literal" in shown.stdout and "schema_prompt" in shown.stdout
+        typo = teachloop("run", "--teacher", f"hf:{tiny_teacher}", "--teacher-option", "dtyp=bfloat16", "--quiet", cwd=tmp_path)
+        assert typo.returncode == 2 and "teacher backend 'hf': unknown option 'dtyp' (did you mean 'dtype'?)" in typo.stderr
+        assert [p.name for p in (tmp_path / "runs").iterdir()] == ["hf"]  # nothing was started
     assert "hf" not in available_backends()
     refused = teachloop("run", "--teacher", "hf:x", "--quiet", cwd=tmp_path)
     assert refused.returncode == 2 and "unknown teacher backend 'hf'; available: openai, raydata, raydata-vllm, vllm" in refused.stderr

@@ -13,7 +13,7 @@ from fault_server import FaultServer
 from teachloop.agents.diagnosis import llm_profile
 from teachloop.agents.engines.filters import DataFilter
 from teachloop.agents.engines.llm import LLMEngine
-from teachloop.agents.llm import TeacherConfig, TeacherLLM
+from teachloop.agents.teacher import TeacherConfig, TeacherLLM
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.errors import TeachloopError
 from teachloop.runs.store import RunStore
@@ -266,9 +266,9 @@ def test_an_api_key_in_a_yaml_config_never_reaches_disk(tmp_path, monkeypatch):
     # the run folder's config holds no key: a resume needs it from the environment
     cfg = RunStore(tmp_path / "runs/r").config().teacher
     with pytest.raises(TeachloopError, match="export OPENAI_API_KEY"):
-        cfg.resolved_api_key()
+        cfg.options.resolved_api_key()
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
-    assert cfg.resolved_api_key() == "sk-from-env"
+    assert cfg.options.resolved_api_key() == "sk-from-env"
 
 
 @pytest.mark.slow

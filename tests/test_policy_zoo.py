@@ -17,7 +17,7 @@ import pytest
 
 from fault_server import FaultServer
 from teachloop.agents.engines import ProgrammaticEngine
-from teachloop.agents.llm import TeacherConfig, TeacherLLM
+from teachloop.agents.teacher import TeacherConfig, TeacherLLM
 from teachloop.agents.policies import get_policy
 from teachloop.agents.policies.bandit import arm_stats
 from teachloop.agents.policies.skill_tree import Exploit, Memory, apply_action

@@ -10,7 +10,7 @@ from fault_server import FaultServer
 from pydantic import BaseModel, Field
 from test_real_model import assert_stopped_on_low_yield, teacher_run
 
-from teachloop.agents.llm import TeacherConfig, TeacherLLM
+from teachloop.agents.teacher import TeacherConfig, TeacherLLM
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import pytest
 from conftest import require_ray_data_llm, require_vllm
 from pydantic import BaseModel, Field
 
-from teachloop.agents.llm import TeacherConfig, TeacherLLM
+from teachloop.agents.teacher import TeacherConfig, TeacherLLM
 
 pytestmark = pytest.mark.slow
 

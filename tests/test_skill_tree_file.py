@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from teachloop.agents.backends import TEACHER_BACKENDS, Completion, Job
+from teachloop.agents.teacher import TEACHER_BACKENDS, Backend, Completion, Job
 from teachloop.environments import get_environment
 from teachloop.errors import TeachloopError
 from teachloop.skills.tree_file import read_tree_file, write_tree_file
@@ -234,15 +234,10 @@ def test_a_labels_file_is_matched_on_the_question_text(tmp_path, caplog):
 
 
 # -- discovery writes files the environments read back --------------------------------------
-class ScriptedBackend:
+class ScriptedBackend(Backend):
     """A teacher backend registered like any other (`--teacher scripted:x`): it proposes a
     fixed grouped skill list and labels each question by its operator. Everything between
     it and discovery (cache, ledger, validation, the start-up check) is the real client."""
-
-    local_weights = False
-
-    def __init__(self, cfg, model) -> None:
-        self.cfg, self.model = cfg, model
 
     def reply(self, job: Job) -> dict:
         title = job.json_schema.get("title")

@@ -4,11 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
+from fault_server import FaultServer
 from pydantic import BaseModel, Field
 
-from fault_server import FaultServer
-from teachloop.agents.llm import TeacherConfig, TeacherLLM, parse_reply
-from teachloop.errors import ConfigError, PluginError
+from teachloop.agents.teacher import TeacherConfig, TeacherLLM, parse_reply
+from teachloop.errors import ConfigError
 
 
 class Answer(BaseModel):
@@ -84,15 +84,17 @@ def test_cost_is_counted_when_prices_are_configured(tmp_path):
 
 def test_teacher_spec_and_reply_parsing():
     cfg = TeacherConfig.from_spec("openai:gpt-x", base_url="http://h/v1", concurrency=None)
-    assert (cfg.backend, cfg.model, cfg.base_url, cfg.concurrency) == ("openai", "gpt-x", "http://h/v1", 8)
+    assert (cfg.backend, cfg.model, cfg.options.base_url, cfg.options.concurrency) == ("openai", "gpt-x", "http://h/v1", 8)
     assert TeacherConfig.from_spec("vllm:/models/tiny").backend == "vllm"
     for bad in ("gpt-x", ":x", "openai:"):
         with pytest.raises(ConfigError, match="--teacher must look like"):
             TeacherConfig.from_spec(bad)
     with pytest.raises(
-        PluginError, match="unknown teacher backend 'claude'; available: openai, raydata, raydata-vllm, vllm"
+        ConfigError, match="unknown teacher backend 'claude'; available: openai, raydata, raydata-vllm, vllm"
     ):
-        TeacherLLM(TeacherConfig.from_spec("claude:x")).backend
+        TeacherConfig.from_spec("claude:x")
+    with pytest.raises(ConfigError, match="teacher backend 'vllm': unknown option 'base_url'; its options: vllm_options"):
+        TeacherConfig.from_spec("vllm:/models/tiny", base_url="http://h/v1")
     assert parse_reply('```json\n{"answer": "a", "confidence": 3}\n```', Answer).answer == "a"
 
 

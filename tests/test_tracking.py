@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import teachloop
-from teachloop.agents.llm import TeacherConfig
+from teachloop.agents.teacher import TeacherConfig
 from teachloop.errors import ConfigError
 from teachloop.io import REDACTED
 from teachloop.runs.bench_config import BenchConfig, plan_runs

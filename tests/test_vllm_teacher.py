@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from conftest import require_vllm, teachloop
 from fault_server import GatedProxy
-from teachloop.agents.llm import TeacherConfig, TeacherLLM
+from teachloop.agents.teacher import TeacherConfig, TeacherLLM
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.runs.report import load_metrics
 from teachloop.runs.store import RunStore

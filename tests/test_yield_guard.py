@@ -8,7 +8,7 @@ import pytest
 
 from conftest import teachloop
 from fault_server import FaultServer
-from teachloop.agents.llm import TeacherConfig, TeacherLLM
+from teachloop.agents.teacher import TeacherConfig, TeacherLLM
 from teachloop.inference.vllm_server import free_port
 from teachloop.errors import RunStopped
 from teachloop.runs.report import load_metrics

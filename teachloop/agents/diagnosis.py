@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from teachloop.agents.llm import TeacherLLM
+from teachloop.agents.teacher import TeacherLLM
 from teachloop.skills.profile import missing_skill_profile, profile_from_items
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, EvalReport, Feedback, MissingSkillProfile

@@ -33,14 +33,14 @@ from pathlib import Path
 import yaml
 
 from teachloop.errors import ConfigError
-from teachloop.runs.bench_config import DEFAULT_OUT, BenchConfig, check_runs, load_bench, plan_runs
+from teachloop.io import atomic_write_text, redact_secrets
 from teachloop.runs.bench_cell import Progress, RunOutcome
+from teachloop.runs.bench_config import DEFAULT_OUT, BenchConfig, check_runs, load_bench, plan_runs
 from teachloop.runs.bench_execute import execute_runs
 from teachloop.runs.bench_ray import RaySettings, import_ray
+from teachloop.runs.bench_results import BenchResults, LeaderRow, collect, rich_leaderboard, write_outputs
 from teachloop.runs.cell_log import LOG_DIR
 from teachloop.runs.guard import BENCH_FILE
-from teachloop.runs.bench_results import BenchResults, LeaderRow, collect, rich_leaderboard, write_outputs
-from teachloop.io import atomic_write_text, redact_secrets
 
 
 # -- the command --------------------------------------------------------------------------

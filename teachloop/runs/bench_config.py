@@ -10,8 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from teachloop.errors import ConfigError
-from teachloop.errors import format_validation_error
+from teachloop.errors import ConfigError, format_validation_error
 from teachloop.io import read_yaml_mapping
 from teachloop.runs.checks import check_run_config
 from teachloop.runs.config import RunConfig

@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from teachloop.agents.backends import backend_class
 from teachloop.agents.engines import check_engine_name, get_engine
 from teachloop.agents.policies import Policy, get_policy, pool_only
+from teachloop.agents.teacher import backend_class
 from teachloop.environments import Environment, ProgrammaticEnvironment, get_environment
 from teachloop.environments.base import checker_of
 from teachloop.errors import ConfigError
@@ -40,7 +40,7 @@ def check_run_config(config: RunConfig, models: bool = True) -> Environment:
         )
     check_engine_name(config.resolved_engine())
     if config.teacher is None:
-        get_engine(config.resolved_engine(), **config.engine_options())
+        get_engine(config.resolved_engine(), **config.resolved_engine_options())
         for option, value in (("diagnosis", config.diagnosis), ("skills", config.skills)):
             if value in ("llm", "discover"):
                 raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
@@ -60,7 +60,7 @@ def check_models(config: RunConfig) -> None:
     from teachloop.students.checkpoints import resolve_checkpoint
 
     resolve_checkpoint(config.student_model)
-    if config.teacher is not None and getattr(backend_class(config.teacher.backend), "local_weights", False):
+    if config.teacher is not None and backend_class(config.teacher.backend).local_weights:
         resolve_checkpoint(config.teacher.model)
 
 

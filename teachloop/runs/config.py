@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from teachloop.agents.llm import TeacherConfig
+from teachloop.agents.teacher import TeacherConfig
 from teachloop.errors import ConfigError, format_validation_error
 from teachloop.io import read_yaml_mapping
 from teachloop.types import TrainConfig
@@ -33,6 +33,9 @@ class RunConfig(BaseModel):
         default="auto",
         description="data-generation engine: auto (llm with a teacher, else programmatic) or a registered engine "
         "(`teachloop engines list`)",
+    )
+    engine_options: dict[str, Any] = Field(
+        default_factory=dict, description="the engine's options (`teachloop engines show NAME`)"
     )
     teacher: TeacherConfig | None = Field(default=None, description="the LLM teacher (none: programmatic only)")
     diagnosis: Literal["exact", "llm"] = Field(
@@ -117,12 +120,12 @@ class RunConfig(BaseModel):
             return self.engine
         return "llm" if self.teacher is not None else "programmatic"
 
-    def engine_options(self) -> dict[str, Any]:
-        """The resolved engine's options: `verify` and `answer_samples` are the llm engine's,
-        set at the top of the config."""
+    def resolved_engine_options(self) -> dict[str, Any]:
+        """The resolved engine's options: `engine_options`, and for the llm engine `verify`
+        and `answer_samples`, which are set at the top of the config."""
         if self.resolved_engine() != "llm":
-            return {}
-        return {"verify": self.verify, "answer_samples": self.answer_samples}
+            return dict(self.engine_options)
+        return {"verify": self.verify, "answer_samples": self.answer_samples} | self.engine_options
 
     def resolved_eval_backend(self) -> Literal["transformers", "vllm", "raydata"]:
         if self.eval_backend != "auto":

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from teachloop.environments.rows import quiet_datasets
 from teachloop.errors import ConfigError, PluginError, TeachloopError
 from teachloop.io import atomic_write_text, make_temp_dir, read_jsonl, read_text, redact_secrets
 from teachloop.runs.config import RunConfig
-from teachloop.environments.rows import quiet_datasets
 from teachloop.runs.export_card import COLUMNS, RunData, Source, data_file, dataset_card
 from teachloop.runs.guard import BENCH_FILE, EXPORT_MARKER, check_output_folder
 from teachloop.runs.metrics import compute_metrics

@@ -22,13 +22,12 @@ from typing import Any
 
 from rich.console import Console
 
-from teachloop.agents.backends import TeacherBackend
 from teachloop.agents.diagnosis import diagnose
 from teachloop.agents.engines import get_engine
 from teachloop.agents.engines.pool import draw_from_pool
-from teachloop.agents.llm import TeacherConfig, TeacherLLM
 from teachloop.agents.policies import ModelsPolicy, SelectingPolicy, get_policy, needs_pool_attempts
 from teachloop.agents.state import TeacherState
+from teachloop.agents.teacher import TeacherBackend, TeacherConfig, TeacherLLM
 from teachloop.environments import Environment, get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens, item_form, stop_strings
 from teachloop.errors import RunStopped
@@ -96,7 +95,7 @@ class Loop:
         self.teacher = teacher or (
             teacher_client(cfg.teacher, store.root, "teacher", self.backends) if cfg.teacher else None
         )
-        self.engine = get_engine(cfg.resolved_engine(), teacher=self.teacher, progress=progress, **cfg.engine_options())
+        self.engine = get_engine(cfg.resolved_engine(), teacher=self.teacher, progress=progress, **cfg.resolved_engine_options())
         self.students = StudentLifecycle(
             cfg.student_model,
             checkpoint=lambda i: store.phase_dir(i - 1, "train") / "model",

@@ -29,7 +29,7 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,7 @@ FORMAT_VERSION = 1
 # settings a resume may change without mixing two experiments: how to reach the teacher,
 # when to stop, how many iterations to run, where the metrics are also logged
 OPERATIONAL = {"out", "name", "min_yield", "iterations", "tracking", "tracking_project"}
-OPERATIONAL_TEACHER = {
-    "base_url", "api_key", "concurrency", "qps", "timeout", "max_retries", "max_consecutive_failures",
-}  # fmt: skip
+OPERATIONAL_TEACHER = {"max_retries", "max_consecutive_failures"}  # and each backend's `Options.operational`
 # how training is spread over processes (the same training, not bit for bit: see students/distributed.py)
 OPERATIONAL_TRAIN = {"processes", "accelerate_config"}
 
@@ -61,8 +59,11 @@ OPERATIONAL_TRAIN = {"processes", "accelerate_config"}
 def experiment(config: RunConfig) -> dict[str, Any]:
     """The settings that decide what a run produces (the config minus OPERATIONAL ones)."""
     data = config.model_dump(mode="json", exclude={key: True for key in OPERATIONAL} | {"train": OPERATIONAL_TRAIN})
-    if data.get("teacher"):
-        data["teacher"] = {k: v for k, v in data["teacher"].items() if k not in OPERATIONAL_TEACHER}
+    if config.teacher is not None:
+        operational = type(config.teacher.options).operational
+        teacher = {k: v for k, v in data["teacher"].items() if k not in OPERATIONAL_TEACHER}
+        teacher["options"] = {k: v for k, v in teacher["options"].items() if k not in operational}
+        data["teacher"] = teacher
     return data
 
 
@@ -131,7 +132,7 @@ class RunStore:
             atomic_write_text(root / "config.yaml", config.to_yaml())
             marker = {
                 "format": FORMAT_VERSION,
-                "created": datetime.now(timezone.utc).isoformat(),
+                "created": datetime.now(UTC).isoformat(),
                 "name": root.name,
                 "experiment": experiment(config),
             }
@@ -188,7 +189,7 @@ class RunStore:
                 "--allow-config-change to continue with both"
             )
         marker.setdefault("config_changes", []).append(
-            {"at": datetime.now(timezone.utc).isoformat(), "changed": changed, "before": started}
+            {"at": datetime.now(UTC).isoformat(), "changed": changed, "before": started}
         )
         marker["experiment"] = now
         write_json(self.root / MARKER, marker)
@@ -290,7 +291,7 @@ class RunStore:
                 phase=phase,
                 seconds=time.perf_counter() - start,
                 work_seconds=writer.work_seconds,
-                finished_at=datetime.now(timezone.utc).isoformat(),
+                finished_at=datetime.now(UTC).isoformat(),
                 info=writer.info,
                 files={f.name: file_digest(f) for f in sorted(tmp.iterdir()) if f.is_file()},
             )
@@ -360,7 +361,7 @@ class RunStore:
         """Record when the run finished; a resume that had nothing left to do keeps the time."""
         marker = self.marker()
         if work_done or "finished" not in marker:
-            marker["finished"] = datetime.now(timezone.utc).isoformat()
+            marker["finished"] = datetime.now(UTC).isoformat()
             write_json(self.root / MARKER, marker)
 
     def mark_unfinished(self) -> None:

@@ -12,11 +12,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from teachloop.agents.backends import TeacherBackend
 from teachloop.agents.engines.llm import LLMEngine
-from teachloop.agents.llm import TeacherLLM
 from teachloop.agents.policies.common import pool_index
 from teachloop.agents.policies.stat_syn import skill_requests
+from teachloop.agents.teacher import TeacherBackend, TeacherLLM
 from teachloop.environments import Environment
 from teachloop.errors import ConfigError
 from teachloop.runs.config import RunConfig

@@ -29,7 +29,7 @@ from teachloop.types import Example
 
 class SkillTeacher(Protocol):
     """What discovery needs of the teacher: validated structured replies, one per conversation
-    (None where a reply stayed invalid). `teachloop.agents.llm.TeacherLLM` is one; the caller
+    (None where a reply stayed invalid). `teachloop.agents.teacher.TeacherLLM` is one; the caller
     hands it in, since skills sit below agents."""
 
     def structured(

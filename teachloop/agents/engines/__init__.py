@@ -11,13 +11,14 @@ from teachloop.errors import ConfigError
 from teachloop.registry import Registry
 
 if TYPE_CHECKING:
-    from teachloop.agents.llm import TeacherLLM
+    from teachloop.agents.teacher import TeacherLLM
 
 ENGINES = Registry(
     kind="engine",
     group="teachloop.engines",
     command="engines",
-    option_flag="verify: and answer_samples: in a config (--verify, --answer-samples)",
+    option_flag="--engine-option KEY=VALUE, or engine_options: in a config; the llm engine's verify and "
+    "answer_samples also as --verify, --answer-samples",
     contract=ENGINE_CONTRACT,
 )
 

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from teachloop.agents.engines.filters import DataFilter, normalize
-from teachloop.agents.llm import TeacherLLM
+from teachloop.agents.teacher import TeacherLLM
 from teachloop.environments.base import Environment, ItemForm, checker_of, item_form, to_example
 from teachloop.errors import ConfigError
 from teachloop.registry import Component

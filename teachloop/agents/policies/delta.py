@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from teachloop.agents.engines.filters import normalize
 from teachloop.agents.engines.llm import IndependentAnswer, answer_conversation, answer_schema
-from teachloop.agents.llm import TeacherConfig, parse_teacher_spec
+from teachloop.agents.teacher import TeacherConfig, parse_teacher_spec
 from teachloop.agents.policies.common import pick, pool_index
 from teachloop.agents.policies.stat_sel import StatSelPolicy
 from teachloop.agents.policies.stat_syn import StatSynPolicy

@@ -3,8 +3,8 @@
 templating, tokenizing and a pool of vLLM engine actors, on a local Ray instance or on the
 cluster named by $RAY_ADDRESS.
 
-`--teacher raydata-vllm:<path-or-id>`. Engine replicas: up to the teacher config's
-`concurrency` (Ray autoscales the pool from 1); `vllm_options` go to every engine
+`--teacher raydata-vllm:<path-or-id>`. Engine replicas: up to the backend's
+`concurrency` option (Ray autoscales the pool from 1); `vllm_options` go to every engine
 (`tensor_parallel_size`, `max_model_len`, ...), except two keys that place the engines:
 `placement_group_config` and `accelerator_type` (see `vLLMEngineProcessorConfig`).
 
@@ -23,14 +23,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from teachloop.agents.backends.base import CallEvents, Completion, Job, NotRun, RequestRejected, TransientError
-from teachloop.agents.backends.ray_data import dataset_failure_reason
+from pydantic import Field
+
+from teachloop.agents.teacher.backends.base import (
+    Backend,
+    CallEvents,
+    Completion,
+    Job,
+    NotRun,
+    RequestRejected,
+    TransientError,
+)
+from teachloop.agents.teacher.backends.ray_data import dataset_failure_reason
+from teachloop.agents.teacher.backends.vllm_local import VLLMOptions
 from teachloop.inference.ray_data import ERROR_KEY, engine_processor, ensure_ray, import_ray_data_vllm
-
-if TYPE_CHECKING:
-    from teachloop.agents.llm import TeacherConfig
 
 
 # -- what runs in the Ray workers ----------------------------------------------------------
@@ -49,19 +57,32 @@ def _from_output(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the backend ---------------------------------------------------------------------------
-class RayDataVLLMBackend:
-    local_weights: ClassVar[bool] = True
+class RayDataVLLMOptions(VLLMOptions):
+    """Settings of the vLLM engines Ray Data runs."""
 
-    def __init__(self, cfg: TeacherConfig, model: str) -> None:
+    operational = frozenset({"concurrency"})
+
+    concurrency: int = Field(default=8, ge=1, description="vLLM engine replicas at most (Ray autoscales from 1)")
+
+
+class RayDataVLLMBackend(Backend):
+    """Local weights served by vLLM engines inside Ray Data LLM, on a local Ray instance or
+    the cluster named by $RAY_ADDRESS."""
+
+    name = "raydata-vllm"
+    Options = RayDataVLLMOptions
+    options: RayDataVLLMOptions
+    local_weights: ClassVar[bool] = True
+    constrains_output: ClassVar[bool] = True
+
+    def setup(self) -> None:
         self.ray = import_ray_data_vllm()
-        self.cfg = cfg
-        self.model = model
         self._processor: Any = None
 
     def sampling_params(self, job: Job) -> dict[str, Any]:
         """vLLM SamplingParams as a row column; the schema travels as JSON text (Ray turns it
         into `StructuredOutputsParams(json=...)` in the engine actor)."""
-        seed = job.params.get("seed") if self.cfg.send_seed else None
+        seed = job.params.get("seed") if self.teacher.send_seed else None
         return {
             "temperature": float(job.params["temperature"]),
             "max_tokens": int(job.params["max_tokens"]),
@@ -77,12 +98,12 @@ class RayDataVLLMBackend:
                 model=self.model,
                 engine_kwargs={
                     "enforce_eager": True,
-                    "seed": self.cfg.seed,
+                    "seed": self.teacher.seed,
                     # compact JSON: without it a weak model can pad a reply with whitespace until max_tokens
                     "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
                 },
-                options=self.cfg.vllm_options,
-                concurrency=self.cfg.concurrency,
+                options=self.options.vllm_options,
+                concurrency=self.options.concurrency,
                 preprocess=_to_request,
                 postprocess=_from_output,
             )
@@ -112,7 +133,7 @@ class RayDataVLLMBackend:
                 if events.stopped:
                     break
         except Exception as exc:  # noqa: BLE001  (the dataset failed: an engine died, Ray gave up)
-            reason = dataset_failure_reason(exc, self.cfg.max_retries)
+            reason = dataset_failure_reason(exc, self.teacher.max_retries)
             for i in sorted(unreported):
                 events.done(i, TransientError(reason))
             return

@@ -17,18 +17,25 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import re
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from teachloop.agents.backends.base import CallEvents, Completion, Job, NotRun, RequestRejected, TransientError
+from pydantic import Field
+
+from teachloop.agents.teacher.backends.base import (
+    Backend,
+    CallEvents,
+    Completion,
+    Job,
+    NotRun,
+    RequestRejected,
+    TransientError,
+)
+from teachloop.agents.teacher.backends.openai_api import OpenAIOptions
 from teachloop.errors import ConfigError, TeachloopError
 from teachloop.inference.ray_data import INSTALL_HINT, ensure_ray
-
-if TYPE_CHECKING:
-    from teachloop.agents.llm import TeacherConfig
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 WORKER_CPUS = 0.25  # an HTTP worker waits on the network: several share one core
@@ -159,20 +166,37 @@ def _session_factory(timeout: float) -> Any:
 
 
 # -- the backend ---------------------------------------------------------------------------
-class RayDataBackend:
-    local_weights: ClassVar[bool] = False
+class RayDataOptions(OpenAIOptions):
+    """How the endpoint is reached, and by how many Ray workers."""
 
-    def __init__(self, cfg: TeacherConfig, model: str) -> None:
+    operational = OpenAIOptions.operational | {"qps"}
+
+    concurrency: int = Field(default=8, ge=1, description="Ray workers sending requests")
+    qps: int | None = Field(default=None, ge=1, description="requests per second per Ray worker")
+
+
+class RayDataBackend(Backend):
+    """Any OpenAI-compatible endpoint, reached by a pool of Ray workers (Ray Data LLM's HTTP
+    processor), on a local Ray instance or the cluster named by $RAY_ADDRESS."""
+
+    name = "raydata"
+    Options = RayDataOptions
+    options: RayDataOptions
+    constrains_output: ClassVar[bool] = True
+
+    @classmethod
+    def endpoint(cls, options: Any) -> str | None:
+        return options.resolved_base_url()
+
+    def setup(self) -> None:
         self.ray, self._config_cls, self._build = import_ray_data_llm()
-        self.cfg = cfg
-        self.model = model
-        base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        base_url = self.options.resolved_base_url() or DEFAULT_BASE_URL
         self.url = base_url.rstrip("/") + "/chat/completions"
-        self._api_key = cfg.resolved_api_key()
+        self._api_key = self.options.resolved_api_key()
 
     def request(self, job: Job) -> dict[str, Any]:
         """The body the openai backend sends for this job (chat completions, strict JSON schema)."""
-        params = job.params if self.cfg.send_seed else {k: v for k, v in job.params.items() if k != "seed"}
+        params = job.params if self.teacher.send_seed else {k: v for k, v in job.params.items() if k != "seed"}
         schema = job.json_schema
         return {
             "model": self.model,
@@ -185,14 +209,14 @@ class RayDataBackend:
         }
 
     def _processor(self, rows: int) -> Any:
-        workers = max(1, min(self.cfg.concurrency, rows))
+        workers = max(1, min(self.options.concurrency, rows))
         config = self._config_cls(
             url=self.url,
             headers={"Authorization": f"Bearer {self._api_key}"},
-            qps=self.cfg.qps,
-            max_retries=self.cfg.max_retries,
+            qps=self.options.qps,
+            max_retries=self.teacher.max_retries,
             base_retry_wait_time_in_s=RETRY_WAIT_S,
-            session_factory=functools.partial(_session_factory, self.cfg.timeout),
+            session_factory=functools.partial(_session_factory, self.options.timeout),
             batch_size=max(1, min(MAX_BATCH_ROWS, math.ceil(rows / workers))),
             concurrency=workers,
             http_request_stage={"num_cpus": WORKER_CPUS},
@@ -207,12 +231,12 @@ class RayDataBackend:
     def complete(self, jobs: Sequence[Job], events: CallEvents) -> None:
         ensure_ray(self.ray)
         pending = list(range(len(jobs)))
-        for attempt in range(self.cfg.max_retries + 1):
+        for attempt in range(self.teacher.max_retries + 1):
             if attempt:
                 for _ in pending:
                     events.retried()
                 time.sleep(min(RETRY_WAIT_S * 2**attempt, 20.0))
-            pending = self._round(jobs, pending, events, last=attempt == self.cfg.max_retries)
+            pending = self._round(jobs, pending, events, last=attempt == self.teacher.max_retries)
             if not pending:
                 return
 
@@ -239,7 +263,7 @@ class RayDataBackend:
         except TeachloopError:
             raise
         except Exception as exc:  # noqa: BLE001  (Ray's own retries are spent, or a worker died)
-            reason = dataset_failure_reason(exc, self.cfg.max_retries)
+            reason = dataset_failure_reason(exc, self.teacher.max_retries)
             for i in sorted(unreported):
                 events.done(i, TransientError(reason))
             return retry

@@ -1,6 +1,6 @@
 """TeacherLLM: the one client for every teacher call.
 
-How a model is reached is a backend's business (`teachloop.agents.backends`: any
+How a model is reached is a backend's business (`teachloop.agents.teacher.backends`: any
 OpenAI-compatible endpoint, an in-process `vllm.LLM`, or a plug-in registered under the
 `teachloop.teacher_backends` entry points). Everything else lives here, once:
 
@@ -18,136 +18,25 @@ OpenAI-compatible endpoint, an in-process `vllm.LLM`, or a plug-in registered un
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer
+from pydantic import BaseModel, ValidationError
 
-from teachloop.agents.backends import Completion, Job, NotRun, RequestRejected, TeacherBackend, backend_class
-from teachloop.errors import ConfigError, RunStopped, TeachloopError
-from teachloop.io import REDACTED, atomic_write_text, read_text, write_json
+from teachloop.agents.teacher.backends import Completion, Job, NotRun, RequestRejected, TeacherBackend, backend_class
+from teachloop.agents.teacher.cache import DiskCache, cache_key, request_seed
+from teachloop.agents.teacher.config import TeacherConfig
+from teachloop.agents.teacher.ledger import Failure, FailureKind, TeacherRecords, UsageLedger
+from teachloop.errors import RunStopped, TeachloopError
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
-REMOTE_BACKENDS = ("openai", "raydata")  # their cache keys name the endpoint they reach
-# backends that constrain decoding to the schema: a start-up reply that does not fit it is an error
-# (a plug-in may not constrain; its invalid replies are re-asked and recorded, so it only warns)
-CONSTRAINED_BACKENDS = ("openai", "vllm", "raydata", "raydata-vllm")
 Message = dict[str, str]
-
-
-class FailureKind(StrEnum):
-    """Why a teacher call ended without a valid reply (`kind` in `<role>_failures.jsonl`)."""
-
-    NO_REPLY = "no reply"
-    BUDGET = "budget"  # the iteration's teacher token budget was spent: not sent
-    TRANSPORT = "transport"  # no answer after the retries: the phase stays unfinished
-    REJECTED = "rejected"  # the backend refused the request: it is not asked again
-    NOT_RUN = "not run"  # skipped once the circuit breaker opened
-    INVALID = "invalid"  # answered, but the reply does not fit the schema (after the re-asks)
-
-
-@dataclass(frozen=True)
-class Failure:
-    kind: FailureKind
-    message: str
-
-
-class TeacherConfig(BaseModel):
-    """Which teacher to call and how. `teachloop run --teacher <backend>:<model>`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backend: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="openai | vllm | raydata | a plug-in backend"
-    )
-    model: str = Field(min_length=1)
-    base_url: str | None = Field(default=None, description="default: $OPENAI_BASE_URL, else the OpenAI API")
-    api_key: SecretStr | None = Field(
-        default=None,
-        description="default: $OPENAI_API_KEY, else 'EMPTY'. Never written to disk: the run's config records "
-        "only that one was given, so a resumed run needs $OPENAI_API_KEY",
-    )
-    concurrency: int = Field(
-        default=8, ge=1, description="requests in flight at once (openai backend); Ray workers (raydata backend)"
-    )
-    qps: int | None = Field(default=None, ge=1, description="requests per second per Ray worker (raydata backend)")
-    timeout: float = Field(default=60.0, gt=0, description="seconds per request")
-    max_retries: int = Field(default=6, ge=0, description="retries of rate limits, timeouts, 5xx, connection errors")
-    validation_retries: int = Field(default=2, ge=0, description="extra asks when a reply fails validation")
-    max_consecutive_failures: int = Field(
-        default=8, ge=1, description="circuit breaker: this many failed calls in a row stop the run"
-    )
-    temperature: float = Field(default=0.7, ge=0)
-    generation_temperature: float = Field(
-        default=1.0,
-        ge=0,
-        description="sampling temperature when the teacher writes new examples (the llm engine): Qwen2.5-Coder-0.5B "
-        "wrote 12 duplicates of 80 skillworld items at 0.7, 3 at 1.0",
-    )
-    max_tokens: int = Field(default=512, ge=1)
-    seed: int = 0
-    send_seed: bool = Field(default=True, description="send a per-request sampling seed")
-    max_tokens_per_iteration: int | None = Field(
-        default=None, ge=1, description="teacher token budget per loop iteration (equal budgets in benchmarks)"
-    )
-    price_prompt_per_mtok: float | None = Field(default=None, ge=0, description="cost per million prompt tokens")
-    price_completion_per_mtok: float | None = Field(default=None, ge=0)
-    vllm_options: dict[str, Any] = Field(
-        default_factory=dict, description="extra vllm.LLM arguments, e.g. gpu_memory_utilization, max_model_len"
-    )
-
-    @field_serializer("api_key")
-    def _never_the_key(self, value: SecretStr | None, info: Any) -> str | None:
-        """REDACTED in every dump, unless the dump is handed to another process in memory
-        (`context={"reveal_secrets": True}`: bench workers)."""
-        if value is None:
-            return None
-        return value.get_secret_value() if (info.context or {}).get("reveal_secrets") else REDACTED
-
-    def resolved_api_key(self) -> str:
-        """The key to send: the configured one, else $OPENAI_API_KEY, else 'EMPTY' (local
-        servers). A config read back from disk holds only REDACTED: the environment must
-        supply the key again."""
-        given = self.api_key.get_secret_value() if self.api_key is not None else None
-        if given == REDACTED:
-            if not os.environ.get("OPENAI_API_KEY"):
-                raise TeachloopError(
-                    "this run was given an api_key, which teachloop never stores on disk: "
-                    "export OPENAI_API_KEY=... and run the command again"
-                )
-            given = None
-        return given or os.environ.get("OPENAI_API_KEY") or "EMPTY"
-
-    @property
-    def spec(self) -> str:
-        """`<backend>:<model>`, as `--teacher` takes it (and the teacher's name in lineage)."""
-        return f"{self.backend}:{self.model}"
-
-    @classmethod
-    def from_spec(cls, spec: str, **fields: Any) -> TeacherConfig:
-        backend, model = parse_teacher_spec(spec)
-        return cls(backend=backend, model=model, **{k: v for k, v in fields.items() if v is not None})
-
-
-def parse_teacher_spec(spec: str) -> tuple[str, str]:
-    """'<backend>:<model>' (e.g. 'vllm:<path-or-id>', 'openai:<model>') -> (backend, model)."""
-    backend, sep, model = spec.partition(":")
-    if not sep or not backend or not model:
-        raise ConfigError(
-            f"--teacher must look like '<backend>:<model>', e.g. 'vllm:<path-or-id>' or 'openai:<model>'; got {spec!r}"
-        )
-    return backend, model
 
 
 class ReadyCheck(BaseModel):
@@ -177,63 +66,6 @@ class _Outcome:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-
-
-class UsageLedger(BaseModel):
-    calls: int = 0
-    cache_hits: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    retries: int = 0
-    invalid_replies: int = 0
-    failures: int = 0
-    unreached: int = 0  # calls that never got a reply: transport failures after every retry
-    cost: float | None = None
-
-    def minus(self, other: UsageLedger) -> dict[str, Any]:
-        return {k: v - (getattr(other, k) or 0) for k, v in self.model_dump().items() if isinstance(v, int)}
-
-
-# -- the cache ----------------------------------------------------------------------------
-class DiskCache:
-    """Content-addressed JSON files: <dir>/<key[:2]>/<key>.json, written atomically."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        path = self._path(key)
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):  # a damaged entry is a miss
-            return None
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        atomic_write_text(self._path(key), json.dumps(value))
-
-
-def cache_key(
-    endpoint: str, model: str, messages: Sequence[Message], params: dict[str, Any], schema: dict[str, Any]
-) -> str:
-    """Who answers (backend and endpoint, model) and what was asked: never a credential."""
-    blob = json.dumps(
-        {"endpoint": endpoint, "model": model, "messages": messages, "params": params, "schema": schema}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def request_seed(seed: int, attempt: int, messages: Sequence[Message], sample: int = 0) -> int:
-    """A sampling seed of its own for every request (and re-ask, and each of several samples
-    of the same conversation): requests that share the run's seed would otherwise draw
-    correlated samples."""
-    fields: dict[str, Any] = {"seed": seed, "attempt": attempt, "messages": messages}
-    if sample:  # sample 0 keeps the seeds (and cache keys) of runs made before samples existed
-        fields["sample"] = sample
-    blob = json.dumps(fields, sort_keys=True)
-    return int(hashlib.sha256(blob.encode()).hexdigest()[:8], 16) % 2**31
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
@@ -268,7 +100,8 @@ class TeacherLLM:
         self.run_dir = Path(run_dir) if run_dir else None
         cache_root = cache_dir or (self.run_dir / "cache" if self.run_dir else None)
         self.cache = DiskCache(cache_root) if cache_root else None
-        self.ledger = self._load_ledger()
+        self.records = TeacherRecords(self.run_dir, role)
+        self.ledger = self.records.ledger
         self.resolve_model = resolve_model
         self._backend: TeacherBackend | None = backend
         self._started = False
@@ -292,20 +125,25 @@ class TeacherLLM:
         return self.cfg.spec
 
     @property
+    def url(self) -> str | None:
+        """The URL a remote backend reaches; None for a local one."""
+        return backend_class(self.cfg.backend).endpoint(self.cfg.options)
+
+    @property
     def endpoint(self) -> str:
         """Who answers, for the cache key: the backend and, for a remote one, its base URL."""
-        base_url = self.cfg.base_url or os.environ.get("OPENAI_BASE_URL") or ""
-        return f"{self.cfg.backend}@{base_url}" if self.cfg.backend in REMOTE_BACKENDS else self.cfg.backend
+        url = self.url
+        return self.cfg.backend if url is None else f"{self.cfg.backend}@{url}"
 
     @property
     def backend(self) -> TeacherBackend:
         if self._backend is None:  # started by `start`, or when a call first misses the cache
             cls = backend_class(self.cfg.backend)
             model = self.cfg.model
-            if getattr(cls, "local_weights", False) and self.resolve_model is not None:
+            if cls.local_weights and self.resolve_model is not None:
                 model = self.resolve_model(model)
             try:
-                self._backend = cls(self.cfg, model)
+                self._backend = cls(self.cfg.options, teacher=self.cfg, model=model)
             except TeachloopError:
                 raise
             except Exception as exc:  # noqa: BLE001  (a plug-in backend may raise anything)
@@ -340,18 +178,15 @@ class TeacherLLM:
                 "vLLM >= 0.12)"
             )
         if reply is None or isinstance(reply, BaseException):
-            where = f" at {self.endpoint.partition('@')[2] or 'the default OpenAI URL'}" if "@" in self.endpoint else ""
-            hint = (
-                "; is the server up, and teacher.base_url / $OPENAI_BASE_URL right?"
-                if self.cfg.backend in REMOTE_BACKENDS
-                else ""
-            )
+            url = self.url
+            where = "" if url is None else f" at {url or 'the default OpenAI URL'}"
+            hint = "" if url is None else "; is the server up, and teacher.options.base_url / $OPENAI_BASE_URL right?"
             cause = _first_line(reply) if reply is not None else "no reply"
             raise TeachloopError(f"teacher {self.name}{where} failed its start-up check: {cause}{hint}")
         try:
             parse_reply(reply.text, ReadyCheck)
         except ValidationError:
-            if self.cfg.backend in CONSTRAINED_BACKENDS:
+            if type(backend).constrains_output:
                 raise TeachloopError(
                     f"teacher {self.name} answered its start-up check with {reply.text[:80]!r}, not the JSON schema "
                     "it was asked for: the endpoint ignores structured output (it needs response_format json_schema; "
@@ -366,37 +201,14 @@ class TeacherLLM:
 
     # -- ledger and failure records -------------------------------------------------------
     @property
-    def _ledger_path(self) -> Path | None:
-        return self.run_dir / f"{self.role}_ledger.json" if self.run_dir else None
-
-    @property
     def failures_path(self) -> Path | None:
-        return self.run_dir / f"{self.role}_failures.jsonl" if self.run_dir else None
-
-    def _load_ledger(self) -> UsageLedger:
-        path = self._ledger_path
-        if path and path.exists():
-            try:
-                return UsageLedger.model_validate_json(read_text(path))
-            except (ValidationError, TeachloopError):
-                log.warning("%s is unreadable; counting teacher usage afresh", path)
-        return UsageLedger()
+        return self.records.failures_path
 
     def _save_ledger(self) -> None:
-        if self._ledger_path:
-            write_json(self._ledger_path, self.ledger)
+        self.records.save()
 
     def _record_failure(self, purpose: str, messages: Sequence[Message], raw: str | None, failure: Failure) -> None:
-        self.ledger.failures += 1
-        if failure.kind is FailureKind.TRANSPORT:
-            self.ledger.unreached += 1
-        if self.failures_path:
-            row = {
-                "purpose": purpose, "messages": list(messages), "raw": raw,
-                "error": failure.message[:2000], "kind": failure.kind.value,
-            }  # fmt: skip
-            with self.failures_path.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
+        self.records.record_failure(purpose, messages, raw, failure)
 
     def _add_usage(self, completion: Completion) -> None:
         self.ledger.calls += 1

@@ -8,37 +8,96 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from pydantic import Field, SecretStr, field_serializer
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from teachloop.agents.backends.base import CallEvents, Completion, Job, NotRun, RequestRejected, TransientError
+from teachloop.agents.teacher.backends.base import (
+    Backend,
+    BackendOptions,
+    CallEvents,
+    Completion,
+    Job,
+    NotRun,
+    RequestRejected,
+    TransientError,
+)
 from teachloop.errors import TeachloopError
-
-if TYPE_CHECKING:
-    from teachloop.agents.llm import TeacherConfig
+from teachloop.io import REDACTED
 
 MAX_RETRY_AFTER = 60.0
 
 
-class OpenAIBackend:
-    local_weights: ClassVar[bool] = False
+class OpenAIOptions(BackendOptions):
+    """How an OpenAI-compatible endpoint is reached."""
 
-    def __init__(self, cfg: TeacherConfig, model: str) -> None:
-        self.cfg = cfg
-        self.model = model
-        self.base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL")
-        self._api_key = cfg.resolved_api_key()
+    operational = frozenset({"base_url", "api_key", "concurrency", "timeout"})
+
+    base_url: str | None = Field(default=None, description="default: $OPENAI_BASE_URL, else the OpenAI API")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="default: $OPENAI_API_KEY, else 'EMPTY'. Never written to disk: the run's config records "
+        "only that one was given, so a resumed run needs $OPENAI_API_KEY",
+    )
+    concurrency: int = Field(default=8, ge=1, description="requests in flight at once")
+    timeout: float = Field(default=60.0, gt=0, description="seconds per request")
+
+    @field_serializer("api_key")
+    def _never_the_key(self, value: SecretStr | None, info: Any) -> str | None:
+        """REDACTED in every dump, unless the dump is handed to another process in memory
+        (`context={"reveal_secrets": True}`: bench workers)."""
+        if value is None:
+            return None
+        return value.get_secret_value() if (info.context or {}).get("reveal_secrets") else REDACTED
+
+    def resolved_base_url(self) -> str:
+        """The configured URL, else $OPENAI_BASE_URL; "" means the client's default (OpenAI)."""
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or ""
+
+    def resolved_api_key(self) -> str:
+        """The key to send: the configured one, else $OPENAI_API_KEY, else 'EMPTY' (local
+        servers). A config read back from disk holds only REDACTED: the environment must
+        supply the key again."""
+        given = self.api_key.get_secret_value() if self.api_key is not None else None
+        if given == REDACTED:
+            if not os.environ.get("OPENAI_API_KEY"):
+                raise TeachloopError(
+                    "this run was given an api_key, which teachloop never stores on disk: "
+                    "export OPENAI_API_KEY=... and run the command again"
+                )
+            given = None
+        return given or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+
+
+class OpenAIBackend(Backend):
+    """Any OpenAI-compatible chat endpoint (OpenAI, `vllm serve`, ...): async requests, a
+    bounded number in flight, rate limits and 5xx retried with backoff honouring Retry-After."""
+
+    name = "openai"
+    Options = OpenAIOptions
+    options: OpenAIOptions
+    constrains_output: ClassVar[bool] = True
+
+    @classmethod
+    def endpoint(cls, options: Any) -> str | None:
+        return options.resolved_base_url()
+
+    def setup(self) -> None:
+        self.base_url = self.options.resolved_base_url() or None
+        self._api_key = self.options.resolved_api_key()
 
     def _client(self) -> Any:
         from openai import AsyncOpenAI
 
-        return AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, timeout=self.cfg.timeout, max_retries=0)
+        return AsyncOpenAI(
+            base_url=self.base_url, api_key=self._api_key, timeout=self.options.timeout, max_retries=0
+        )
 
     async def _one(self, client: Any, job: Job) -> Completion:
         import openai
 
-        params = job.params if self.cfg.send_seed else {k: v for k, v in job.params.items() if k != "seed"}
+        params = job.params if self.teacher.send_seed else {k: v for k, v in job.params.items() if k != "seed"}
         schema = job.json_schema
         try:
             response = await client.chat.completions.create(
@@ -76,7 +135,7 @@ class OpenAIBackend:
     def complete(self, jobs: Sequence[Job], events: CallEvents) -> None:
         async def run_all() -> None:
             client = self._client()
-            semaphore = asyncio.Semaphore(self.cfg.concurrency)
+            semaphore = asyncio.Semaphore(self.options.concurrency)
 
             async def run(i: int, job: Job) -> None:
                 async with semaphore:
@@ -87,7 +146,7 @@ class OpenAIBackend:
                         async for attempt in AsyncRetrying(
                             retry=retry_if_exception_type(TransientError),
                             wait=wait_retry_after,
-                            stop=stop_after_attempt(self.cfg.max_retries + 1),
+                            stop=stop_after_attempt(self.teacher.max_retries + 1),
                             before_sleep=lambda state: events.retried(),
                             reraise=True,
                         ):

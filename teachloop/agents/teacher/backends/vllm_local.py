@@ -8,9 +8,11 @@ later fails its jobs with an `EngineDied` that says how it died."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from teachloop.agents.backends.base import CallEvents, Completion, Job, RequestRejected
+from pydantic import Field
+
+from teachloop.agents.teacher.backends.base import Backend, BackendOptions, CallEvents, Completion, Job, RequestRejected
 from teachloop.errors import TeachloopError
 from teachloop.inference.vllm_options import (
     DEFAULT_MAX_MODEL_LEN,
@@ -22,21 +24,33 @@ from teachloop.inference.vllm_options import (
     oom_kills,
 )
 
-if TYPE_CHECKING:
-    from teachloop.agents.llm import TeacherConfig
+OPTIONS = "teacher.options.vllm_options"
 
 
-OPTIONS = "teacher.vllm_options"
+class VLLMOptions(BackendOptions):
+    """Settings of an in-process vLLM engine."""
+
+    vllm_options: dict[str, Any] = Field(
+        default_factory=dict, description="extra vllm.LLM arguments, e.g. gpu_memory_utilization, max_model_len"
+    )
 
 
 class EngineDied(Exception):
     """The engine stopped working (its process died): every later job fails the same way."""
 
 
-class VLLMBackend:
-    local_weights: ClassVar[bool] = True
+class VLLMBackend(Backend):
+    """An in-process `vllm.LLM` on local weights: offline batches, decoding constrained to
+    the JSON schema, a sampling seed per request."""
 
-    def __init__(self, cfg: TeacherConfig, model: str) -> None:
+    name = "vllm"
+    Options = VLLMOptions
+    options: VLLMOptions
+    local_weights: ClassVar[bool] = True
+    constrains_output: ClassVar[bool] = True
+
+    def setup(self) -> None:
+        model, extra = self.model, self.options.vllm_options
         try:
             from vllm import LLM
         except ImportError as exc:
@@ -54,14 +68,13 @@ class VLLMBackend:
             "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
         }
         if not on_gpu():
-            options |= cpu_engine_options(model, int(cfg.vllm_options.get("max_model_len", DEFAULT_MAX_MODEL_LEN)))
-        options |= cfg.vllm_options
-        self.cfg = cfg
+            options |= cpu_engine_options(model, int(extra.get("max_model_len", DEFAULT_MAX_MODEL_LEN)))
+        options |= extra
         self.what = f"the in-process vLLM teacher engine ({model})"
         self._oom_before = oom_kills()
         self._died: EngineDied | None = None
         try:
-            self.llm = LLM(model=model, seed=cfg.seed, **options)
+            self.llm = LLM(model=model, seed=self.teacher.seed, **options)
         except Exception as exc:  # noqa: BLE001  (vLLM raises ValueError, RuntimeError, ... on start-up)
             raise TeachloopError(
                 engine_failure(f"{self.what}, starting,", exc, self._oom_before, options=OPTIONS)
@@ -75,7 +88,7 @@ class VLLMBackend:
             SamplingParams(
                 temperature=job.params["temperature"],
                 max_tokens=job.params["max_tokens"],
-                seed=job.params.get("seed") if self.cfg.send_seed else None,
+                seed=job.params.get("seed") if self.teacher.send_seed else None,
                 structured_outputs=StructuredOutputsParams(json=job.json_schema),
             )
             for job in jobs

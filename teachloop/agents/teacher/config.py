@@ -1,0 +1,96 @@
+"""TeacherConfig: which teacher to call and how; the backend's own settings in `options`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
+
+from teachloop.agents.teacher.backends import BackendOptions, backend_class
+from teachloop.errors import ConfigError, TeachloopError, format_validation_error
+from teachloop.registry import validate_options
+
+
+class TeacherConfig(BaseModel):
+    """Which teacher to call and how. `teachloop run --teacher <backend>:<model>`.
+
+    `options` are the backend's own settings (`teachloop backends show NAME`), validated by
+    its `Options`. A config written before backends owned their settings put them beside
+    `model` (`base_url: ...`): such keys move into `options` when it is read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="openai | vllm | raydata | raydata-vllm | a plug-in backend (`teachloop backends list`)",
+    )
+    model: str = Field(min_length=1)
+    options: SerializeAsAny[BackendOptions] = Field(
+        default_factory=BackendOptions,
+        description="the backend's own settings, e.g. base_url, concurrency (openai), vllm_options (vllm): "
+        "`teachloop backends show NAME`",
+    )
+    max_retries: int = Field(default=6, ge=0, description="retries of rate limits, timeouts, 5xx, connection errors")
+    validation_retries: int = Field(default=2, ge=0, description="extra asks when a reply fails validation")
+    max_consecutive_failures: int = Field(
+        default=8, ge=1, description="circuit breaker: this many failed calls in a row stop the run"
+    )
+    temperature: float = Field(default=0.7, ge=0)
+    generation_temperature: float = Field(
+        default=1.0,
+        ge=0,
+        description="sampling temperature when the teacher writes new examples (the llm engine): Qwen2.5-Coder-0.5B "
+        "wrote 12 duplicates of 80 skillworld items at 0.7, 3 at 1.0",
+    )
+    max_tokens: int = Field(default=512, ge=1)
+    seed: int = 0
+    send_seed: bool = Field(default=True, description="send a per-request sampling seed")
+    max_tokens_per_iteration: int | None = Field(
+        default=None, ge=1, description="teacher token budget per loop iteration (equal budgets in benchmarks)"
+    )
+    price_prompt_per_mtok: float | None = Field(default=None, ge=0, description="cost per million prompt tokens")
+    price_completion_per_mtok: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_options(cls, data: Any) -> Any:
+        """`options` validated by the backend's `Options`; settings written beside `model`
+        (the layout before backends owned them) moved into `options` first."""
+        if not isinstance(data, dict) or not isinstance(data.get("backend"), str) or not data.get("backend"):
+            return data
+        given = data.get("options")
+        if isinstance(given, BaseModel):
+            return data
+        if given is not None and not isinstance(given, dict):
+            raise ValueError(f"options must be a mapping of the backend's settings, not {given!r}")
+        loose = {key: value for key, value in data.items() if key not in cls.model_fields}
+        options = {**loose, **(given or {})}  # an explicit options: entry wins over a loose key
+        try:
+            model = backend_class(data["backend"]).Options
+            validated = validate_options("teacher backend", data["backend"], model, options)
+        except TeachloopError as exc:
+            raise ValueError(str(exc)) from None
+        return {key: value for key, value in data.items() if key not in loose} | {"options": validated}
+
+    @property
+    def spec(self) -> str:
+        """`<backend>:<model>`, as `--teacher` takes it (and the teacher's name in lineage)."""
+        return f"{self.backend}:{self.model}"
+
+    @classmethod
+    def from_spec(cls, spec: str, **fields: Any) -> TeacherConfig:
+        backend, model = parse_teacher_spec(spec)
+        try:
+            return cls(backend=backend, model=model, **{k: v for k, v in fields.items() if v is not None})
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, "teacher", spec)) from None
+
+
+def parse_teacher_spec(spec: str) -> tuple[str, str]:
+    """'<backend>:<model>' (e.g. 'vllm:<path-or-id>', 'openai:<model>') -> (backend, model)."""
+    backend, sep, model = spec.partition(":")
+    if not sep or not backend or not model:
+        raise ConfigError(
+            f"--teacher must look like '<backend>:<model>', e.g. 'vllm:<path-or-id>' or 'openai:<model>'; got {spec!r}"
+        )
+    return backend, model
