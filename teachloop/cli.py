@@ -13,6 +13,7 @@ from rich.markup import escape
 from typer._click.exceptions import ClickException as TyperClickException  # typer vendors click
 
 from teachloop.errors import TeachloopError
+from teachloop.runs.flags import key_values, overrides_from
 
 if TYPE_CHECKING:
     from teachloop.registry import Registry
@@ -82,41 +83,6 @@ for _command, _summary, _group, _where, _attribute in (
     _add_registry_commands(_command, _summary, _group, _where, _attribute)
 
 
-def _key_values(items: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings. A value stays the text as typed unless it is exactly a number,
-    true/false or null (`3`, `0.5`, `true`), or a YAML list or mapping (`[a, b]`, `{x: 1}`);
-    the component's `Options` model then converts it to the option's declared type (text
-    where the option is a string: `subset=2023` stays "2023")."""
-    from teachloop.errors import ConfigError
-
-    parsed: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"expected KEY=VALUE, got {item!r}")
-        parsed[key] = _option_value(value)
-    return parsed
-
-
-def _option_value(text: str) -> Any:
-    import json
-
-    import yaml
-
-    if not text:
-        return ""
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if isinstance(value, dict | list):
-        return value
-    if value is None or isinstance(value, bool | int | float):
-        # only when typed exactly so: `yes`, `1.10`, `007` and `1_000` stay text
-        return value if json.dumps(value) == text.lower() else text
-    return text
-
-
 def _finish(run_dir: Path, quiet: bool) -> None:
     from teachloop.runs.report import load_metrics, rich_summary, run_tree, write_report
     from teachloop.runs.store import RunStore
@@ -136,170 +102,21 @@ def _finish(run_dir: Path, quiet: bool) -> None:
         )
 
 
-@app.command()
-def run(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run config; flags override it.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder the run folder is created in [default: runs].")] = None,
-    name: Annotated[str | None, typer.Option(help="Run folder name [default: <policy>-<env>-s<seed>-<time>].")] = None,
-    environment: Annotated[str | None, typer.Option("--environment", "--env", help="Environment name.")] = None,
-    env_option: Annotated[
-        list[str] | None,
-        typer.Option(help="Environment option KEY=VALUE (repeatable), e.g. --env-option train_file=gsm8k.jsonl."),
-    ] = None,
-    policy: Annotated[str | None, typer.Option(help="Policy name (see `teachloop policies list`).")] = None,
-    policy_option: Annotated[
-        list[str] | None,
-        typer.Option(help="Policy option KEY=VALUE (repeatable), e.g. --policy-option floor=0.1."),
-    ] = None,
-    student_model: Annotated[
-        str | None,
-        typer.Option(
-            help="'embedded', a local model folder, a .gguf file (converted once, cached) or a hub id (needs network)."
-        ),
-    ] = None,
-    iterations: Annotated[int | None, typer.Option(help="Rounds of diagnose-plan-generate-train [default: 4].")] = None,
-    budget: Annotated[int | None, typer.Option(help="New training examples per iteration [default: 600].")] = None,
-    data: Annotated[
-        str | None, typer.Option(help="accumulate: train on all data so far; replace: this iteration's only.")
-    ] = None,
-    student: Annotated[
-        str | None, typer.Option(help="continue: from the last checkpoint; restart: from the base each iteration.")
-    ] = None,
-    replay: Annotated[int | None, typer.Option(help="Seed-pool examples mixed into every training set.")] = None,
-    epochs: Annotated[float | None, typer.Option(help="Training epochs per iteration.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for data, sampling and training.")] = None,
-    teacher: Annotated[
-        str | None,
-        typer.Option(
-            help="LLM teacher: 'vllm:<folder, .gguf or hub id>' (in-process vLLM), 'openai:<model>' (any "
-            "OpenAI-compatible endpoint), 'raydata:<model>' (that endpoint through Ray Data LLM), "
-            "'raydata-vllm:<folder, .gguf or hub id>' (vLLM engines run by Ray Data) or '<plug-in backend>:<model>'."
-        ),
-    ] = None,
-    teacher_base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 [$OPENAI_BASE_URL].")
-    ] = None,
-    teacher_concurrency: Annotated[int | None, typer.Option(help="Teacher requests in flight at once.")] = None,
-    engine_option: Annotated[
-        list[str] | None,
-        typer.Option(help="Engine option KEY=VALUE (repeatable); `teachloop engines show NAME` lists them."),
-    ] = None,
-    teacher_option: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Teacher backend option KEY=VALUE (repeatable), e.g. --teacher-option timeout=120; "
-            "`teachloop backends show NAME` lists a backend's options."
-        ),
-    ] = None,
-    engine: Annotated[str | None, typer.Option(help="auto | programmatic | llm (auto: llm with a teacher).")] = None,
-    diagnosis: Annotated[
-        str | None, typer.Option(help="exact: profile from skill labels | llm: the teacher judges missing skills.")
-    ] = None,
-    verify: Annotated[
-        str | None, typer.Option(help="auto | checker | consistency | none: how teacher answers are verified.")
-    ] = None,
-    answer_samples: Annotated[
-        int | None,
-        typer.Option(
-            help="The teacher's re-answers per written item for verification (checker: tried when the written "
-            "answer fails; consistency: two of the answers must agree) [default: 1]."
-        ),
-    ] = None,
-    skills: Annotated[
-        str | None, typer.Option(help="environment: its own skill tree | discover: the teacher proposes and labels.")
-    ] = None,
-    eval_backend: Annotated[
-        str | None,
-        typer.Option(
-            help="auto | transformers | vllm (serves each iteration's LoRA adapter) | raydata (the same, in "
-            "vLLM engines run by Ray Data LLM on the Ray cluster)."
-        ),
-    ] = None,
-    train_method: Annotated[
-        str | None, typer.Option(help="auto | full | lora (auto: full for the embedded student, else LoRA).")
-    ] = None,
-    train_processes: Annotated[
-        int | None,
-        typer.Option(
-            help="Train each iteration over N processes with `accelerate launch` (one per GPU; CPU processes "
-            "without one) [default: 1]."
-        ),
-    ] = None,
-    accelerate_config: Annotated[
-        Path | None,
-        typer.Option(help="An `accelerate config` file for --train-processes (DeepSpeed ZeRO, FSDP)."),
-    ] = None,
-    max_new_tokens: Annotated[
-        int | None,
-        typer.Option(
-            help="Student answer length limit [default: the environment's: skillworld 16, math 256/512, code 384]."
-        ),
-    ] = None,
-    min_yield: Annotated[
-        float | None,
-        typer.Option(
-            help="Stop when a generate phase keeps less than this share of what it asked for [default: 0.25]."
-        ),
-    ] = None,
-    tracking: Annotated[
-        str | None,
-        typer.Option(help="none | trackio (local, no account) | wandb | mlflow | tensorboard: log every iteration."),
-    ] = None,
-    tracking_project: Annotated[str | None, typer.Option(help="Tracker project [default: the run's name].")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
-) -> None:
+def _run(config: Path | None, teacher: str | None, quiet: bool, **values: Any) -> None:
     """Start a new run: evaluate -> diagnose -> plan -> generate -> train, for N iterations.
 
     Writes everything to <out>/<name>/ (resumable with `teachloop resume`), then prints the
     per-iteration, per-skill accuracy table and writes report.md and learning_curves.png.
+    Every setting of the run config (`--config FILE`) has a flag, dotted for nested ones
+    (`--train.epochs 2`, `--teacher.max-retries 8`); flags override the file.
     """
     from teachloop.runs.config import load_config
 
-    overrides: dict[str, Any] = {
-        "out": out,
-        "name": name,
-        "environment": environment,
-        "policy": policy,
-        "student_model": student_model,
-        "iterations": iterations,
-        "budget": budget,
-        "data": data,
-        "student": student,
-        "replay": replay,
-        "train.epochs": epochs,
-        "train.learning_rate": lr,
-        "train.batch_size": batch_size,
-        "seed": seed,
-        "engine": engine,
-        "diagnosis": diagnosis,
-        "verify": verify,
-        "answer_samples": answer_samples,
-        "skills": skills,
-        "teacher.options.base_url": teacher_base_url,
-        "teacher.options.concurrency": teacher_concurrency,
-        "eval_backend": eval_backend,
-        "train.method": train_method,
-        "train.processes": train_processes,
-        "train.accelerate_config": accelerate_config.resolve() if accelerate_config else None,
-        "max_new_tokens": max_new_tokens,
-        "min_yield": min_yield,
-        "tracking": tracking,
-        "tracking_project": tracking_project,
-    }
+    overrides = overrides_from(RUN_FLAGS, values)
     if teacher is not None:
         from teachloop.agents.teacher import parse_teacher_spec
 
         overrides["teacher.backend"], overrides["teacher.model"] = parse_teacher_spec(teacher)
-    for key, value in _key_values(env_option or []).items():
-        overrides[f"environment_options.{key}"] = value
-    for key, value in _key_values(policy_option or []).items():
-        overrides[f"policy_options.{key}"] = value
-    for key, value in _key_values(engine_option or []).items():
-        overrides[f"engine_options.{key}"] = value
-    for key, value in _key_values(teacher_option or []).items():
-        overrides[f"teacher.options.{key}"] = value
     cfg = load_config(config, overrides)
     from teachloop.runs.checks import check_run_config
 
@@ -309,6 +126,66 @@ def run(
     loop = Loop.create(cfg, progress=not quiet, env=env)
     loop.run()
     _finish(loop.store.root, quiet)
+
+
+def _run_command() -> Any:
+    """`_run` with one typer option per flag of the run config (`teachloop.runs.flags`)."""
+    import inspect
+
+    def option(annotation: Any, *names: str, help: str, metavar: str | None = None) -> Any:
+        return Annotated[annotation, typer.Option(*names, help=help, metavar=metavar, show_default=False)]
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        inspect.Parameter(
+            "config", keyword, default=None,
+            annotation=option(Path | None, "--config", "-c", help="YAML run config; flags override it."),
+        ),
+        inspect.Parameter(
+            "teacher", keyword, default=None,
+            annotation=option(
+                str | None, "--teacher",
+                help="LLM teacher <backend>:<model>: 'vllm:<folder, .gguf or hub id>' (in-process vLLM), "
+                "'openai:<model>' (any OpenAI-compatible endpoint), 'raydata:<model>' (that endpoint through Ray "
+                "Data LLM), 'raydata-vllm:<folder, .gguf or hub id>' (vLLM engines run by Ray Data) or "
+                "'<plug-in backend>:<model>' (`teachloop backends list`).",
+            ),
+        ),
+    ]  # fmt: skip
+    for flag in RUN_FLAGS:
+        if flag.kind == "switch":
+            names = tuple(f"{name}/--no-{name[2:]}" for name in flag.names)
+            annotation = option(bool | None, *names, help=flag.help)
+        elif flag.kind == "mapping":
+            annotation = option(list[str] | None, *flag.names, help=flag.help, metavar=flag.metavar)
+        else:
+            annotation = option(flag.type | None, *flag.names, help=flag.help, metavar=flag.metavar)
+        params.append(inspect.Parameter(flag.param, keyword, default=None, annotation=annotation))
+    params.append(
+        inspect.Parameter(
+            "quiet", keyword, default=False, annotation=option(bool, "--quiet", "-q", help="No progress output.")
+        )
+    )
+
+    def run(**values: Any) -> None:
+        _run(**values)
+
+    run.__doc__ = _run.__doc__
+    run.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    return run
+
+
+def _run_flags() -> list[Any]:
+    from teachloop.runs.config import RunConfig
+    from teachloop.runs.flags import flags_of
+
+    # --teacher <backend>:<model> sets these two
+    return flags_of(RunConfig, skip=frozenset({"teacher.backend", "teacher.model"}))
+
+
+RUN_FLAGS = _run_flags()
+app.command("run")(_run_command())
 
 
 @app.command()
@@ -486,7 +363,7 @@ def teacher_check(
         "answer_samples": answer_samples,
         "seed": seed,
     }
-    for key, value in _key_values(env_option or []).items():
+    for key, value in key_values(env_option or []).items():
         overrides[f"environment_options.{key}"] = value
     cfg = load_config(config, overrides)
     env = check_run_config(cfg, models=False)
@@ -546,7 +423,7 @@ def skills_discover(
 
     if out.suffix.lower() not in SUFFIXES:
         raise ConfigError(f"--out {out}: the skill tree is written as .yaml, .yml or .json")
-    env = get_environment(environment, **_key_values(env_option or []))
+    env = get_environment(environment, **key_values(env_option or []))
     cfg = TeacherConfig.from_spec(teacher, base_url=teacher_base_url)
     client = TeacherLLM(cfg, cache_dir=cache, resolve_model=resolve_checkpoint)
     examples = [*env.train_pool(), *env.eval_set()]

@@ -259,10 +259,12 @@ class DataYield(BaseModel):
 class LoraSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    r: int = Field(default=16, ge=1)
-    alpha: int = Field(default=32, ge=1)
-    dropout: float = Field(default=0.05, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
+    r: int = Field(default=16, ge=1, description="LoRA rank")
+    alpha: int = Field(default=32, ge=1, description="LoRA scaling (alpha / r multiplies the update)")
+    dropout: float = Field(default=0.05, ge=0, lt=1, description="dropout on the LoRA path")
+    target_modules: str | list[str] = Field(
+        default="all-linear", description="modules that get an adapter: all-linear or a list of module names"
+    )
 
 
 class TrainConfig(BaseModel):
@@ -274,11 +276,13 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["auto", "full", "lora"] = "auto"
+    method: Literal["auto", "full", "lora"] = Field(
+        default="auto", description="full fine-tuning or a LoRA adapter; auto: full for the embedded student, else LoRA"
+    )
     lora: LoraSettings = Field(default_factory=LoraSettings)
 
-    epochs: float = Field(default=3.0, gt=0)
-    learning_rate: float = Field(default=1e-3, gt=0)
+    epochs: float = Field(default=3.0, gt=0, description="passes over the iteration's training set")
+    learning_rate: float = Field(default=1e-3, gt=0, description="peak learning rate")
     batch_size: int = Field(default=64, ge=1, description="examples per optimizer step")
     micro_batch_size: int | None = Field(
         default=None,
@@ -287,9 +291,11 @@ class TrainConfig(BaseModel):
         "keep the [micro batch, length, vocabulary] logits small (all 64 for the embedded student, 16 for a "
         "49k-token vocabulary)",
     )
-    warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
-    lr_scheduler: Literal["constant", "linear", "cosine"] = "constant"
-    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_ratio: float = Field(default=0.0, ge=0, lt=1, description="share of the steps spent warming up")
+    lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
+        default="constant", description="learning-rate schedule after the warm-up"
+    )
+    weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay")
     processes: int = Field(
         default=1,
         ge=1,
@@ -301,6 +307,12 @@ class TrainConfig(BaseModel):
         description="an `accelerate config` file for processes > 1 (DeepSpeed ZeRO, FSDP, mixed precision); "
         "default: plain data parallel",
     )
+
+    @field_validator("accelerate_config")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        """Relative to where the command ran, kept absolute so a resume from elsewhere finds it."""
+        return value.resolve() if value is not None else None
 
     @field_validator("learning_rate")
     @classmethod

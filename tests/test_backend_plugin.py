@@ -39,9 +39,17 @@ def test_teacher_backend_plugin_installs_and_serves_a_run(tiny_teacher, tmp_path
         assert recorded == {"dtype": "float32", "schema_prompt": "JSON please: "}
         shown = teachloop("backends", "show", "hf")
         assert shown.returncode == 0 and "dtype: Literal" in shown.stdout and "schema_prompt" in shown.stdout
-        typo = teachloop("run", "--teacher", f"hf:{tiny_teacher}", "--teacher-option", "dtyp=bfloat16", "--quiet", cwd=tmp_path)
-        assert typo.returncode == 2 and "teacher backend 'hf': unknown option 'dtyp' (did you mean 'dtype'?)" in typo.stderr
+        typo = teachloop(
+            "run", "--teacher", f"hf:{tiny_teacher}", "--teacher-option", "dtyp=bfloat16", "--quiet", cwd=tmp_path
+        )
+        assert (
+            typo.returncode == 2
+            and "teacher backend 'hf': unknown option 'dtyp' (did you mean 'dtype'?)" in typo.stderr
+        )
         assert [p.name for p in (tmp_path / "runs").iterdir()] == ["hf"]  # nothing was started
     assert "hf" not in available_backends()
     refused = teachloop("run", "--teacher", "hf:x", "--quiet", cwd=tmp_path)
-    assert refused.returncode == 2 and "unknown teacher backend 'hf'; available: openai, raydata, raydata-vllm, vllm" in refused.stderr
+    assert (
+        refused.returncode == 2
+        and "unknown teacher backend 'hf'; available: openai, raydata, raydata-vllm, vllm" in refused.stderr
+    )

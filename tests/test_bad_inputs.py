@@ -79,6 +79,35 @@ CASES = [
     ),
     Case("bad-teacher-spec", ["run", "--teacher", "vllm"], "error: --teacher must look like '<backend>:<model>'"),
     Case("bad-env-option", ["run", "--env-option", "nonsense"], "error: expected KEY=VALUE, got 'nonsense'"),
+    # flags generated from the config models: the same validation, the same one line, as a file
+    Case(
+        "dotted-flag-out-of-range",
+        ["run", "--train.lora.r", "0"],
+        "error: invalid config (defaults): train.lora.r: Input should be greater than or equal to 1",
+    ),
+    Case(
+        "same-value-in-a-file",
+        ["run", "-c", "c.yaml"],
+        "error: invalid config (c.yaml): train.lora.r: Input should be greater than or equal to 1",
+        setup=config("train: {lora: {r: 0}}\n"),
+    ),
+    Case(
+        "option-another-backend-has",
+        ["run", "--teacher", "vllm:m", "--teacher-base-url", "http://127.0.0.1:9/v1"],
+        "error: invalid config (defaults): teacher: teacher backend 'vllm': unknown option 'base_url'; its "
+        "options: vllm_options",
+    ),
+    Case(
+        "misspelt-backend-option",
+        ["run", "--teacher", "openai:m", "--teacher-option", "concurency=4"],
+        "unknown option 'concurency' (did you mean 'concurrency'?)",
+    ),
+    Case(
+        "misspelt-flat-teacher-setting",
+        ["run", "-c", "c.yaml"],
+        "teacher backend 'openai': unknown option 'base_ulr' (did you mean 'base_url'?)",
+        setup=config("teacher: {backend: openai, model: m, base_ulr: http://x}\n"),
+    ),
     # config files
     Case("missing-config", ["run", "--config", "missing.yaml"], "error: config file missing.yaml does not exist"),
     Case("empty-config", ["run", "-c", "c.yaml"], "error: config file c.yaml is empty", setup=config("")),

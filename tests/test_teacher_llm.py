@@ -84,7 +84,12 @@ def test_cost_is_counted_when_prices_are_configured(tmp_path):
 
 def test_teacher_spec_and_reply_parsing():
     cfg = TeacherConfig.from_spec("openai:gpt-x", base_url="http://h/v1", concurrency=None)
-    assert (cfg.backend, cfg.model, cfg.options.base_url, cfg.options.concurrency) == ("openai", "gpt-x", "http://h/v1", 8)
+    assert (cfg.backend, cfg.model, cfg.options.base_url, cfg.options.concurrency) == (
+        "openai",
+        "gpt-x",
+        "http://h/v1",
+        8,
+    )
     assert TeacherConfig.from_spec("vllm:/models/tiny").backend == "vllm"
     for bad in ("gpt-x", ":x", "openai:"):
         with pytest.raises(ConfigError, match="--teacher must look like"):
@@ -93,7 +98,9 @@ def test_teacher_spec_and_reply_parsing():
         ConfigError, match="unknown teacher backend 'claude'; available: openai, raydata, raydata-vllm, vllm"
     ):
         TeacherConfig.from_spec("claude:x")
-    with pytest.raises(ConfigError, match="teacher backend 'vllm': unknown option 'base_url'; its options: vllm_options"):
+    with pytest.raises(
+        ConfigError, match="teacher backend 'vllm': unknown option 'base_url'; its options: vllm_options"
+    ):
         TeacherConfig.from_spec("vllm:/models/tiny", base_url="http://h/v1")
     assert parse_reply('```json\n{"answer": "a", "confidence": 3}\n```', Answer).answer == "a"
 

@@ -128,7 +128,7 @@ def test_each_iteration_is_logged_once_and_the_config_holds_no_secret(store, tmp
     assert [c[3] for c in starts] == [False, True]  # a new tracker run once, then that one continued
     assert starts[0][1].project == starts[0][1].name == "r"
     assert "sk-do-not-leak" not in json.dumps([c[2] for c in starts])
-    assert starts[0][2]["teacher"]["api_key"] == REDACTED
+    assert starts[0][2]["teacher"]["options"]["api_key"] == REDACTED
 
     # a resume that moves to another tracker or project gives it the whole history
     calls.clear()

@@ -22,6 +22,7 @@ from teachloop.errors import TeachloopError
 from teachloop.io import atomic_write_text, write_json
 from teachloop.runs.bench_config import BenchConfig
 from teachloop.runs.config import RunConfig
+from teachloop.runs.resolved import resolve_run
 from teachloop.runs.store import MARKER, RunStore
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def teacher_label(config: RunConfig) -> str:
         uses = getattr(POLICIES.load(config.policy), "uses_teacher", False)
         return "none: offline fallback" if uses else "none"
     name = config.teacher.spec
-    engine = config.resolved_engine()
+    engine = resolve_run(config).engine
     return name if engine == "llm" else f"{name} (data: {engine})"
 
 

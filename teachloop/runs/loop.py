@@ -36,6 +36,7 @@ from teachloop.io import read_jsonl, read_model, read_text, write_json, write_js
 from teachloop.runs.checks import check_models, check_run_config
 from teachloop.runs.config import RunConfig
 from teachloop.runs.metrics import PHASE_LABELS, MetricsRecord, compute_metrics
+from teachloop.runs.resolved import resolve_run
 from teachloop.runs.store import PHASES, PhaseWriter, RunStore
 from teachloop.runs.tracking import RunTracking
 from teachloop.skills.profile import eval_report
@@ -95,11 +96,14 @@ class Loop:
         self.teacher = teacher or (
             teacher_client(cfg.teacher, store.root, "teacher", self.backends) if cfg.teacher else None
         )
-        self.engine = get_engine(cfg.resolved_engine(), teacher=self.teacher, progress=progress, **cfg.resolved_engine_options())
+        self.resolved = resolve_run(cfg, self.env)
+        self.engine = get_engine(
+            self.resolved.engine, teacher=self.teacher, progress=progress, **self.resolved.engine_options
+        )
         self.students = StudentLifecycle(
             cfg.student_model,
             checkpoint=lambda i: store.phase_dir(i - 1, "train") / "model",
-            eval_backend=cfg.resolved_eval_backend(),
+            eval_backend=self.resolved.eval_backend,
             max_lora_rank=cfg.train.lora.r,
         )
         self._state: TeacherState | None = None
@@ -424,7 +428,7 @@ class Loop:
         sft = [ex for ex in data if ex.rejected is None]
         pairs = [ex for ex in data if ex.rejected is not None]
         seed = cfg.seed * 1000 + i
-        train_cfg = cfg.resolved_train()
+        train_cfg = self.resolved.train
         if train_cfg.processes > 1:
             losses = self._train_across_processes(i, sft, pairs, seed, writer)
         else:
@@ -457,7 +461,7 @@ class Loop:
         phase folder, their output into train-worker.log there."""
         from teachloop.students.distributed import LOG_FILE, TrainWorkerFailed, train_across_processes
 
-        train_cfg = self.config.resolved_train()
+        train_cfg = self.resolved.train
         self.students.release()  # the processes load their own copies
         self.console.print(f"  iter {i} training over {train_cfg.processes} processes (accelerate launch)")
         try:

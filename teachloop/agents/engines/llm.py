@@ -120,6 +120,15 @@ class _Candidate(BaseModel):
     form: ItemForm
 
 
+def resolve_verify(verify: str, env: Environment) -> str:
+    """`auto` is the environment's checker where it has one, else self-consistency."""
+    checker = checker_of(env)
+    mode = verify if verify != "auto" else ("checker" if checker else "consistency")
+    if mode == "checker" and checker is None:
+        raise ConfigError(f"verify=checker, but environment {env.name!r} has no checker")
+    return mode
+
+
 class LLMEngineOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -208,11 +217,7 @@ class LLMEngine(Component):
     # -- verification ------------------------------------------------------------------------
     def verify_mode(self, env: Environment) -> str:
         """The verification `auto` resolves to for this environment."""
-        checker = checker_of(env)
-        mode = self.options.verify if self.options.verify != "auto" else ("checker" if checker else "consistency")
-        if mode == "checker" and checker is None:
-            raise ConfigError(f"verify=checker, but environment {env.name!r} has no checker")
-        return mode
+        return resolve_verify(self.options.verify, env)
 
     def _verify(self, candidates: list[_Candidate], env: Environment, result: GenerationResult) -> list[Example]:
         mode = self.verify_mode(env)

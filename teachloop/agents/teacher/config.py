@@ -24,7 +24,7 @@ class TeacherConfig(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
         description="openai | vllm | raydata | raydata-vllm | a plug-in backend (`teachloop backends list`)",
     )
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, description="what the backend serves or loads (`--teacher <backend>:<model>`)")
     options: SerializeAsAny[BackendOptions] = Field(
         default_factory=BackendOptions,
         description="the backend's own settings, e.g. base_url, concurrency (openai), vllm_options (vllm): "
@@ -35,21 +35,25 @@ class TeacherConfig(BaseModel):
     max_consecutive_failures: int = Field(
         default=8, ge=1, description="circuit breaker: this many failed calls in a row stop the run"
     )
-    temperature: float = Field(default=0.7, ge=0)
+    temperature: float = Field(
+        default=0.7, ge=0, description="sampling temperature of the teacher's judgements and plans"
+    )
     generation_temperature: float = Field(
         default=1.0,
         ge=0,
         description="sampling temperature when the teacher writes new examples (the llm engine): Qwen2.5-Coder-0.5B "
         "wrote 12 duplicates of 80 skillworld items at 0.7, 3 at 1.0",
     )
-    max_tokens: int = Field(default=512, ge=1)
-    seed: int = 0
+    max_tokens: int = Field(default=512, ge=1, description="reply length limit per call")
+    seed: int = Field(default=0, description="the teacher's sampling seed (each request also gets its own)")
     send_seed: bool = Field(default=True, description="send a per-request sampling seed")
     max_tokens_per_iteration: int | None = Field(
         default=None, ge=1, description="teacher token budget per loop iteration (equal budgets in benchmarks)"
     )
     price_prompt_per_mtok: float | None = Field(default=None, ge=0, description="cost per million prompt tokens")
-    price_completion_per_mtok: float | None = Field(default=None, ge=0)
+    price_completion_per_mtok: float | None = Field(
+        default=None, ge=0, description="cost per million completion tokens"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -20,12 +20,14 @@ from teachloop.agents.teacher.backends.base import (
 from teachloop.errors import PluginError
 from teachloop.registry import Registry
 
+
 def _notes(factory: object) -> list[str]:
     local = getattr(factory, "local_weights", False)
     endpoint = getattr(getattr(factory, "endpoint", None), "__func__", None)
     remote = endpoint is not None and endpoint is not Backend.endpoint.__func__  # type: ignore[attr-defined]
     return [
-        "model: " + ("local weights (a folder, a .gguf file or a hub id)" if local else "a model name the endpoint serves"),
+        "model: "
+        + ("local weights (a folder, a .gguf file or a hub id)" if local else "a model name the endpoint serves"),
         "reaches: " + ("a remote endpoint (its URL is part of every cache key)" if remote else "nothing remote"),
         "replies: "
         + (

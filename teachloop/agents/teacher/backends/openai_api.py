@@ -90,9 +90,7 @@ class OpenAIBackend(Backend):
     def _client(self) -> Any:
         from openai import AsyncOpenAI
 
-        return AsyncOpenAI(
-            base_url=self.base_url, api_key=self._api_key, timeout=self.options.timeout, max_retries=0
-        )
+        return AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, timeout=self.options.timeout, max_retries=0)
 
     async def _one(self, client: Any, job: Job) -> Completion:
         import openai
@@ -116,9 +114,7 @@ class OpenAIBackend(Backend):
                 raise TransientError(f"{exc.status_code} error", _retry_after(exc.response)) from None
             if exc.status_code in (400, 413, 422):
                 raise RequestRejected(f"{exc.status_code}: {exc.message}") from None
-            raise TeachloopError(
-                f"teacher endpoint refused the request ({exc.status_code}): {exc.message}"
-            ) from None
+            raise TeachloopError(f"teacher endpoint refused the request ({exc.status_code}): {exc.message}") from None
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise TransientError(f"{type(exc).__name__}: {exc}") from None
         except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
