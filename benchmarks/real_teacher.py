@@ -122,7 +122,8 @@ def main() -> None:
     begin = time.perf_counter()
     qwen, smollm2 = str(locate(QWEN)), str(locate(SMOLLM2))
     start = time.perf_counter()
-    backends = {f"vllm:{qwen}": VLLMBackend(TeacherConfig(backend="vllm", model=qwen), resolve_checkpoint(qwen))}
+    qwen_cfg = TeacherConfig(backend="vllm", model=qwen)
+    backends = {f"vllm:{qwen}": VLLMBackend(qwen_cfg.options, teacher=qwen_cfg, model=resolve_checkpoint(qwen))}
     print(f"teacher engine {QWEN} started in {time.perf_counter() - start:.0f}s", flush=True)
 
     students = {"embedded": "embedded"}
@@ -168,8 +169,9 @@ def main() -> None:
 
     if not args.no_delta and "embedded" in args.students:
         start = time.perf_counter()
+        smollm2_cfg = TeacherConfig(backend="vllm", model=smollm2)
         backends[f"vllm:{smollm2}"] = VLLMBackend(
-            TeacherConfig(backend="vllm", model=smollm2), resolve_checkpoint(smollm2)
+            smollm2_cfg.options, teacher=smollm2_cfg, model=resolve_checkpoint(smollm2)
         )
         print(f"rejected model {SMOLLM2} started in {time.perf_counter() - start:.0f}s", flush=True)
         for pairs in (True, False):

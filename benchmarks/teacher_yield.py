@@ -120,7 +120,8 @@ def main() -> None:
     for name in args.teachers:
         model = str(locate(name))
         start = time.perf_counter()
-        backend = VLLMBackend(TeacherConfig(backend="vllm", model=model), resolve_checkpoint(model))
+        teacher_cfg = TeacherConfig(backend="vllm", model=model)
+        backend = VLLMBackend(teacher_cfg.options, teacher=teacher_cfg, model=resolve_checkpoint(model))
         print(f"{name}: engine started in {time.perf_counter() - start:.0f}s", flush=True)
         for label, forms, samples in SETTINGS:
             config = RunConfig(teacher=TeacherConfig(backend="vllm", model=model), answer_samples=samples)
