@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from teachloop.errors import ConfigError, RunStoreError
@@ -76,3 +78,28 @@ def test_store_refuses_folders_that_are_not_runs(tmp_path):
     with pytest.raises(RunStoreError, match="resume it"):
         RunStore.create(tmp_path / "run", RunConfig())
     assert RunStore.open(tmp_path / "run").config() == RunConfig()
+
+
+def test_a_run_started_with_flat_teacher_settings_resumes_with_them_moved_into_options(tmp_path):
+    """Runs made before backends owned their settings wrote `teacher: {base_url: ...}`: read
+    back, those keys are the backend's options, and the run is the same experiment."""
+    from teachloop.runs.store import experiment
+
+    flat = {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "concurrency": 4, "timeout": 9}
+    old = RunConfig.model_validate({"teacher": flat, "name": "r"})
+    new = RunConfig.model_validate(
+        {"teacher": {"backend": "openai", "model": "m", "options": {"base_url": "http://127.0.0.1:9/v1"}}, "name": "r"}
+    )
+    assert (old.teacher.options.base_url, old.teacher.options.concurrency, old.teacher.options.timeout) == (
+        "http://127.0.0.1:9/v1", 4, 9.0,
+    )  # fmt: skip
+    assert experiment(old) == experiment(new)  # concurrency and timeout are operational: a resume may change them
+    vllm = {"backend": "vllm", "model": "m", "vllm_options": {"max_model_len": 2048}}
+    changed = RunConfig.model_validate({"teacher": {**vllm, "vllm_options": {"max_model_len": 4096}}})
+    assert experiment(RunConfig.model_validate({"teacher": vllm})) != experiment(changed)  # not operational
+    # the marker of such a run holds the flat experiment; the resume check reads it as today's
+    store = RunStore.create(tmp_path / "r", new)
+    marker = store.marker()
+    marker["experiment"]["teacher"] = {k: v for k, v in flat.items() if k not in ("base_url", "concurrency", "timeout")}
+    (tmp_path / "r" / "run.json").write_text(json.dumps(marker))
+    store.check_config(new)
