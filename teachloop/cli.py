@@ -204,7 +204,7 @@ def resume(
     ] = False,
     tracking: Annotated[
         str | None,
-        typer.Option(help="Change the tracker: none | trackio | wandb | mlflow | tensorboard (a new one gets it all)."),
+        typer.Option(help="Change the tracker: none or a registered one (`teachloop trackers list`); the new one gets the whole history, with default options."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -221,7 +221,9 @@ def resume(
             from teachloop.runs.tracking import check_tracker
 
             check_tracker(tracking)  # before the run folder's config says so
-        changes = {k: v for k, v in (("min_yield", min_yield), ("tracking", tracking)) if v is not None}
+        changes: dict[str, Any] = {k: v for k, v in (("min_yield", min_yield), ("tracking", tracking)) if v is not None}
+        if tracking is not None and tracking != store.config().tracking:
+            changes["tracking_options"] = {}  # the options were the old tracker's
         config = store.changed_config(**changes)
         env = check_run_config(config, models=False)  # every check before config.yaml changes
         if changes:

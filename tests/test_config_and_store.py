@@ -103,3 +103,16 @@ def test_a_run_started_with_flat_teacher_settings_resumes_with_them_moved_into_o
     marker["experiment"]["teacher"] = {k: v for k, v in flat.items() if k not in ("base_url", "concurrency", "timeout")}
     (tmp_path / "r" / "run.json").write_text(json.dumps(marker))
     store.check_config(new)
+
+
+def test_a_shared_setting_the_backend_lacks_is_dropped_with_a_warning_beside_model_and_refused_in_options(caplog):
+    """A file written for an openai teacher (`concurrency: 4` beside `model`) still runs with
+    `--teacher vllm:...`, as before backends owned their settings, and says what it ignored;
+    the same key inside `options`, or a key no backend ever had, is an error."""
+    with caplog.at_level("WARNING", logger="teachloop.agents.teacher.config"):
+        cfg = RunConfig.model_validate({"teacher": {"backend": "vllm", "model": "m", "concurrency": 4}})
+    assert cfg.teacher.options.model_dump() == {"vllm_options": {}}
+    assert "teacher backend 'vllm' has no setting concurrency: ignored" in caplog.text
+    for teacher in ({"options": {"concurrency": 4}}, {"concurency": 4}):
+        with pytest.raises(ValueError, match="unknown option 'concur"):
+            RunConfig.model_validate({"teacher": {"backend": "vllm", "model": "m", **teacher}})

@@ -18,7 +18,7 @@ from teachloop import registry
 from teachloop.agents.engines import ENGINES
 from teachloop.agents.policies import POLICIES, POLICY_CONTRACT, available_policies, get_policy
 from teachloop.agents.state import TeacherState
-from teachloop.cli import _key_values
+from teachloop.runs.flags import key_values
 from teachloop.environments import ENVIRONMENT_CONTRACT, ENVIRONMENTS, available_environments, get_environment
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.errors import ConfigError, PluginError
@@ -70,17 +70,17 @@ def test_all_thirteen_built_in_policies_are_covered():
 
 # -- options: converted, validated, one line ----------------------------------------------------
 def test_command_line_text_becomes_the_declared_type():
-    options = _key_values(["eval_per_skill=3", "pool_per_skill=2", "split_seed=7"])
+    options = key_values(["eval_per_skill=3", "pool_per_skill=2", "split_seed=7"])
     env = get_environment("skillworld", **options)
     assert (env.options.eval_per_skill, env.options.pool_per_skill, env.options.split_seed) == (3, 2, 7)
     assert len(env.eval_set()) == 3 * 8
-    policy = get_policy("bandit", **_key_values(["algorithm=thompson", "exploration=1e-3", "arms=2"]))
+    policy = get_policy("bandit", **key_values(["algorithm=thompson", "exploration=1e-3", "arms=2"]))
     assert (policy.options.algorithm, policy.options.exploration, policy.options.arms) == ("thompson", 0.001, 2)
-    assert get_policy("skill-list", **_key_values(["use_teacher=no"])).options.use_teacher is False
+    assert get_policy("skill-list", **key_values(["use_teacher=no"])).options.use_teacher is False
 
 
 def test_key_values_keep_text_unless_it_is_exactly_a_number_or_boolean():
-    parsed = _key_values(["a=3", "b=0.5", "c=true", "d=yes", "e=007", "f=1.10", "g=[x, y]", "h=", "i=a=b"])
+    parsed = key_values(["a=3", "b=0.5", "c=true", "d=yes", "e=007", "f=1.10", "g=[x, y]", "h=", "i=a=b"])
     assert parsed == {
         "a": 3,
         "b": 0.5,
@@ -92,15 +92,21 @@ def test_key_values_keep_text_unless_it_is_exactly_a_number_or_boolean():
         "h": "",
         "i": "a=b",
     }
+    # a mapping or list only when written as one: a prompt ending in ": " or starting "- " is text
+    assert key_values(["j=JSON please: ", "k={x: 1}", "l=- item"]) == {
+        "j": "JSON please: ",
+        "k": {"x": 1},
+        "l": "- item",
+    }
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
-        _key_values(["novalue"])
+        key_values(["novalue"])
 
 
 def test_a_number_typed_for_a_text_option_stays_its_text():
     class Named(BaseModel):
         subset: str = Field(default="main", description="a subset")
 
-    validated = registry.validate_options("environment", "x", Named, _key_values(["subset=2023"]))
+    validated = registry.validate_options("environment", "x", Named, key_values(["subset=2023"]))
     assert validated.subset == "2023"
 
 

@@ -119,7 +119,7 @@ def test_each_iteration_is_logged_once_and_the_config_holds_no_secret(store, tmp
     calls: list[tuple[Any, ...]] = []
     secret = TeacherConfig(backend="openai", model="m", api_key="sk-do-not-leak", price_prompt_per_mtok=2.0)
     config = RunConfig(name="r", out=tmp_path, tracking="trackio", teacher=secret)  # as given: the key in memory
-    tracking = RunTracking(store, config, factory=lambda name: FakeTracker(calls))
+    tracking = RunTracking(store, config, factory=lambda name, options: FakeTracker(calls))
     assert tracking.log([record(0)]) == [0]
     assert tracking.log([record(0), record(1)]) == [1]  # after the next evaluation: only the new one
     assert tracking.log([record(0), record(1)]) == []  # a resume with nothing new logs nothing
@@ -133,7 +133,7 @@ def test_each_iteration_is_logged_once_and_the_config_holds_no_secret(store, tmp
     # a resume that moves to another tracker or project gives it the whole history
     calls.clear()
     elsewhere = config.model_copy(update={"tracking_project": "elsewhere"})
-    moved = RunTracking(store, elsewhere, factory=lambda name: FakeTracker(calls))
+    moved = RunTracking(store, elsewhere, factory=lambda name, options: FakeTracker(calls))
     assert moved.log([record(0), record(1)]) == [0, 1] and steps(calls) == [0, 1]
 
 
@@ -144,9 +144,9 @@ def test_a_failing_tracker_costs_a_warning_and_its_iterations_are_logged_later(s
         def log(self, metrics: dict[str, float], step: int) -> None:
             raise ConnectionError("tracker server down")
 
-    assert RunTracking(store, store.config(), factory=lambda name: Down(calls)).log([record(0)]) == []
+    assert RunTracking(store, store.config(), factory=lambda name, options: Down(calls)).log([record(0)]) == []
     assert "tracker server down" in caplog.text and calls[-1] == ("finish",)
-    retry = RunTracking(store, store.config(), factory=lambda name: FakeTracker(calls))
+    retry = RunTracking(store, store.config(), factory=lambda name, options: FakeTracker(calls))
     assert retry.log([record(0)]) == [0]
     assert [c[3] for c in calls if c[0] == "start"] == [False, True]  # the run that was opened is continued
 

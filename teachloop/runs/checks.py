@@ -49,7 +49,7 @@ def check_run_config(config: RunConfig, models: bool = True) -> Environment:
                 raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
     else:
         backend_class(config.teacher.backend)
-    check_tracker(config.tracking)
+    check_tracker(config.tracking, config.tracking_options)
     check_processes(config.train)
     if models:
         check_models(config)

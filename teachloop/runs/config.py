@@ -91,6 +91,9 @@ class RunConfig(BaseModel):
         description="experiment tracker every evaluated iteration is logged to: none or a registered tracker "
         "(`teachloop trackers list`: trackio (local, no account), wandb, mlflow, tensorboard)",
     )
+    tracking_options: dict[str, Any] = Field(
+        default_factory=dict, description="the tracker's options (`teachloop trackers show NAME`)"
+    )
     tracking_project: str | None = Field(
         default=None, description="tracker project (default: the run's name; a bench's runs share the bench's)"
     )

@@ -29,6 +29,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "environment_options": ("--env-option",),
     "policy_options": ("--policy-option",),
     "engine_options": ("--engine-option",),
+    "tracking_options": ("--tracking-option",),
     "teacher.options": ("--teacher-option",),
     "train.epochs": ("--epochs",),
     "train.learning_rate": ("--lr",),
@@ -187,7 +188,8 @@ def option_value(text: str) -> Any:
     except yaml.YAMLError:
         return text
     if isinstance(value, dict | list):
-        return value
+        # only written as one (`[a, b]`, `{x: 1}`): `JSON please: ` or `- x` stay text
+        return value if text.lstrip()[:1] in "[{" else text
     if value is None or isinstance(value, bool | int | float):
         # only when typed exactly so: `yes`, `1.10`, `007` and `1_000` stay text
         return value if json.dumps(value) == text.lower() else text

@@ -50,7 +50,7 @@ LOCK = ".lock"
 FORMAT_VERSION = 1
 # settings a resume may change without mixing two experiments: how to reach the teacher,
 # when to stop, how many iterations to run, where the metrics are also logged
-OPERATIONAL = {"out", "name", "min_yield", "iterations", "tracking", "tracking_project"}
+OPERATIONAL = {"out", "name", "min_yield", "iterations", "tracking", "tracking_options", "tracking_project"}
 OPERATIONAL_TEACHER = {"max_retries", "max_consecutive_failures"}  # and each backend's `Options.operational`
 # how training is spread over processes (the same training, not bit for bit: see students/distributed.py)
 OPERATIONAL_TRAIN = {"processes", "accelerate_config"}

@@ -35,13 +35,13 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from teachloop.errors import ConfigError, TeachloopError
 from teachloop.io import read_model, redact_secrets, write_json
-from teachloop.registry import Component, Registry
+from teachloop.registry import Component, Contract, Hook, Registry, options_model, validate_options
 from teachloop.runs.config import RunConfig
 from teachloop.runs.metrics import MetricsRecord
 from teachloop.runs.store import RunStore
@@ -49,14 +49,6 @@ from teachloop.runs.store import RunStore
 log = logging.getLogger(__name__)
 
 STATE_FILE = "tracking.json"
-
-TRACKERS = Registry(
-    kind="tracker",
-    group="teachloop.trackers",
-    command="trackers",
-    option_flag="--tracking NAME, or tracking: in a config",
-)
-
 
 class TrackedRun(BaseModel):
     """The tracker's view of a teachloop run."""
@@ -67,11 +59,9 @@ class TrackedRun(BaseModel):
     folder: Path  # the run folder (TensorBoard writes its event files inside)
 
 
+@runtime_checkable
 class Tracker(Protocol):
-    """Built with no arguments; `requires` = (module it imports, pip package, teachloop extra)
-    names what must be installed, checked before a run starts."""
-
-    requires: ClassVar[tuple[str, str, str]]
+    """Opens one tracker run per teachloop run, logs metrics at step = iteration, closes it."""
 
     def start(self, run: TrackedRun, config: dict[str, Any], resume: bool) -> None:
         """Open the run; `resume`: it was opened before (continue it, never make a second)."""
@@ -84,17 +74,63 @@ class Tracker(Protocol):
         ...
 
 
-def check_tracker(name: str) -> None:
-    """The tracker's package is installed: a one-line error naming it, before the run starts."""
+@runtime_checkable
+class SaysWhere(Protocol):
+    def where(self, run: TrackedRun) -> str:
+        """How a person views the tracked run (a command, a folder, a URL), printed at the start."""
+        ...
+
+
+TRACKER_CONTRACT = Contract(
+    kind="tracker",
+    required=(
+        Hook("start", "opens (or, with resume, continues) the tracker's run", params=("run", "config", "resume")),
+        Hook("log", "logs one iteration's metrics", params=("metrics", "step")),
+        Hook("finish", "closes the run; what was logged is stored when it returns", params=()),
+    ),
+    optional=(Hook("where", "how to view the tracked run, printed when the run starts", SaysWhere, ("run",)),),
+)
+
+TRACKERS = Registry(
+    kind="tracker",
+    group="teachloop.trackers",
+    command="trackers",
+    option_flag="--tracking NAME and --tracking-option KEY=VALUE, or tracking: and tracking_options: in a config",
+    contract=TRACKER_CONTRACT,
+)
+
+
+class BaseTracker(Component):
+    """What a registered tracker subclasses: a docstring, `Options` (`tracking_options`,
+    validated once, `self.options`) and start/log/finish; `setup` imports the tracker's
+    library. `requires` = (module, pip package, teachloop extra) names what must be
+    installed, checked before a run starts (None: nothing beyond teachloop)."""
+
+    kind = "tracker"
+    requires: ClassVar[tuple[str, str, str] | None] = None
+
+
+def check_tracker(name: str, options: dict[str, Any] | None = None) -> None:
+    """The tracker exists, its package is installed and its options are valid: a one-line
+    error naming what to do, before the run starts."""
     if name == "none":
+        if options:
+            raise ConfigError("tracking_options are set but tracking is none: choose a tracker (--tracking NAME)")
         return
     if name not in TRACKERS.names():
         raise ConfigError(f"tracking: unknown tracker {name!r}; choose none, {', '.join(TRACKERS.names())}")
-    module, package, extra = getattr(TRACKERS.load(name), "requires", (None, None, None))
-    if module is not None and importlib.util.find_spec(module) is None:
-        raise ConfigError(
-            f"tracking: {name} needs the {package} package: pip install {package} (or pip install 'teachloop[{extra}]')"
-        )
+    factory = TRACKERS.load(name)
+    requires = getattr(factory, "requires", None)
+    if requires is not None:
+        module, package, extra = requires
+        if importlib.util.find_spec(module) is None:
+            extra_hint = f" (or pip install 'teachloop[{extra}]')" if extra else ""
+            raise ConfigError(f"tracking: {name} needs the {package} package: pip install {package}{extra_hint}")
+    model = options_model(factory, "tracker", name)
+    if model is not None:
+        validate_options("tracker", name, model, dict(options or {}))
+    elif options:
+        raise ConfigError(f"tracker {name!r} takes no options; got {', '.join(sorted(options))}")
 
 
 # -- the trackers ----------------------------------------------------------------------------
@@ -105,10 +141,9 @@ def _quiet_stdout() -> Iterator[None]:
         yield
 
 
-class TrackioTracker(Component):
+class TrackioTracker(BaseTracker):
     """A local trackio project ($TRACKIO_DIR, default ~/.cache/huggingface/trackio)."""
 
-    kind = "tracker"
     requires = ("trackio", "trackio", "tracking")
 
     def setup(self) -> None:
@@ -131,15 +166,17 @@ class TrackioTracker(Component):
     def log(self, metrics: dict[str, float], step: int) -> None:
         self._trackio.log(metrics, step=step)
 
+    def where(self, run: TrackedRun) -> str:
+        return f"view: trackio show --project {run.project}"
+
     def finish(self) -> None:
         with _quiet_stdout():
             self._trackio.finish()
 
 
-class WandbTracker(Component):
+class WandbTracker(BaseTracker):
     """A Weights & Biases run per teachloop run (WANDB_MODE=offline works without an account)."""
 
-    kind = "tracker"
     requires = ("wandb", "wandb", "wandb")
 
     def setup(self) -> None:
@@ -174,11 +211,10 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-class MlflowTracker(Component):
+class MlflowTracker(BaseTracker):
     """An MLflow experiment named like the project (MLFLOW_TRACKING_URI says where)."""
 
     TAG = "teachloop_run_key"
-    kind = "tracker"
     requires = ("mlflow", "mlflow", "mlflow")
 
     def setup(self) -> None:
@@ -203,10 +239,9 @@ class MlflowTracker(Component):
         self._mlflow.end_run()
 
 
-class TensorBoardTracker(Component):
+class TensorBoardTracker(BaseTracker):
     """Event files in <run>/tensorboard/: `tensorboard --logdir` a bench's runs/ folder shows every cell."""
 
-    kind = "tracker"
     requires = ("tensorboard", "tensorboard", "tensorboard")
 
     def setup(self) -> None:
@@ -224,13 +259,16 @@ class TensorBoardTracker(Component):
         for name, value in metrics.items():
             self._writer.add_scalar(name, value, step)
 
+    def where(self, run: TrackedRun) -> str:
+        return f"view: tensorboard --logdir {run.folder / 'tensorboard'}"
+
     def finish(self) -> None:
         self._writer.close()
 
 
-def make_tracker(name: str) -> Tracker:
-    check_tracker(name)
-    tracker: Tracker = TRACKERS.build(name)
+def make_tracker(name: str, options: dict[str, Any] | None = None) -> Tracker:
+    check_tracker(name, options)
+    tracker: Tracker = TRACKERS.build(name, options)
     return tracker
 
 
@@ -276,10 +314,13 @@ class TrackingState(BaseModel):
 class RunTracking:
     """Logs a run's metrics records to its tracker, each iteration once."""
 
-    def __init__(self, store: RunStore, config: RunConfig, factory: Callable[[str], Tracker] = make_tracker) -> None:
+    def __init__(
+        self, store: RunStore, config: RunConfig, factory: Callable[[str, dict[str, Any]], Tracker] = make_tracker
+    ) -> None:
         self.store = store
         self.config = config
         self.factory = factory
+        self._tracker: Tracker | None = None
         name = config.name or store.root.name
         created = str(store.marker().get("created", ""))
         self.run = TrackedRun(
@@ -293,13 +334,19 @@ class RunTracking:
     def path(self) -> Path:
         return self.store.root / STATE_FILE
 
+    def tracker(self) -> Tracker:
+        """The tracker, built once per run (importing its library)."""
+        if self._tracker is None:
+            self._tracker = self.factory(self.config.tracking, dict(self.config.tracking_options))
+        return self._tracker
+
     def describe(self) -> str:
-        where = f"project {self.run.project}, run {self.run.name}"
-        if self.config.tracking == "trackio":
-            return f"{where} (view: trackio show --project {self.run.project})"
-        if self.config.tracking == "tensorboard":
-            return f"{where} (view: tensorboard --logdir {self.run.folder / 'tensorboard'})"
-        return where
+        described = f"project {self.run.project}, run {self.run.name}"
+        try:
+            where = self.tracker().where(self.run) if isinstance(self.tracker(), SaysWhere) else ""
+        except Exception:  # noqa: BLE001 -- a tracker's trouble must not cost the run; log() says what went wrong
+            where = ""
+        return f"{described} ({where})" if where else described
 
     def state(self) -> TrackingState:
         fresh = TrackingState(tracker=self.config.tracking, project=self.run.project, run=self.run.name)
@@ -320,7 +367,7 @@ class RunTracking:
             return []
         config = redact_secrets(self.config.model_dump(mode="json"))
         try:
-            tracker = self.factory(self.config.tracking)
+            tracker = self.tracker()
             tracker.start(self.run, config, resume=state.started)
             if not state.started:  # the next start continues this tracker run, even if logging fails below
                 state.started = True

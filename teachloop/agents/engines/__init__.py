@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from teachloop.agents.engines.base import ENGINE_CONTRACT, Engine
+from teachloop.agents.engines.base import ENGINE_CONTRACT, BaseEngine, Engine
 from teachloop.agents.engines.programmatic import ProgrammaticEngine
 from teachloop.errors import ConfigError
 from teachloop.registry import Registry
@@ -38,4 +38,12 @@ def get_engine(name: str, teacher: TeacherLLM | None = None, progress: bool = Fa
     return engine
 
 
-__all__ = ["ENGINES", "ENGINE_CONTRACT", "Engine", "ProgrammaticEngine", "check_engine_name", "get_engine"]
+__all__ = [
+    "ENGINES",
+    "ENGINE_CONTRACT",
+    "BaseEngine",
+    "Engine",
+    "ProgrammaticEngine",
+    "check_engine_name",
+    "get_engine",
+]

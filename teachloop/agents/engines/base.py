@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
 
 from teachloop.environments.base import Environment
-from teachloop.registry import Contract, Hook
+from teachloop.errors import ConfigError
+from teachloop.registry import Component, Contract, Hook
 from teachloop.types import DataPlan, GenerationContext, GenerationResult
+
+if TYPE_CHECKING:
+    from teachloop.agents.teacher import TeacherLLM
 
 
 @runtime_checkable
@@ -27,3 +33,33 @@ ENGINE_CONTRACT = Contract(
         Hook("generate", "serves a DataPlan -> GenerationResult", params=("plan", "env", "ctx")),
     ),
 )
+
+
+class BaseEngine(Component):
+    """What a registered engine subclasses: `name`, a docstring, `Options` (validated once,
+    `self.options`) and `generate`. The run hands every engine its teacher (`self.teacher`,
+    None in a run without one) and the progress switch (`self.progress`); an engine that
+    cannot work without a teacher sets `needs_teacher`, and a run without one stops before
+    its first evaluation."""
+
+    kind = "engine"
+    name: ClassVar[str]
+    needs_teacher: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        options: BaseModel | None = None,
+        /,
+        *,
+        teacher: TeacherLLM | None = None,
+        progress: bool = False,
+        **values: Any,
+    ) -> None:
+        if self.needs_teacher and teacher is None:
+            raise ConfigError(f"the {self.name} engine needs a teacher: pass --teacher vllm:<model> or openai:<model>")
+        self.teacher = teacher
+        self.progress = progress
+        super().__init__(options, **values)
+
+    def generate(self, plan: DataPlan, env: Environment, ctx: GenerationContext) -> GenerationResult:
+        raise NotImplementedError

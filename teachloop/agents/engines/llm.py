@@ -28,15 +28,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from teachloop.agents.engines.base import BaseEngine
 from teachloop.agents.engines.filters import DataFilter, normalize
 from teachloop.agents.teacher import TeacherLLM
 from teachloop.environments.base import Environment, ItemForm, checker_of, item_form, to_example
 from teachloop.errors import ConfigError
-from teachloop.registry import Component
 from teachloop.types import DataPlan, Example, GenerationContext, GenerationRequest, GenerationResult, Lineage, Rejected
 
 Verify = Literal["auto", "checker", "consistency", "none"]
@@ -139,30 +139,16 @@ class LLMEngineOptions(BaseModel):
     )
 
 
-class LLMEngine(Component):
+class LLMEngine(BaseEngine):
     """The teacher writes each requested item (question and answer, in the environment's item
     form for the skill); the environment's checker or self-consistency verifies it, and the
     filters drop duplicates and eval look-alikes."""
 
-    kind = "engine"
     name = "llm"
+    needs_teacher = True
     Options = LLMEngineOptions
     options: LLMEngineOptions
-
-    def __init__(
-        self,
-        options: LLMEngineOptions | None = None,
-        /,
-        *,
-        teacher: TeacherLLM | None,
-        progress: bool = False,
-        **values: Any,
-    ) -> None:
-        if teacher is None:
-            raise ConfigError("the llm engine needs a teacher: pass --teacher vllm:<model> or openai:<model>")
-        self.teacher = teacher
-        self.progress = progress
-        super().__init__(options, **values)
+    teacher: TeacherLLM
 
     def generate(self, plan: DataPlan, env: Environment, ctx: GenerationContext) -> GenerationResult:
         slots: list[tuple[int, int]] = [(ri, k) for ri, req in enumerate(plan.requests) for k in range(req.count)]

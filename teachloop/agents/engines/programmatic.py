@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 from tqdm.auto import tqdm
 
+from teachloop.agents.engines.base import BaseEngine
 from teachloop.agents.engines.filters import DataFilter
 from teachloop.environments.base import Environment, ProgrammaticEnvironment, takes_difficulty
 from teachloop.errors import TeachloopError
-from teachloop.registry import Component, NoOptions
 from teachloop.types import DataPlan, Example, GenerationContext, GenerationResult, Lineage, Rejected
 
 log = logging.getLogger(__name__)
@@ -19,16 +19,11 @@ log = logging.getLogger(__name__)
 MAX_TRIES_PER_EXAMPLE = 20
 
 
-class ProgrammaticEngine(Component):
+class ProgrammaticEngine(BaseEngine):
     """The environment's own seeded generator writes every requested item (no teacher); the
     filters drop duplicates and eval look-alikes."""
 
-    kind = "engine"
     name = "programmatic"
-
-    def __init__(self, options: NoOptions | None = None, /, *, progress: bool = False, teacher: object = None) -> None:
-        self.progress = progress  # a teacher, when the run has one, is not this engine's business
-        super().__init__(options)
 
     def generate(self, plan: DataPlan, env: Environment, ctx: GenerationContext) -> GenerationResult:
         if plan.requests and not isinstance(env, ProgrammaticEnvironment):  # pool-only plans need none

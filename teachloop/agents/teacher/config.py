@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
@@ -9,6 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 from teachloop.agents.teacher.backends import BackendOptions, backend_class
 from teachloop.errors import ConfigError, TeachloopError, format_validation_error
 from teachloop.registry import validate_options
+
+log = logging.getLogger(__name__)
+
+# The settings TeacherConfig held itself before each backend owned its own. Written beside
+# `model`, they applied to the backends that had them and were ignored by the others; a file
+# may set `concurrency` for an openai run and be reused with `--teacher vllm:...`, so such a
+# key is still dropped (with a warning) for a backend without it. Inside `options` it errors.
+LEGACY_SHARED_SETTINGS = frozenset({"base_url", "api_key", "concurrency", "timeout", "qps", "vllm_options"})
 
 
 class TeacherConfig(BaseModel):
@@ -68,9 +77,16 @@ class TeacherConfig(BaseModel):
         if given is not None and not isinstance(given, dict):
             raise ValueError(f"options must be a mapping of the backend's settings, not {given!r}")
         loose = {key: value for key, value in data.items() if key not in cls.model_fields}
-        options = {**loose, **(given or {})}  # an explicit options: entry wins over a loose key
         try:
             model = backend_class(data["backend"]).Options
+            ignored = sorted(key for key in loose if key in LEGACY_SHARED_SETTINGS and key not in model.model_fields)
+            if ignored:
+                log.warning(
+                    "teacher backend %r has no setting %s: ignored (`teachloop backends show %s`)",
+                    data["backend"], ", ".join(ignored), data["backend"],
+                )
+            moved = {key: value for key, value in loose.items() if key not in ignored}
+            options = {**moved, **(given or {})}  # an explicit options: entry wins over a loose key
             validated = validate_options("teacher backend", data["backend"], model, options)
         except TeachloopError as exc:
             raise ValueError(str(exc)) from None
@@ -83,9 +99,14 @@ class TeacherConfig(BaseModel):
 
     @classmethod
     def from_spec(cls, spec: str, **fields: Any) -> TeacherConfig:
+        """A teacher from `--teacher <backend>:<model>`; keyword settings that are not
+        TeacherConfig's own are the backend's options (an error where it lacks one)."""
         backend, model = parse_teacher_spec(spec)
+        given = {key: value for key, value in fields.items() if value is not None}
+        own = {key: value for key, value in given.items() if key in cls.model_fields}
+        options = {key: value for key, value in given.items() if key not in cls.model_fields}
         try:
-            return cls(backend=backend, model=model, **{k: v for k, v in fields.items() if v is not None})
+            return cls(backend=backend, model=model, **own, **({"options": options} if options else {}))
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, "teacher", spec)) from None
 
