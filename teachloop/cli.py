@@ -79,6 +79,13 @@ for _command, _summary, _group, _where, _attribute in (
     ("engines", "Data-generation engines", "teachloop.engines", "teachloop.agents.engines", "ENGINES"),
     ("backends", "Teacher backends", "teachloop.teacher_backends", "teachloop.agents.teacher", "TEACHER_BACKENDS"),
     ("trackers", "Experiment trackers", "teachloop.trackers", "teachloop.runs.tracking", "TRACKERS"),
+    (
+        "eval-backends",
+        "Student evaluation backends",
+        "teachloop.eval_backends",
+        "teachloop.students.eval_backends",
+        "EVAL_BACKENDS",
+    ),
 ):
     _add_registry_commands(_command, _summary, _group, _where, _attribute)
 
@@ -204,7 +211,9 @@ def resume(
     ] = False,
     tracking: Annotated[
         str | None,
-        typer.Option(help="Change the tracker: none or a registered one (`teachloop trackers list`); the new one gets the whole history, with default options."),
+        typer.Option(
+            help="Change the tracker: none or a registered one (`teachloop trackers list`); the new one gets the whole history, with default options."
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:

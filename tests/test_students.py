@@ -30,7 +30,6 @@ def test_lora_student_trains_an_adapter_per_iteration_and_reloads_it(tiny_teache
     assert len(load_metrics(run)) == 3
 
 
-
 def test_a_saved_adapter_reloads_and_answers_exactly_like_the_trained_model(tiny_teacher, tmp_path):
     student = Student.load(tiny_teacher)
     prompts = ["copy ab", "copy abc", "max 123"]
@@ -155,3 +154,41 @@ def test_the_evaluation_summary_counts_the_answers_that_hit_the_token_limit(tmp_
         assert record.hit_limit == len(hit) > 0.2 * len(attempts)  # copy, reverse, double, ... are longer
         assert f"warning: {len(hit)}/{len(attempts)} hit the 2-token limit" in out.stderr
     assert "ran to the 2-token limit without ending" in out.stderr  # also logged, with what to do
+
+
+def test_an_eval_backend_registered_like_any_component_answers_every_evaluation(tmp_path):
+    """An evaluation backend is a class registered under a name (here in-process, as a
+    notebook would; a package uses the `teachloop.eval_backends` entry points): the run's
+    evaluations go through it, and an unknown name is refused before the run starts."""
+    from typer.testing import CliRunner
+
+    from teachloop.cli import app
+    from teachloop.students.eval_backends import EVAL_BACKENDS, TransformersEval
+
+    asked: list[tuple[int, int]] = []
+
+    class Counting(TransformersEval):
+        """Transformers decoding that counts what it is asked."""
+
+        name = "counting"
+
+        def reply(self, i, prompts, max_new_tokens, progress, stop):
+            asked.append((i, len(prompts)))
+            return super().reply(i, prompts, max_new_tokens, progress, stop)
+
+    common = ["--iterations", "1", "--budget", "40", "--epochs", "1", "--seed", "3", "--quiet",
+              "--config", str(small_env(tmp_path)), "--out", str(tmp_path)]  # fmt: skip
+    EVAL_BACKENDS.register("counting", Counting)
+    try:
+        for backend in ("counting", "transformers"):
+            result = CliRunner().invoke(app, ["run", "--name", backend, "--eval-backend", backend, *common])
+            assert result.exit_code == 0, result.output
+        refused = CliRunner().invoke(app, ["run", "--name", "x", "--eval-backend", "nosuch", *common])
+    finally:
+        EVAL_BACKENDS.unregister("counting")
+    assert "unknown eval_backend 'nosuch'; available: auto, counting, raydata" in str(refused.exception)
+    assert not (tmp_path / "x" / "iter_0").exists()
+    eval_items = len((tmp_path / "counting/iter_0/eval/attempts.jsonl").read_text().splitlines())
+    assert [i for i, _ in asked] == [0, 1] and all(n == eval_items for _, n in asked)
+    counted, plain = (load_metrics(tmp_path / name) for name in ("counting", "transformers"))
+    assert [r.skill_accuracy for r in counted] == [r.skill_accuracy for r in plain]

