@@ -108,9 +108,7 @@ def _ray_outcome(ray: Any, ref: Any, cell: Cell) -> RunOutcome:
     except ray.exceptions.RayError as exc:
         first_line = (str(exc).strip().splitlines() or [""])[0]
         error = " ".join(f"Ray worker failed: {type(exc).__name__}: {first_line}".split())
-        return RunOutcome(
-            name=cell.name, status="failed", error=error, traceback=traceback.format_exc(), log=cell.log
-        )
+        return RunOutcome(name=cell.name, status="failed", error=error, traceback=traceback.format_exc(), log=cell.log)
 
 
 def execute_on_ray(

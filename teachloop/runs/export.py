@@ -24,7 +24,8 @@ import yaml
 
 from teachloop.environments.rows import quiet_datasets
 from teachloop.errors import ConfigError, PluginError, TeachloopError
-from teachloop.io import atomic_write_text, make_temp_dir, read_jsonl, read_text, redact_secrets
+from teachloop.io import atomic_write_text, make_temp_dir, read_text, redact_secrets
+from teachloop.runs.artifacts import DataFiles
 from teachloop.runs.config import RunConfig
 from teachloop.runs.export_card import COLUMNS, RunData, Source, data_file, dataset_card
 from teachloop.runs.guard import BENCH_FILE, EXPORT_MARKER, check_output_folder
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 FORMATS = ("hf", "parquet", "jsonl")
 CARD = "README.md"
 MERGED_SPLIT = "train"
+
 
 def features() -> Features:
     from datasets import Features, List, Value
@@ -108,7 +110,7 @@ def read_run(run_dir: Path) -> RunData:
             if store.phase_dir(i, "data").exists():
                 unpublished.append(i)
             continue
-        examples = read_jsonl(store.phase_dir(i, "data") / "examples.jsonl", Example)
+        examples = DataFiles.read_examples(store.phase_dir(i, "data"))
         rows[i] = [example_row(ex, i, store.root.name, config) for ex in examples]
         record = store.phase_record(i, "data")
         if record is not None and "yield" in record.info:
@@ -278,7 +280,9 @@ def export(
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = make_temp_dir(out.parent, prefix=f".{out.name}.")
     except OSError as exc:
-        raise TeachloopError(f"cannot write --out {out}: {exc.strerror or exc} ({exc.filename or out.parent})") from None
+        raise TeachloopError(
+            f"cannot write --out {out}: {exc.strerror or exc} ({exc.filename or out.parent})"
+        ) from None
     try:
         write_dataset(dataset, tmp, fmt)
         atomic_write_text(tmp / CARD, card)

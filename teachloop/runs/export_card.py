@@ -89,7 +89,6 @@ def data_file(split: str, fmt: str) -> str:
     return {"parquet": f"{split}.parquet", "jsonl": f"{split}.jsonl", "hf": f"{split}/*.arrow"}[fmt]
 
 
-
 # -- the dataset card -----------------------------------------------------------------------------
 def _md_row(cells: Sequence[Any]) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"

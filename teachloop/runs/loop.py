@@ -10,7 +10,6 @@ point continues from the first unfinished phase, with the same results.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -24,17 +23,17 @@ from rich.console import Console
 
 from teachloop.agents.diagnosis import diagnose
 from teachloop.agents.engines import get_engine
-from teachloop.agents.engines.pool import draw_from_pool
-from teachloop.agents.policies import ModelsPolicy, SelectingPolicy, get_policy, needs_pool_attempts
+from teachloop.agents.policies import ModelsPolicy, get_policy, needs_pool_attempts
 from teachloop.agents.state import TeacherState
 from teachloop.agents.teacher import TeacherBackend, TeacherConfig, TeacherLLM
 from teachloop.environments import Environment, get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens, item_form, stop_strings
 from teachloop.errors import RunStopped
 from teachloop.faults import kill_point
-from teachloop.io import read_jsonl, read_model, read_text, write_json, write_jsonl
+from teachloop.runs.artifacts import SKILLS, DataFiles, DiscoveryFiles, EvalFiles, FeedbackFiles, PlanFiles
 from teachloop.runs.checks import check_models, check_run_config
 from teachloop.runs.config import RunConfig
+from teachloop.runs.data_phase import DataPhase
 from teachloop.runs.metrics import PHASE_LABELS, MetricsRecord, compute_metrics
 from teachloop.runs.resolved import resolve_run
 from teachloop.runs.store import PHASES, PhaseWriter, RunStore
@@ -46,16 +45,12 @@ from teachloop.students.probe import scored_reply
 from teachloop.students.student import quiet_hf_libraries
 from teachloop.types import (
     UNLABELLED,
-    Attempt,
     DataPlan,
     DataYield,
     EvalReport,
     Example,
-    Feedback,
     GenerationContext,
     HistoryEntry,
-    Rejected,
-    Selection,
 )
 
 log = logging.getLogger(__name__)
@@ -179,7 +174,7 @@ class Loop:
         if self.config.skills == "discover":
             ran |= self._run_phase(None, "discovery", self._discover)
             self.env = self._discovered_environment()
-        skills_path = self.store.root / "skills.json"
+        skills_path = self.store.root / SKILLS
         if not skills_path.exists():
             self.env.skills.save(skills_path)
         self.console.print(
@@ -261,8 +256,7 @@ class Loop:
             attempts = [scored_reply(self.env, ex, r) for ex, r in zip(examples, replies, strict=True)]
         per_answer = (time.perf_counter() - start) / max(1, len(attempts))
         report = eval_report(i, attempts, tree=self.env.skills)
-        write_jsonl(writer.path / "attempts.jsonl", attempts)
-        write_json(writer.path / "report.json", report.model_copy(update={"attempts": []}))
+        EvalFiles.write(writer.path, report)
         writer.info = {
             "accuracy": report.accuracy,
             "max_new_tokens": self.max_new_tokens,
@@ -288,7 +282,7 @@ class Loop:
             "iteration %d: %d of %d answers ran to the %d-token limit without ending: the student does not stop "
             "(its training answers must end with the token generation stops on) or the task needs a higher "
             "max_new_tokens; see %s",
-            i, report.hit_limit, n, self.max_new_tokens, self.store.phase_dir(i, "eval") / "attempts.jsonl",
+            i, report.hit_limit, n, self.max_new_tokens, self.store.phase_dir(i, "eval") / EvalFiles.ATTEMPTS,
         )  # fmt: skip
         return f"[yellow]warning: {note}[/]"
 
@@ -298,16 +292,12 @@ class Loop:
         assert self.teacher is not None
         with writer.work():
             found = discover(self.teacher, self.env.train_pool(), self.env.eval_set(), seed=self.config.seed)
-        found.tree.save(writer.path / "skills.json")
-        write_jsonl(writer.path / "labels.jsonl", [{"id": k, "skills": v} for k, v in found.labels.items()])
+        DiscoveryFiles.write(writer.path, found.tree, found.labels)
         return f"{len(found.tree.leaves())} skills, {len(found.labels)} examples labelled"
 
     def _discovered_environment(self) -> RelabelledEnvironment:
-        from teachloop.skills.tree_file import read_tree_file
-
-        path = self.store.phase_dir(None, "discovery")
-        labels = {row["id"]: row["skills"] for row in map(json.loads, read_text(path / "labels.jsonl").splitlines())}
-        return RelabelledEnvironment(self.env, read_tree_file(path / "skills.json"), labels)
+        tree, labels = DiscoveryFiles.read(self.store.phase_dir(None, "discovery"))
+        return RelabelledEnvironment(self.env, tree, labels)
 
     def _diagnose(self, i: int, writer: PhaseWriter) -> str:
         judge = self.teacher if self.config.diagnosis == "llm" else None
@@ -319,7 +309,7 @@ class Loop:
                 teacher=judge,
                 tree=self.env.skills,
             )
-        write_json(writer.path / "feedback.json", feedback)
+        FeedbackFiles.write(writer.path, feedback)
         top = sorted(feedback.profile.counts.items(), key=lambda kv: -kv[1])[:4]
         return f"{feedback.profile.n_hard} hard items; missing " + ", ".join(f"{s}:{c}" for s, c in top)
 
@@ -333,7 +323,7 @@ class Loop:
             iteration=i,
             seed=self.config.seed,
             budget=self.config.budget,
-            feedback=read_model(self.store.phase_dir(i, "feedback") / "feedback.json", Feedback),
+            feedback=FeedbackFiles.read(self.store.phase_dir(i, "feedback")),
             skill_tree=self.env.skills,
             pool=pool,
             pool_attempts=probe.score(pool) if needs_pool_attempts(self.policy) else [],
@@ -358,7 +348,7 @@ class Loop:
     def _plan(self, i: int, writer: PhaseWriter) -> str:
         plan = self.policy.plan(self._teacher_state(i))
         plan = plan.model_copy(update={"policy": self.config.policy, "iteration": i})
-        write_json(writer.path / "plan.json", plan)
+        PlanFiles.write(writer.path, plan)
         writer.info = {"allocation": plan.allocation(), "pool_samples": plan.pool_samples}
         pool = f"; {plan.pool_samples} from the pool" if plan.pool_samples else ""
         return ", ".join(f"{s}:{c}" for s, c in plan.allocation().items()) + pool
@@ -373,30 +363,14 @@ class Loop:
             seen_prompts=seen,
         )
         plan = self._plan_of(i)
-        with writer.work():
-            result = self.engine.generate(plan, self.env, ctx)
-        data_yield = result.data_yield(asked=plan.total_requested, allocation=plan.allocation())
-        # the pool's draws are candidates too: a selecting policy may turn them into pairs (delta)
-        examples = result.examples + draw_from_pool(plan, self.env.train_pool(), self.config.seed)
-        if isinstance(self.policy, SelectingPolicy):  # over-generate-and-keep, or preference pairs
-            state = self._teacher_state(i)
-            with writer.work():  # probing the student (influence, own answers) is data work
-                selection = self.policy.select(examples, state)
-            if not isinstance(selection, Selection):
-                selection = Selection(kept=selection)
-            write_jsonl(writer.path / "candidates.jsonl", selection.scored or examples)
-            if selection.teacher_pairs:
-                write_jsonl(writer.path / "teacher_pairs.jsonl", selection.teacher_pairs)
-            examples = selection.kept
-        if len(examples) > self.config.budget:  # equal budgets: never train on more than asked
-            result.rejected += [Rejected(example=ex, reason="over budget") for ex in examples[self.config.budget :]]
-            examples = examples[: self.config.budget]
-        write_jsonl(writer.path / "examples.jsonl", examples)
-        write_jsonl(writer.path / "rejected.jsonl", result.rejected)
+        phase = DataPhase(self.engine, self.policy, self.env, budget=self.config.budget, seed=self.config.seed)
+        data = phase.run(plan, ctx, lambda: self._teacher_state(i), writer.work)
+        DataFiles.write(writer.path, data.examples, data.rejected, data.candidates, data.teacher_pairs)
+        examples, data_yield = data.examples, data.data_yield
         writer.info = {
             "examples": len(examples),
-            "rejected": len(result.rejected),
-            "shortfall": result.shortfall,
+            "rejected": len(data.rejected),
+            "shortfall": data.shortfall,
             "yield": data_yield.model_dump() | {"ratio": data_yield.ratio},
         }
         if data_yield.asked and data_yield.ratio < self.config.min_yield:
@@ -404,7 +378,7 @@ class Loop:
         return f"{len(examples)} examples; {data_yield.summary()}"
 
     def _low_yield_message(self, i: int, data_yield: DataYield) -> str:
-        read = f"{self.store.phase_dir(i, 'data') / 'rejected.jsonl'} (why each example was rejected)"
+        read = f"{self.store.phase_dir(i, 'data') / DataFiles.REJECTED} (why each example was rejected)"
         if data_yield.unfilled and self.teacher and self.teacher.failures_path:
             read += f" and {self.teacher.failures_path} (teacher replies that never validated)"
         source = f"teacher {self.teacher.name}" if self.teacher else f"the {self.engine.name} engine"
@@ -485,15 +459,13 @@ class Loop:
 
     # -- artifacts -------------------------------------------------------------------------
     def _report(self, i: int) -> EvalReport:
-        path = self.store.phase_dir(i, "eval")
-        report = read_model(path / "report.json", EvalReport)
-        return report.model_copy(update={"attempts": read_jsonl(path / "attempts.jsonl", Attempt)})
+        return EvalFiles.read(self.store.phase_dir(i, "eval"))
 
     def _plan_of(self, i: int) -> DataPlan:
-        return read_model(self.store.phase_dir(i, "plan") / "plan.json", DataPlan)
+        return PlanFiles.read(self.store.phase_dir(i, "plan"))
 
     def _data(self, i: int) -> list[Example]:
-        return read_jsonl(self.store.phase_dir(i, "data") / "examples.jsonl", Example)
+        return DataFiles.read_examples(self.store.phase_dir(i, "data"))
 
     def _training_set(self, i: int) -> list[Example]:
         iterations = range(i + 1) if self.config.data == "accumulate" else [i]

@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from teachloop.io import read_jsonl, read_model
+from teachloop.runs.artifacts import SKILLS, EvalFiles, FeedbackFiles
 from teachloop.runs.store import RunStore
 from teachloop.skills.profile import eval_report
 from teachloop.skills.tree import SkillTree
 from teachloop.skills.tree_file import read_tree_file
-from teachloop.types import Attempt, EvalReport, Feedback
+from teachloop.types import EvalReport
 
 PHASE_LABELS = {
     "discovery": "discover",
@@ -56,23 +56,23 @@ class MetricsRecord(BaseModel):
 
 def load_tree(store: RunStore) -> SkillTree | None:
     """The skill tree the run evaluated with (skills.json), None before the run wrote it."""
-    path = store.root / "skills.json"
+    path = store.root / SKILLS
     return read_tree_file(path) if path.is_file() else None
 
 
 def _eval_report(store: RunStore, i: int, tree: SkillTree | None) -> EvalReport:
     """Iteration i's report; per-node figures recomputed for a report written without them."""
     path = store.phase_dir(i, "eval")
-    report = read_model(path / "report.json", EvalReport)
-    if report.node_counts or not (path / "attempts.jsonl").is_file():
+    report = EvalFiles.read_summary(path)
+    if report.node_counts or not EvalFiles.has_attempts(path):
         return report
-    return eval_report(i, read_jsonl(path / "attempts.jsonl", Attempt), tree=tree)
+    return eval_report(i, EvalFiles.read_attempts(path), tree=tree)
 
 
 def _missing_skills(store: RunStore, i: int, tree: SkillTree | None) -> dict[str, int] | None:
     if not store.is_done(i, "feedback"):
         return None
-    profile = read_model(store.phase_dir(i, "feedback") / "feedback.json", Feedback).profile
+    profile = FeedbackFiles.read(store.phase_dir(i, "feedback")).profile
     if profile.node_counts or not profile.counts:
         return profile.node_counts
     if tree is None:

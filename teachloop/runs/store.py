@@ -38,6 +38,7 @@ from pydantic import BaseModel, ValidationError
 from teachloop.errors import RunStopped, RunStoreError, TeachloopError
 from teachloop.faults import kill_point
 from teachloop.io import atomic_write_text, file_digest, make_temp_dir, read_model, read_text, write_json, write_jsonl
+from teachloop.runs.artifacts import SKILLS
 from teachloop.runs.config import RunConfig
 from teachloop.skills.tree_file import read_tree_file
 
@@ -309,8 +310,8 @@ class RunStore:
     def check_integrity(self) -> None:
         """Every file a finished phase recorded is still there, unchanged, and the run's skill
         tree reads (before a resume prints or starts anything)."""
-        if (self.root / "skills.json").is_file():
-            read_tree_file(self.root / "skills.json")
+        if (self.root / SKILLS).is_file():
+            read_tree_file(self.root / SKILLS)
         for done in sorted(self.root.glob(f"*/{DONE}")) + sorted(self.root.glob(f"iter_*/*/{DONE}")):
             record = read_model(done, PhaseRecord)
             for name, digest in record.files.items():

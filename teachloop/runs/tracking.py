@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "tracking.json"
 
+
 class TrackedRun(BaseModel):
     """The tracker's view of a teachloop run."""
 
