@@ -36,7 +36,7 @@ def main() -> None:
 
     from teachloop.environments.skillworld import SkillWorld
     from teachloop.students.checkpoints import resolve_checkpoint
-    from teachloop.students.student import TransformersStudent, quiet_hf_libraries
+    from teachloop.students.hf.student import TransformersStudent, quiet_hf_libraries
     from teachloop.students.tiny import save_random_model
     from teachloop.students.vllm_eval import VLLMStudentGenerator
 
@@ -85,10 +85,14 @@ def main() -> None:
 
     same = sum(a == b for a, b in zip(hf, vl, strict=True))
     n = len(prompts)
-    print(f"model {base}, {n} prompts x {args.max_new_tokens} new tokens, greedy, LoRA adapter, device: "
-          f"{'cuda' if torch.cuda.is_available() else 'cpu'}")
+    print(
+        f"model {base}, {n} prompts x {args.max_new_tokens} new tokens, greedy, LoRA adapter, device: "
+        f"{'cuda' if torch.cuda.is_available() else 'cpu'}"
+    )
     print(f"transformers generate:  {hf_seconds:7.2f}s  {n / hf_seconds:8.1f} prompts/s")
-    print(f"vLLM + LoRARequest:     {vllm_seconds:7.2f}s  {n / vllm_seconds:8.1f} prompts/s  (start-up {startup:.1f}s, once)")
+    print(
+        f"vLLM + LoRARequest:     {vllm_seconds:7.2f}s  {n / vllm_seconds:8.1f} prompts/s  (start-up {startup:.1f}s, once)"
+    )
     print(f"vLLM, base model alone:  {base_seconds:7.2f}s  {n / base_seconds:8.1f} prompts/s  (what the adapter costs)")
     print(f"speed ratio vLLM / transformers: {hf_seconds / vllm_seconds:.1f}x")
     print(f"identical answers: {same}/{n}")

@@ -38,7 +38,7 @@ def main() -> None:
 
     from teachloop.agents.teacher import TeacherConfig, TeacherLLM
     from teachloop.students.checkpoints import resolve_checkpoint
-    from teachloop.students.student import quiet_hf_libraries
+    from teachloop.students.hf.student import quiet_hf_libraries
 
     class Pair(BaseModel):
         question: str = Field(max_length=60)

@@ -41,7 +41,7 @@ def warm_start(model: str, examples: int) -> str:
     cached (keyed by the base and the recipe), so both policies share one starting point."""
     from teachloop.environments.skillworld import SKILLS, SkillWorld
     from teachloop.students.checkpoints import cache_root, resolve_checkpoint
-    from teachloop.students.student import TransformersStudent
+    from teachloop.students.hf.student import TransformersStudent
     from teachloop.types import TrainConfig
 
     base = resolve_checkpoint(model)
@@ -70,7 +70,7 @@ def warm_start(model: str, examples: int) -> str:
 
 def run_one(out: Path, student_model: str, policy: str, seed: int, args: argparse.Namespace) -> tuple[list, float]:
     from teachloop.runs.config import RunConfig
-    from teachloop.runs.loop import Loop
+    from teachloop.runs.loop.runner import Loop
 
     name = f"{policy}-s{seed}"
     start = time.perf_counter()
@@ -100,14 +100,16 @@ def main() -> None:
 
     from targeted_vs_uniform import compare
 
-    from teachloop.students.student import quiet_hf_libraries
+    from teachloop.students.hf.student import quiet_hf_libraries
 
     quiet_hf_libraries()
     start = time.perf_counter()
     student = warm_start(args.model or default_model(), args.warm_examples)
     print(f"student: {student}")
-    print(f"iterations={args.iterations} budget={args.budget}/iteration eval={args.eval_per_skill}/skill "
-          f"seeds={args.seeds} (LoRA, programmatic teacher)")
+    print(
+        f"iterations={args.iterations} budget={args.budget}/iteration eval={args.eval_per_skill}/skill "
+        f"seeds={args.seeds} (LoRA, programmatic teacher)"
+    )
     compare(args.seeds, lambda policy, seed: run_one(args.out, student, policy, seed, args), label_width=24)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"wall {time.perf_counter() - start:.0f}s; peak resident memory {peak:.1f} GB")

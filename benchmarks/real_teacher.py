@@ -59,7 +59,7 @@ def tokens(run: Path) -> int:
 
 def run_one(config, backends: dict) -> dict[str, Any]:
     from teachloop.errors import RunStopped
-    from teachloop.runs.loop import Loop
+    from teachloop.runs.loop.runner import Loop
 
     root = config.out / config.name
     start = time.perf_counter()
@@ -111,12 +111,12 @@ def main() -> None:
 
     from real_student import warm_start
 
-    from teachloop.agents.teacher.backends.vllm_local import VLLMBackend
     from teachloop.agents.teacher import TeacherConfig
+    from teachloop.agents.teacher.backends.vllm_local import VLLMBackend
     from teachloop.runs.config import RunConfig
     from teachloop.students.checkpoints import resolve_checkpoint
+    from teachloop.students.hf.student import quiet_hf_libraries
     from teachloop.students.packaged import locate
-    from teachloop.students.student import quiet_hf_libraries
 
     quiet_hf_libraries()
     begin = time.perf_counter()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from teachloop.runs.config import RunConfig
-from teachloop.runs.loop import Loop
+from teachloop.runs.loop.runner import Loop
 
 POLICIES = ("uniform", "stat-syn")
 
@@ -29,9 +29,7 @@ def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tupl
     if (out / name / "run.json").exists():
         loop = Loop.resume(out / name, progress=False)
     else:
-        config = RunConfig(
-            name=name, out=out, policy=policy, seed=seed, iterations=args.iterations, budget=args.budget
-        )
+        config = RunConfig(name=name, out=out, policy=policy, seed=seed, iterations=args.iterations, budget=args.budget)
         loop = Loop.create(config, progress=False)
     records = loop.run()
     return records, time.perf_counter() - start
@@ -40,10 +38,12 @@ def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tupl
 def compare(seeds: list[int], run: Callable[[str, int], tuple[list, float]], label_width: int = 16) -> None:
     """Run both policies per seed (`run(policy, seed) -> (records, wall seconds)`) and print the
     gain on the skills weak at iteration 0, per seed and on average, with the ratio."""
-    from teachloop.runs.report import mean_accuracy, weak_skills
+    from teachloop.runs.reporting.report import mean_accuracy, weak_skills
 
-    print(f"{'seed':>4}  {'weak skills':<{label_width}} {'uniform gain':>12} {'targeted gain':>13} {'ratio':>6}  "
-          f"{'wall u/t (s)':>12}")
+    print(
+        f"{'seed':>4}  {'weak skills':<{label_width}} {'uniform gain':>12} {'targeted gain':>13} {'ratio':>6}  "
+        f"{'wall u/t (s)':>12}"
+    )
     gains: dict[str, list[float]] = {p: [] for p in POLICIES}
     for seed in seeds:
         results = {p: run(p, seed) for p in POLICIES}

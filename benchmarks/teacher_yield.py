@@ -108,10 +108,10 @@ def main() -> None:
     parser.add_argument("--no-open-tasks", action="store_true", help="skillworld only")
     args = parser.parse_args()
 
-    from teachloop.agents.teacher.backends.vllm_local import VLLMBackend
     from teachloop.agents.teacher import TeacherConfig
+    from teachloop.agents.teacher.backends.vllm_local import VLLMBackend
     from teachloop.runs.config import RunConfig
-    from teachloop.runs.teacher_check import check_teacher
+    from teachloop.runs.loop.teacher_check import check_teacher
     from teachloop.students.checkpoints import resolve_checkpoint
     from teachloop.students.packaged import locate
 
@@ -134,7 +134,7 @@ def main() -> None:
             print(f"  {label:<22} kept {report.kept:>3}/{report.asked} ({report.kept / report.asked:.0%}), "
                   f"{report.calls} calls, {report.generate_seconds:.0f}s; {per_skill}; lost {lost}", flush=True)  # fmt: skip
         if name == args.teachers[0] and not args.no_open_tasks:
-            from teachloop.runs.checks import check_run_config
+            from teachloop.runs.loop.checks import check_run_config
 
             for label, task, verify, samples in open_tasks(Path(tempfile.mkdtemp())):
                 config = RunConfig(

@@ -78,7 +78,7 @@ for _command, _summary, _group, _where, _attribute in (
     ("environments", "Environments", "teachloop.environments", "teachloop.environments", "ENVIRONMENTS"),
     ("engines", "Data-generation engines", "teachloop.engines", "teachloop.agents.engines", "ENGINES"),
     ("backends", "Teacher backends", "teachloop.teacher_backends", "teachloop.agents.teacher", "TEACHER_BACKENDS"),
-    ("trackers", "Experiment trackers", "teachloop.trackers", "teachloop.runs.tracking", "TRACKERS"),
+    ("trackers", "Experiment trackers", "teachloop.trackers", "teachloop.runs.loop.tracking", "TRACKERS"),
     (
         "eval-backends",
         "Student evaluation backends",
@@ -91,8 +91,8 @@ for _command, _summary, _group, _where, _attribute in (
 
 
 def _finish(run_dir: Path, quiet: bool) -> None:
-    from teachloop.runs.report import load_metrics, rich_summary, run_tree, write_report
-    from teachloop.runs.store import RunStore
+    from teachloop.runs.loop.store import RunStore
+    from teachloop.runs.reporting.report import load_metrics, rich_summary, run_tree, write_report
 
     report = write_report(run_dir)
     if not quiet:
@@ -125,10 +125,10 @@ def _run(config: Path | None, teacher: str | None, quiet: bool, **values: Any) -
 
         overrides["teacher.backend"], overrides["teacher.model"] = parse_teacher_spec(teacher)
     cfg = load_config(config, overrides)
-    from teachloop.runs.checks import check_run_config
+    from teachloop.runs.loop.checks import check_run_config
 
     env = check_run_config(cfg, models=False)  # a typo fails in a second, before torch and transformers load
-    from teachloop.runs.loop import Loop
+    from teachloop.runs.loop.runner import Loop
 
     loop = Loop.create(cfg, progress=not quiet, env=env)
     loop.run()
@@ -221,13 +221,13 @@ def resume(
 
     Teacher replies already paid for come from the run's cache. Raising `iterations` in
     config.yaml extends a finished run."""
-    from teachloop.runs.checks import check_run_config
-    from teachloop.runs.store import RunStore
+    from teachloop.runs.loop.checks import check_run_config
+    from teachloop.runs.loop.store import RunStore
 
     store = RunStore.open(run_dir)
     with store.lock():  # first: a run another process holds is refused before anything changes
         if tracking is not None:
-            from teachloop.runs.tracking import check_tracker
+            from teachloop.runs.loop.tracking import check_tracker
 
             check_tracker(tracking)  # before the run folder's config says so
         changes: dict[str, Any] = {k: v for k, v in (("min_yield", min_yield), ("tracking", tracking)) if v is not None}
@@ -237,7 +237,7 @@ def resume(
         env = check_run_config(config, models=False)  # every check before config.yaml changes
         if changes:
             store.save_config(config)
-        from teachloop.runs.loop import Loop
+        from teachloop.runs.loop.runner import Loop
 
         loop = Loop.resume(run_dir, progress=not quiet, allow_config_change=allow_config_change, env=env)
         loop.run()
@@ -280,7 +280,7 @@ def export(
     Only finished generate phases are exported. OUT gets the splits and README.md, a dataset
     card with the run's configuration, policy, teacher, per-iteration yields and accuracy.
     """
-    from teachloop.runs.export import export as export_data
+    from teachloop.runs.export.dataset import export as export_data
 
     result = export_data(source, out, fmt, merged=merged, overwrite=overwrite, push_to_hub=push_to_hub)
     console.print(result.summary(), soft_wrap=True, highlight=False)
@@ -323,7 +323,7 @@ def bench(
     Writes leaderboard.md, learning_curves.png and skill_heatmap.png to the bench folder.
     Runs go one at a time, in --workers processes, or as Ray tasks (--ray, --ray-address).
     """
-    from teachloop.runs.bench import rich_leaderboard, run_bench
+    from teachloop.runs.bench.harness import rich_leaderboard, run_bench
 
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, soft_wrap=True)
@@ -360,9 +360,9 @@ def teacher_check(
     the reason for every item lost (and a few of them): a weak teacher shows wrong answers,
     a bad prompt shows wrong forms."""
     from teachloop.agents.teacher import parse_teacher_spec
-    from teachloop.runs.checks import check_run_config
     from teachloop.runs.config import load_config
-    from teachloop.runs.teacher_check import check_teacher
+    from teachloop.runs.loop.checks import check_run_config
+    from teachloop.runs.loop.teacher_check import check_teacher
 
     backend, model = parse_teacher_spec(teacher)
     overrides: dict[str, Any] = {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from teachloop.runs.store import RunStore
+from teachloop.runs.loop.store import RunStore
 
 NOT_UTF8 = b"\xff\xfe not text \x80\n"
 

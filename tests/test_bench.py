@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import installed_example, teachloop
-from teachloop.runs.bench import load_bench, plan_runs
+
+from teachloop.runs.bench.harness import load_bench, plan_runs
 
 pytestmark = pytest.mark.slow
 

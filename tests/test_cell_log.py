@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from teachloop.runs.cell_log import captured_output
+from teachloop.runs.bench.cell_log import captured_output
 
 
 def test_output_from_python_c_level_and_child_processes_goes_to_the_log(tmp_path, capfd):

@@ -6,17 +6,17 @@ import re
 import shutil
 
 import pytest
-from pydantic import BaseModel
-
 from conftest import teachloop
 from fault_server import FaultServer
+from pydantic import BaseModel
+
 from teachloop.agents.diagnosis import llm_profile
 from teachloop.agents.engines.filters import DataFilter
 from teachloop.agents.engines.llm import LLMEngine
 from teachloop.agents.teacher import TeacherConfig, TeacherLLM
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.errors import TeachloopError
-from teachloop.runs.store import RunStore
+from teachloop.runs.loop.store import RunStore
 from teachloop.skills.tree_file import read_tree_file
 from teachloop.students import load_student
 from teachloop.types import Attempt, DataPlan, Example, GenerationContext, GenerationRequest, TrainConfig

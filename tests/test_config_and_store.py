@@ -4,7 +4,7 @@ import pytest
 
 from teachloop.errors import ConfigError, RunStoreError
 from teachloop.runs.config import RunConfig, load_config
-from teachloop.runs.store import RunStore
+from teachloop.runs.loop.store import RunStore
 
 
 def test_yaml_then_flags(tmp_path):
@@ -50,19 +50,17 @@ def test_unknown_keys_and_bad_files(tmp_path):
 
 def test_a_phase_appears_only_when_it_finished(tmp_path):
     store = RunStore.create(tmp_path / "run", RunConfig())
-    with pytest.raises(RuntimeError):
-        with store.write_phase(0, "eval") as writer:
-            (writer.path / "attempts.jsonl").write_text("half")
-            raise RuntimeError("killed mid-phase")
+    with pytest.raises(RuntimeError), store.write_phase(0, "eval") as writer:
+        (writer.path / "attempts.jsonl").write_text("half")
+        raise RuntimeError("killed mid-phase")
     assert not store.phase_dir(0, "eval").exists() and not store.is_done(0, "eval")
     assert not list(store.iter_dir(0).iterdir())  # temporary folder removed too
     with store.write_phase(0, "eval") as writer:
         (writer.path / "attempts.jsonl").write_text("ok")
         writer.info = {"n": 1}
     assert store.is_done(0, "eval") and store.phase_record(0, "eval").info == {"n": 1}
-    with pytest.raises(RunStoreError, match="already done"):
-        with store.write_phase(0, "eval"):
-            pass
+    with pytest.raises(RunStoreError, match="already done"), store.write_phase(0, "eval"):
+        pass
 
 
 def test_store_refuses_folders_that_are_not_runs(tmp_path):
@@ -83,7 +81,7 @@ def test_store_refuses_folders_that_are_not_runs(tmp_path):
 def test_a_run_started_with_flat_teacher_settings_resumes_with_them_moved_into_options(tmp_path):
     """Runs made before backends owned their settings wrote `teacher: {base_url: ...}`: read
     back, those keys are the backend's options, and the run is the same experiment."""
-    from teachloop.runs.store import experiment
+    from teachloop.runs.loop.store import experiment
 
     flat = {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "concurrency": 4, "timeout": 9}
     old = RunConfig.model_validate({"teacher": flat, "name": "r"})

@@ -13,13 +13,13 @@ import signal
 import subprocess
 
 import pytest
-
 from conftest import teachloop
 from fault_server import FaultServer
+
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.faults import KILL_AT
-from teachloop.runs.report import load_metrics
-from teachloop.runs.store import RunStore
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.report import load_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -82,9 +82,7 @@ KILL_POINTS = [
 ]  # fmt: skip
 
 
-def test_a_kill_at_every_point_and_during_every_resume_ends_like_an_uninterrupted_run(
-    reference, teacher_url, tmp_path
-):
+def test_a_kill_at_every_point_and_during_every_resume_ends_like_an_uninterrupted_run(reference, teacher_url, tmp_path):
     """One run, killed at the first point; every resume is killed at the next one (so all but
     the first kill hit a resume); the last resume finishes it."""
     scratch = tmp_path / "tmp"
@@ -213,7 +211,11 @@ def test_run_folders_follow_the_umask(small_run, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     # small_run was made under the usual umask 022: a team can read it
     for root, mode, folder in ((small_run, 0o644, 0o755), (tmp_path / "private", 0o600, 0o700)):
-        for path in (root / "config.yaml", root / "iter_0/eval/attempts.jsonl", root / "iter_0/train/model/model.safetensors"):
+        for path in (
+            root / "config.yaml",
+            root / "iter_0/eval/attempts.jsonl",
+            root / "iter_0/train/model/model.safetensors",
+        ):
             assert path.stat().st_mode & 0o777 == mode, (path, oct(path.stat().st_mode))
         for path in (root / "iter_0", root / "iter_0/train/model"):
             assert path.stat().st_mode & 0o777 == folder, (path, oct(path.stat().st_mode))

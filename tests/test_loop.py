@@ -7,12 +7,12 @@ import subprocess
 import time
 
 import pytest
+from conftest import SMALL_RUN, teachloop
 from datasets import load_dataset
 
-from conftest import SMALL_RUN, teachloop
-from teachloop.runs.loop import MetricsRecord
-from teachloop.runs.report import load_metrics, weak_gain, weak_skills
-from teachloop.runs.store import RunStore
+from teachloop.runs.loop.runner import MetricsRecord
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.report import load_metrics, weak_gain, weak_skills
 
 pytestmark = pytest.mark.slow
 

@@ -370,7 +370,7 @@ OFFLINE_RUN = textwrap.dedent(
     socket.getaddrinfo = refuse
 
     from teachloop import cli
-    from teachloop.runs.loop import Loop
+    from teachloop.runs.loop.runner import Loop
 
     def read_only(self):
         ev, pool = self.env.eval_set(), self.env.train_pool()

@@ -8,11 +8,11 @@ import yaml
 from conftest import teachloop
 
 from teachloop.errors import ConfigError
-from teachloop.runs.checks import check_run_config
 from teachloop.runs.config import RunConfig
-from teachloop.runs.report import load_metrics
-from teachloop.runs.store import RunStore
-from teachloop.students.student import TransformersStudent
+from teachloop.runs.loop.checks import check_run_config
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.report import load_metrics
+from teachloop.students.hf.student import TransformersStudent
 
 
 def test_a_batch_that_does_not_split_or_a_missing_accelerate_config_fails_before_the_run(tmp_path):

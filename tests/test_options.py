@@ -18,14 +18,14 @@ from teachloop import registry
 from teachloop.agents.engines import ENGINES
 from teachloop.agents.policies import POLICIES, POLICY_CONTRACT, available_policies, get_policy
 from teachloop.agents.state import TeacherState
-from teachloop.runs.flags import key_values
 from teachloop.environments import ENVIRONMENT_CONTRACT, ENVIRONMENTS, available_environments, get_environment
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.errors import ConfigError, PluginError
-from teachloop.runs.checks import check_run_config
-from teachloop.registry import Component, Registry
+from teachloop.registry import Component
 from teachloop.runs.config import load_config
-from teachloop.runs.tracking import TRACKERS
+from teachloop.runs.flags import key_values
+from teachloop.runs.loop.checks import check_run_config
+from teachloop.runs.loop.tracking import TRACKERS
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example
 
@@ -368,7 +368,7 @@ def test_run_on_an_environment_without_generator_and_no_teacher_exits_2_before_l
         "try:\n"
         "    main(sys.argv[1:])\n"
         "except SystemExit as exc:\n"
-        "    loaded = [m for m in ('teachloop.runs.loop', 'teachloop.students.student') if m in sys.modules]\n"
+        "    loaded = [m for m in ('teachloop.runs.loop.runner', 'teachloop.students.hf.student') if m in sys.modules]\n"
         "    print('exit', exc.code, 'loaded', loaded)\n"
     )
     args = ["run", "--env", "jsonl", "--env-option", f"path={rows_file}", "--out", str(tmp_path / "runs")]

@@ -6,11 +6,11 @@ and through `vllm serve`."""
 import json
 
 import pytest
-
 from conftest import require_vllm, smollm2_gguf, teachloop
-from teachloop.runs.report import load_metrics, weak_gain, weak_skills
-from teachloop.runs.store import RunStore
-from teachloop.students.student import load_tokenizer, render_prompt
+
+from teachloop.inference.chat import load_tokenizer, render_prompt
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.report import load_metrics, weak_gain, weak_skills
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +82,7 @@ def test_ray_data_evaluation_with_the_adapter_answers_like_transformers(smollm2_
     """eval_backend raydata: the same greedy answers and limit hits, before and after training."""
     require_vllm()
     from conftest import require_ray_data_llm
+
     from teachloop.environments.base import stop_strings
     from teachloop.environments.skillworld import SkillWorld
 
@@ -126,9 +127,11 @@ def assert_stopped_on_low_yield(out, run) -> dict:
     accounted = data_yield["accepted"] + sum(data_yield["rejected"].values()) + data_yield["unfilled"]
     assert data_yield["asked"] == 8 and accounted >= 8  # every slot: kept, rejected with a reason, or unfilled
     # every reply that reached the engine was validated: invalid ones were re-asked, then recorded
-    assert data_yield["unfilled"] == len((run / "teacher_failures.jsonl").read_text().splitlines()) if data_yield[
-        "unfilled"
-    ] else not (run / "teacher_failures.jsonl").exists()
+    assert (
+        data_yield["unfilled"] == len((run / "teacher_failures.jsonl").read_text().splitlines())
+        if data_yield["unfilled"]
+        else not (run / "teacher_failures.jsonl").exists()
+    )
     return ledger
 
 

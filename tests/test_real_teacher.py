@@ -9,14 +9,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import qwen_gguf, require_vllm, teachloop
+
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.errors import TeachloopError
-from teachloop.runs.report import load_metrics
-from teachloop.runs.store import RunStore
-from teachloop.types import Example
 from teachloop.inference.vllm_options import GiB, plan_cpu_memory
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.report import load_metrics
+from teachloop.types import Example
 
 pytestmark = pytest.mark.slow
 

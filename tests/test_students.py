@@ -3,11 +3,11 @@
 import json
 
 import pytest
-
 from conftest import teachloop
-from teachloop.runs.report import load_metrics
+
+from teachloop.runs.reporting.report import load_metrics
 from teachloop.students.base import Reply
-from teachloop.students.student import TransformersStudent as Student
+from teachloop.students.hf.student import TransformersStudent as Student
 from teachloop.types import Example, TrainConfig
 
 pytestmark = pytest.mark.slow

@@ -3,11 +3,11 @@
 import json
 
 import pytest
-
 from conftest import teachloop
 from fault_server import FaultServer
-from teachloop.runs.report import load_metrics
-from teachloop.runs.store import RunStore
+
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.report import load_metrics
 
 pytestmark = pytest.mark.slow
 

@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import teachloop
+
 from teachloop.agents.teacher import TeacherConfig
 from teachloop.errors import ConfigError
 from teachloop.io import REDACTED
-from teachloop.runs.bench_config import BenchConfig, plan_runs
-from teachloop.runs.checks import check_run_config
+from teachloop.runs.bench.config import BenchConfig, plan_runs
 from teachloop.runs.config import RunConfig
-from teachloop.runs.metrics import MetricsRecord
-from teachloop.runs.report import load_metrics
-from teachloop.runs.store import RunStore
-from teachloop.runs.tracking import RunTracking, TrackedRun, record_metrics
+from teachloop.runs.loop.checks import check_run_config
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.loop.tracking import RunTracking, TrackedRun, record_metrics
+from teachloop.runs.reporting.metrics import MetricsRecord
+from teachloop.runs.reporting.report import load_metrics
 
 # what trackio stored for a project's run, read through trackio's own storage API in a fresh
 # process: trackio fixes its folder ($TRACKIO_DIR) when it is first imported

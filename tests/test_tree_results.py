@@ -14,10 +14,11 @@ from teachloop.agents.policies import get_policy
 from teachloop.agents.state import TeacherState
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.io import write_json, write_jsonl
-from teachloop.runs.bench_config import BenchConfig
-from teachloop.runs.bench_results import BenchResults, leader_row, write_outputs
+from teachloop.runs.bench.config import BenchConfig
+from teachloop.runs.bench.results import BenchResults, leader_row, write_outputs
 from teachloop.runs.config import RunConfig
-from teachloop.runs.report import (
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.report import (
     MAX_GROUP_COLUMNS,
     WEAKEST_SHOWN,
     load_metrics,
@@ -26,7 +27,6 @@ from teachloop.runs.report import (
     run_tree,
     write_report,
 )
-from teachloop.runs.store import RunStore
 from teachloop.skills.profile import eval_report, profile_from_items
 from teachloop.skills.tree import SkillTree
 from teachloop.types import UNLABELLED, Attempt, EvalReport, Feedback

@@ -13,14 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, Field
-
 from conftest import require_vllm, teachloop
 from fault_server import GatedProxy
+from pydantic import BaseModel, Field
+
 from teachloop.agents.teacher import TeacherConfig, TeacherLLM
 from teachloop.environments.skillworld import SkillWorld
-from teachloop.runs.report import load_metrics
-from teachloop.runs.store import RunStore
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.report import load_metrics
 from teachloop.skills.discovery import discover
 
 pytestmark = pytest.mark.slow

@@ -5,14 +5,14 @@ fixed, without paying for a teacher call twice."""
 import json
 
 import pytest
-
 from conftest import teachloop
 from fault_server import FaultServer
+
 from teachloop.agents.teacher import TeacherConfig, TeacherLLM
-from teachloop.inference.vllm_server import free_port
 from teachloop.errors import RunStopped
-from teachloop.runs.report import load_metrics
-from teachloop.runs.store import RunStore
+from teachloop.inference.vllm_server import free_port
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.report import load_metrics
 from teachloop.types import Example, GenerationResult, Rejected
 
 SMALL = "environment_options: {eval_per_skill: 5, pool_per_skill: 5}\nreplay: 8\n"

@@ -4,7 +4,8 @@ implementation, the probe policies query, and the lifecycle the loop drives."""
 from __future__ import annotations
 
 from teachloop.students.checkpoints import EMBEDDED, EMBEDDED_BASE, resolve_checkpoint
-from teachloop.students.student import Student, TransformersStudent
+from teachloop.students.hf.student import TransformersStudent
+from teachloop.students.protocol import Student
 
 
 def load_student(spec: str) -> TransformersStudent:

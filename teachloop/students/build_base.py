@@ -12,7 +12,7 @@ import random
 from pathlib import Path
 
 from teachloop.environments.skillworld import SKILLS, SkillWorld
-from teachloop.students.student import TransformersStudent, quiet_hf_libraries
+from teachloop.students.hf.student import TransformersStudent, quiet_hf_libraries
 from teachloop.students.tiny import build_char_tokenizer, build_tiny_llama
 from teachloop.types import Example, TrainConfig
 
@@ -35,7 +35,9 @@ def base_training_data(env: SkillWorld, n: int, rng: random.Random) -> list[Exam
     return data
 
 
-def build_base_checkpoint(out: Path, seed: int = 0, rounds: int = ROUNDS, progress: bool = False) -> TransformersStudent:
+def build_base_checkpoint(
+    out: Path, seed: int = 0, rounds: int = ROUNDS, progress: bool = False
+) -> TransformersStudent:
     import torch
 
     quiet_hf_libraries()

@@ -124,7 +124,7 @@ class _AdapterServer(BaseEvalBackend):
     def reply(
         self, i: int, prompts: Sequence[str], max_new_tokens: int, progress: bool, stop: Sequence[str]
     ) -> list[Reply]:
-        from teachloop.students.student import load_tokenizer, render_prompt
+        from teachloop.inference.chat import load_tokenizer, render_prompt
 
         if self._generator is None:
             self._generator = self._make_generator()

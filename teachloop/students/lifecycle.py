@@ -17,8 +17,8 @@ from teachloop.environments.base import Environment
 from teachloop.students.base import Reply
 from teachloop.students.checkpoints import resolve_checkpoint
 from teachloop.students.eval_backends import EVAL_BACKENDS, EvalBackend
+from teachloop.students.hf.student import TransformersStudent, release_memory
 from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
-from teachloop.students.student import TransformersStudent, release_memory
 
 
 class StudentLifecycle:

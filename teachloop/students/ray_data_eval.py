@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from teachloop.errors import TeachloopError
+from teachloop.inference.chat import load_tokenizer, model_stop_token_ids
 from teachloop.inference.ray_data import ERROR_KEY, engine_processor, ensure_ray, import_ray_data_vllm
 from teachloop.students.base import Reply
-from teachloop.students.student import load_tokenizer, model_stop_token_ids
 from teachloop.students.vllm_eval import STUDENT_CPU_DTYPE
 
 

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from teachloop.errors import TeachloopError
-from teachloop.students.base import Reply
-from teachloop.students.student import load_tokenizer, model_stop_token_ids
+from teachloop.inference.chat import load_tokenizer, model_stop_token_ids
 from teachloop.inference.vllm_options import cpu_engine_options, on_gpu, vllm_available
-
+from teachloop.students.base import Reply
 
 # transformers evaluates the student in float32 on a CPU; bfloat16 would change greedy answers
 STUDENT_CPU_DTYPE = "float32"

@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.runs.tracking import BaseTracker, TrackedRun
+from teachloop.runs.loop.tracking import BaseTracker, TrackedRun
 
 
 class JsonlOptions(BaseModel):

@@ -43,8 +43,8 @@ from teachloop.errors import ConfigError, TeachloopError
 from teachloop.io import read_model, redact_secrets, write_json
 from teachloop.registry import Component, Contract, Hook, Registry, options_model, validate_options
 from teachloop.runs.config import RunConfig
-from teachloop.runs.metrics import MetricsRecord
-from teachloop.runs.store import RunStore
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.metrics import MetricsRecord
 
 log = logging.getLogger(__name__)
 

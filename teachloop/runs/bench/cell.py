@@ -1,6 +1,6 @@
 """One bench run (a cell): what it is (`Cell`), how it ended (`RunOutcome`), and taking it to
-the end in this process (`execute_run`). Worker processes (bench_execute.py) and Ray tasks
-(bench_ray.py) both run a cell through `execute_run`, so run folders, the skip/resume rules
+the end in this process (`execute_run`). Worker processes (execute.py) and Ray tasks
+(on_ray.py) both run a cell through `execute_run`, so run folders, the skip/resume rules
 and the failure records are the same everywhere."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from rich.console import Console
 
-from teachloop.runs.cell_log import captured_output
+from teachloop.runs.bench.cell_log import captured_output
 from teachloop.runs.config import RunConfig
-from teachloop.runs.store import MARKER
+from teachloop.runs.loop.store import MARKER
 
 Progress = Callable[[str], None]
 
@@ -56,8 +56,8 @@ def execute_run(config_data: dict[str, Any], log_path: str | None = None) -> Run
 
 
 def _execute(config: RunConfig, console: Console | None) -> RunOutcome:
-    from teachloop.runs.loop import Loop
-    from teachloop.runs.report import write_report
+    from teachloop.runs.loop.runner import Loop
+    from teachloop.runs.reporting.report import write_report
 
     run_dir = config.out / str(config.name)
     start = time.perf_counter()

@@ -1,6 +1,6 @@
-"""One process of a train phase spread over several (see teachloop.students.distributed):
+"""One process of a train phase spread over several (see teachloop.students.hf.distributed):
 
-    accelerate launch --num_processes N ... -m teachloop.students.train_worker <job.json>
+    accelerate launch --num_processes N ... -m teachloop.students.hf.train_worker <job.json>
 
 Every process loads the start checkpoint and trains it with the single-process code; the
 trainers find the process group accelerate set up and split each batch between them.
@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from teachloop.io import read_model, write_json
-from teachloop.students.distributed import TrainJob, TrainResult
-from teachloop.students.student import TransformersStudent, quiet_hf_libraries
+from teachloop.students.hf.distributed import TrainJob, TrainResult
+from teachloop.students.hf.student import TransformersStudent, quiet_hf_libraries
 
 
 def main(job_path: str) -> None:
@@ -46,5 +46,5 @@ def _cuda() -> bool:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: accelerate launch ... -m teachloop.students.train_worker <job.json>")
+        sys.exit("usage: accelerate launch ... -m teachloop.students.hf.train_worker <job.json>")
     main(sys.argv[1])

@@ -20,16 +20,16 @@ from pydantic import BaseModel
 
 from teachloop.errors import TeachloopError
 from teachloop.io import atomic_write_text, write_json
-from teachloop.runs.bench_config import BenchConfig
+from teachloop.runs.bench.config import BenchConfig
 from teachloop.runs.config import RunConfig
-from teachloop.runs.resolved import resolve_run
-from teachloop.runs.store import MARKER, RunStore
+from teachloop.runs.loop.resolved import resolve_run
+from teachloop.runs.loop.store import MARKER, RunStore
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from teachloop.runs.metrics import MetricsRecord
-    from teachloop.runs.report import SkillLayout
+    from teachloop.runs.reporting.metrics import MetricsRecord
+    from teachloop.runs.reporting.report import SkillLayout
     from teachloop.skills.tree import SkillTree
 
 WEAK_NAMES_SHOWN = 8  # a list of weak skills longer than this is cut, with a count of the rest
@@ -93,7 +93,7 @@ class BenchResults:
     def layout(self, environment: str) -> SkillLayout:
         """The environment's skills as its first finished run records them, over its tree;
         weak: weak at iteration 0 in any of its runs."""
-        from teachloop.runs.report import skill_layout
+        from teachloop.runs.reporting.report import skill_layout
 
         rows = self.env_rows(environment)
         records = self.records[(environment, rows[0].policy)][0] if rows else []
@@ -134,7 +134,7 @@ def teacher_label(config: RunConfig) -> str:
 def leader_row(
     environment: str, policy: str, teacher: str, seeds: list[int], runs: list[list[MetricsRecord]]
 ) -> LeaderRow:
-    from teachloop.runs.report import weak_gain, weak_skills
+    from teachloop.runs.reporting.report import weak_gain, weak_skills
 
     def mean(values: Sequence[float]) -> float:
         return statistics.fmean(values) if values else 0.0
@@ -158,8 +158,8 @@ def leader_row(
 
 def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -> BenchResults:
     """Metrics of every finished run, grouped; rows sorted by weak-skill gain per environment."""
-    from teachloop.runs.metrics import load_tree
-    from teachloop.runs.report import load_metrics
+    from teachloop.runs.reporting.metrics import load_tree
+    from teachloop.runs.reporting.report import load_metrics
 
     records: dict[tuple[str, str], list[list[MetricsRecord]]] = {}
     seeds: dict[tuple[str, str], list[int]] = {}
@@ -238,7 +238,7 @@ def rich_leaderboard(results: BenchResults) -> Table:
 
 
 def markdown_leaderboard(results: BenchResults) -> str:
-    from teachloop.runs.report import WEAK_THRESHOLD
+    from teachloop.runs.reporting.report import WEAK_THRESHOLD
 
     bench = results.bench
     teacher_budget = bench.teacher_tokens_per_iteration if bench.run.get("teacher") else None
@@ -288,7 +288,7 @@ def shorten(names: Sequence[str], shown: int = WEAK_NAMES_SHOWN) -> str:
 
 def final_node_accuracy(results: BenchResults, env: str, policy: str, node: str) -> float | None:
     """A node's accuracy at the last iteration, mean over the seeds that measured it."""
-    from teachloop.runs.report import node_value
+    from teachloop.runs.reporting.report import node_value
 
     values = [node_value(records[-1], node) for records in results.records[(env, policy)]]
     measured = [v for v in values if v is not None]
@@ -337,7 +337,7 @@ def _mean_curve(series: Sequence[Sequence[float]]) -> tuple[list[float], list[fl
 
 
 def _weak_series(records: Sequence[MetricsRecord]) -> list[float]:
-    from teachloop.runs.report import mean_accuracy, weak_skills
+    from teachloop.runs.reporting.report import mean_accuracy, weak_skills
 
     weak = weak_skills(records)
     return [mean_accuracy(r, weak) for r in records]

@@ -30,19 +30,19 @@ from teachloop.environments import Environment, get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens, item_form, stop_strings
 from teachloop.errors import RunStopped
 from teachloop.faults import kill_point
-from teachloop.runs.artifacts import SKILLS, DataFiles, DiscoveryFiles, EvalFiles, FeedbackFiles, PlanFiles
-from teachloop.runs.checks import check_models, check_run_config
 from teachloop.runs.config import RunConfig
-from teachloop.runs.data_phase import DataPhase
-from teachloop.runs.metrics import PHASE_LABELS, MetricsRecord, compute_metrics
-from teachloop.runs.resolved import resolve_run
-from teachloop.runs.store import PHASES, PhaseWriter, RunStore
-from teachloop.runs.tracking import RunTracking
+from teachloop.runs.loop.artifacts import SKILLS, DataFiles, DiscoveryFiles, EvalFiles, FeedbackFiles, PlanFiles
+from teachloop.runs.loop.checks import check_models, check_run_config
+from teachloop.runs.loop.data_phase import DataPhase
+from teachloop.runs.loop.resolved import resolve_run
+from teachloop.runs.loop.store import PHASES, PhaseWriter, RunStore
+from teachloop.runs.loop.tracking import RunTracking
+from teachloop.runs.reporting.metrics import PHASE_LABELS, MetricsRecord, compute_metrics
 from teachloop.skills.profile import eval_report
 from teachloop.students.checkpoints import resolve_checkpoint
+from teachloop.students.hf.student import quiet_hf_libraries
 from teachloop.students.lifecycle import StudentLifecycle
 from teachloop.students.probe import scored_reply
-from teachloop.students.student import quiet_hf_libraries
 from teachloop.types import (
     UNLABELLED,
     DataPlan,
@@ -433,7 +433,7 @@ class Loop:
     ) -> dict[str, float]:
         """The train phase under `accelerate launch`; its processes write the model into the
         phase folder, their output into train-worker.log there."""
-        from teachloop.students.distributed import LOG_FILE, TrainWorkerFailed, train_across_processes
+        from teachloop.students.hf.distributed import LOG_FILE, TrainWorkerFailed, train_across_processes
 
         train_cfg = self.resolved.train
         self.students.release()  # the processes load their own copies

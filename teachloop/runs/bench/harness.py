@@ -22,7 +22,7 @@ is skipped, an unfinished one resumed, so rerunning a half-finished benchmark re
 nothing that finished. The bench dir gets `leaderboard.md` (+ `leaderboard.json`),
 `learning_curves.png` and `skill_heatmap.png`, and every run writes its output to
 `logs/<run>.log` (appended to by each attempt). Runs go one at a time, in `--workers`
-processes (bench_execute.py) or as Ray tasks asking `resources:` (`--ray`, bench_ray.py).
+processes (execute.py) or as Ray tasks asking `resources:` (`--ray`, on_ray.py).
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ import yaml
 
 from teachloop.errors import ConfigError
 from teachloop.io import atomic_write_text, redact_secrets
-from teachloop.runs.bench_cell import Progress, RunOutcome
-from teachloop.runs.bench_config import DEFAULT_OUT, BenchConfig, check_runs, load_bench, plan_runs
-from teachloop.runs.bench_execute import execute_runs
-from teachloop.runs.bench_ray import RaySettings, import_ray
-from teachloop.runs.bench_results import BenchResults, LeaderRow, collect, rich_leaderboard, write_outputs
-from teachloop.runs.cell_log import LOG_DIR
-from teachloop.runs.guard import BENCH_FILE
+from teachloop.runs.bench.cell import Progress, RunOutcome
+from teachloop.runs.bench.cell_log import LOG_DIR
+from teachloop.runs.bench.config import DEFAULT_OUT, BenchConfig, check_runs, load_bench, plan_runs
+from teachloop.runs.bench.execute import execute_runs
+from teachloop.runs.bench.on_ray import RaySettings, import_ray
+from teachloop.runs.bench.results import BenchResults, LeaderRow, collect, rich_leaderboard, write_outputs
+from teachloop.runs.loop.guard import BENCH_FILE
 
 
 # -- the command --------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from teachloop.errors import ConfigError
-from teachloop.runs.bench_cell import Cell, Progress, RunOutcome, execute_run
-from teachloop.runs.bench_config import CellResources
+from teachloop.runs.bench.cell import Cell, Progress, RunOutcome, execute_run
+from teachloop.runs.bench.config import CellResources
 
 INSTALL_HINT = "pip install 'teachloop[ray]'"
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024**2  # the tasks pass only run configs and outcomes

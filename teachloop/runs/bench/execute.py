@@ -1,6 +1,6 @@
 """Taking a bench's runs to the end: finished ones skipped, unfinished ones resumed,
-the rest created; in this process, in worker processes, or as Ray tasks (bench_ray.py).
-Each run goes through bench_cell.py's `execute_run` either way."""
+the rest created; in this process, in worker processes, or as Ray tasks (on_ray.py).
+Each run goes through cell.py's `execute_run` either way."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from teachloop.runs.bench_cell import Cell, Progress, RunOutcome, execute_run
+from teachloop.runs.bench.cell import Cell, Progress, RunOutcome, execute_run
 from teachloop.runs.config import RunConfig
-from teachloop.runs.store import MARKER, RunStore
+from teachloop.runs.loop.store import MARKER, RunStore
 
 if TYPE_CHECKING:
-    from teachloop.runs.bench_ray import RaySettings
+    from teachloop.runs.bench.on_ray import RaySettings
 
 
 def _init_worker(threads: int) -> None:
@@ -69,7 +69,7 @@ def execute_runs(
         say(f"[{len(done)}/{len(cells)}] {outcome.name} {outcome.status} in {outcome.seconds:.0f}s: {detail}")
 
     if ray is not None:
-        from teachloop.runs.bench_ray import execute_on_ray
+        from teachloop.runs.bench.on_ray import execute_on_ray
 
         if cells:
             execute_on_ray(cells, ray, record, say)

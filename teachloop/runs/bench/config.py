@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from teachloop.errors import ConfigError, format_validation_error
 from teachloop.io import read_yaml_mapping
-from teachloop.runs.checks import check_run_config
 from teachloop.runs.config import RunConfig
-from teachloop.runs.store import MARKER, RunStore
+from teachloop.runs.loop.checks import check_run_config
+from teachloop.runs.loop.store import MARKER, RunStore
 
 # RunConfig fields the bench sets itself, so every run gets the same budget
 RESERVED_RUN_FIELDS = ("name", "out", "environment", "policy", "seed", "budget", "iterations")

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from teachloop.runs.artifacts import SKILLS, EvalFiles, FeedbackFiles
-from teachloop.runs.store import RunStore
+from teachloop.runs.loop.artifacts import SKILLS, EvalFiles, FeedbackFiles
+from teachloop.runs.loop.store import RunStore
 from teachloop.skills.profile import eval_report
 from teachloop.skills.tree import SkillTree
 from teachloop.skills.tree_file import read_tree_file

@@ -21,8 +21,8 @@ from rich.text import Text
 
 from teachloop.faults import kill_point
 from teachloop.io import atomic_write_text
-from teachloop.runs.metrics import MetricsRecord, compute_metrics, load_tree
-from teachloop.runs.store import RunStore
+from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.metrics import MetricsRecord, compute_metrics, load_tree
 from teachloop.skills.tree import SkillTree
 from teachloop.types import UNLABELLED
 

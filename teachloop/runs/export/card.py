@@ -1,7 +1,7 @@
 """The dataset card (README.md) `teachloop export` writes beside the data: hub metadata
 (the splits' files and column types), how the data was made (policy, teacher, yields,
 accuracy per iteration, the weak-skill gain), the redacted configuration, the columns and
-how to load them. `RunData` and `Source` are what a card is written from; `teachloop.runs.export`
+how to load them. `RunData` and `Source` are what a card is written from; `teachloop.runs.export.dataset`
 reads them from run folders and imports this module, never the other way round."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from teachloop.io import redact_secrets
-from teachloop.runs.metrics import MetricsRecord, load_tree
+from teachloop.runs.reporting.metrics import MetricsRecord, load_tree
 from teachloop.types import DataYield
 
 if TYPE_CHECKING:
     from teachloop.runs.config import RunConfig
-    from teachloop.runs.store import RunStore
+    from teachloop.runs.loop.store import RunStore
 
 # column -> (arrow type, what it holds); the card's column table is written from it
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -43,7 +43,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 
-# -- what a card is written from (teachloop.runs.export reads it from the run folders) ------------
+# -- what a card is written from (teachloop.runs.export.dataset reads it from the run folders) ------------
 @dataclass
 class RunData:
     """What one run contributes: its rows per exported iteration and what the card reports."""
@@ -119,7 +119,7 @@ def _accuracy(records: Sequence[MetricsRecord], i: int) -> str:
 
 
 def _run_section(run: RunData) -> list[str]:
-    from teachloop.runs.report import WEAK_THRESHOLD, markdown_table, mean_accuracy, weak_gain, weak_skills
+    from teachloop.runs.reporting.report import WEAK_THRESHOLD, markdown_table, mean_accuracy, weak_gain, weak_skills
 
     config, records = run.config, run.records
     lines = [
@@ -165,7 +165,7 @@ def _run_section(run: RunData) -> list[str]:
 
 
 def _bench_section(source: Source) -> list[str]:
-    from teachloop.runs.report import weak_gain
+    from teachloop.runs.reporting.report import weak_gain
 
     rows = []
     for run in source.runs:

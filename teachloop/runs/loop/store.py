@@ -8,7 +8,7 @@ Layout::
     <run>/iter_<i>/<phase>/        eval, feedback, plan, data, train; each holds done.json
     <run>/metrics.jsonl            one record per evaluated iteration (rewritten from artifacts)
     <run>/report.md, *.png         written at the end of a run and by `teachloop report`
-    <run>/tracking.json            which iterations the experiment tracker got (runs/tracking.py)
+    <run>/tracking.json            which iterations the experiment tracker got (runs/loop/tracking.py)
 
 A phase is written into a hidden temporary folder and renamed into place when it is
 complete, with its done.json. A phase that stops the run on purpose (RunStopped: data too
@@ -38,8 +38,8 @@ from pydantic import BaseModel, ValidationError
 from teachloop.errors import RunStopped, RunStoreError, TeachloopError
 from teachloop.faults import kill_point
 from teachloop.io import atomic_write_text, file_digest, make_temp_dir, read_model, read_text, write_json, write_jsonl
-from teachloop.runs.artifacts import SKILLS
 from teachloop.runs.config import RunConfig
+from teachloop.runs.loop.artifacts import SKILLS
 from teachloop.skills.tree_file import read_tree_file
 
 PHASES = ("eval", "feedback", "plan", "data", "train")
@@ -53,7 +53,7 @@ FORMAT_VERSION = 1
 # when to stop, how many iterations to run, where the metrics are also logged
 OPERATIONAL = {"out", "name", "min_yield", "iterations", "tracking", "tracking_options", "tracking_project"}
 OPERATIONAL_TEACHER = {"max_retries", "max_consecutive_failures"}  # and each backend's `Options.operational`
-# how training is spread over processes (the same training, not bit for bit: see students/distributed.py)
+# how training is spread over processes (the same training, not bit for bit: see students/hf/distributed.py)
 OPERATIONAL_TRAIN = {"processes", "accelerate_config"}
 
 

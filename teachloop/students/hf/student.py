@@ -1,4 +1,4 @@
-"""The Student protocol, and its implementation: a transformers causal LM that answers
+"""The Student on transformers: a causal LM that answers
 prompts by batched greedy decoding and learns through TRL (SFT, DPO; full or LoRA).
 
 An answer ends at the token a trained student learned to end it with. Through a chat
@@ -19,13 +19,12 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
-    GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     PrinterCallback,
@@ -35,11 +34,17 @@ from transformers import (
 )
 
 from teachloop.errors import TeachloopError
+from teachloop.inference.chat import (
+    cut_at_stop,
+    end_of_turn_id,
+    render_prompt,
+    stop_token_ids,
+    turn_end_ids,
+)
 from teachloop.io import follow_umask
-from teachloop.types import Example, TrainConfig
-
 from teachloop.students.base import Reply
 from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
+from teachloop.types import Example, TrainConfig
 
 if TYPE_CHECKING:
     from teachloop.environments.base import Environment
@@ -47,49 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOGITS_PER_POSITION = 2**20  # micro batch x vocabulary size, see TransformersStudent.micro_batch
-
-
-@runtime_checkable
-class Student(Protocol):
-    """What the loop needs of a student. Prompts are plain task prompts: a student renders
-    them for its model (chat template) the same way for answering, training and probing."""
-
-    source: str
-
-    def answer(
-        self, prompts: Sequence[str], max_new_tokens: int = 16, progress: bool = False, stop: Sequence[str] = ()
-    ) -> list[str]:
-        """Greedy answers, one per prompt, each cut before the first of the `stop` strings."""
-        ...
-
-    def reply(
-        self, prompts: Sequence[str], max_new_tokens: int = 16, progress: bool = False, stop: Sequence[str] = ()
-    ) -> list[Reply]:
-        """The answers with whether each hit the token limit."""
-        ...
-
-    def train(
-        self, data: Sequence[Example], cfg: TrainConfig, seed: int = 0, progress: bool = False, workdir: Path | None = None
-    ) -> Student:
-        """Supervised fine-tuning on (prompt, answer) examples, in place."""
-        ...
-
-    def train_preferences(
-        self, pairs: Sequence[Example], cfg: TrainConfig, seed: int = 0, progress: bool = False, workdir: Path | None = None
-    ) -> Student:
-        """Preference training (DPO) on examples that carry a `rejected` answer, in place."""
-        ...
-
-    def save(self, path: str | Path) -> None:
-        ...
-
-    @classmethod
-    def load(cls, path: str | Path, base: str | None = None) -> Student:
-        ...
-
-    def probe(self, env: Environment, max_new_tokens: int, learning_rate: float = PROBE_LEARNING_RATE) -> LoopProbe:
-        """What a policy may ask this student (answers, samples, influence)."""
-        ...
 
 
 def quiet_hf_libraries() -> None:
@@ -120,81 +82,6 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to trim
         pass
-
-
-def render_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
-    """The text a model sees for a prompt: through its chat template when it has one."""
-    if not getattr(tokenizer, "chat_template", None):
-        return prompt
-    messages = [{"role": "user", "content": prompt}]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-_ANSWER_MARK = "TEACHLOOP-ANSWER-MARK"
-
-
-def turn_end_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """The tokens the chat template writes after an assistant answer (`<|im_end|>` and a
-    newline for SmolLM2 and Qwen, `<end_of_turn>` and a newline for Gemma, `<|eot_id|>` for
-    Llama 3): what SFT through the template teaches a student to end an answer with. []
-    without a chat template or when the template cannot render an assistant turn."""
-    import jinja2
-
-    if not getattr(tokenizer, "chat_template", None):
-        return []
-    messages = [{"role": "user", "content": "?"}, {"role": "assistant", "content": _ANSWER_MARK}]
-    try:
-        text = tokenizer.apply_chat_template(messages, tokenize=False)
-    except (jinja2.TemplateError, ValueError, TypeError, KeyError):
-        return []
-    if not isinstance(text, str) or _ANSWER_MARK not in text:
-        return []
-    return tokenizer(text.split(_ANSWER_MARK, 1)[1], add_special_tokens=False)["input_ids"]
-
-
-def end_of_turn_id(tokenizer: PreTrainedTokenizerBase, turn_end: list[int] | None = None) -> int | None:
-    """The special token the chat template closes an assistant turn with, if it does."""
-    ids = turn_end_ids(tokenizer) if turn_end is None else turn_end
-    if not ids:
-        return None
-    special = tokenizer.added_tokens_decoder.get(ids[0])
-    if ids[0] in tokenizer.all_special_ids or (special is not None and special.special):
-        return ids[0]
-    return None
-
-
-def stop_token_ids(tokenizer: PreTrainedTokenizerBase, generation: GenerationConfig | None) -> list[int]:
-    """The tokens an answer ends at: the tokenizer's eos, the generation config's eos ids
-    (instruct models list their end-of-turn there too) and the template's end-of-turn.
-    Stopping on the tokenizer's eos alone let a chat student whose end-of-turn is another
-    token (Gemma, Llama 3, Phi 3) write to the limit once SFT taught it that token."""
-    configured = generation.eos_token_id if generation is not None else None
-    if isinstance(configured, int):
-        configured = [configured]
-    ids = [tokenizer.eos_token_id, *(configured or []), end_of_turn_id(tokenizer)]
-    return list(dict.fromkeys(i for i in ids if i is not None))
-
-
-def model_stop_token_ids(path: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """`stop_token_ids` of a saved model (its generation_config.json, when it has one)."""
-    try:
-        generation = GenerationConfig.from_pretrained(path)
-    except OSError:
-        generation = None
-    return stop_token_ids(tokenizer, generation)
-
-
-def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
-    """The text before the earliest stop string (what vLLM returns), and whether one occurred."""
-    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
-
-
-def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
-    try:
-        return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise TeachloopError(f"could not load the tokenizer of {path!r}: {exc}") from exc
 
 
 class TransformersStudent:
@@ -367,7 +254,7 @@ class TransformersStudent:
             fp16=False,
             gradient_checkpointing=False,
             save_strategy="no",
-            report_to=[],  # the loop logs each iteration's loss to the run's tracker (runs/tracking.py)
+            report_to=[],  # the loop logs each iteration's loss to the run's tracker (runs/loop/tracking.py)
             logging_steps=max(1, n_rows // cfg.batch_size // 4),
             dataloader_num_workers=0,
             ddp_find_unused_parameters=False,  # under accelerate launch: every parameter trained gets a gradient
@@ -427,7 +314,12 @@ class TransformersStudent:
         return rows
 
     def train(
-        self, data: Sequence[Example], cfg: TrainConfig, seed: int = 0, progress: bool = False, workdir: Path | None = None
+        self,
+        data: Sequence[Example],
+        cfg: TrainConfig,
+        seed: int = 0,
+        progress: bool = False,
+        workdir: Path | None = None,
     ) -> TransformersStudent:
         """Supervised fine-tuning with TRL's SFTTrainer (completion-only loss), in place.
 
@@ -479,20 +371,20 @@ class _ProgressBar(TrainerCallback):
     def __init__(self) -> None:
         self.bar = None
 
-    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+    def on_train_begin(self, args, state, control, **kwargs):
         from tqdm.auto import tqdm
 
         self.bar = tqdm(total=state.max_steps, desc="train", unit="step", leave=False)
 
-    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+    def on_step_end(self, args, state, control, **kwargs):
         if self.bar is not None:
             self.bar.update(state.global_step - self.bar.n)
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+    def on_log(self, args, state, control, logs=None, **kwargs):
         if self.bar is not None and logs and "loss" in logs:
             self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}")
 
-    def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
+    def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:
             self.bar.close()
             self.bar = None

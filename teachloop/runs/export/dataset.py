@@ -25,12 +25,12 @@ import yaml
 from teachloop.environments.rows import quiet_datasets
 from teachloop.errors import ConfigError, PluginError, TeachloopError
 from teachloop.io import atomic_write_text, make_temp_dir, read_text, redact_secrets
-from teachloop.runs.artifacts import DataFiles
 from teachloop.runs.config import RunConfig
-from teachloop.runs.export_card import COLUMNS, RunData, Source, data_file, dataset_card
-from teachloop.runs.guard import BENCH_FILE, EXPORT_MARKER, check_output_folder
-from teachloop.runs.metrics import compute_metrics
-from teachloop.runs.store import MARKER, PHASES, RunStore
+from teachloop.runs.export.card import COLUMNS, RunData, Source, data_file, dataset_card
+from teachloop.runs.loop.artifacts import DataFiles
+from teachloop.runs.loop.guard import BENCH_FILE, EXPORT_MARKER, check_output_folder
+from teachloop.runs.loop.store import MARKER, PHASES, RunStore
+from teachloop.runs.reporting.metrics import compute_metrics
 from teachloop.types import DataYield, Example
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def example_row(example: Example, iteration: int, run: str, config: RunConfig) -
 
 
 def _teacher(config: RunConfig) -> str:
-    from teachloop.runs.bench_results import teacher_label
+    from teachloop.runs.bench.results import teacher_label
 
     try:
         return teacher_label(config)

@@ -16,8 +16,8 @@ from teachloop.environments import Environment, ProgrammaticEnvironment, get_env
 from teachloop.environments.base import checker_of
 from teachloop.errors import ConfigError
 from teachloop.runs.config import RunConfig
-from teachloop.runs.resolved import resolve_run
-from teachloop.runs.tracking import check_tracker
+from teachloop.runs.loop.resolved import resolve_run
+from teachloop.runs.loop.tracking import check_tracker
 from teachloop.students.eval_backends import check_eval_backend
 from teachloop.types import TrainConfig
 
@@ -80,7 +80,7 @@ def check_data_source(config: RunConfig, env: Environment, policy: Policy) -> No
 
 
 def check_processes(cfg: TrainConfig) -> None:
-    """What `processes > 1` needs (teachloop.students.distributed runs it)."""
+    """What `processes > 1` needs (teachloop.students.hf.distributed runs it)."""
     if cfg.processes == 1:
         return
     if cfg.batch_size % cfg.processes:

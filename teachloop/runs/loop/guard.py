@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from teachloop.errors import ConfigError
-from teachloop.runs.store import MARKER
+from teachloop.runs.loop.store import MARKER
 
 BENCH_FILE = "bench.yaml"
 EXPORT_MARKER = ".teachloop-export"

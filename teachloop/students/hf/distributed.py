@@ -1,5 +1,5 @@
 """One train phase over several processes: `accelerate launch` runs
-`teachloop.students.train_worker` N times, and each process trains with the same code as a
+`teachloop.students.hf.train_worker` N times, and each process trains with the same code as a
 single-process phase (TransformersStudent.train / train_preferences; TRL and accelerate
 handle the data-parallel part: each process sees its share of every batch and the gradients
 are averaged). Rank 0 saves the checkpoint; the parent never loads a model for it.
@@ -72,7 +72,7 @@ def launch_command(job: Path, cfg: TrainConfig) -> list[str]:
         if not torch.cuda.is_available():
             threads = max(1, (os.cpu_count() or 1) // cfg.processes)
             cmd += ["--num_cpu_threads_per_process", str(threads)]
-    return [*cmd, "-m", "teachloop.students.train_worker", str(job)]
+    return [*cmd, "-m", "teachloop.students.hf.train_worker", str(job)]
 
 
 def train_across_processes(

@@ -1,0 +1,1 @@
+"""A run's data as a Hugging Face dataset with a card."""

@@ -1,0 +1,1 @@
+"""What a finished run says: the metrics records, the terminal table, report.md and plots."""
