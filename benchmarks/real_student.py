@@ -68,7 +68,9 @@ def warm_start(model: str, examples: int) -> str:
     return str(target)
 
 
-def run_one(out: Path, student_model: str, policy: str, seed: int, args: argparse.Namespace) -> tuple[list, float]:
+def run_one(
+    out: Path, student_model: str, policy: str, seed: int, args: argparse.Namespace
+) -> tuple[list, float, Path]:
     from teachloop.runs.config import RunConfig
     from teachloop.runs.loop.runner import Loop
 
@@ -84,7 +86,7 @@ def run_one(out: Path, student_model: str, policy: str, seed: int, args: argpars
         )  # fmt: skip
         loop = Loop.create(config, progress=False)
     records = loop.run()
-    return records, time.perf_counter() - start
+    return records, time.perf_counter() - start, out / name
 
 
 def main() -> None:
