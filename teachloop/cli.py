@@ -331,7 +331,7 @@ def bench(
     results = run_bench(
         bench_file, out=out, workers=workers, quick=quick, progress=progress, ray=ray, ray_address=ray_address
     )
-    Console(width=max(console.width, 160)).print(rich_leaderboard(results))
+    Console(width=max(console.width, 240)).print(rich_leaderboard(results))  # intervals need the width
     plots = "  plots: learning_curves.png, skill_heatmap.png" if results.rows else ""
     console.print(f"leaderboard: {results.bench_dir / 'leaderboard.md'}{plots}", soft_wrap=True)
     results.raise_for_failures()

@@ -61,6 +61,7 @@ def test_bench_file_quick_overrides_and_equal_budgets(tmp_path):
         ({"run": {"train": {"epochs": 0}}}, "error: invalid config (bench run skillworld-uniform-s0): train.epochs"),
         ({"quick": {"sedes": [0]}}, "error: invalid bench file (bench.yaml): quick: unknown field 'sedes'"),
         ({"resources": {"gpu": 1}}, "error: invalid bench file (bench.yaml): resources.gpu: Extra inputs"),
+        ({"baseline": "bandit"}, "error: invalid bench file (bench.yaml): (bench file): baseline 'bandit' is not one"),
     ],
 )
 def test_bad_bench_file_one_line_error(tmp_path, change, message):
@@ -88,6 +89,15 @@ def test_bench_runs_every_cell_then_skips_finished_runs(tmp_path):
     table = json.loads((bench_dir / "leaderboard.json").read_text())["rows"]
     gains = [row["weak_gain"]["mean"] for row in table]
     assert gains == sorted(gains, reverse=True)
+    # every figure has its interval; stat-syn is compared with uniform, paired, with a verdict
+    for row in table:
+        for figure in ("final_accuracy", "auc", "weak_gain"):
+            assert row[figure]["lo"] <= row[figure]["mean"] <= row[figure]["hi"], (row["policy"], figure)
+    versus = next(row for row in table if row["policy"] == "stat-syn")["versus"]["weak_gain"]
+    assert versus["baseline"] == "uniform" and versus["seeds"] == 1 and versus["lo"] <= versus["difference"]
+    assert versus["verdict"] in ("better", "worse", "not distinguishable")
+    assert versus["verdict"] in board and "(baseline)" in board
+    assert "One seed: the intervals resample eval items only" in board  # one seed: said, not hidden
     assert all(row["examples_generated"] == 40 and row["teacher_tokens"] == 0 for row in table)
 
     runs = sorted((bench_dir / "runs").iterdir())

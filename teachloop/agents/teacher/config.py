@@ -17,7 +17,11 @@ log = logging.getLogger(__name__)
 # `model`, they applied to the backends that had them and were ignored by the others; a file
 # may set `concurrency` for an openai run and be reused with `--teacher vllm:...`, so such a
 # key is still dropped (with a warning) for a backend without it. Inside `options` it errors.
-LEGACY_SHARED_SETTINGS = frozenset({"base_url", "api_key", "concurrency", "timeout", "qps", "vllm_options"})
+# Each with the default it had then: a run folder's config.yaml from before holds all six,
+# and a default the backend lacks carries no setting, so it is dropped without a word.
+LEGACY_SHARED_SETTINGS: dict[str, Any] = {
+    "base_url": None, "api_key": None, "concurrency": 8, "timeout": 60.0, "qps": None, "vllm_options": {},
+}  # fmt: skip
 
 
 class TeacherConfig(BaseModel):
@@ -80,10 +84,13 @@ class TeacherConfig(BaseModel):
         try:
             model = backend_class(data["backend"]).Options
             ignored = sorted(key for key in loose if key in LEGACY_SHARED_SETTINGS and key not in model.model_fields)
-            if ignored:
+            said = [key for key in ignored if loose[key] != LEGACY_SHARED_SETTINGS[key]]
+            if said:
                 log.warning(
                     "teacher backend %r has no setting %s: ignored (`teachloop backends show %s`)",
-                    data["backend"], ", ".join(ignored), data["backend"],
+                    data["backend"],
+                    ", ".join(said),
+                    data["backend"],
                 )
             moved = {key: value for key, value in loose.items() if key not in ignored}
             options = {**moved, **(given or {})}  # an explicit options: entry wins over a loose key

@@ -52,6 +52,11 @@ class BenchConfig(BaseModel):
     resources: CellResources = Field(default_factory=CellResources, description="per run, with --ray")
     run: dict[str, Any] = Field(default_factory=dict, description="other RunConfig fields for every run")
     quick: dict[str, Any] | None = Field(default=None, description="overrides for --quick")
+    baseline: str | None = Field(
+        default=None,
+        description="the policy every other is compared with, paired on seeds and eval items "
+        "(default: uniform when the bench has it)",
+    )
 
     _unique = field_validator("environments", "policies", "seeds")(_no_duplicates)
 
@@ -72,6 +77,19 @@ class BenchConfig(BaseModel):
             if key == "quick" or (key not in cls.model_fields and key not in RunConfig.model_fields):
                 raise ValueError(f"unknown field {key!r}")
         return quick
+
+    @model_validator(mode="after")
+    def _baseline_is_a_policy(self) -> BenchConfig:
+        if self.baseline is not None and self.baseline not in self.policies:
+            raise ValueError(f"baseline {self.baseline!r} is not one of the policies ({', '.join(self.policies)})")
+        return self
+
+    @property
+    def baseline_policy(self) -> str | None:
+        """The policy the leaderboard compares every other with, None for no comparison."""
+        if self.baseline is not None:
+            return self.baseline
+        return "uniform" if "uniform" in self.policies else None
 
     @model_validator(mode="after")
     def _policy_options(self) -> BenchConfig:

@@ -1,5 +1,6 @@
-"""A bench's results: the leaderboard (mean ± std over seeds), learning curves and the
-per-skill heat map.
+"""A bench's results: the leaderboard (each figure with its 95 % interval, and the paired
+difference against the bench's baseline with a verdict), learning curves and the per-skill
+heat map. Everything is recomputed from the run folders (`stats.py` has the bootstrap).
 
 Skills are shown over the environment's skill tree: the heat map has a cell for every node
 (groups included, each group followed by its skills), and leaderboard.md a table of final
@@ -16,11 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from teachloop.errors import TeachloopError
 from teachloop.io import atomic_write_text, write_json
 from teachloop.runs.bench.config import BenchConfig
+from teachloop.runs.bench.stats import (
+    FIGURES,
+    Interval,
+    PairedDifference,
+    RunItems,
+    detectable_difference,
+    interval,
+    paired_difference,
+)
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.resolved import resolve_run
 from teachloop.runs.loop.store import MARKER, RunStore
@@ -37,9 +47,14 @@ WEAK_NAMES_SHOWN = 8  # a list of weak skills longer than this is cut, with a co
 
 # -- results ------------------------------------------------------------------------------
 class MeanStd(BaseModel):
+    """A figure over seeds: its mean and spread, and its 95 % bootstrap interval over seeds
+    and eval items (`lo`, `hi`; None where the runs' items could not be read)."""
+
     mean: float
     std: float
     n: int
+    lo: float | None = None
+    hi: float | None = None
 
     @classmethod
     def of(cls, values: Sequence[float]) -> MeanStd:
@@ -48,7 +63,15 @@ class MeanStd(BaseModel):
 
     def show(self, scale: float = 1.0, digits: int = 3, signed: bool = False) -> str:
         sign = "+" if signed else ""
+        if self.lo is not None and self.hi is not None:
+            return (
+                f"{self.mean * scale:{sign}.{digits}f} "
+                f"[{self.lo * scale:{sign}.{digits}f}, {self.hi * scale:{sign}.{digits}f}]"
+            )
         return f"{self.mean * scale:{sign}.{digits}f} ± {self.std * scale:.{digits}f}"
+
+    def with_interval(self, found: Interval) -> MeanStd:
+        return self.model_copy(update={"lo": found.lo, "hi": found.hi})
 
 
 class LeaderRow(BaseModel):
@@ -66,6 +89,9 @@ class LeaderRow(BaseModel):
     examples_generated: float
     teacher_tokens: float
     wall_seconds: float
+    # figure -> this policy minus the baseline's, paired on seeds and eval items (none for the baseline)
+    versus: dict[str, PairedDifference] = Field(default_factory=dict)
+    tied_with_previous: bool = False  # its weak-skill gain is not distinguishable from the row above's
 
 
 @dataclass
@@ -80,6 +106,12 @@ class BenchResults:
     failed: list[str] = field(default_factory=list)
     errors_log: Path | None = None
     trees: dict[str, SkillTree | None] = field(default_factory=dict)  # per environment, from a run's skills.json
+    items: dict[tuple[str, str], dict[int, RunItems]] = field(default_factory=dict)  # per seed, item by item
+    detectable: dict[str, float] = field(default_factory=dict)  # per environment, weak-gain points
+
+    @property
+    def baseline(self) -> str | None:
+        return self.bench.baseline_policy
 
     def environments(self) -> list[str]:
         return [env for env in self.bench.environments if any(r.environment == env for r in self.rows)]
@@ -159,9 +191,10 @@ def leader_row(
 def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -> BenchResults:
     """Metrics of every finished run, grouped; rows sorted by weak-skill gain per environment."""
     from teachloop.runs.reporting.metrics import load_tree
-    from teachloop.runs.reporting.report import load_metrics
+    from teachloop.runs.reporting.report import load_metrics, weak_skills
 
     records: dict[tuple[str, str], list[list[MetricsRecord]]] = {}
+    items: dict[tuple[str, str], dict[int, RunItems]] = {}
     seeds: dict[tuple[str, str], list[int]] = {}
     teachers: dict[tuple[str, str], str] = {}
     trees: dict[str, SkillTree | None] = {}
@@ -177,32 +210,85 @@ def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -
         key = (config.environment, config.policy)
         records.setdefault(key, []).append(metrics)
         seeds.setdefault(key, []).append(config.seed)
+        items.setdefault(key, {})[config.seed] = RunItems.load(run_dir, weak_skills(metrics))
         if trees.get(config.environment) is None:
             trees[config.environment] = load_tree(RunStore(run_dir))
     rows = [
         leader_row(env, policy, teachers[(env, policy)], seeds[(env, policy)], runs)
         for (env, policy), runs in records.items()
     ]
+    rows = [with_uncertainty(row, items, bench.baseline_policy) for row in rows]
     order = {env: i for i, env in enumerate(bench.environments)}
     rows.sort(key=lambda r: (order[r.environment], -r.weak_gain.mean, -r.auc.mean))
-    return BenchResults(bench=bench, bench_dir=bench_dir, records=records, missing=missing, rows=rows, trees=trees)
+    rows = mark_ties(rows, items)
+    results = BenchResults(
+        bench=bench, bench_dir=bench_dir, records=records, missing=missing, rows=rows, trees=trees, items=items
+    )
+    for env in results.environments():
+        found = detectable_difference([d for r in results.env_rows(env) if (d := r.versus.get("weak_gain"))])
+        if found is not None:
+            results.detectable[env] = found
+    return results
+
+
+def with_uncertainty(
+    row: LeaderRow, items: dict[tuple[str, str], dict[int, RunItems]], baseline: str | None
+) -> LeaderRow:
+    """The row's figures with their intervals, and its paired differences with the baseline."""
+    runs = items[(row.environment, row.policy)]
+    key = (row.environment, row.policy)
+    update: dict[str, Any] = {
+        figure: getattr(row, figure).with_interval(interval(list(runs.values()), figure, *key)) for figure in FIGURES
+    }
+    if baseline is not None and baseline != row.policy and (row.environment, baseline) in items:
+        versus = {
+            figure: paired_difference(runs, items[(row.environment, baseline)], figure, baseline, *key)
+            for figure in FIGURES
+        }
+        update["versus"] = {figure: diff for figure, diff in versus.items() if diff is not None}
+    return row.model_copy(update=update)
+
+
+def mark_ties(rows: list[LeaderRow], items: dict[tuple[str, str], dict[int, RunItems]]) -> list[LeaderRow]:
+    """A row whose weak-skill gain the paired test cannot tell from the row above's is a tie."""
+    marked: list[LeaderRow] = []
+    for k, row in enumerate(rows):
+        above = rows[k - 1] if k else None
+        tied = False
+        if above is not None and above.environment == row.environment:
+            diff = paired_difference(
+                items[(row.environment, above.policy)], items[(row.environment, row.policy)], "weak_gain",
+                row.policy, row.environment, above.policy,
+            )  # fmt: skip
+            tied = diff is not None and diff.verdict == "not distinguishable"
+        marked.append(row.model_copy(update={"tied_with_previous": tied}))
+    return marked
 
 
 # -- the leaderboard ----------------------------------------------------------------------
-HEADERS = (
-    "rank", "environment", "policy", "teacher", "seeds", "weak-skill gain (points)", "final accuracy", "AUC",
-    "trained", "generated", "teacher tokens", "wall s / run",
-)  # fmt: skip
+def headers(baseline: str | None) -> tuple[str, ...]:
+    versus = (f"gain vs {baseline}", f"final vs {baseline}") if baseline else ()
+    return (
+        "rank", "environment", "policy", "teacher", "seeds", "weak-skill gain (points)", *versus, "final accuracy",
+        "AUC", "trained", "generated", "teacher tokens", "wall s / run",
+    )  # fmt: skip
 
 
-def _cells(rank: int, row: LeaderRow) -> list[str]:
+def _versus(row: LeaderRow, figure: str, scale: float) -> str:
+    diff = row.versus.get(figure)
+    return "(baseline)" if diff is None else diff.show(scale=scale, digits=1 if scale == 100 else 3)
+
+
+def _cells(rank: int, row: LeaderRow, baseline: str | None) -> list[str]:
+    versus = [_versus(row, "weak_gain", 100), _versus(row, "final_accuracy", 1)] if baseline else []
     return [
-        str(rank),
+        f"{rank}=" if row.tied_with_previous else str(rank),
         row.environment,
         row.policy,
         row.teacher,
         str(len(row.seeds)),
         row.weak_gain.show(scale=100, digits=1, signed=True),
+        *versus,
         row.final_accuracy.show(),
         row.auc.show(),
         f"{row.examples_trained:.0f}",
@@ -225,16 +311,23 @@ def rich_leaderboard(results: BenchResults) -> Table:
     from rich.table import Table
 
     table = Table(title=f"leaderboard: {results.bench_dir}")
-    for header in HEADERS:
-        table.add_column(header, justify="left" if header in ("environment", "policy", "teacher") else "right")
+    for header in headers(results.baseline):
+        left = header in ("environment", "policy", "teacher")
+        table.add_column(header, justify="left" if left else "right", no_wrap=header in ("environment", "policy"))
     for rank, row in _ranked(results.rows):
-        table.add_row(*_cells(rank, row))
+        table.add_row(*_cells(rank, row, results.baseline))
     bench = results.bench
     table.caption = (
-        f"{bench.budget} examples x {bench.iterations} iterations per run; mean ± std over seeds; "
-        f"sorted by the gain on the skills weak at iteration 0"
+        f"{bench.budget} examples x {bench.iterations} iterations per run; mean [95% interval]; sorted by the "
+        f"gain on the skills weak at iteration 0 (=: not distinguishable from the row above)" + _caveat(results)
     )
     return table
+
+
+def _caveat(results: BenchResults) -> str:
+    if all(len(row.seeds) > 1 for row in results.rows):
+        return ""
+    return "; one seed: intervals resample eval items only, not seeds: a first reading"
 
 
 def markdown_leaderboard(results: BenchResults) -> str:
@@ -253,13 +346,38 @@ def markdown_leaderboard(results: BenchResults) -> str:
         f"- environments: {', '.join(bench.environments)}; policies: {', '.join(bench.policies)}",
         "- run folders: `runs/<environment>-<policy>-s<seed>`",
         "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "---|" * len(HEADERS),
+        "| " + " | ".join(headers(results.baseline)) + " |",
+        "|" + "---|" * len(headers(results.baseline)),
     ]
-    lines += ["| " + " | ".join(_cells(rank, row)) + " |" for rank, row in _ranked(results.rows)]
+    lines += ["| " + " | ".join(_cells(rank, row, results.baseline)) + " |" for rank, row in _ranked(results.rows)]
+    baseline = results.baseline
+    versus = (
+        f" *vs {baseline}*: the policy's figure minus {baseline}'s on the same seeds and eval items, with its "
+        "95 % interval and a verdict (better / worse when the interval excludes 0, else not distinguishable)."
+        if baseline
+        else ""
+    )
+    detectable = "; ".join(f"{env}: about {points * 100:.1f} points" for env, points in results.detectable.items())
     lines += [
         "",
-        "Mean ± standard deviation over seeds, per run. *Weak-skill gain*: the mean accuracy gain, first to "
+        "Each figure: the mean over seeds of the per-run figure, with its 95 % interval from a bootstrap that "
+        "resamples the seeds and, within each seed, the eval items (the same items at every iteration). "
+        "Rank `=`: not distinguishable from the row above by the paired test."
+        + versus
+        + (
+            f" The smallest weak-skill difference these seeds and items tell apart (2.8 standard errors of "
+            f"the paired differences): {detectable}."
+            if detectable
+            else ""
+        )
+        + (
+            " One seed: the intervals resample eval items only, so they say nothing of how much another seed "
+            "moves a figure: a first reading, not a ranking."
+            if _caveat(results)
+            else ""
+        ),
+        "",
+        "*Weak-skill gain*: the mean accuracy gain, first to "
         f"last iteration, on the skills below {WEAK_THRESHOLD} at iteration 0{weak}. *AUC*: the overall "
         "accuracy averaged over iterations 0..N. *trained*: examples trained on, summed over iterations "
         "(with `data: accumulate` earlier data counts again); *generated*: examples the data phase produced "
