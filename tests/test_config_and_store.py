@@ -111,6 +111,12 @@ def test_a_shared_setting_the_backend_lacks_is_dropped_with_a_warning_beside_mod
         cfg = RunConfig.model_validate({"teacher": {"backend": "vllm", "model": "m", "concurrency": 4}})
     assert cfg.teacher.options.model_dump() == {"vllm_options": {}}
     assert "teacher backend 'vllm' has no setting concurrency: ignored" in caplog.text
+    # a run folder's config.yaml from before holds every shared setting at its old default: no noise
+    caplog.clear()
+    old_defaults = {"base_url": None, "api_key": None, "concurrency": 8, "timeout": 60.0, "qps": None}
+    with caplog.at_level("WARNING", logger="teachloop.agents.teacher.config"):
+        RunConfig.model_validate({"teacher": {"backend": "vllm", "model": "m", **old_defaults, "vllm_options": {}}})
+    assert "has no setting" not in caplog.text
     for teacher in ({"options": {"concurrency": 4}}, {"concurency": 4}):
         with pytest.raises(ValueError, match="unknown option 'concur"):
             RunConfig.model_validate({"teacher": {"backend": "vllm", "model": "m", **teacher}})
