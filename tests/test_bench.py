@@ -98,6 +98,10 @@ def test_bench_runs_every_cell_then_skips_finished_runs(tmp_path):
     assert versus["verdict"] in ("better", "worse", "not distinguishable")
     assert versus["verdict"] in board and "(baseline)" in board
     assert "One seed: the intervals resample eval items only" in board  # one seed: said, not hidden
+    for row in table:  # next to the targeted gain: what the other skills did
+        change = row["forgetting"]["untargeted"]
+        assert change["lo"] <= change["estimate"] <= change["hi"] and row["forgetting"]["worst_skill"]
+    assert "other skills (points)" in board and "forgotten" in board
     assert all(row["examples_generated"] == 40 and row["teacher_tokens"] == 0 for row in table)
 
     runs = sorted((bench_dir / "runs").iterdir())

@@ -66,3 +66,22 @@ def test_runs_on_different_eval_items_are_not_paired():
     b = {0: RunItems(item_ids=("y0", "y1"), correct=np.ones((2, 2)), skills={}, weak=())}
     assert paired_difference(a, b, "final_accuracy", "uniform", "k") is None
     assert paired_difference(a, {1: a[0]}, "final_accuracy", "uniform", "k") is None  # no common seed
+
+
+def test_forgetting_names_a_strong_skill_that_was_lost_and_not_one_that_held():
+    from teachloop.runs.bench.stats import forgetting
+
+    items = 200
+    skills = {
+        "weak": [j % 3 == 0 for j in range(items)],
+        "held": [j % 3 == 1 for j in range(items)],
+        "lost": [j % 3 == 2 for j in range(items)],
+    }
+    start = [0 if j % 3 == 0 else 1 for j in range(items)]  # weak all wrong, the others all right
+    end = [1 if j % 3 == 0 else 1 if j % 3 == 1 else int(j % 2 == 0) for j in range(items)]  # "lost": half wrong now
+    runs = [run([start, end], skills, weak=("weak",)) for _ in range(2)]
+    found = forgetting(runs, "k")
+    assert found.forgotten == ["lost"] and found.worst_skill == "lost"
+    assert found.worst_change == pytest.approx(-0.5, abs=0.02)
+    assert found.untargeted is not None and found.untargeted.estimate == pytest.approx(-0.25, abs=0.01)
+    assert found.untargeted.hi < 0

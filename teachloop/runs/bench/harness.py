@@ -9,6 +9,7 @@ A bench file (YAML)::
     iterations: 4
     teacher_tokens_per_iteration: 50000   # optional; only used when run.teacher is set
     resources: {cpus: 1, gpus: 0}      # optional; what each run asks of Ray with --ray
+    baseline: uniform                  # optional; every other policy is compared with it (default: uniform)
     run:                               # any other RunConfig field, applied to every run
       train: {epochs: 2}
       policy_options: {stat-syn: {floor: 0.1}}   # per policy

@@ -24,10 +24,12 @@ from teachloop.io import atomic_write_text, write_json
 from teachloop.runs.bench.config import BenchConfig
 from teachloop.runs.bench.stats import (
     FIGURES,
+    Forgetting,
     Interval,
     PairedDifference,
     RunItems,
     detectable_difference,
+    forgetting,
     interval,
     paired_difference,
 )
@@ -92,6 +94,7 @@ class LeaderRow(BaseModel):
     # figure -> this policy minus the baseline's, paired on seeds and eval items (none for the baseline)
     versus: dict[str, PairedDifference] = Field(default_factory=dict)
     tied_with_previous: bool = False  # its weak-skill gain is not distinguishable from the row above's
+    forgetting: Forgetting | None = None  # what happened to the skills that were not weak
 
 
 @dataclass
@@ -240,6 +243,7 @@ def with_uncertainty(
     update: dict[str, Any] = {
         figure: getattr(row, figure).with_interval(interval(list(runs.values()), figure, *key)) for figure in FIGURES
     }
+    update["forgetting"] = forgetting(list(runs.values()), *key)
     if baseline is not None and baseline != row.policy and (row.environment, baseline) in items:
         versus = {
             figure: paired_difference(runs, items[(row.environment, baseline)], figure, baseline, *key)
@@ -270,13 +274,24 @@ def headers(baseline: str | None) -> tuple[str, ...]:
     versus = (f"gain vs {baseline}", f"final vs {baseline}") if baseline else ()
     return (
         "rank", "environment", "policy", "teacher", "seeds", "weak-skill gain (points)", *versus, "final accuracy",
-        "AUC", "trained", "generated", "teacher tokens", "wall s / run",
+        "AUC", "other skills (points)", "forgotten", "trained", "generated", "teacher tokens", "wall s / run",
     )  # fmt: skip
 
 
 def _versus(row: LeaderRow, figure: str, scale: float) -> str:
     diff = row.versus.get(figure)
     return "(baseline)" if diff is None else diff.show(scale=scale, digits=1 if scale == 100 else 3)
+
+
+def _forgetting_cells(found: Forgetting | None) -> list[str]:
+    if found is None or found.untargeted is None:
+        return ["–", "–"]
+    change = found.untargeted
+    worst = f"; worst {found.worst_skill} {found.worst_change * 100:+.1f}" if found.worst_change is not None else ""
+    return [
+        f"{change.estimate * 100:+.1f} [{change.lo * 100:+.1f}, {change.hi * 100:+.1f}]{worst}",
+        ", ".join(found.forgotten) or "none",
+    ]
 
 
 def _cells(rank: int, row: LeaderRow, baseline: str | None) -> list[str]:
@@ -291,6 +306,7 @@ def _cells(rank: int, row: LeaderRow, baseline: str | None) -> list[str]:
         *versus,
         row.final_accuracy.show(),
         row.auc.show(),
+        *_forgetting_cells(row.forgetting),
         f"{row.examples_trained:.0f}",
         f"{row.examples_generated:.0f}",
         f"{row.teacher_tokens:.0f}",
@@ -376,6 +392,10 @@ def markdown_leaderboard(results: BenchResults) -> str:
             if _caveat(results)
             else ""
         ),
+        "",
+        "*other skills*: the mean accuracy change, first to last iteration, on the skills that were not weak "
+        "at iteration 0 (the data did not target them), with its interval and the worst change of any of "
+        "them; *forgotten*: those whose interval lies below 0 (lost more than the interval allows).",
         "",
         "*Weak-skill gain*: the mean accuracy gain, first to "
         f"last iteration, on the skills below {WEAK_THRESHOLD} at iteration 0{weak}. *AUC*: the overall "

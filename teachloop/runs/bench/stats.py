@@ -183,3 +183,52 @@ def detectable_difference(differences: Sequence[PairedDifference]) -> float | No
     interval's width / 3.92 each)."""
     errors = sorted((d.hi - d.lo) / 3.92 for d in differences)
     return 2.8 * errors[len(errors) // 2] if errors else None
+
+
+# -- forgetting: what happened to the skills the data did not target -----------------------
+class Forgetting(BaseModel):
+    """Per (environment, policy), next to the targeted (weak-skill) gain: the mean change on
+    the skills that were not weak at iteration 0, the worst change of any skill, and the
+    skills that were strong at iteration 0 and lost more than their interval allows (its
+    upper end below 0)."""
+
+    untargeted: Interval | None  # last - first accuracy, mean over the skills not weak at iteration 0
+    worst_skill: str | None
+    worst_change: float | None
+    forgotten: list[str]
+
+
+def _skill_change(run: RunItems, skill: str, idx: np.ndarray) -> np.ndarray:
+    mask = run.skills[skill][idx]
+    count = mask.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((run.correct[-1][idx] - run.correct[0][idx]) * mask).sum(axis=1) / count
+
+
+def forgetting(runs: Sequence[RunItems], *key: str) -> Forgetting:
+    """`runs`: one per seed, on the same skills."""
+    weak = {s for run in runs for s in run.weak}
+    skills = sorted(set.intersection(*(set(run.skills) for run in runs)) - weak) if runs else []
+    if not skills or any(len(run.correct) < 2 for run in runs):
+        return Forgetting(untargeted=None, worst_skill=None, worst_change=None, forgotten=[])
+    rng = _rng("forgetting", *key)
+    per_skill: dict[str, np.ndarray] = {}  # skill -> (resamples,) over seeds and items
+    estimates: dict[str, float] = {}
+    idx_of = [rng.integers(0, len(run.item_ids), size=(RESAMPLES, len(run.item_ids))) for run in runs]
+    for skill in skills:
+        values = np.vstack([_skill_change(run, skill, idx) for run, idx in zip(runs, idx_of, strict=True)])
+        per_skill[skill] = _seed_means(values, rng)
+        whole = [_skill_change(run, skill, np.arange(len(run.item_ids))[None, :])[0] for run in runs]
+        estimates[skill] = float(np.nanmean(whole))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_change = np.nanmean(np.vstack(list(per_skill.values())), axis=0)
+    lo, hi = _bounds(mean_change)
+    worst = min(estimates, key=lambda s: estimates[s])
+    forgotten = [s for s in skills if _bounds(per_skill[s])[1] < 0]
+    return Forgetting(
+        untargeted=Interval(estimate=float(np.mean(list(estimates.values()))), lo=lo, hi=hi),
+        worst_skill=worst,
+        worst_change=estimates[worst],
+        forgotten=forgotten,
+    )
