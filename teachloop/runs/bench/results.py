@@ -91,6 +91,19 @@ class LeaderRow(BaseModel):
     examples_generated: float
     teacher_tokens: float
     wall_seconds: float
+    train_seconds: float = 0.0  # per run, summed over its train phases
+    eval_seconds: float = 0.0  # per run, summed over its evaluations
+
+    @property
+    def gain_per_1k_tokens(self) -> float | None:
+        """Weak-skill gain (points) per 1000 teacher tokens; None for a run without a teacher."""
+        return self.weak_gain.mean * 100 / (self.teacher_tokens / 1000) if self.teacher_tokens else None
+
+    @property
+    def gain_per_100_examples(self) -> float | None:
+        """Weak-skill gain (points) per 100 examples trained on."""
+        return self.weak_gain.mean * 100 / (self.examples_trained / 100) if self.examples_trained else None
+
     # figure -> this policy minus the baseline's, paired on seeds and eval items (none for the baseline)
     versus: dict[str, PairedDifference] = Field(default_factory=dict)
     tied_with_previous: bool = False  # its weak-skill gain is not distinguishable from the row above's
@@ -188,6 +201,8 @@ def leader_row(
         examples_generated=mean([records[-1].examples_generated for records in runs]),
         teacher_tokens=mean([_teacher_tokens(records[-1]) for records in runs]),
         wall_seconds=mean([_wall_seconds(records) for records in runs]),
+        train_seconds=mean([sum(r.phase_seconds.get("train", 0.0) for r in records) for records in runs]),
+        eval_seconds=mean([sum(r.phase_seconds.get("evaluate", 0.0) for r in records) for records in runs]),
     )
 
 
@@ -270,11 +285,16 @@ def mark_ties(rows: list[LeaderRow], items: dict[tuple[str, str], dict[int, RunI
 
 
 # -- the leaderboard ----------------------------------------------------------------------
+# columns the terminal leaves to leaderboard.md, so the table fits a wide terminal
+LEADERBOARD_MD_ONLY = frozenset({"AUC", "forgotten", "trained", "generated", "gain / 100 trained", "train s", "eval s"})
+
+
 def headers(baseline: str | None) -> tuple[str, ...]:
     versus = (f"gain vs {baseline}", f"final vs {baseline}") if baseline else ()
     return (
         "rank", "environment", "policy", "teacher", "seeds", "weak-skill gain (points)", *versus, "final accuracy",
-        "AUC", "other skills (points)", "forgotten", "trained", "generated", "teacher tokens", "wall s / run",
+        "AUC", "other skills (points)", "forgotten", "trained", "generated", "teacher tokens", "gain / 1k tokens",
+        "gain / 100 trained", "train s", "eval s", "wall s / run",
     )  # fmt: skip
 
 
@@ -310,6 +330,10 @@ def _cells(rank: int, row: LeaderRow, baseline: str | None) -> list[str]:
         f"{row.examples_trained:.0f}",
         f"{row.examples_generated:.0f}",
         f"{row.teacher_tokens:.0f}",
+        "–" if row.gain_per_1k_tokens is None else f"{row.gain_per_1k_tokens:+.2f}",
+        "–" if row.gain_per_100_examples is None else f"{row.gain_per_100_examples:+.2f}",
+        f"{row.train_seconds:.0f}",
+        f"{row.eval_seconds:.0f}",
         f"{row.wall_seconds:.0f}",
     ]
 
@@ -327,15 +351,19 @@ def rich_leaderboard(results: BenchResults) -> Table:
     from rich.table import Table
 
     table = Table(title=f"leaderboard: {results.bench_dir}")
-    for header in headers(results.baseline):
-        left = header in ("environment", "policy", "teacher")
-        table.add_column(header, justify="left" if left else "right", no_wrap=header in ("environment", "policy"))
+    names = headers(results.baseline)
+    shown = [k for k, header in enumerate(names) if header not in LEADERBOARD_MD_ONLY]
+    for k in shown:
+        left = names[k] in ("environment", "policy", "teacher")
+        table.add_column(names[k], justify="left" if left else "right", no_wrap=names[k] in ("environment", "policy"))
     for rank, row in _ranked(results.rows):
-        table.add_row(*_cells(rank, row, results.baseline))
+        cells = _cells(rank, row, results.baseline)
+        table.add_row(*(cells[k] for k in shown))
     bench = results.bench
     table.caption = (
         f"{bench.budget} examples x {bench.iterations} iterations per run; mean [95% interval]; sorted by the "
-        f"gain on the skills weak at iteration 0 (=: not distinguishable from the row above)" + _caveat(results)
+        f"gain on the skills weak at iteration 0 (=: not distinguishable from the row above); every column in "
+        f"leaderboard.md" + _caveat(results)
     )
     return table
 
@@ -403,8 +431,10 @@ def markdown_leaderboard(results: BenchResults) -> str:
         "(with `data: accumulate` earlier data counts again); *generated*: examples the data phase produced "
         "(new ones, plus pool draws for policies that reweight the seed pool); *teacher*: the LLM teacher "
         'of the runs ("none: offline fallback": a policy built to ask an LLM ran without one, so its '
-        "programmatic stand-in was measured); *teacher tokens*: prompt + completion; *wall s*: seconds in "
-        "the loop's phases.",
+        "programmatic stand-in was measured); *teacher tokens*: prompt + completion; *gain / 1k tokens* and "
+        "*gain / 100 trained*: weak-skill gain points per 1000 teacher tokens and per 100 examples trained on; "
+        "*train s*, *eval s*: seconds per run in its train phases and evaluations; *wall s*: seconds in the "
+        "loop's phases.",
         "",
     ]
     for env in results.environments():
