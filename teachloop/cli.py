@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer._click.exceptions import ClickException as TyperClickException  # typer vendors click
 
-from teachloop.errors import TeachloopError
+from teachloop.errors import ConfigError, TeachloopError
 from teachloop.runs.flags import key_values, overrides_from
 
 if TYPE_CHECKING:
@@ -202,6 +202,10 @@ def resume(
         float | None,
         typer.Option(help="Change the run's min_yield (e.g. after it stopped on a low yield you accept)."),
     ] = None,
+    iterations: Annotated[
+        int | None,
+        typer.Option(help="Extend the run to this many iterations (a finished run continues from its last one)."),
+    ] = None,
     allow_config_change: Annotated[
         bool,
         typer.Option(
@@ -219,8 +223,8 @@ def resume(
 ) -> None:
     """Continue a stopped or killed run from its first unfinished phase.
 
-    Teacher replies already paid for come from the run's cache. Raising `iterations` in
-    config.yaml extends a finished run."""
+    Teacher replies already paid for come from the run's cache. `--iterations N` extends a
+    finished run to N iterations."""
     from teachloop.runs.loop.checks import check_run_config
     from teachloop.runs.loop.store import RunStore
 
@@ -230,7 +234,14 @@ def resume(
             from teachloop.runs.loop.tracking import check_tracker
 
             check_tracker(tracking)  # before the run folder's config says so
-        changes: dict[str, Any] = {k: v for k, v in (("min_yield", min_yield), ("tracking", tracking)) if v is not None}
+        changes: dict[str, Any] = {
+            k: v for k, v in (("min_yield", min_yield), ("tracking", tracking), ("iterations", iterations)) if v is not None
+        }
+        if iterations is not None and iterations < store.config().iterations:
+            raise ConfigError(
+                f"--iterations {iterations}: the run already has {store.config().iterations} iterations planned; a "
+                "run is extended, never shortened (its finished iterations stay)"
+            )
         if tracking is not None and tracking != store.config().tracking:
             changes["tracking_options"] = {}  # the options were the old tracker's
         config = store.changed_config(**changes)
@@ -427,7 +438,6 @@ def skills_discover(
     from teachloop.agents.teacher import TeacherConfig, TeacherLLM
     from teachloop.environments import get_environment
     from teachloop.environments.rows import Template
-    from teachloop.errors import ConfigError
     from teachloop.skills.discovery import discover, save_discovered
     from teachloop.skills.tree_file import SUFFIXES
     from teachloop.students.checkpoints import resolve_checkpoint

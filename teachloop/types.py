@@ -245,14 +245,15 @@ class DataYield(BaseModel):
         return self.accepted / self.asked if self.asked else None
 
     def summary(self) -> str:
-        """'kept 30 of 40 (75%); rejected: verification 8, duplicate 2; unfilled 0'."""
+        """'kept 30 of 40 (75%); rejected: verification 8, duplicate 2; unfilled 2' (unfilled: slots
+        nothing was made for, by any engine)."""
         if not self.asked:
             return "no new examples asked"
         parts = [f"kept {self.accepted} of {self.asked} ({self.ratio:.0%})"]
         if self.rejected:
             parts.append("rejected: " + ", ".join(f"{reason} {count}" for reason, count in self.rejected.items()))
         if self.unfilled:
-            parts.append(f"no usable reply for {self.unfilled}")
+            parts.append(f"unfilled {self.unfilled}")
         return "; ".join(parts)
 
 

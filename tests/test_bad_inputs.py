@@ -69,8 +69,16 @@ CASES = [
         "unknown-policy", ["run", "--policy", "nope"], "error: unknown policy 'nope' (did you mean 'none'?); available:"
     ),
     Case("unknown-env", ["run", "--env", "atlantis"], "error: unknown environment 'atlantis'; available: code, jsonl"),
-    Case("iterations-0", ["run", "--iterations", "0"], "error: invalid config (defaults): iterations: Input should be"),
-    Case("bad-data-switch", ["run", "--data", "sometimes"], "error: invalid config (defaults): data: Input should be"),
+    Case("iterations-0", ["run", "--iterations", "0"], "error: invalid config (command line): iterations: Input should be"),
+    Case("bad-data-switch", ["run", "--data", "sometimes"], "error: invalid config (command line): data: Input should be"),
+    Case("negative-budget", ["run", "--budget", "-5"], "error: invalid config (command line): budget: Input should be"),
+    Case(
+        "file-and-flag-both-wrong",
+        ["run", "-c", "c.yaml", "--budget", "-5"],
+        "error: invalid config (c.yaml and the command line): budget: Input should be greater than or equal to 1; "
+        "train.lora.r",
+        setup=config("train: {lora: {r: 0}}\n"),
+    ),
     Case("raydata-without-lora", ["run", "--eval-backend", "raydata"], "error: eval_backend raydata serves LoRA"),
     Case(
         "budget-not-a-number",
@@ -83,7 +91,7 @@ CASES = [
     Case(
         "dotted-flag-out-of-range",
         ["run", "--train.lora.r", "0"],
-        "error: invalid config (defaults): train.lora.r: Input should be greater than or equal to 1",
+        "error: invalid config (command line): train.lora.r: Input should be greater than or equal to 1",
     ),
     Case(
         "same-value-in-a-file",
@@ -94,7 +102,7 @@ CASES = [
     Case(
         "option-another-backend-has",
         ["run", "--teacher", "vllm:m", "--teacher-base-url", "http://127.0.0.1:9/v1"],
-        "error: invalid config (defaults): teacher: teacher backend 'vllm': unknown option 'base_url'; its "
+        "error: invalid config (command line): teacher: teacher backend 'vllm': unknown option 'base_url'; its "
         "options: vllm_options",
     ),
     Case(

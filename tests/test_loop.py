@@ -108,3 +108,26 @@ def test_finished_run_resumes_to_a_no_op_and_reports(small_run):
     assert out.returncode == 0 and (small_run / "metrics.jsonl").read_text() == before
     out = teachloop("report", str(small_run))
     assert out.returncode == 0 and "reverse*" in out.stdout and "weak at iteration 0" in out.stdout
+
+
+def test_resume_with_more_iterations_extends_a_finished_run_like_one_planned_that_long(tmp_path):
+    common = ["--budget", "40", "--epochs", "1", "--env-option", "eval_per_skill=4", "--out", str(tmp_path), "--quiet"]
+    assert teachloop("run", "--name", "long", "--iterations", "2", *common).returncode == 0
+    assert teachloop("run", "--name", "short", "--iterations", "1", *common).returncode == 0
+    out = teachloop("resume", str(tmp_path / "short"), "--iterations", "2", "--quiet")
+    assert out.returncode == 0, out.stderr[-3000:]
+    extended, planned = (load_metrics(tmp_path / name) for name in ("short", "long"))
+    assert [r.skill_accuracy for r in extended] == [r.skill_accuracy for r in planned] and len(extended) == 3
+    refused = teachloop("resume", str(tmp_path / "short"), "--iterations", "1", "--quiet")
+    assert refused.returncode == 2 and "extended, never shortened" in refused.stderr
+
+
+def test_the_plan_line_has_no_dangling_separator():
+    from teachloop.runs.loop.runner import plan_summary
+    from teachloop.types import DataPlan, GenerationRequest
+
+    pool_only = DataPlan(policy="none", iteration=0, pool_samples=60)
+    assert plan_summary(pool_only) == "60 examples from the pool"
+    both = DataPlan(policy="p", iteration=0, requests=[GenerationRequest(skill="max", count=3)], pool_samples=1)
+    assert plan_summary(both) == "max:3; 1 example from the pool"
+    assert plan_summary(DataPlan(policy="p", iteration=0)) == "no new data"

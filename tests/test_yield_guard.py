@@ -41,7 +41,7 @@ def test_yield_counts_rejections_by_reason():
     data_yield = result.data_yield(asked=10)
     assert data_yield.ratio == pytest.approx(0.3)
     assert data_yield.rejected == {"verification": 4, "duplicate": 1} and data_yield.unfilled == 2
-    assert data_yield.summary() == "kept 3 of 10 (30%); rejected: verification 4, duplicate 1; no usable reply for 2"
+    assert data_yield.summary() == "kept 3 of 10 (30%); rejected: verification 4, duplicate 1; unfilled 2"
 
 
 def test_circuit_breaker_stops_after_consecutive_failures_and_names_the_log(tmp_path):
@@ -127,3 +127,33 @@ def test_a_teacher_outage_stops_the_run_and_resume_finishes_it_once_the_teacher_
         assert server.total() == 8 + 6 and server.ready_checks == 2
     skills = store.phase_record(0, "plan").info["allocation"]  # one minimal item per skill, then duplicates
     assert store.is_finished() and store.phase_record(0, "data").info["yield"]["accepted"] == len(skills) > 1
+
+
+def test_a_generator_that_runs_out_is_named_as_such_with_the_shortfall_per_skill(tmp_path):
+    """No teacher in the run: the message names the engine, the skills it fell short on and
+    what to change, and says nothing of teachers."""
+    from typer.testing import CliRunner
+
+    from teachloop.agents.engines import ENGINES, BaseEngine
+    from teachloop.cli import app
+    from teachloop.types import GenerationResult
+
+    class Dry(BaseEngine):
+        """Makes nothing: every slot unfilled, as a generator with no new items left."""
+
+        name = "dry"
+
+        def generate(self, plan, env, ctx):
+            return GenerationResult(shortfall={r.skill or "*": r.count for r in plan.requests})
+
+    ENGINES.register("dry", Dry)
+    try:
+        result = CliRunner().invoke(app, [
+            "run", "--engine", "dry", "--policy", "uniform", "--iterations", "1", "--budget", "16", "--quiet",
+            "--config", small_config(tmp_path), "--out", str(tmp_path), "--name", "dry",
+        ])  # fmt: skip
+    finally:
+        ENGINES.unregister("dry")
+    message = str(result.exception)
+    assert "the dry engine gave too little usable data (kept 0 of 16 (0%); unfilled 16; short of: " in message
+    assert "a smaller --budget" in message and "teacher" not in message

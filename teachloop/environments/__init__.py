@@ -14,6 +14,7 @@ from teachloop.environments.base import (
     exact_attempt,
     scored_attempt,
 )
+from teachloop.environments.check import check_environment
 from teachloop.registry import Registry
 
 ENVIRONMENTS = Registry(
@@ -26,9 +27,11 @@ ENVIRONMENTS = Registry(
 
 
 def get_environment(name: str, **options: Any) -> Environment:
-    """The environment registered as `name`, built from validated `options` and checked
-    against the Environment contract (required members, optional hooks)."""
+    """The environment registered as `name`, built from validated `options`, checked against
+    the Environment contract (required members, optional hooks) and by `check_environment`
+    (labels in its tree, `score` returns an Attempt)."""
     env: Environment = ENVIRONMENTS.build(name, options)
+    check_environment(env, name)
     return env
 
 
@@ -45,6 +48,7 @@ __all__ = [
     "FormattingEnvironment",
     "ProgrammaticEnvironment",
     "available_environments",
+    "check_environment",
     "exact_attempt",
     "get_environment",
     "scored_attempt",

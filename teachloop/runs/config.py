@@ -143,4 +143,18 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, "config", source)) from None
+        raise ConfigError(format_validation_error(exc, "config", _blamed(exc, source, overrides))) from None
+
+
+def _blamed(exc: ValidationError, source: str, overrides: dict[str, Any] | None) -> str:
+    """Where the invalid values came from: the command line when flags set every field that
+    failed, the file (or the defaults) when none did, both when some did."""
+    given = {key for key, value in (overrides or {}).items() if value is not None}
+    failed = [".".join(str(p) for p in err["loc"]) for err in exc.errors()]
+    flagged = [
+        any(field == key or field.startswith(key + ".") or key.startswith(field + ".") for key in given)
+        for field in failed
+    ]
+    if failed and all(flagged):
+        return "command line"
+    return f"{source} and the command line" if any(flagged) else source

@@ -350,8 +350,7 @@ class Loop:
         plan = plan.model_copy(update={"policy": self.config.policy, "iteration": i})
         PlanFiles.write(writer.path, plan)
         writer.info = {"allocation": plan.allocation(), "pool_samples": plan.pool_samples}
-        pool = f"; {plan.pool_samples} from the pool" if plan.pool_samples else ""
-        return ", ".join(f"{s}:{c}" for s, c in plan.allocation().items()) + pool
+        return plan_summary(plan)
 
     def _generate(self, i: int, writer: PhaseWriter) -> str:
         seen = frozenset(ex.prompt for j in range(i) for ex in self._data(j))
@@ -379,14 +378,24 @@ class Loop:
 
     def _low_yield_message(self, i: int, data_yield: DataYield) -> str:
         read = f"{self.store.phase_dir(i, 'data') / DataFiles.REJECTED} (why each example was rejected)"
-        if data_yield.unfilled and self.teacher and self.teacher.failures_path:
-            read += f" and {self.teacher.failures_path} (teacher replies that never validated)"
-        source = f"teacher {self.teacher.name}" if self.teacher else f"the {self.engine.name} engine"
+        short = {skill: asked - kept for skill, (kept, asked) in data_yield.skills.items() if kept < asked}
+        shortfall = ", ".join(f"{skill} {n}" for skill, n in sorted(short.items(), key=lambda kv: -kv[1]))
+        short_of = f"; short of: {shortfall}" if shortfall else ""
+        if self.teacher is not None:
+            if data_yield.unfilled and self.teacher.failures_path:
+                read += f" and {self.teacher.failures_path} (teacher replies that never validated)"
+            source, fix = f"teacher {self.teacher.name}", "a stronger teacher, another --verify"
+        else:
+            source = f"the {self.engine.name} engine"
+            fix = (
+                "a smaller --budget, or a task whose generator has more distinct items per skill (everything "
+                "made before, and the eval items, are never made again)"
+            )
+        paid = "; teacher calls already paid for come from the cache" if self.teacher is not None else ""
         return (
-            f"iteration {i}: {source} gave too little usable data ({data_yield.summary()}), below min_yield "
-            f"{self.config.min_yield:.0%}, so the run stopped rather than train on it. Read {read}; fix the cause "
-            f"(a stronger teacher, another --verify) or accept it with `teachloop resume {self.store.root} "
-            "--min-yield 0`; teacher calls already paid for come from the cache"
+            f"iteration {i}: {source} gave too little usable data ({data_yield.summary()}{short_of}), below "
+            f"min_yield {self.config.min_yield:.0%}, so the run stopped rather than train on it. Read {read}; fix "
+            f"the cause ({fix}) or accept it with `teachloop resume {self.store.root} --min-yield 0`{paid}"
         )
 
     def _train(self, i: int, writer: PhaseWriter) -> str:
@@ -494,6 +503,14 @@ class Loop:
     # -- metrics ---------------------------------------------------------------------------
     def metrics(self) -> list[MetricsRecord]:
         return compute_metrics(self.store, self.config.policy)
+
+
+def plan_summary(plan: DataPlan) -> str:
+    """The plan's line: new examples per skill, then the pool draws; never a dangling separator."""
+    parts = [", ".join(f"{s}:{c}" for s, c in plan.allocation().items())]
+    if plan.pool_samples:
+        parts.append(f"{plan.pool_samples} {'example' if plan.pool_samples == 1 else 'examples'} from the pool")
+    return "; ".join(part for part in parts if part) or "no new data"
 
 
 def teacher_client(cfg: TeacherConfig, run_dir: Path, role: str, backends: Mapping[str, TeacherBackend]) -> TeacherLLM:
