@@ -69,8 +69,52 @@ def _add_registry_commands(command: str, summary: str, group: str, where: str, a
         "return": None,
     }
     kind_app.command("show")(show)
+    if command == "environments":
+        kind_app.command("check")(check_environment_command)
 
     app.add_typer(kind_app, name=command)
+
+
+def check_environment_command(
+    name: Annotated[str, typer.Argument(help="A name from `teachloop environments list`.")],
+    env_option: Annotated[
+        list[str] | None, typer.Option("--env-option", help="Environment option KEY=VALUE (repeatable).")
+    ] = None,
+    items: Annotated[int, typer.Option(help="Eval items to print.")] = 3,
+) -> None:
+    """Load an environment as a run would and print what it is: its skill tree, its split sizes,
+    a few eval items scored against their own answers, and its capabilities. The load-time
+    checks (labels in the tree, `score` returns an Attempt) run first; a failure is one line."""
+    import random
+
+    from teachloop.environments import get_environment
+    from teachloop.environments.base import checker_of, item_form
+
+    env = get_environment(name, **key_values(env_option or []))  # runs check_environment
+    eval_set, pool = env.eval_set(), env.train_pool()
+    typer.echo(env.skills.render())
+    typer.echo(f"\neval items: {len(eval_set)}; train pool: {len(pool)}; skills: {len(env.skills.leaves())}")
+    for example in eval_set[:items]:
+        attempt = env.score(example, example.answer)
+        typer.echo(f"\n[{', '.join(example.skills) or 'unlabelled'}] {example.prompt.strip()!r}")
+        typer.echo(f"  answer {example.answer!r}: scored {'correct' if attempt.correct else 'WRONG'} against itself")
+    generate = getattr(env, "generate", None)
+    checker = checker_of(env)
+    made = []
+    if generate is not None:
+        for skill in env.skills.leaves():
+            made += generate(skill, 1, random.Random(0))
+    typer.echo(
+        f"\ngenerator: {'yes, 1 item per skill made' if generate is not None else 'none (the llm engine writes data)'}"
+    )
+    if checker is not None and made:
+        kept = sum(bool(checker(example)) for example in made)
+        typer.echo(f"checker: {kept} of {len(made)} generated items pass")
+    else:
+        typer.echo(f"checker: {'yes' if checker is not None else 'none (verify by consistency or not at all)'}")
+    form = item_form(env, env.skills.leaves()[0]) if env.skills.leaves() else None
+    typer.echo(f"item form for the teacher: {type(form).__name__ if form is not None else 'free text'}")
+    typer.echo("checks passed")
 
 
 for _command, _summary, _group, _where, _attribute in (

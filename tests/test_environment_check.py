@@ -76,3 +76,16 @@ def test_a_score_that_returns_a_bool_is_refused_when_it_loads(registered, tmp_pa
         get_environment(name)
     result = CliRunner().invoke(app, ["run", "--env", name, "--out", str(tmp_path), "--name", "r", "--quiet"])
     assert isinstance(result.exception, PluginError) and not (tmp_path / "r").exists()  # before any evaluation
+
+
+def test_environments_check_prints_the_tree_splits_items_and_capabilities(registered):
+    from typer.testing import CliRunner
+
+    from teachloop.cli import app
+
+    out = CliRunner().invoke(app, ["environments", "check", "skillworld", "--env-option", "eval_per_skill=2"])
+    assert out.exit_code == 0, out.output
+    assert "- reverse: write a word backwards" in out.output and "eval items: 16; train pool: 800" in out.output
+    assert "scored correct against itself" in out.output and "checker: 8 of 8 generated items pass" in out.output
+    broken = CliRunner().invoke(app, ["environments", "check", registered("tiny-bool2", bool_score=True)])
+    assert isinstance(broken.exception, PluginError) and "got bool" in str(broken.exception)
