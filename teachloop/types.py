@@ -217,6 +217,17 @@ class GenerationResult(BaseModel):
     rejected: list[Rejected] = Field(default_factory=list)
     shortfall: dict[str, int] = Field(default_factory=dict)
 
+    def add_shortfall(self, skill: str | None, count: int) -> None:
+        """`count` slots of `skill` (None: any skill, counted as "*") that nothing was made for."""
+        if count > 0:
+            key = skill or "*"
+            self.shortfall[key] = self.shortfall.get(key, 0) + count
+
+    def serve(self, request: GenerationRequest, kept: list[Example]) -> None:
+        """What was kept for `request`; the slots it could not fill are its shortfall."""
+        self.add_shortfall(request.skill, request.count - len(kept))
+        self.examples.extend(kept)
+
     def data_yield(self, asked: int, allocation: dict[str, int] | None = None) -> DataYield:
         """`allocation`: what was asked per skill (`DataPlan.allocation`), for the per-skill yield."""
         by_reason: Counter[str] = Counter(r.reason.split(":", 1)[0] for r in self.rejected)

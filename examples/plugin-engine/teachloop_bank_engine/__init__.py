@@ -73,8 +73,5 @@ class BankEngine(BaseEngine):
                     kept.append(example)
                 else:
                     result.rejected.append(Rejected(example=example, reason=reason))
-            if len(kept) < request.count:
-                key = request.skill or "*"
-                result.shortfall[key] = result.shortfall.get(key, 0) + request.count - len(kept)
-            result.examples.extend(kept)
+            result.serve(request, kept)
         return result

@@ -175,8 +175,7 @@ class LLMEngine(BaseEngine):
         for (ri, _), reply in zip(slots, replies, strict=True):
             req = plan.requests[ri]
             if reply is None:  # recorded by the teacher client (teacher_failures.jsonl)
-                key = req.skill or "*"
-                result.shortfall[key] = result.shortfall.get(key, 0) + 1
+                result.add_shortfall(req.skill, 1)
                 continue
             skills = [req.skill] if req.skill else []
             example = to_example(env, reply.question, reply.answer, skills).model_copy(

@@ -65,10 +65,7 @@ class ProgrammaticEngine(BaseEngine):
                     bar.update(1)
                 else:
                     result.rejected.append(Rejected(example=example, reason=reason))
-            if len(kept) < request.count:
-                key = request.skill or "*"
-                result.shortfall[key] = result.shortfall.get(key, 0) + request.count - len(kept)
-            result.examples.extend(kept)
+            result.serve(request, kept)
         bar.close()
         return result
 
