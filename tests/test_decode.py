@@ -1,0 +1,103 @@
+"""The evaluation's own greedy decoding (`students/hf/decode.py`) picks the tokens
+transformers' `generate` picks: real GQA models, left padding, rows that end early and
+leave the batch, stop strings, a LoRA adapter, and the embedded student."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from teachloop.students.hf.decode import greedy_decode
+from teachloop.students.hf.student import TransformersStudent
+
+PROMPTS = [
+    "Reply with one word: yes or no?",
+    "What is 12 times 7? Explain every step.",
+    "Write a short poem about the sea, then say why you like it.",
+    "List three prime numbers.",
+    "Let x be a real number such that x squared plus three x equals ten. Find every x and explain in detail.",
+    "Hi",
+]
+
+
+def reference(student: TransformersStudent, prompts, max_new_tokens: int, stop=()) -> list[list[int]]:
+    """What `generate` writes, cut after each row's first stop token (it pads after)."""
+    enc = student.tokenizer(
+        [student.render(p) for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False
+    )
+    with torch.inference_mode():
+        out = student.model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=student.tokenizer.pad_token_id,
+            eos_token_id=student.stop_token_ids,
+            stopping_criteria=student.stopping_criteria(stop),
+        )
+    rows = []
+    for row in out[:, enc["input_ids"].shape[1] :].tolist():
+        cut = next((i + 1 for i, t in enumerate(row) if t in student.stop_token_ids), len(row))
+        rows.append(row[:cut])
+    return rows
+
+
+def decoded(student: TransformersStudent, prompts, max_new_tokens: int, stop=()) -> tuple[list[list[int]], list[int]]:
+    enc = student.tokenizer(
+        [student.render(p) for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False
+    )
+    finished: list[int] = []
+    tokens = greedy_decode(
+        student.model,
+        enc["input_ids"],
+        enc["attention_mask"],
+        max_new_tokens,
+        student.stop_token_ids,
+        student.stopping_criteria(stop),
+        on_step=finished.append,
+    )
+    return tokens, finished
+
+
+def strip_stop_string_tail(student, rows_new, rows_ref):
+    """`generate` keeps writing pad after a stop string; our rows end there."""
+    return [ref[: len(new)] if len(new) < len(ref) else ref for new, ref in zip(rows_new, rows_ref, strict=True)]
+
+
+@pytest.mark.parametrize("model", ["smollm2", "qwen_teacher"])
+def test_greedy_decode_writes_the_tokens_generate_writes_on_real_gqa_models(model, request):
+    student = TransformersStudent.load(request.getfixturevalue(model))
+    assert student.model.config.num_key_value_heads < student.model.config.num_attention_heads  # grouped heads
+    new, finished = decoded(student, PROMPTS, 48)
+    assert new == reference(student, PROMPTS, 48)
+    assert any(len(row) < 48 for row in new) and any(len(row) == 48 for row in new)  # some left the batch early
+    assert finished == sorted(finished) and finished[-1] == len(PROMPTS)  # progress per answer, never back
+    assert student.model.config._attn_implementation == "sdpa"  # restored for training
+
+
+def test_stop_strings_and_a_lora_adapter_keep_the_same_tokens(smollm2):
+    from peft import LoraConfig, get_peft_model
+
+    student = TransformersStudent.load(smollm2)
+    stop = ("\n",)
+    new, _ = decoded(student, PROMPTS, 32, stop)
+    assert new == strip_stop_string_tail(student, new, reference(student, PROMPTS, 32, stop))
+    at_string = [row for row in new if len(row) < 32 and row[-1] not in student.stop_token_ids]
+    assert at_string and all("\n" in student.tokenizer.decode(row) for row in at_string)  # left at the stop string
+    texts = student.answer(PROMPTS, max_new_tokens=32, stop=stop)
+    assert all("\n" not in t for t in texts) and all(texts)
+
+    torch.manual_seed(0)
+    student.model = get_peft_model(
+        student.model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", init_lora_weights=False)
+    ).eval()
+    new, _ = decoded(student, PROMPTS, 24)
+    assert new == reference(student, PROMPTS, 24)
+
+
+def test_the_embedded_student_answers_as_generate_does(tmp_path):
+    from teachloop.students.tiny import save_random_model
+
+    student = TransformersStudent.load(save_random_model(str(tmp_path / "tiny")))
+    prompts = ["add 2 3", "reverse abc", "upper hello world", "x"]
+    new, _ = decoded(student, prompts, 12)
+    assert new == reference(student, prompts, 12)
