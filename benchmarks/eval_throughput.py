@@ -2,6 +2,15 @@
 
     python benchmarks/eval_throughput.py [--prompts 512] [--max-new-tokens 32] [--model tiny|smollm2|DIR]
                                          [--adapter DIR]
+    python benchmarks/eval_throughput.py --long [--model smollm2|qwen|DIR] [--prompts 16]
+
+--long: long answers (256 and 512 new tokens) to HumanEval prompts (the `code`
+environment's eval split, 100-500 prompt tokens) on a real grouped-query-attention model,
+teachloop's evaluation (`students/hf/decode.py`) against transformers' `generate` as it
+ran before (its SDPA path with `repeat_kv`, the concatenating dynamic cache), in one run:
+tokens/s of each, the ratio old/new, whether the greedy answers are identical, and the
+share of the evaluation's CPU time spent in matrix multiplications (torch.profiler, on the
+first 8 prompts at 256 tokens).
 
 Same prompts (skillworld's, through the model's chat template), same model, greedy
 decoding, timed in one run. `--model tiny` (default) is a tiny random-weight Llama;
@@ -29,7 +38,10 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--model", default="tiny", help="tiny | smollm2 | a model folder or .gguf file")
     parser.add_argument("--adapter", help="a trained LoRA adapter folder for --model (default: a random one)")
+    parser.add_argument("--long", action="store_true", help="long answers on a real model: decode.py vs generate")
     args = parser.parse_args()
+    if args.long:
+        return long_answers(args)
 
     import torch
     from peft import LoraConfig, get_peft_model
@@ -96,6 +108,98 @@ def main() -> None:
     print(f"vLLM, base model alone:  {base_seconds:7.2f}s  {n / base_seconds:8.1f} prompts/s  (what the adapter costs)")
     print(f"speed ratio vLLM / transformers: {hf_seconds / vllm_seconds:.1f}x")
     print(f"identical answers: {same}/{n}")
+
+
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def long_answers(args: argparse.Namespace) -> None:
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from teachloop.environments import get_environment
+    from teachloop.students.checkpoints import resolve_checkpoint
+    from teachloop.students.hf.student import TransformersStudent, quiet_hf_libraries
+
+    quiet_hf_libraries()
+    if args.model in ("tiny", "smollm2"):
+        from real_student import default_model
+
+        base = resolve_checkpoint(default_model())
+    elif args.model == "qwen":
+        from teachloop.students.packaged import locate
+
+        base = resolve_checkpoint(str(locate("qwen2.5-coder-0.5b-instruct")))
+    else:
+        base = resolve_checkpoint(args.model)
+    student = TransformersStudent.load(base)
+    config = student.model.config
+    n = 16 if args.prompts == 512 else args.prompts  # --prompts' default is for the short mode
+    prompts = [ex.prompt for ex in get_environment("code").eval_set()][:n]
+
+    def old(batch: list[str], max_new_tokens: int) -> list[list[int]]:
+        """The evaluation before decode.py: `generate`, stock SDPA, the dynamic cache."""
+        enc = student.tokenizer(
+            [student.render(p) for p in batch], return_tensors="pt", padding=True, add_special_tokens=False
+        )
+        with torch.inference_mode():
+            out = student.model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=student.tokenizer.pad_token_id,
+                eos_token_id=student.stop_token_ids,
+            )
+        return [cut(row) for row in out[:, enc["input_ids"].shape[1] :].tolist()]
+
+    def new(batch: list[str], max_new_tokens: int) -> list[list[int]]:
+        from teachloop.students.hf.decode import greedy_decode
+
+        enc = student.tokenizer(
+            [student.render(p) for p in batch], return_tensors="pt", padding=True, add_special_tokens=False
+        )
+        return greedy_decode(
+            student.model, enc["input_ids"], enc["attention_mask"], max_new_tokens, student.stop_token_ids
+        )
+
+    def cut(row: list[int]) -> list[int]:
+        return row[: next((i + 1 for i, t in enumerate(row) if t in student.stop_token_ids), len(row))]
+
+    def order(batch: list[str]) -> list[str]:
+        return sorted(batch, key=lambda p: len(student.tokenizer(student.render(p))["input_ids"]))
+
+    prompts = order(prompts)
+    lengths = [len(student.tokenizer(student.render(p))["input_ids"]) for p in prompts]
+    print(
+        f"model {base}: {config.num_attention_heads} query heads over {config.num_key_value_heads} key/value heads; "
+        f"{n} HumanEval prompts ({min(lengths)}-{max(lengths)} tokens), greedy, one batch, "
+        f"{torch.get_num_threads()} threads"
+    )
+    for max_new_tokens in (256, 512):
+        timed = {}
+        for name, fn in (("old", old), ("new", new)):
+            start = time.perf_counter()
+            tokens = fn(prompts, max_new_tokens)
+            timed[name] = (time.perf_counter() - start, tokens)
+        (old_s, old_tokens), (new_s, new_tokens) = timed["old"], timed["new"]
+        written = sum(map(len, new_tokens))
+        same = sum(a == b for a, b in zip(old_tokens, new_tokens, strict=True))
+        print(
+            f"{max_new_tokens} new tokens ({written} written, {sum(len(t) == max_new_tokens for t in new_tokens)}/{n} "
+            f"to the limit): generate {written / old_s:6.1f} tok/s ({old_s:.0f}s), decode.py {written / new_s:6.1f} "
+            f"tok/s ({new_s:.0f}s), ratio old/new {old_s / new_s:.2f}x, identical answers {same}/{n}"
+        )
+    for name, fn in (("old", old), ("new", new)):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            fn(prompts[:8], 256)
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
+        top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:3]
+        print(
+            f"{name}: matrix multiplications {matmul / total:.0%} of CPU time; top: "
+            + ", ".join(f"{e.key} {e.self_cpu_time_total / total:.0%}" for e in top)
+        )
 
 
 if __name__ == "__main__":
