@@ -2,6 +2,9 @@
 
 Edges point from a skill to its subskills. Examples are labelled with skills (usually
 leaves); a node's accuracy aggregates every example labelled with it or any descendant.
+A tree is built skill by skill with `add` (a parent before its subskills), or all at once,
+in any order, with `from_entries`: the one place that orders parents before children and
+refuses a missing parent, a duplicate or a cycle (the skill-tree file is read through it).
 Files (the hand-written skill-tree file, and node-link JSON from run folders) are read and
 written by the functions of `teachloop.skills.tree_file`, which builds on this module.
 """
@@ -9,18 +12,23 @@ written by the functions of `teachloop.skills.tree_file`, which builds on this m
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 from pydantic_core import core_schema
 
+from teachloop.errors import TeachloopError
+
 ROOT = "root"
+ENTRY = "{name, description?, parent?}"
 
 
-class SkillTreeError(ValueError):
-    pass
+class SkillTreeError(TeachloopError, ValueError):
+    """A skill tree that cannot be built; the message names the tree and the skill. A
+    TeachloopError, so an environment whose `setup` builds a bad tree stops with this message,
+    not with one that blames the environment's options."""
 
 
 class SkillTree:
@@ -29,13 +37,76 @@ class SkillTree:
         self.graph.add_node(ROOT, description=name)
 
     # -- building -----------------------------------------------------------------
-    def add(self, skill: str, description: str = "", parent: str = ROOT) -> None:
-        if parent not in self.graph:
-            raise SkillTreeError(f"unknown parent skill {parent!r} for {skill!r}")
+    def add(self, skill: str, description: str = "", parent: str | None = ROOT) -> None:
+        """Add `skill` under `parent` (None or `root`: a top-level skill), which must be in the
+        tree already; `from_entries` takes the skills in any order."""
+        parent = ROOT if parent is None else parent
+        where = f"skill tree {self.name!r}: skill {skill!r}"
+        if skill == ROOT:
+            raise SkillTreeError(f"{where}: the name {ROOT!r} is reserved; rename the skill")
         if skill in self.graph:
-            raise SkillTreeError(f"skill {skill!r} already exists")
+            raise SkillTreeError(f"{where} already exists")
+        if parent not in self.graph:
+            raise SkillTreeError(
+                f"{where}: unknown parent {parent!r} (not added yet): add a parent before its subskills, or build "
+                f"the whole tree at once, in any order, with SkillTree.from_entries([{ENTRY}, ...])"
+            )
         self.graph.add_node(skill, description=description)
         self.graph.add_edge(parent, skill)
+
+    @classmethod
+    def from_entries(
+        cls,
+        entries: Iterable[Mapping[str, Any] | Sequence[Any]],
+        name: str = "skills",
+        source: str | None = None,
+    ) -> SkillTree:
+        """A tree from entries in any order: each `{name, description?, parent?}` (or a
+        `(name, description, parent)` tuple); a parent may come after its subskills, and an
+        absent (None) or `root` parent makes a top-level skill. Skills keep the entries' order,
+        each parent placed just before its first subskill when it comes later. A reserved or
+        duplicate name, an unknown parent or a cycle is a SkillTreeError naming `source` (the
+        file the entries come from; default: the tree's name), the entry and the skill."""
+        where_tree = f"skill tree {source if source is not None else repr(name)}"
+        rows = [_entry_fields(entry, where_tree, i) for i, entry in enumerate(entries, start=1)]
+        number: dict[str, int] = {}
+        for i, (skill, _, _) in enumerate(rows, start=1):
+            where = f"{where_tree}: entry {i} ({skill!r})"
+            if skill == ROOT:
+                raise SkillTreeError(f"{where}: the name {ROOT!r} is reserved; rename the skill")
+            if skill in number:
+                raise SkillTreeError(f"{where}: duplicate name, already entry {number[skill]}")
+            number[skill] = i
+        parent_of = {skill: (None if parent in (None, ROOT) else parent) for skill, _, parent in rows}
+        for i, (skill, _, _) in enumerate(rows, start=1):
+            where = f"{where_tree}: entry {i} ({skill!r})"
+            parent = parent_of[skill]
+            if parent is not None and parent not in number:
+                raise SkillTreeError(f"{where}: unknown parent {parent!r}; a parent must be the name of another entry")
+        for i, (skill, _, _) in enumerate(rows, start=1):
+            chain, above = [skill], parent_of[skill]
+            while above is not None:
+                chain.append(above)
+                if above == skill:
+                    raise SkillTreeError(
+                        f"{where_tree}: entry {i} ({skill!r}): its parents form a cycle: " + " -> ".join(chain)
+                    )
+                if len(chain) > len(rows):  # a cycle above this entry; reported at its own entry
+                    break
+                above = parent_of[above]
+        tree = cls(name)
+        description_of = {skill: description for skill, description, _ in rows}
+
+        def place(skill: str) -> None:  # a parent listed later is added just before its first subskill
+            parent = parent_of[skill]
+            if parent is not None and parent not in tree:
+                place(parent)
+            tree.add(skill, description_of[skill], parent=parent)
+
+        for skill, _, _ in rows:
+            if skill not in tree:
+                place(skill)
+        return tree
 
     @classmethod
     def from_list(cls, skills: Mapping[str, str] | Iterable[str], name: str = "skills") -> SkillTree:
@@ -144,10 +215,11 @@ class SkillTree:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SkillTree:
         graph = nx.node_link_graph(dict(data), directed=True, edges="edges")
+        label = f"skill tree {graph.graph.get('name', 'skills')!r}"
         if ROOT not in graph:
-            raise SkillTreeError("a skill tree needs a 'root' node")
+            raise SkillTreeError(f"{label}: a skill tree needs a 'root' node")
         if not nx.is_tree(graph) or not nx.is_directed_acyclic_graph(graph):
-            raise SkillTreeError("skills must form a tree under 'root'")
+            raise SkillTreeError(f"{label}: skills must form a tree under 'root'")
         tree = cls.__new__(cls)
         tree.graph = nx.DiGraph(graph)
         return tree
@@ -185,3 +257,21 @@ class SkillTree:
             validate,
             serialization=core_schema.plain_serializer_function_ser_schema(lambda t: t.to_dict()),
         )
+
+
+def _entry_fields(entry: Mapping[str, Any] | Sequence[Any], where: str, number: int) -> tuple[str, str, str | None]:
+    """(name, description, parent) of one `from_entries` entry."""
+    if isinstance(entry, Mapping):
+        unknown = sorted(set(entry) - {"name", "description", "parent"})
+        if "name" not in entry or unknown:
+            problem = f"unknown keys {unknown}" if unknown else "no name"
+            raise SkillTreeError(f"{where}: entry {number}: {problem}; an entry is {ENTRY}")
+        skill, description, parent = entry["name"], entry.get("description") or "", entry.get("parent")
+    elif isinstance(entry, Sequence) and not isinstance(entry, str) and 1 <= len(entry) <= 3:
+        skill, description, parent = (*entry, *("", None)[len(entry) - 1 :])  # the missing ones default
+        description = description or ""
+    else:
+        raise SkillTreeError(f"{where}: entry {number}: expected {ENTRY} or (name, description, parent), got {entry!r}")
+    if not isinstance(skill, str) or not skill:
+        raise SkillTreeError(f"{where}: entry {number}: the name must be a non-empty string, got {skill!r}")
+    return skill, str(description), parent

@@ -135,47 +135,12 @@ def _problems(exc: ValidationError) -> str:
 
 
 def _build(name: str, entries: list[SkillEntry], source: str) -> SkillTree:
-    """Check names, parents and cycles, then add parents before children, keeping file order."""
-    number: dict[str, int] = {}
-    for i, entry in enumerate(entries, start=1):
-        where = f"skill tree {source}: entry {i} ({entry.name!r})"
-        if entry.name == ROOT:
-            raise SkillTreeFileError(f"{where}: the name {ROOT!r} is reserved; rename the skill")
-        if entry.name in number:
-            raise SkillTreeFileError(f"{where}: duplicate name, already entry {number[entry.name]}")
-        number[entry.name] = i
-    for i, entry in enumerate(entries, start=1):
-        if entry.parent is not None and entry.parent != ROOT and entry.parent not in number:
-            raise SkillTreeFileError(
-                f"skill tree {source}: entry {i} ({entry.name!r}): unknown parent {entry.parent!r}; "
-                "a parent must be the name of another entry"
-            )
-    parent_of = {e.name: (None if e.parent in (None, ROOT) else e.parent) for e in entries}
-    for i, entry in enumerate(entries, start=1):
-        chain = [entry.name]
-        above = parent_of[entry.name]
-        while above is not None:
-            chain.append(above)
-            if above == entry.name:
-                raise SkillTreeFileError(
-                    f"skill tree {source}: entry {i} ({entry.name!r}): its parents form a cycle: " + " -> ".join(chain)
-                )
-            above = parent_of[above]
-            if len(chain) > len(entries):  # a cycle above this entry; reported at its own entry
-                break
-    tree = SkillTree(name)
-    by_name = {e.name: e for e in entries}
-
-    def add(entry: SkillEntry) -> None:  # a parent listed later is added just before its first child
-        parent = parent_of[entry.name]
-        if parent is not None and parent not in tree:
-            add(by_name[parent])
-        tree.add(entry.name, entry.description, parent=parent or ROOT)
-
-    for entry in entries:
-        if entry.name not in tree:
-            add(entry)
-    return tree
+    """The tree, in any order of the entries: `SkillTree.from_entries` orders parents before
+    children and refuses reserved or duplicate names, unknown parents and cycles."""
+    try:
+        return SkillTree.from_entries((e.model_dump() for e in entries), name=name, source=source)
+    except SkillTreeError as exc:
+        raise SkillTreeFileError(str(exc)) from None
 
 
 # -- writing ----------------------------------------------------------------------------------

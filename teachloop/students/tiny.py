@@ -1,18 +1,62 @@
-"""The embedded student: a character tokenizer and a tiny Llama, both built locally."""
+"""The embedded student: a character tokenizer and a tiny Llama, both built locally.
+
+Its limits, which a task must fit (`teachloop.runs.loop.checks` refuses one that does not,
+before the first evaluation; docs/environments.md, "The embedded student's limits"):
+`CHARACTERS` is its whole vocabulary (96 characters plus 3 special tokens: any other
+character is read as `<unk>`), and it has `MAX_POSITIONS` positions for a prompt and its
+answer together. The torch / transformers imports wait until a model is built, so the
+pre-flight checks can read these limits in a second.
+"""
 
 from __future__ import annotations
 
+import json
 import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 CHARACTERS = string.digits + string.ascii_letters + string.punctuation + " \n"
+MAX_POSITIONS = 64  # the embedded base checkpoint's max_position_embeddings
+
+
+@dataclass(frozen=True)
+class CharacterLimits:
+    """What a character-vocabulary student can read: these characters, this many positions."""
+
+    characters: frozenset[str]
+    positions: int
+
+    def unreadable(self, text: str) -> list[str]:
+        """The characters of `text` outside the vocabulary (each once, in order of appearance)."""
+        return list(dict.fromkeys(c for c in text if c not in self.characters))
+
+
+def character_limits(folder: str | Path) -> CharacterLimits | None:
+    """The limits of the model in `folder` when its tokenizer is this module's character
+    tokenizer (the embedded base, or a student trained from it); None for any other model
+    or a folder that cannot be read."""
+    folder = Path(folder)
+    try:
+        tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        vocab = tokenizer["model"]["vocab"]
+        if tokenizer["model"]["type"] != "WordLevel" or set(vocab) != {PAD, EOS, UNK, *CHARACTERS}:
+            return None
+        return CharacterLimits(frozenset(CHARACTERS), int(config.get("max_position_embeddings", MAX_POSITIONS)))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def build_char_tokenizer() -> PreTrainedTokenizerFast:
     """One token per character (digits, letters, punctuation, space, newline)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
     vocab = {tok: i for i, tok in enumerate([PAD, EOS, UNK, *CHARACTERS])}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"(?m)."), behavior="isolated")
@@ -33,10 +77,11 @@ def build_tiny_llama(
     layers: int = 4,
     heads: int = 4,
     intermediate_size: int = 512,
-    max_positions: int = 64,
+    max_positions: int = MAX_POSITIONS,
     seed: int = 0,
 ) -> LlamaForCausalLM:
     import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     config = LlamaConfig(

@@ -64,12 +64,18 @@ class MeanStd(BaseModel):
         return cls(mean=statistics.fmean(values) if values else 0.0, std=std, n=len(values))
 
     def show(self, scale: float = 1.0, digits: int = 3, signed: bool = False) -> str:
+        """`mean [lo, hi]` with an interval; without one `mean ± std` over seeds, or `mean (n=1)`
+        for one seed, whose spread is unknown (not 0); `—` for none."""
         sign = "+" if signed else ""
+        if not self.n:
+            return "—"
         if self.lo is not None and self.hi is not None:
             return (
                 f"{self.mean * scale:{sign}.{digits}f} "
                 f"[{self.lo * scale:{sign}.{digits}f}, {self.hi * scale:{sign}.{digits}f}]"
             )
+        if self.n == 1:
+            return f"{self.mean * scale:{sign}.{digits}f} (n=1)"
         return f"{self.mean * scale:{sign}.{digits}f} ± {self.std * scale:.{digits}f}"
 
     def with_interval(self, found: Interval) -> MeanStd:
@@ -363,15 +369,29 @@ def rich_leaderboard(results: BenchResults) -> Table:
     table.caption = (
         f"{bench.budget} examples x {bench.iterations} iterations per run; mean [95% interval]; sorted by the "
         f"gain on the skills weak at iteration 0 (=: not distinguishable from the row above); every column in "
-        f"leaderboard.md" + _caveat(results)
+        f"leaderboard.md" + (f"\n{_caveat(results)}" if _caveat(results) else "")
     )
     return table
 
 
+def one_seed_policies(results: BenchResults) -> list[str]:
+    """The rows (environment/policy) measured on a single seed."""
+    return [f"{row.environment}/{row.policy}" for row in results.rows if len(row.seeds) < 2]
+
+
 def _caveat(results: BenchResults) -> str:
-    if all(len(row.seeds) > 1 for row in results.rows):
+    """The line under the leaderboard when a row has one seed: its intervals come from
+    resampling that run's eval items only (stats.py), so they leave out how much another
+    seed moves a figure, and the ranking cannot separate policies."""
+    single = one_seed_policies(results)
+    if not single:
         return ""
-    return "; one seed: intervals resample eval items only, not seeds: a first reading"
+    which = "every row" if len(single) == len(results.rows) else shorten(single)
+    return (
+        f"caveat: one seed ({which}) cannot separate policies: its [interval] resamples the eval items of that "
+        "one run only, not seeds, so it leaves out how much another seed moves the figure; a first reading, not "
+        "a ranking: run more seeds (`seeds: [0, 1, 2]`) to rank"
+    )
 
 
 def markdown_leaderboard(results: BenchResults) -> str:
@@ -420,6 +440,7 @@ def markdown_leaderboard(results: BenchResults) -> str:
             if _caveat(results)
             else ""
         ),
+        *(["", f"**{_caveat(results)}**"] if _caveat(results) else []),
         "",
         "*other skills*: the mean accuracy change, first to last iteration, on the skills that were not weak "
         "at iteration 0 (the data did not target them), with its interval and the worst change of any of "

@@ -185,13 +185,21 @@ def _bench_section(source: Source) -> list[str]:
     return lines
 
 
-def dataset_card(source: Source, splits: dict[str, int], fmt: str) -> str:
-    """README.md: hub metadata (the splits' files), then how the data was made and what it did."""
-    meta = {
-        "pretty_name": f"teachloop {source.title.replace('`', '')}",
+def loadable_splits(splits: dict[str, int], fmt: str) -> list[str]:
+    """The splits the card lists for loading: all of them, except empty ones in JSON Lines (an
+    empty .jsonl file holds no rows and no types: `datasets` refuses to load it)."""
+    return [name for name, n in splits.items() if n or fmt != "jsonl"]
+
+
+def hub_metadata(title: str, splits: dict[str, int], fmt: str) -> dict[str, Any]:
+    """The card's YAML front matter: the splits' files and every column's type. `load_dataset`
+    on the export folder (and the hub) read the types from here, so JSON Lines, which holds
+    no types of its own, loads as typed as parquet: a column that is null throughout a split
+    stays a string, `iteration` an int32, and splits that differ in which columns are null
+    load together (inferring the types from the first file instead fails on them)."""
+    return {
+        "pretty_name": f"teachloop {title.replace('`', '')}",
         "tags": ["teachloop", "synthetic"],
-        # the hub (and `load_dataset` on this folder) read the column types from here: a json
-        # column that holds only nulls in a split stays a string
         "dataset_info": {
             "features": [
                 {"name": c, "list": "string"} if kind == "list<string>" else {"name": c, "dtype": kind}
@@ -201,10 +209,15 @@ def dataset_card(source: Source, splits: dict[str, int], fmt: str) -> str:
         "configs": [
             {
                 "config_name": "default",
-                "data_files": [{"split": name, "path": data_file(name, fmt)} for name in splits],
+                "data_files": [{"split": name, "path": data_file(name, fmt)} for name in loadable_splits(splits, fmt)],
             }
         ],
     }
+
+
+def dataset_card(source: Source, splits: dict[str, int], fmt: str) -> str:
+    """README.md: hub metadata (the splits' files), then how the data was made and what it did."""
+    meta = hub_metadata(source.title, splits, fmt)
     total = sum(splits.values())
     what = "every finished run of the bench" if source.is_bench else "the run"
     lines = [
@@ -234,13 +247,26 @@ def dataset_card(source: Source, splits: dict[str, int], fmt: str) -> str:
         lines += ["```yaml", _config_yaml(run), "```"]
     lines += ["", "## Columns", ""]
     lines += _md_table(["column", "type", "meaning"], [[f"`{c}`", kind, text] for c, (kind, text) in COLUMNS.items()])
-    lines += ["", "## Loading", "", "```python", *_loading(fmt, splits), "```", ""]
+    lines += ["", "## Loading", "", "```python", *loading_code(fmt, splits), "```", ""]
+    empty = [name for name in splits if name not in loadable_splits(splits, fmt)]
+    if empty:
+        lines += [f"Empty, so not listed for loading (an empty JSON Lines file has no rows): {', '.join(empty)}.", ""]
     return "\n".join(lines)
 
 
-def _loading(fmt: str, splits: dict[str, int]) -> list[str]:
+def loading_code(fmt: str, splits: dict[str, int], folder: str = "<this folder>") -> list[str]:
+    """How the card says to load the export: `load_from_disk` for `hf`; `load_dataset` on the
+    folder for parquet and JSON Lines, which reads this card's column types (JSON Lines has
+    none of its own: `load_dataset('json', data_files=...)` guesses them from the first file,
+    making an all-null column `null` and failing on a later split that has values)."""
     if fmt == "hf":
-        return ["from datasets import load_from_disk", "data = load_from_disk('<this folder>')"]
-    builder = "parquet" if fmt == "parquet" else "json"
-    files = ", ".join(f"'{name}': '<this folder>/{data_file(name, fmt)}'" for name in splits)
-    return ["from datasets import load_dataset", f"data = load_dataset('{builder}', data_files={{{files}}})"]
+        return ["from datasets import load_from_disk", f"data = load_from_disk({folder!r})"]
+    lines = ["from datasets import load_dataset", f"data = load_dataset({folder!r})  # the column types of this card"]
+    if fmt == "jsonl":
+        files = ", ".join(f"{name!r}: '{folder}/{data_file(name, fmt)}'" for name in loadable_splits(splits, fmt))
+        lines += [
+            "# the files one by one, typed: give the features",
+            "# from teachloop.runs.export.dataset import features",
+            f"# data = load_dataset('json', data_files={{{files}}}, features=features())",
+        ]
+    return lines

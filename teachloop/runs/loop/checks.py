@@ -1,12 +1,16 @@
 """Checks a run passes before anything heavy loads or anything is written: every named
 plug-in exists, accepts its options and keeps its contract, the components fit together
 (a policy that writes new examples has a generator or a teacher to write them), the
-models exist. Whatever can be known before iteration 0 fails here, in a second, not after
-an evaluation has been paid for."""
+models exist, the embedded student can read the task. Whatever can be known before
+iteration 0 fails here, in a second, not after an evaluation has been paid for; what only
+may waste a run (a pool drawn many times over, a few items the student cannot read) is a
+warning."""
 
 from __future__ import annotations
 
 import importlib.util
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from teachloop.agents.engines import check_engine_name, get_engine
@@ -18,10 +22,23 @@ from teachloop.errors import ConfigError
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.resolved import resolve_run
 from teachloop.runs.loop.tracking import check_tracker
+from teachloop.students.checkpoints import EMBEDDED, EMBEDDED_BASE
 from teachloop.students.eval_backends import check_eval_backend
-from teachloop.types import TrainConfig
+from teachloop.students.tiny import CharacterLimits, character_limits
+from teachloop.types import Example, TrainConfig
+
+log = logging.getLogger(__name__)
 
 POOL_ONLY_HINT = "none, stat-sel"  # the built-in policies that only draw from the seed pool
+# more of a split than this with characters the embedded student lacks stops the run; less is a
+# warning, and so are items longer than its positions (they still run, badly: it never trained there)
+UNREADABLE_SHARE = 0.05
+# a pool-only policy drawing at least this many copies of every pool row per iteration is warned about
+POOL_COPIES_WARN = 5
+REAL_STUDENT_HINT = (
+    "use a real student: --student-model <a model folder, .gguf file or hub id> (e.g. SmolLM2-135M-Instruct, "
+    "see docs/real-models.md)"
+)
 
 
 def check_run_config(config: RunConfig, models: bool = True) -> Environment:
@@ -46,17 +63,22 @@ def check_run_config(config: RunConfig, models: bool = True) -> Environment:
         backend_class(config.teacher.backend)
     check_tracker(config.tracking, config.tracking_options)
     check_processes(config.train)
+    check_pool_draws(config, env, policy)
     if models:
-        check_models(config)
+        check_models(config, env)
     return env
 
 
-def check_models(config: RunConfig) -> None:
-    """The student (and a local teacher) checkpoint resolves; a .gguf file is converted
-    here, once, into the model cache."""
+def check_models(config: RunConfig, env: Environment | None = None) -> None:
+    """The student (and a local teacher) checkpoint resolves, and the student can read the
+    task (`check_student_can_read`; `env`: the run's environment, built here when needed and
+    not given); a .gguf file is converted here, once, into the model cache. A run calls it
+    before its folder is made; commands that never load the student (`teacher check`) do not."""
     from teachloop.students.checkpoints import resolve_checkpoint
 
     resolve_checkpoint(config.student_model)
+    if student_limits(config.student_model) is not None:
+        check_student_can_read(config, env or get_environment(config.environment, **config.environment_options))
     if config.teacher is not None and backend_class(config.teacher.backend).local_weights:
         resolve_checkpoint(config.teacher.model)
 
@@ -77,6 +99,106 @@ def check_data_source(config: RunConfig, env: Environment, policy: Policy) -> No
             f"verify: checker, but environment {config.environment!r} has no checker (check(example)); "
             "use --verify consistency or auto"
         )
+
+
+def student_limits(spec: str) -> CharacterLimits | None:
+    """The character limits of the run's student: the embedded one, or a local folder holding a
+    student trained from it; None for any other student (a real tokenizer reads any text)."""
+    if spec == EMBEDDED:
+        return character_limits(EMBEDDED_BASE)
+    folder = Path(spec).expanduser()
+    return character_limits(folder) if folder.is_dir() else None
+
+
+def _unreadable(example: Example, limits: CharacterLimits) -> tuple[list[str], bool]:
+    """The characters of an item the student reads as <unk>, and whether prompt + answer (+ the
+    end-of-answer token) overrun its positions."""
+    text = example.prompt + example.answer
+    return limits.unreadable(text), len(text) + 1 > limits.positions
+
+
+def check_student_can_read(config: RunConfig, env: Environment) -> None:
+    """The embedded (character) student reads only its 96 characters and 64 positions: a task
+    outside them trains nothing (every answer `<unk>` or empty) yet runs to the end. Stop,
+    with a sample, when more than `UNREADABLE_SHARE` of the eval items or of the seed pool
+    has a character outside its vocabulary; warn when fewer do, and when items are longer
+    than its positions (it reads them, but was never trained that far: a smoke test on a
+    real task still runs)."""
+    limits = student_limits(config.student_model)
+    if limits is None:
+        return
+    problems = []
+    for split, items in (("eval items", env.eval_set()), ("seed pool items", env.train_pool())):
+        if not items:
+            continue
+        bad = [(ex, *_unreadable(ex, limits)) for ex in items]
+        bad = [(ex, chars, long) for ex, chars, long in bad if chars or long]
+        if bad:
+            problems.append((split, len(items), bad))
+    if not problems:
+        return
+    parts = [_unreadable_summary(split, total, bad, limits) for split, total, bad in problems]
+    student = "the embedded student" if config.student_model == EMBEDDED else f"student {config.student_model}"
+    what = (
+        f"{student} has a {len(limits.characters)}-character vocabulary (ASCII letters, digits, punctuation, "
+        f"space, newline; anything else becomes <unk>) and {limits.positions} positions for a prompt and its answer"
+    )
+    message = f"environment {config.environment!r}: {'; '.join(parts)}: {what}"
+    if any(sum(1 for _, chars, _ in bad if chars) > UNREADABLE_SHARE * total for _, total, bad in problems):
+        raise ConfigError(
+            f"{message}. It cannot learn this task (its answers would be empty or <unk>): {REAL_STUDENT_HINT}, "
+            "or rewrite the task within those limits"
+        )
+    log.warning("%s; it may not learn those items (to learn the task: %s)", message, REAL_STUDENT_HINT)
+
+
+def _unreadable_summary(
+    split: str, total: int, bad: Sequence[tuple[Example, list[str], bool]], limits: CharacterLimits
+) -> str:
+    """'24 of 24 eval items are outside its limits (24 with characters it lacks: '×' (U+00D7) ..., e.g. ...)'."""
+    with_chars = [(ex, chars) for ex, chars, _ in bad if chars]
+    too_long = [ex for ex, _, long in bad if long]
+    details = []
+    if with_chars:
+        found = list(dict.fromkeys(c for _, chars in with_chars for c in chars))
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in found[:5]) + (
+            f" and {len(found) - 5} more" if len(found) > 5 else ""
+        )
+        example, chars = with_chars[0]
+        details.append(
+            f"{len(with_chars)} with characters it lacks: {shown}; e.g. {_sample(example.prompt)} has {chars[0]!r}"
+        )
+    if too_long:
+        example = too_long[0]
+        details.append(
+            f"{len(too_long)} longer than its {limits.positions} positions, e.g. {_sample(example.prompt)} "
+            f"({len(example.prompt) + len(example.answer)} characters with its answer)"
+        )
+    return f"{len(bad)} of {total} {split} are outside its limits ({'; '.join(details)})"
+
+
+def _sample(text: str, width: int = 60) -> str:
+    return repr(text if len(text) <= width else text[: width - 3] + "...")
+
+
+def check_pool_draws(config: RunConfig, env: Environment, policy: Policy) -> None:
+    """A policy that trains only on seed-pool draws (`none`, `stat-sel`) draws `budget` items
+    per iteration: from a pool much smaller than that, each row is trained on many times
+    over. Worth a warning (it is what was asked, and `none` is the baseline), not a stop."""
+    if not pool_only(policy):
+        return
+    pool = len(env.train_pool())
+    if not pool:
+        return
+    copies = config.budget / pool
+    if copies < POOL_COPIES_WARN:
+        return
+    log.warning(
+        "policy %r draws --budget %d examples per iteration from the %d-row seed pool of environment %r: about "
+        "%.0f copies of each row per iteration (and more of the rows it weights up); lower --budget to about the "
+        "pool's size (%d), give the environment a bigger pool, or use a policy that writes new examples",
+        config.policy, config.budget, pool, config.environment, copies, pool,
+    )  # fmt: skip
 
 
 def check_processes(cfg: TrainConfig) -> None:
