@@ -134,6 +134,25 @@ for _command, _summary, _group, _where, _attribute in (
     _add_registry_commands(_command, _summary, _group, _where, _attribute)
 
 
+VERBOSE = ("--verbose", "-v")
+VERBOSE_HELP = "Show vLLM's, Ray's and Triton's own output on the terminal (default: the run's logs/engines.log)."
+
+
+def _engines_verbose(verbose: bool) -> None:
+    """-v: the inference engines write to the terminal, as without teachloop."""
+    from teachloop.inference.engine_logs import set_verbose
+
+    set_verbose(verbose)
+
+
+def _say_engine_log(run_dir: Path) -> None:
+    from teachloop.inference.engine_logs import ENGINE_LOG
+
+    log = run_dir / ENGINE_LOG
+    if log.is_file() and log.stat().st_size:
+        console.print(f"engine logs: {log}", soft_wrap=True, highlight=False)
+
+
 def _finish(run_dir: Path, quiet: bool) -> None:
     from teachloop.runs.loop.store import RunStore
     from teachloop.runs.reporting.report import load_metrics, rich_summary, run_tree, write_report
@@ -142,6 +161,7 @@ def _finish(run_dir: Path, quiet: bool) -> None:
     if not quiet:
         Console(width=max(console.width, 160)).print(rich_summary(load_metrics(run_dir), tree=run_tree(run_dir)))
         console.print(f"report: {report}  curves: {report.parent / 'learning_curves.png'}")
+        _say_engine_log(run_dir)
     store = RunStore.open(run_dir)
     missing = store.missing_phases(store.config().iterations)
     if missing:
@@ -153,7 +173,7 @@ def _finish(run_dir: Path, quiet: bool) -> None:
         )
 
 
-def _run(config: Path | None, teacher: str | None, quiet: bool, **values: Any) -> None:
+def _run(config: Path | None, teacher: str | None, quiet: bool, verbose: bool = False, **values: Any) -> None:
     """Start a new run: evaluate -> diagnose -> plan -> generate -> train, for N iterations.
 
     Writes everything to <out>/<name>/ (resumable with `teachloop resume`), then prints the
@@ -169,6 +189,7 @@ def _run(config: Path | None, teacher: str | None, quiet: bool, **values: Any) -
 
         overrides["teacher.backend"], overrides["teacher.model"] = parse_teacher_spec(teacher)
     cfg = load_config(config, overrides)
+    _engines_verbose(verbose)
     from teachloop.runs.loop.checks import check_run_config
 
     env = check_run_config(cfg, models=False)  # a typo fails in a second, before torch and transformers load
@@ -217,6 +238,9 @@ def _run_command() -> Any:
             "quiet", keyword, default=False, annotation=option(bool, "--quiet", "-q", help="No progress output.")
         )
     )
+    params.append(
+        inspect.Parameter("verbose", keyword, default=False, annotation=option(bool, *VERBOSE, help=VERBOSE_HELP))
+    )
 
     def run(**values: Any) -> None:
         _run(**values)
@@ -264,6 +288,7 @@ def resume(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    verbose: Annotated[bool, typer.Option(*VERBOSE, help=VERBOSE_HELP)] = False,
 ) -> None:
     """Continue a stopped or killed run from its first unfinished phase.
 
@@ -272,6 +297,7 @@ def resume(
     from teachloop.runs.loop.checks import check_run_config
     from teachloop.runs.loop.store import RunStore
 
+    _engines_verbose(verbose)
     store = RunStore.open(run_dir)
     with store.lock():  # first: a run another process holds is refused before anything changes
         if tracking is not None:
@@ -279,7 +305,9 @@ def resume(
 
             check_tracker(tracking)  # before the run folder's config says so
         changes: dict[str, Any] = {
-            k: v for k, v in (("min_yield", min_yield), ("tracking", tracking), ("iterations", iterations)) if v is not None
+            k: v
+            for k, v in (("min_yield", min_yield), ("tracking", tracking), ("iterations", iterations))
+            if v is not None
         }
         if iterations is not None and iterations < store.config().iterations:
             raise ConfigError(
@@ -371,6 +399,14 @@ def bench(
             "--out must then be on storage every node mounts at the same path.",
         ),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            *VERBOSE,
+            help="Leave vLLM's, Ray's and Triton's output in each run's log in the bench folder's logs/ "
+            "(default: the run folder's logs/engines.log).",
+        ),
+    ] = False,
 ) -> None:
     """Benchmark policies: every (environment, policy, seed) as a resumable run with the same budget.
 
@@ -379,6 +415,8 @@ def bench(
     Runs go one at a time, in --workers processes, or as Ray tasks (--ray, --ray-address).
     """
     from teachloop.runs.bench.harness import rich_leaderboard, run_bench
+
+    _engines_verbose(verbose)
 
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, soft_wrap=True)

@@ -42,11 +42,24 @@ def assert_teacher_wrote_usable_data(run) -> dict:
     return data_yield
 
 
+ENGINE_NOISE = ("INFO", "WARNING", "Triton", "Traceback", "EngineCore", "Loading safetensors")
+
+
+def assert_terminal_shows_only_teachloop(out, run) -> None:
+    """vLLM's and Triton's own lines went to the run's engine log, not to the terminal."""
+    noise = [line for line in (out.stdout + out.stderr).splitlines() if any(word in line for word in ENGINE_NOISE)]
+    assert not noise, noise[:20]
+    log = (run / "logs/engines.log").read_text()
+    assert "EngineCore" in log  # what the terminal used to show, from vLLM's own processes
+
+
 def test_the_real_teacher_in_process_writes_usable_data_and_a_resume_pays_nothing_twice(tmp_path):
     require_vllm()
     out = teachloop("run", "--out", str(tmp_path), "--name", "qwen", "--teacher", f"vllm:{qwen_gguf()}", *RUN)
     assert out.returncode == 0, out.stderr[-3000:]
     run = tmp_path / "qwen"
+    assert_terminal_shows_only_teachloop(out, run)
+    assert not (tmp_path / "qwen.engines.log").exists()  # moved into the run folder once it was made
     assert_teacher_wrote_usable_data(run)
     assert [r.iteration for r in load_metrics(run)] == [0, 1]
     paid = json.loads((run / "teacher_ledger.json").read_text())
@@ -58,6 +71,7 @@ def test_the_real_teacher_in_process_writes_usable_data_and_a_resume_pays_nothin
         shutil.rmtree(again / phase)
     resumed = teachloop("resume", str(again), "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_terminal_shows_only_teachloop(resumed, again)
     after = json.loads((again / "teacher_ledger.json").read_text())
     assert after["calls"] == paid["calls"] and after["cache_hits"] >= 24  # no teacher call paid twice
     assert kept_examples(again) == kept_examples(run)  # and the same data as the uninterrupted run

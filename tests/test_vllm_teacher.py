@@ -35,8 +35,19 @@ def test_in_process_vllm_backend_structured_outputs_and_skill_discovery(tiny_tea
     require_vllm()
     cfg = TeacherConfig(backend="vllm", model=tiny_teacher, max_tokens=400, temperature=0.8)
     teacher = TeacherLLM(cfg, run_dir=tmp_path)
-    replies = teacher.structured([[{"role": "user", "content": f"write pair {i}"}] for i in range(6)], Pair)
+    finished = []  # the progress bar moves as vLLM finishes each request of the batch
+
+    class Bar:
+        total = 6
+
+        def update(self, n=1):
+            finished.append(n)
+
+    replies = teacher.structured(
+        [[{"role": "user", "content": f"write pair {i}"}] for i in range(6)], Pair, progress=Bar()
+    )
     assert all(isinstance(r, Pair) for r in replies)
+    assert sum(finished) >= 6  # one per reply (more when a reply was re-asked)
     assert teacher.ledger.calls == 6 and teacher.ledger.completion_tokens > 0
 
     env = SkillWorld(eval_per_skill=2, pool_per_skill=3)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from teachloop.errors import ConfigError
+from teachloop.inference.engine_logs import engine_output
 from teachloop.inference.vllm_options import cpu_engine_options
 
 INSTALL_HINT = "pip install 'teachloop[ray]'"
@@ -29,16 +30,17 @@ def ensure_ray(ray: Any) -> None:
     (kept for the rest of the process: later batches reuse it)."""
     if ray.is_initialized():
         return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=False)
-    else:
-        ray.init(
-            address="local",
-            num_cpus=len(os.sched_getaffinity(0)),
-            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
+    with engine_output("starting Ray"):  # its notices, and the processes it starts, write to the run's engine log
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(log_to_driver=False)
+        else:
+            ray.init(
+                address="local",
+                num_cpus=len(os.sched_getaffinity(0)),
+                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                include_dashboard=False,
+                log_to_driver=False,
+            )
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
@@ -48,9 +50,10 @@ def ensure_ray(ray: Any) -> None:
 def import_ray_data_vllm(what: str = "the raydata-vllm teacher backend") -> Any:
     """`ray`, once Ray Data LLM and vLLM are known to be importable (else a ConfigError naming `what`)."""
     try:
-        import ray
-        import ray.data.llm  # noqa: F401
-        import vllm  # noqa: F401  (the engine actors import it; fail here, with the hint)
+        with engine_output("importing Ray Data LLM and vLLM"):  # notices printed at import
+            import ray
+            import ray.data.llm
+            import vllm  # noqa: F401  (the engine actors import it; fail here, with the hint)
     except ImportError:
         raise ConfigError(
             f"{what} needs Ray Data LLM and vLLM, which are not both installed: "

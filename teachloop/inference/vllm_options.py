@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from teachloop.errors import TeachloopError
+from teachloop.inference.engine_logs import EngineOutput
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -208,19 +209,27 @@ def engine_failure(
     oom_before: int | None,
     exit_codes: dict[str, int] | None = None,
     options: str = "vllm_options",
+    log: EngineOutput | None = None,
 ) -> str:
     """One line on why a vLLM engine failed, naming what to change. `what` names the engine;
     `oom_before` is the out-of-memory kill count (`oom_kills`) when it started; `options`
-    is where the user sets its engine arguments."""
+    is where the user sets its engine arguments; `log` what the engine wrote to the run's
+    engine log (its last error line is the cause vLLM's own exception only points to)."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    cause = log.last_error() if log is not None else None
+    if cause and cause not in first and first not in cause:
+        first = f"{first}; the engine logged: {cause}"
+    where = log.where() if log is not None else ""
     now = oom_kills()
     remedy = f"lower {options} max_model_len or kv_cache_memory_bytes, use a smaller model, or stop other processes"
     if oom_before is not None and now is not None and now > oom_before:
-        return f"{what} was killed by the kernel's out-of-memory killer ({first}): {remedy}"
+        return f"{what} was killed by the kernel's out-of-memory killer ({first}): {remedy}{where}"
     if -9 in (exit_codes or {}).values():
-        return f"{what} was killed (SIGKILL, on Linux usually the out-of-memory killer) ({first}): {remedy}"
+        return f"{what} was killed (SIGKILL, on Linux usually the out-of-memory killer) ({first}): {remedy}{where}"
     if "memory" in first.lower():
-        return f"{what} ran out of memory: {first}; {remedy} (on a GPU: {options} gpu_memory_utilization)"
+        return f"{what} ran out of memory: {first}; {remedy} (on a GPU: {options} gpu_memory_utilization){where}"
+    if log is not None and log.path is not None:
+        return f"{what} failed: {first} (the whole story: {log.path}; engine arguments go in {options})"
     return f"{what} failed: {first} (vLLM's log above has the cause; engine arguments go in {options})"
 
 

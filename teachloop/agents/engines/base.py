@@ -63,3 +63,13 @@ class BaseEngine(Component):
 
     def generate(self, plan: DataPlan, env: Environment, ctx: GenerationContext) -> GenerationResult:
         raise NotImplementedError
+
+    def progress_bar(self, desc: str, total: int, unit: str = "ex") -> Any:
+        """A bar that moves per finished item, with its rate and time left (a tqdm bar, closed
+        with the block it opens). Shown only with the progress switch on and stderr a terminal
+        (tqdm's `disable=None`): in a log the phase keeps its one line."""
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, disable=None if self.progress else True
+        )

@@ -166,9 +166,14 @@ class LLMEngine(BaseEngine):
             )
             conversations.append([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}])
             schemas.append(item_schema(forms[ri]))
-        replies = self.teacher.structured(
-            conversations, schemas, purpose="generate", temperature=self.teacher.cfg.generation_temperature
-        )
+        with self.progress_bar("generate", len(conversations), unit="item") as bar:
+            replies = self.teacher.structured(
+                conversations,
+                schemas,
+                purpose="generate",
+                temperature=self.teacher.cfg.generation_temperature,
+                progress=bar,
+            )
 
         result = GenerationResult()
         candidates: list[_Candidate] = []
@@ -229,13 +234,14 @@ class LLMEngine(BaseEngine):
         schemas = [answer_schema(c.form) for c in candidates]
         temperature = 0.0 if samples == 1 else None
         found: list[list[str]] = [[] for _ in candidates]
-        for sample in range(samples):
-            replies = self.teacher.structured(
-                conversations, schemas, purpose="verify", temperature=temperature, sample=sample
-            )
-            for answers, reply in zip(found, replies, strict=True):
-                if reply is not None:
-                    answers.append(reply.answer)
+        with self.progress_bar("re-answer", len(candidates) * samples, unit="answer") as bar:
+            for sample in range(samples):
+                replies = self.teacher.structured(
+                    conversations, schemas, purpose="verify", temperature=temperature, sample=sample, progress=bar
+                )
+                for answers, reply in zip(found, replies, strict=True):
+                    if reply is not None:
+                        answers.append(reply.answer)
         return found
 
     def _by_checker(self, candidates: list[_Candidate], env: Environment, result: GenerationResult) -> list[Example]:

@@ -6,8 +6,6 @@ import logging
 import random
 from collections.abc import Callable
 
-from tqdm.auto import tqdm
-
 from teachloop.agents.engines.base import BaseEngine
 from teachloop.agents.engines.filters import DataFilter
 from teachloop.environments.base import Environment, ProgrammaticEnvironment, takes_difficulty
@@ -35,7 +33,7 @@ class ProgrammaticEngine(BaseEngine):
         leaves = env.skills.leaves()
         data_filter = DataFilter(ctx.eval_prompts, ctx.seen_prompts)
         result = GenerationResult()
-        bar = tqdm(total=plan.total_requested, desc="generate", unit="ex", disable=not self.progress, leave=False)
+        bar = self.progress_bar("generate", plan.total_requested)
         for index, request in enumerate(plan.requests):
             if request.skill is not None and request.skill not in env.skills:
                 raise TeachloopError(f"plan asks for unknown skill {request.skill!r}; known: {', '.join(leaves)}")

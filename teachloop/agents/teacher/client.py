@@ -23,7 +23,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -37,6 +37,15 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 Message = dict[str, str]
+
+
+class Progress(Protocol):
+    """What `structured` moves as its calls finish (a tqdm bar is one): `update(n)` for n more
+    finished, `total` raised by the re-asks."""
+
+    total: float | None
+
+    def update(self, n: float = 1) -> object: ...
 
 
 class ReadyCheck(BaseModel):
@@ -61,6 +70,9 @@ class _Outcome:
         self.value = outcome
 
     def retried(self) -> None:
+        pass
+
+    def progressed(self, count: int) -> None:
         pass
 
 
@@ -255,11 +267,14 @@ class TeacherLLM:
         temperature: float | None = None,
         max_tokens: int | None = None,
         sample: int = 0,
+        progress: Progress | None = None,
     ) -> list[M | None]:
         """One validated `schema` object per conversation, or None where it stayed invalid.
         `schema` is one model for every conversation or one per conversation (they go out as
         one batch either way). `sample` k > 0 draws the k-th of several independent samples of
-        the same conversations (its own seeds and cache entries).
+        the same conversations (its own seeds and cache entries). `progress` (total: one per
+        conversation) moves by one per reply landed or found in the cache; a re-ask adds to
+        its total.
 
         Raises RunStopped when the circuit breaker opens (too many failed calls in a row)."""
         schemas = [schema] * len(conversations) if isinstance(schema, type) else list(schema)
@@ -272,6 +287,8 @@ class TeacherLLM:
         pending = list(range(len(conversations)))
         given_up: list[int] = []
         for attempt in range(self.cfg.validation_retries + 1):
+            if attempt and progress is not None and progress.total is not None:
+                progress.total += len(pending)
             params = {
                 "temperature": self.cfg.temperature if temperature is None else temperature,
                 "max_tokens": max_tokens or self.cfg.max_tokens,
@@ -295,6 +312,8 @@ class TeacherLLM:
                 else:
                     self.ledger.cache_hits += 1
                     last_raw[i] = hit["text"]
+            if progress is not None and len(misses) < len(pending):
+                progress.update(len(pending) - len(misses))
             if misses and self._over_budget():
                 for i in misses:
                     last_error[i] = Failure(FailureKind.BUDGET, "teacher token budget of this iteration is spent")
@@ -307,7 +326,7 @@ class TeacherLLM:
                     )
                     for i in misses
                 ]
-                self.backend.complete(jobs, _Events(self, misses, keys, last_raw, last_error))
+                self.backend.complete(jobs, _Events(self, misses, keys, last_raw, last_error, progress))
                 if self.breaker_open:
                     for i in pending:
                         if last_raw[i] is None and last_error[i].kind is not FailureKind.NOT_RUN:
@@ -342,9 +361,23 @@ class TeacherLLM:
 class _Events:
     """The CallEvents a backend reports to: ledger, cache and breaker updates, thread-safe."""
 
-    def __init__(self, client: TeacherLLM, misses, keys, last_raw, last_error) -> None:
+    def __init__(self, client: TeacherLLM, misses, keys, last_raw, last_error, progress: Progress | None) -> None:
         self.client, self.misses, self.keys = client, misses, keys
         self.last_raw, self.last_error = last_raw, last_error
+        self.progress = progress
+        self.finished = self.reported = self.shown = 0  # jobs done; said finished by the backend; shown
+
+    def _show(self) -> None:
+        """Move the bar to the larger of the two counts (under the client's lock)."""
+        now = max(self.finished, self.reported)
+        if self.progress is not None and now > self.shown:
+            self.progress.update(now - self.shown)
+        self.shown = now
+
+    def progressed(self, count: int) -> None:
+        with self.client._lock:
+            self.reported += count
+            self._show()
 
     @property
     def stopped(self) -> bool:
@@ -357,6 +390,8 @@ class _Events:
     def done(self, index: int, outcome: Completion | BaseException) -> None:
         client, i = self.client, self.misses[index]
         with client._lock:
+            self.finished += 1
+            self._show()
             if isinstance(outcome, BaseException):
                 self.last_raw[i] = None
                 if isinstance(outcome, NotRun):

@@ -30,6 +30,7 @@ from teachloop.environments import Environment, get_environment
 from teachloop.environments.base import RelabelledEnvironment, answer_tokens, item_form, stop_strings
 from teachloop.errors import RunStopped
 from teachloop.faults import kill_point
+from teachloop.inference import engine_logs
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.artifacts import SKILLS, DataFiles, DiscoveryFiles, EvalFiles, FeedbackFiles, PlanFiles
 from teachloop.runs.loop.checks import check_models, check_run_config
@@ -80,6 +81,8 @@ class Loop:
         when a phase is left to do). `backends`: started teacher backends by teacher name
         (`backend:model`) to reuse, for the run's teacher and the models its policy names."""
         quiet_hf_libraries()
+        if engine_logs.current() != store.root / engine_logs.ENGINE_LOG:
+            engine_logs.route(store.root / engine_logs.ENGINE_LOG)  # vLLM's, Ray's, Triton's output: off the terminal
         self.store = store
         self.config: RunConfig = config or store.config()
         self.progress = progress
@@ -129,9 +132,11 @@ class Loop:
         RunStore.check_new(root)
         teacher = None
         if config.teacher is not None:  # a teacher that cannot start stops the run before it is created
+            engine_logs.route(config.out / f"{name}.engines.log")  # beside it until the run folder exists
             teacher = teacher_client(config.teacher, root, "teacher", backends or {})
             _start_teacher(teacher, console or Console(stderr=True, quiet=not progress))
         store = RunStore.create(root, config)
+        engine_logs.move(root / engine_logs.ENGINE_LOG)
         return cls(
             store, progress=progress, console=console, config=config, env=env, teacher=teacher, backends=backends
         )
@@ -183,6 +188,8 @@ class Loop:
         )
         if self.tracking:
             self.console.print(f"  tracking: {self.config.tracking}, {self.tracking.describe()}", highlight=False)
+        if engine_logs.written() is not None:
+            self.console.print(f"  engine logs: {engine_logs.written()} (-v: on the terminal)", highlight=False)
         steps = {
             "eval": self._evaluate,
             "feedback": self._diagnose,

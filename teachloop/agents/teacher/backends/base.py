@@ -69,6 +69,12 @@ class CallEvents(Protocol):
         """One transport retry happened (counted in the ledger)."""
         ...
 
+    def progressed(self, count: int) -> None:
+        """`count` more jobs finished, their outcomes reported with `done` later: for a
+        backend that runs a whole batch before it has any outcome (in-process vLLM), so that
+        the progress bar moves as requests finish. Optional: `done` moves it too."""
+        ...
+
     @property
     def stopped(self) -> bool:
         """True once the circuit breaker opened: start no further jobs, report them as not run."""

@@ -7,13 +7,15 @@ later fails its jobs with an `EngineDied` that says how it died."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from teachloop.agents.teacher.backends.base import Backend, BackendOptions, CallEvents, Completion, Job, RequestRejected
 from teachloop.errors import TeachloopError
+from teachloop.inference import engine_logs
 from teachloop.inference.vllm_options import (
     DEFAULT_MAX_MODEL_LEN,
     cpu_engine_options,
@@ -50,7 +52,14 @@ class VLLMBackend(Backend):
     constrains_output: ClassVar[bool] = True
 
     def setup(self) -> None:
-        model, extra = self.model, self.options.vllm_options
+        model = self.model
+        self.what = f"the in-process vLLM teacher engine ({model})"
+        with engine_logs.engine_output(f"starting {self.what}") as log:  # raised errors print after it
+            self._start(model, log)
+        self._log = engine_logs.EngineOutput(log.path, engine_logs.size(log.path))  # where a later death is told
+
+    def _start(self, model: str, log: engine_logs.EngineOutput) -> None:
+        extra = self.options.vllm_options
         try:
             from vllm import LLM
         except ImportError as exc:
@@ -70,14 +79,13 @@ class VLLMBackend(Backend):
         if not on_gpu():
             options |= cpu_engine_options(model, int(extra.get("max_model_len", DEFAULT_MAX_MODEL_LEN)))
         options |= extra
-        self.what = f"the in-process vLLM teacher engine ({model})"
         self._oom_before = oom_kills()
         self._died: EngineDied | None = None
         try:
             self.llm = LLM(model=model, seed=self.teacher.seed, **options)
         except Exception as exc:  # noqa: BLE001  (vLLM raises ValueError, RuntimeError, ... on start-up)
             raise TeachloopError(
-                engine_failure(f"{self.what}, starting,", exc, self._oom_before, options=OPTIONS)
+                engine_failure(f"{self.what}, starting,", exc, self._oom_before, options=OPTIONS, log=log)
             ) from None
 
     def complete(self, jobs: Sequence[Job], events: CallEvents) -> None:
@@ -96,7 +104,7 @@ class VLLMBackend(Backend):
         try:
             if self._died is not None:
                 raise self._died
-            outputs = self.llm.chat([list(job.messages) for job in jobs], sampling, use_tqdm=False)
+            outputs = self.llm.chat([list(job.messages) for job in jobs], sampling, use_tqdm=_reporting(events))
         except Exception as exc:  # noqa: BLE001
             if not _refused(exc):  # a dead engine fails every job of the batch
                 self._failed(jobs, events, exc)
@@ -120,7 +128,7 @@ class VLLMBackend(Backend):
     def _failed(self, jobs: Sequence[Job], events: CallEvents, exc: BaseException) -> None:
         if self._died is None and type(exc).__name__ == "EngineDeadError":
             codes = engine_exit_codes(self.llm)
-            self._died = EngineDied(engine_failure(self.what, exc, self._oom_before, codes, OPTIONS))
+            self._died = EngineDied(engine_failure(self.what, exc, self._oom_before, codes, OPTIONS, self._log))
         for i in range(len(jobs)):
             events.done(i, self._died or exc)
 
@@ -145,8 +153,44 @@ class _Shifted:
     def retried(self) -> None:
         self.events.retried()
 
+    def progressed(self, count: int) -> None:
+        self.events.progressed(count)
+
     def done(self, index: int, outcome: Completion | BaseException) -> None:
         self.events.done(self.index, outcome)
+
+
+class _Finished:
+    """What vLLM takes for its progress bar while it runs a batch: each request it finishes
+    is reported to `events.progressed` (their outcomes follow when the batch is done)."""
+
+    def __init__(self, events: CallEvents) -> None:
+        self.events, self.n, self.postfix = events, 0, ""
+        self.began = time.perf_counter()
+
+    @property
+    def format_dict(self) -> dict[str, float]:
+        return {"elapsed": max(1e-6, time.perf_counter() - self.began)}
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self.events.progressed(n)
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _reporting(events: CallEvents) -> Callable[..., Any]:
+    """vLLM's `use_tqdm` callable: the prompts it renders pass through; the batch's bar is
+    a `_Finished`."""
+
+    def bar(iterable: Iterable[Any] | None = None, **_: Any) -> Any:
+        return iterable if iterable is not None else _Finished(events)
+
+    return bar
 
 
 def _first_line(exc: BaseException) -> str:
