@@ -333,6 +333,27 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> No
     _finish(run_dir, quiet=False)
 
 
+@app.command("show")
+def show_command(
+    folder: Annotated[Path, typer.Argument(help="A run folder or a bench folder.")],
+    no_open: Annotated[bool, typer.Option("--no-open", help="Only write the page; do not open a browser.")] = False,
+) -> None:
+    """Write show.html, one self-contained HTML page of a run or bench (works offline), and open it.
+
+    A run's page: accuracy per skill-tree node and iteration, learning curves, a heat map, and
+    per iteration the plan and its rationale, the examples per skill with their lineage, the
+    rejected ones by reason and the teacher's failures; a skill filter (or #skill=NAME in the
+    URL). A bench's page: the leaderboard, linked to each run's own page (written too). The
+    browser is not opened with --no-open, with CI=true or without a display; the path is printed.
+    """
+    from teachloop.runs.reporting.show import open_page, write_show
+
+    path = write_show(folder)
+    console.print(f"page: {path}", soft_wrap=True, highlight=False)
+    if not no_open:
+        open_page(path)
+
+
 @app.command()
 def export(
     source: Annotated[Path, typer.Argument(help="A run folder, or a bench folder (its finished runs).")],

@@ -1,5 +1,6 @@
 """`teachloop bench` (equal budgets, resumable, leaderboard + plots) and a policy plug-in package."""
 
+import itertools
 import json
 from pathlib import Path
 
@@ -97,6 +98,10 @@ def test_bench_runs_every_cell_then_skips_finished_runs(tmp_path):
     assert versus["baseline"] == "uniform" and versus["seeds"] == 1 and versus["lo"] <= versus["difference"]
     assert versus["verdict"] in ("better", "worse", "not distinguishable")
     assert versus["verdict"] in board and "(baseline)" in board
+    # right below the baseline, the rank's tie mark and the verdict against the baseline are one test
+    below = [(a, b) for a, b in itertools.pairwise(table) if a["policy"] == "uniform"]
+    for _, row in below:
+        assert row["tied_with_previous"] == (row["versus"]["weak_gain"]["verdict"] == "not distinguishable")
     assert "One seed: the intervals resample eval items only" in board  # one seed: said, not hidden
     for row in table:  # next to the targeted gain: what the other skills did
         change = row["forgetting"]["untargeted"]
@@ -113,6 +118,14 @@ def test_bench_runs_every_cell_then_skips_finished_runs(tmp_path):
         assert log.startswith("== ") and " started\n" in log, log
         assert "iter 0 evaluate" in log and "iter 1 evaluate" in log and "\n== finished in " in log, log
     assert "iter 0 evaluate" not in out.stderr and "(log: " in out.stderr
+
+    shown = teachloop("show", str(bench_dir), "--no-open")  # the bench's page links each run's page
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    page = (bench_dir / "show.html").read_text()
+    assert 'class="leaderboard"' in page and "data:image/png;base64," in page
+    for run in runs:
+        assert f'href="runs/{run.name}/show.html"' in page and (run / "show.html").is_file()
+    assert {r.name: (r / "metrics.jsonl").stat().st_mtime_ns for r in runs} == stamps  # show wrote only pages
 
     again = teachloop("bench", str(bench_file), "--out", str(bench_dir))
     assert again.returncode == 0, again.stderr[-3000:]

@@ -281,9 +281,11 @@ def mark_ties(rows: list[LeaderRow], items: dict[tuple[str, str], dict[int, RunI
         above = rows[k - 1] if k else None
         tied = False
         if above is not None and above.environment == row.environment:
+            # the arguments (and so the bootstrap's draws) of with_uncertainty's comparison: against
+            # the baseline in the row above, the tie and the "vs baseline" verdict are one test
             diff = paired_difference(
-                items[(row.environment, above.policy)], items[(row.environment, row.policy)], "weak_gain",
-                row.policy, row.environment, above.policy,
+                items[(row.environment, row.policy)], items[(row.environment, above.policy)], "weak_gain",
+                above.policy, row.environment, row.policy,
             )  # fmt: skip
             tied = diff is not None and diff.verdict == "not distinguishable"
         marked.append(row.model_copy(update={"tied_with_previous": tied}))

@@ -11,6 +11,7 @@ written in brackets ("[text]") everywhere.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from rich.text import Text
 from teachloop.faults import kill_point
 from teachloop.io import atomic_write_text
 from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.iteration_data import IterationData, load_iterations
 from teachloop.runs.reporting.metrics import MetricsRecord, compute_metrics, load_tree
 from teachloop.skills.tree import SkillTree
 from teachloop.types import UNLABELLED
@@ -431,6 +433,7 @@ def write_report(run_dir: Path) -> Path:
         ]
     if png:
         lines += [f"![learning curves]({png.name})", ""]
+    lines += markdown_data_section(load_iterations(store.root))
     if records:
         total = sum(sum(r.phase_seconds.values()) for r in records)
         overhead = sum(r.overhead_seconds for r in records)
@@ -455,3 +458,72 @@ def _legend(records: Sequence[MetricsRecord], layout: SkillLayout) -> list[str]:
             "count in `all` and nowhere else"
         )
     return ["; ".join(notes) + ".", ""] if notes else []
+
+
+# -- the data section ------------------------------------------------------------------------------
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
+
+
+def _yield(data: IterationData) -> str:
+    """'kept 30 of 40 asked (75%)'; what the data phase kept where nothing was asked."""
+    found = data.data_yield
+    if found is None or not found.asked:
+        return f"kept {len(data.examples or [])} (no new examples asked)"
+    return f"kept {found.accepted} of {found.asked} asked ({found.accepted / found.asked:.0%})"
+
+
+def markdown_iteration(data: IterationData) -> list[str]:
+    """One iteration's data: limit hits of its evaluation, the plan per skill, yield,
+    rejections by reason, shortfall, train loss, teacher failures."""
+    lines = [f"### Iteration {data.iteration}", ""]
+    if data.evaluated:
+        limit = f"the {data.max_new_tokens}-token limit" if data.max_new_tokens else "the token limit"
+        lines += [f"- eval: {data.hit_limit or 0} of {data.evaluated} replies hit {limit}"]
+    if data.plan is not None:
+        plan = data.plan
+        pool = f"; {plan.pool_samples} pool draws" if plan.pool_samples else ""
+        lines += [f"- plan (`{plan.policy}`): {plan.total_requested} new examples asked{pool}"]
+        if plan.rationale.strip():
+            lines += [f"- rationale: {' '.join(plan.rationale.split())}"]
+    if data.examples is not None:
+        rejected = {reason: len(items) for reason, items in data.rejections().items()}
+        lines += [
+            f"- yield: {_yield(data)}",
+            f"- rejected ({len(data.rejected)}) by reason: {_counts(rejected)}",
+            f"- shortfall (slots nothing was made for): {_counts(data.shortfall)}",
+        ]
+        if data.candidates is not None:
+            lines += [f"- candidates the policy chose from: {data.candidates}"]
+        if data.stopped:
+            lines += [f"- stopped the run: {' '.join(data.stopped.split())}"]
+    if data.train is not None:
+        loss = ", ".join(f"{name} {value:.4f}" for name, value in data.train_loss.items()) or "not recorded"
+        lines += [f"- train: on {data.train.get('examples', 0)} examples, loss {loss}"]
+    if data.teacher_failures:
+        purposes = dict(Counter(str(f.get("purpose", "?")) for f in data.teacher_failures).most_common())
+        lines += [f"- teacher failures: {len(data.teacher_failures)} ({_counts(purposes)})"]
+    skills = data.skill_lines()
+    if skills:
+        head = ["skill", "asked", "kept", "rejected", "shortfall"]
+        lines += ["", _md_row(head), "|" + "---|" * len(head)]
+        lines += [_md_row([s.skill, str(s.asked), str(s.kept), str(s.rejected), str(s.shortfall)]) for s in skills]
+    return lines + [""]
+
+
+def markdown_data_section(iterations: Sequence[IterationData]) -> list[str]:
+    """## Data per iteration: what each iteration asked for, got and trained on."""
+    if not iterations:
+        return []
+    lines = [
+        "## Data per iteration",
+        "",
+        "Per iteration: replies of its evaluation that hit the max-new-tokens limit; the policy's plan "
+        "and rationale; what the data phase kept of what it asked (*yield*), what it rejected by reason, "
+        "the slots nothing was made for (*shortfall*); the train phase's loss. Per skill: *asked* by the "
+        "plan, *kept*, *rejected*, *shortfall*. `teachloop show` has the examples themselves.",
+        "",
+    ]
+    for data in iterations:
+        lines += markdown_iteration(data)
+    return lines
