@@ -72,6 +72,11 @@ CASES = [
     Case("iterations-0", ["run", "--iterations", "0"], "error: invalid config (command line): iterations: Input should be"),
     Case("bad-data-switch", ["run", "--data", "sometimes"], "error: invalid config (command line): data: Input should be"),
     Case("negative-budget", ["run", "--budget", "-5"], "error: invalid config (command line): budget: Input should be"),
+    Case(  # checked before the teacher is asked anything (the engine itself is built with it, later)
+        "bad-engine-option-with-a-teacher",
+        ["run", "--engine", "llm", "--engine-option", "strategy=sideways", "--teacher", "openai:m"],
+        "error: engine 'llm': strategy: Input should be 'new_question', 'rephrase' or 'answer_augmentation'",
+    ),
     Case(
         "file-and-flag-both-wrong",
         ["run", "-c", "c.yaml", "--budget", "-5"],

@@ -49,6 +49,11 @@ def test_bench_file_quick_overrides_and_equal_budgets(tmp_path):
     with_teacher = {**TINY_BENCH, "teacher_tokens_per_iteration": 5000, "run": {"teacher": teacher}}
     path = write_bench(tmp_path / "t.yaml", with_teacher)
     assert {c.teacher.max_tokens_per_iteration for c in plan_runs(load_bench(path), tmp_path)} == {5000}
+    calls = write_bench(tmp_path / "c.yaml", {**with_teacher, "teacher_calls_per_iteration": 40})
+    assert {c.teacher.max_calls_per_iteration for c in plan_runs(load_bench(calls), tmp_path)} == {40}
+    axis = {**TINY_BENCH, "teacher_calls_per_iteration": 40, "teachers": {"a": "openai:m", "gen": None}}
+    planned = plan_runs(load_bench(write_bench(tmp_path / "x.yaml", axis)), tmp_path)
+    assert [c.teacher.max_calls_per_iteration if c.teacher else None for c in planned] == [40, 40, None, None]
     no_teacher = write_bench(tmp_path / "n.yaml", {**TINY_BENCH, "teacher_tokens_per_iteration": 5000})
     assert all(c.teacher is None for c in plan_runs(load_bench(no_teacher), tmp_path))
 
@@ -171,3 +176,62 @@ def test_policy_plugin_package_installs_and_runs(tmp_path):
         assert plan["policy"] == "weakest-first" and plan["policy_state"]["rounds"] == {s: 1 for s in chosen}
         assert (run / "metrics.jsonl").read_text().count("\n") == 2
     assert "weakest-first" not in teachloop("policies", "list").stdout
+
+
+def test_a_teachers_axis_names_each_cell_and_refuses_a_second_teacher(tmp_path):
+    data = {**TINY_BENCH, "teachers": {"qwen": "openai:qwen", "gen": None}, "baseline": "gen"}
+    bench = load_bench(write_bench(tmp_path / "t.yaml", data))
+    configs = plan_runs(bench, tmp_path / "b")
+    names = [c.name for c in configs]
+    assert names == [  # in the file's order (safe_dump sorts the keys)
+        "skillworld-gen-uniform-s0", "skillworld-gen-stat-syn-s0", "skillworld-qwen-uniform-s0",
+        "skillworld-qwen-stat-syn-s0",
+    ]  # fmt: skip
+    assert [c.teacher.spec if c.teacher else None for c in configs] == [None] * 2 + ["openai:qwen"] * 2
+    assert bench.baseline_is_teacher
+    for change, message in (
+        ({"run": {"teacher": {"backend": "openai", "model": "m"}}}, "run.teacher and teachers: both name"),
+        ({"teachers": {"a-b": None}}, "teacher name 'a-b'"),
+        ({"teachers": {"q": "no-colon"}}, "--teacher must look like"),
+        ({"baseline": "nobody"}, "not one of the policies or teachers"),
+    ):
+        write_bench(tmp_path / "bad.yaml", {**data, **change})
+        out = teachloop("bench", "bad.yaml", "--out", "b", cwd=tmp_path)
+        assert out.returncode == 2 and message in out.stderr, (change, out.stderr)
+
+
+def test_teachers_are_ranked_against_the_generator_with_intervals_and_their_data_measured(
+    qwen_teacher, qwen_server, tmp_path
+):
+    """A real teacher (Qwen2.5-Coder-0.5B behind `vllm serve`) and skillworld's own generator
+    teach the same student: one row each, the teacher's compared with the generator's, paired,
+    and what each wrote measured on the data alone."""
+    teacher = {"backend": "openai", "model": qwen_teacher, "base_url": qwen_server, "max_tokens": 256}
+    data = {
+        **TINY_BENCH, "policies": ["stat-syn"], "budget": 24, "teachers": {"qwen": teacher, "programmatic": None},
+        "baseline": "programmatic", "run": {"train": {"epochs": 1}, "min_yield": 0.1},
+    }  # fmt: skip
+    bench_dir = tmp_path / "bench"
+    out = teachloop("bench", str(write_bench(tmp_path / "t.yaml", data)), "--out", str(bench_dir))
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = {row["teacher_name"]: row for row in json.loads((bench_dir / "leaderboard.json").read_text())["rows"]}
+    assert set(rows) == {"qwen", "programmatic"}
+    qwen, generator = rows["qwen"], rows["programmatic"]
+    assert qwen["teacher_tokens"] > 0 and generator["teacher_tokens"] == 0
+    assert qwen["weak_gain"]["lo"] <= qwen["weak_gain"]["mean"] <= qwen["weak_gain"]["hi"]
+    versus = qwen["versus"]["weak_gain"]
+    assert versus["baseline"] == "stat-syn / programmatic" and versus["verdict"] in (
+        "better",
+        "worse",
+        "not distinguishable",
+    )
+    assert "versus" not in generator or not generator["versus"]
+    # the generator keeps all it asks; the teacher's data is measured from what it kept
+    assert generator["data"]["kept"] == generator["data"]["asked"] == 24
+    measured = qwen["data"]
+    assert 0 < measured["kept"] <= measured["asked"] == 24
+    for name in ("prompt_words", "answer_words", "distinct_1", "distinct_2", "novelty_pool", "novelty_eval"):
+        assert measured[name] is not None and measured[name] >= 0, name
+    board = (bench_dir / "leaderboard.md").read_text()
+    assert "## skillworld: the data each row wrote" in board and "qwen = openai:" in board
+    assert (bench_dir / "runs" / "skillworld-qwen-stat-syn-s0").is_dir()

@@ -86,6 +86,34 @@ def test_the_real_teacher_behind_vllm_serve_writes_usable_data(qwen_teacher, qwe
     assert_teacher_wrote_usable_data(tmp_path / "served")
 
 
+@pytest.mark.parametrize("strategy", ["rephrase", "answer_augmentation"])
+def test_the_seed_pool_strategies_make_verified_items_from_pool_items(qwen_teacher, qwen_server, tmp_path, strategy):
+    """Rephrase rewords a pool item's question and keeps its answer; answer augmentation answers
+    a pool question again. Either way each kept item names the pool item it came from, is right
+    by skillworld's checker, and the teacher was paid for it."""
+    out = teachloop(
+        "run", "--out", str(tmp_path), "--name", strategy, "--teacher", f"openai:{qwen_teacher}",
+        "--teacher-base-url", qwen_server, "--engine", "llm", "--engine-option", f"strategy={strategy}",
+        "--min-yield", "0.05", *RUN,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / strategy
+    pool = {ex.id: ex for ex in SkillWorld().train_pool()}
+    examples = kept_examples(run)
+    assert examples, "the strategy kept nothing"
+    env = SkillWorld()
+    for ex in examples:
+        parent = pool[ex.lineage.parent_id]  # every item comes from a pool item
+        assert ex.meta == {"strategy": strategy} and env.check(ex)
+        assert set(ex.skills) <= set(parent.skills) | {ex.lineage.skill}
+        if strategy == "answer_augmentation":
+            assert ex.prompt == parent.prompt  # the same question, answered by the teacher
+        else:
+            assert ex.answer == parent.answer  # the same answer, to a question in other words
+    ledger = json.loads((run / "teacher_ledger.json").read_text())
+    assert ledger["calls"] >= len(examples) and ledger["failures"] == 0
+
+
 def test_a_vllm_teacher_that_cannot_start_stops_the_run_with_one_line_before_any_evaluation(tmp_path):
     require_vllm()
     from teachloop.students.checkpoints import EMBEDDED_BASE

@@ -119,6 +119,27 @@ def test_token_budget_per_iteration_stops_paid_calls_until_the_next_window(tmp_p
         assert client.structured([[{"role": "user", "content": "one more"}]], Answer)[0] is not None
 
 
+def test_a_call_budget_sends_exactly_what_it_allows_and_a_cost_budget_stops_at_its_price(tmp_path):
+    with FaultServer() as server:
+        client = teacher(server, tmp_path / "calls", max_calls_per_iteration=3, validation_retries=0)
+        client.open_budget_window()
+        replies = client.structured(conversations(5), Answer)
+        assert sum(r is not None for r in replies) == 3 and server.total() == 3  # not one call more
+        client.open_budget_window()
+        assert all(client.structured(conversations(5), Answer))  # 3 cached (free) + the 2 left, paid now
+        assert server.total() == 5
+    with FaultServer() as server:  # 15 tokens a call at 1000 per million: 0.015 a call
+        priced = {"price_prompt_per_mtok": 1000.0, "price_completion_per_mtok": 1000.0}
+        client = teacher(server, tmp_path / "cost", max_cost_per_iteration=0.02, validation_retries=0, **priced)
+        client.open_budget_window()
+        assert all(client.structured(conversations(1), Answer))
+        assert all(client.structured(conversations(2)[1:], Answer))  # 0.015 spent, under 0.02: one more
+        assert client.structured([[{"role": "user", "content": "one more"}]], Answer) == [None]  # 0.03 >= 0.02
+        assert server.total() == 2 and client.ledger.cost == pytest.approx(0.03)
+    with pytest.raises(ValueError, match="max_cost_per_iteration needs price"):
+        TeacherConfig(backend="openai", model="m", max_cost_per_iteration=1.0)
+
+
 def test_a_refused_request_is_recorded_and_skipped_not_retried(tmp_path):
     with FaultServer(["reject"]) as server:
         client = teacher(server, tmp_path, concurrency=1)

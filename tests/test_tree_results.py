@@ -194,11 +194,11 @@ def test_plots_are_written(run_dir):
 def test_bench_outputs_stay_readable_with_a_hundred_skills(run_dir, tmp_path):
     records = load_metrics(run_dir)
     bench = BenchConfig(policies=["uniform", "stat-syn"], seeds=[0], budget=10, iterations=2)
-    runs = {("skillworld", p): [records] for p in bench.policies}
+    runs = {("skillworld", p, ""): [records] for p in bench.policies}
     results = BenchResults(
         bench=bench, bench_dir=tmp_path, records=runs, missing=[], trees={"skillworld": run_tree(run_dir)}
     )
-    results.rows = [leader_row("skillworld", p, "none", [0], runs[("skillworld", p)]) for p in bench.policies]
+    results.rows = [leader_row(("skillworld", p, ""), "none", [0], runs[("skillworld", p, "")]) for p in bench.policies]
     write_outputs(results)
     board = (tmp_path / "leaderboard.md").read_text()
     assert "final accuracy per skill group" in board and "| [g9] |" in board

@@ -31,6 +31,9 @@ def is_hub_id(spec: str) -> bool:
     return spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and not Path(spec).exists()
 
 
+PACKAGED = "packaged:"
+
+
 def resolve_checkpoint(spec: str) -> str:
     """A local folder to load (or a hub id to download) for a model spec; GGUF files are
     converted on first use. Raises a TeachloopError that says what is wrong otherwise."""
@@ -40,6 +43,10 @@ def resolve_checkpoint(spec: str) -> str:
                 f"the embedded base checkpoint is missing at {EMBEDDED_BASE}; rebuild it with `teachloop build-base`"
             )
         return str(EMBEDDED_BASE)
+    if spec.startswith(PACKAGED):  # a model a registry package ships (packaged.py), e.g. in a bench file
+        from teachloop.students.packaged import locate
+
+        return resolve_checkpoint(str(locate(spec.removeprefix(PACKAGED))))
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return str(gguf_to_hf(path))
@@ -59,7 +66,8 @@ def resolve_checkpoint(spec: str) -> str:
     if is_hub_id(spec):
         return spec
     raise TeachloopError(
-        f"model {spec!r} not found: give 'embedded', a local model folder, a .gguf file, or a hub id (org/name)"
+        f"model {spec!r} not found: give 'embedded', a local model folder, a .gguf file, a hub id (org/name) or "
+        "packaged:<name> (`python -m teachloop.students.packaged --help`)"
     )
 
 

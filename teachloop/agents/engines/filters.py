@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Literal
 
 from teachloop.types import Example, Rejected
 
@@ -27,10 +28,17 @@ class DataFilter:
     short procedural prompts use identity alone).
     """
 
-    def __init__(self, eval_prompts: Iterable[str], seen_prompts: Iterable[str] = (), ngram: int | None = None):
+    def __init__(
+        self,
+        eval_prompts: Iterable[str],
+        seen_prompts: Iterable[str] = (),
+        ngram: int | None = None,
+        identity: Literal["prompt", "pair"] = "prompt",
+    ):
         self.eval = {normalize(p) for p in eval_prompts}
         self.seen = {normalize(p) for p in seen_prompts}
         self.ngram = ngram
+        self.identity = identity  # pair: one question may come back with other answers (answer augmentation)
         self.eval_ngrams: set[tuple[str, ...]] = set()
         if ngram:
             for prompt in self.eval:
@@ -43,8 +51,14 @@ class DataFilter:
             return "contaminated: identical to an eval prompt"
         if self.ngram and ngrams(key, self.ngram) & self.eval_ngrams:
             return f"contaminated: shares a {self.ngram}-gram with an eval prompt"
+        if self.identity == "pair":
+            key += "\x00" + normalize(example.answer)
         if key in self.seen:
-            return "duplicate: prompt already generated"
+            return (
+                "duplicate: prompt already generated"
+                if self.identity == "prompt"
+                else "duplicate: pair already generated"
+            )
         self.seen.add(key)
         return None
 

@@ -16,6 +16,16 @@ exemplars, 26 of 40 with the task's form in the schema, 60 of 80 with a second a
 - a second opinion: the teacher answers each written question again in a few-shot chat of
   the references (question as the user turn, answer as the reply), `answer_samples` times.
 
+Three strategies (after "Balancing Cost and Effectiveness of Synthetic Data Generation
+Strategies", whose best one depends on the teacher-query budget relative to the seed set):
+`new_question` (the default) writes new items as above; `rephrase` rewrites a seed-pool item's
+question in other words and keeps its answer; `answer_augmentation` has the teacher answer a
+seed-pool question again (the few-shot chat of the second opinion), a new answer to an
+existing question. The seed items are the pool's items of the requested skill, drawn in a
+fixed order per (seed, iteration, request); a skill without pool items is a shortfall.
+Answer augmentation repeats questions by design, so its duplicates are identical (question,
+answer) pairs, not identical questions.
+
 Verification: `checker` keeps an item the environment's checker accepts, trying the written
 answer first and then the re-answers (most agreed first); `consistency` keeps an item whose
 written answer and re-answers agree on one answer at least twice (STAT-Syn keeps questions
@@ -26,6 +36,7 @@ environment has one. Everything rejected is kept with its reason.
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from functools import lru_cache
 from typing import Literal
@@ -40,6 +51,7 @@ from teachloop.errors import ConfigError
 from teachloop.types import DataPlan, Example, GenerationContext, GenerationRequest, GenerationResult, Lineage, Rejected
 
 Verify = Literal["auto", "checker", "consistency", "none"]
+Strategy = Literal["new_question", "rephrase", "answer_augmentation"]
 SYSTEM = "You are a teacher who writes training data for a small student model. Reply with JSON only."
 MAX_TEXT = 4000  # bounded so a degenerate teacher cannot stream forever; long enough for code and proofs
 FORMAT_BOUND = (
@@ -61,6 +73,10 @@ class IndependentAnswer(BaseModel):
     answer: str = Field(min_length=1, max_length=MAX_TEXT)
 
 
+class Rephrased(BaseModel):
+    question: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
 def _text(pattern: str | None):
     if pattern is None:
         return (str, Field(min_length=1, max_length=MAX_TEXT))
@@ -74,6 +90,13 @@ def item_schema(form: ItemForm) -> type[BaseModel]:
     if form == ItemForm():
         return NewExample
     return create_model("NewExample", question=_text(form.question), answer=_text(form.answer))
+
+
+@lru_cache(maxsize=256)
+def rephrase_schema(form: ItemForm) -> type[BaseModel]:
+    if form.question is None:
+        return Rephrased
+    return create_model("Rephrased", question=_text(form.question))
 
 
 @lru_cache(maxsize=256)
@@ -99,6 +122,18 @@ def generation_prompt(
         lines += [shown(ex) for ex in exemplars]
     lines.append(FORMAT_BOUND if form.format_bound else OPEN_TASK)
     lines.append(f'Reply with one new item as {{"question": ..., "answer": ...}} (variant {variant}).')
+    return "\n".join(lines)
+
+
+def rephrase_prompt(skill: str, description: str, seed: Example, form: ItemForm) -> str:
+    lines = [
+        f"Skill: {skill}" + (f" ({description})" if description else ""),
+        "An item of this task, exactly as the student sees it:",
+        shown(seed),
+        "Rewrite its question in other words. Its meaning must stay the same, so that the answer above is still "
+        "its correct answer." + (" Keep the task's form." if form.format_bound else ""),
+        'Reply as {"question": ...}.',
+    ]
     return "\n".join(lines)
 
 
@@ -137,6 +172,11 @@ class LLMEngineOptions(BaseModel):
     answer_samples: int = Field(
         default=1, ge=0, le=8, description="re-answers per written item (few-shot), tried or voted by verification"
     )
+    strategy: Strategy = Field(
+        default="new_question",
+        description="new_question: write new items; rephrase: reword seed-pool questions, keeping their answers; "
+        "answer_augmentation: answer seed-pool questions anew",
+    )
 
 
 class LLMEngine(BaseEngine):
@@ -151,21 +191,33 @@ class LLMEngine(BaseEngine):
     teacher: TeacherLLM
 
     def generate(self, plan: DataPlan, env: Environment, ctx: GenerationContext) -> GenerationResult:
+        result = GenerationResult()
         slots: list[tuple[int, int]] = [(ri, k) for ri, req in enumerate(plan.requests) for k in range(req.count)]
         forms = [item_form(env, req.skill) for req in plan.requests]
+        strategy = self.options.strategy
+        seeds: dict[tuple[int, int], Example] = {}
+        if strategy != "new_question":
+            seeds = _seed_items(plan, env, ctx)
+            for ri, req in enumerate(plan.requests):
+                result.add_shortfall(req.skill, sum(1 for k in range(req.count) if (ri, k) not in seeds))
+            slots = [slot for slot in slots if slot in seeds]
         conversations, schemas = [], []
         for ri, k in slots:
             req = plan.requests[ri]
-            prompt = generation_prompt(
-                req.skill or "any skill of the task",
-                _description(env, req.skill),
-                req.instructions,
-                _rotated(req.exemplars, k),
-                f"{ctx.iteration}.{ri}.{k}",
-                forms[ri],
-            )
+            skill, description = req.skill or "any skill of the task", _description(env, req.skill)
+            if strategy == "answer_augmentation":
+                conversations.append(answer_conversation(skill, description, seeds[(ri, k)].prompt, req.exemplars))
+                schemas.append(answer_schema(forms[ri]))
+                continue
+            if strategy == "rephrase":
+                prompt = rephrase_prompt(skill, description, seeds[(ri, k)], forms[ri])
+                schemas.append(rephrase_schema(forms[ri]))
+            else:
+                exemplars = _rotated(req.exemplars, k)
+                variant = f"{ctx.iteration}.{ri}.{k}"
+                prompt = generation_prompt(skill, description, req.instructions, exemplars, variant, forms[ri])
+                schemas.append(item_schema(forms[ri]))
             conversations.append([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}])
-            schemas.append(item_schema(forms[ri]))
         with self.progress_bar("generate", len(conversations), unit="item") as bar:
             replies = self.teacher.structured(
                 conversations,
@@ -175,15 +227,21 @@ class LLMEngine(BaseEngine):
                 progress=bar,
             )
 
-        result = GenerationResult()
         candidates: list[_Candidate] = []
-        for (ri, _), reply in zip(slots, replies, strict=True):
+        for (ri, k), reply in zip(slots, replies, strict=True):
             req = plan.requests[ri]
             if reply is None:  # recorded by the teacher client (teacher_failures.jsonl)
                 result.add_shortfall(req.skill, 1)
                 continue
             skills = [req.skill] if req.skill else []
-            example = to_example(env, reply.question, reply.answer, skills).model_copy(
+            seed = seeds.get((ri, k))
+            if strategy == "answer_augmentation" and seed is not None:
+                question, answer = seed.prompt.strip(), reply.answer
+            elif strategy == "rephrase" and seed is not None:
+                question, answer = reply.question, seed.answer
+            else:
+                question, answer = reply.question, reply.answer
+            example = to_example(env, question, answer, skills).model_copy(
                 update={
                     "source": "generated",
                     "lineage": Lineage(
@@ -191,14 +249,18 @@ class LLMEngine(BaseEngine):
                         skill=req.skill,
                         policy=ctx.policy,
                         teacher=self.teacher.name,
-                        parent_id=req.parent_id,
+                        parent_id=seed.id if seed is not None else req.parent_id,
                     ),
+                    "meta": {"strategy": strategy} if strategy != "new_question" else {},
                 }
             )
             candidates.append(_Candidate(example=example, request=req, form=forms[ri]))
 
         verified = self._verify(candidates, env, result)
-        data_filter = DataFilter(ctx.eval_prompts, ctx.seen_prompts, ngram=self.options.ngram)
+        if strategy == "answer_augmentation":  # the questions repeat by design: a duplicate is a repeated pair
+            data_filter = DataFilter(ctx.eval_prompts, ngram=self.options.ngram, identity="pair")
+        else:
+            data_filter = DataFilter(ctx.eval_prompts, ctx.seen_prompts, ngram=self.options.ngram)
         kept, rejected = data_filter.split(verified)
         result.examples.extend(kept)
         result.rejected.extend(rejected)
@@ -286,6 +348,23 @@ class LLMEngine(BaseEngine):
             else:  # the re-answers agree with each other, not with the written answer
                 kept.append(_with_answer(env, c.example, next(a for a in tried if normalize(a) == top)))
         return kept
+
+
+def _seed_items(plan: DataPlan, env: Environment, ctx: GenerationContext) -> dict[tuple[int, int], Example]:
+    """A seed-pool item per slot (request, k) for rephrase and answer augmentation: the pool's
+    items of the request's skill (any, for a request without one) in an order fixed by (seed,
+    iteration, request), cycled when a request asks for more than the pool holds."""
+    pool = env.train_pool()
+    found: dict[tuple[int, int], Example] = {}
+    for ri, req in enumerate(plan.requests):
+        under = set(env.skills.leaves_under(req.skill)) | {req.skill} if req.skill in env.skills else set()
+        items = [ex for ex in pool if not req.skill or set(ex.skills) & under]
+        if not items:
+            continue
+        random.Random(f"{ctx.seed}:{ctx.iteration}:{ri}:{req.skill}").shuffle(items)
+        for k in range(req.count):
+            found[(ri, k)] = items[k % len(items)]
+    return found
 
 
 def _rotated(exemplars: list[Example], k: int) -> list[Example]:

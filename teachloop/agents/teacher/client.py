@@ -118,19 +118,38 @@ class TeacherLLM:
         self._backend: TeacherBackend | None = backend
         self._started = False
         self._lock = threading.Lock()
-        self._budget_mark: int | None = None  # ledger tokens when the current budget window opened
+        self._budget_mark: tuple[int, int, float] | None = None  # (tokens, calls, cost) when the window opened
         self._failures_in_a_row = 0
         self._last_failure = ""
 
-    def open_budget_window(self) -> None:
-        """Start counting `max_tokens_per_iteration` afresh (the loop calls it per iteration)."""
-        self._budget_mark = self.ledger.prompt_tokens + self.ledger.completion_tokens
+    def _spent(self) -> tuple[int, int, float]:
+        ledger = self.ledger
+        return ledger.prompt_tokens + ledger.completion_tokens, ledger.calls, ledger.cost or 0.0
 
-    def _over_budget(self) -> bool:
-        limit = self.cfg.max_tokens_per_iteration
+    def open_budget_window(self) -> None:
+        """Start counting the per-iteration budgets (tokens, calls, cost) afresh; the loop calls
+        it per iteration."""
+        self._budget_mark = self._spent()
+
+    def _over_budget(self) -> str | None:
+        """Which per-iteration budget is spent ("token", "call", "cost"), None while none is.
+        Tokens and cost are known only after a call, so a batch sent below them may end above."""
+        if self._budget_mark is None:
+            return None
+        cfg = self.cfg
+        spent = [now - mark for now, mark in zip(self._spent(), self._budget_mark, strict=True)]
+        limits = (cfg.max_tokens_per_iteration, cfg.max_calls_per_iteration, cfg.max_cost_per_iteration)
+        for name, used, limit in zip(("token", "call", "cost"), spent, limits, strict=True):
+            if limit is not None and used >= limit:
+                return name
+        return None
+
+    def _calls_left(self) -> int | None:
+        """Paid calls this iteration may still make, None without a call budget."""
+        limit = self.cfg.max_calls_per_iteration
         if limit is None or self._budget_mark is None:
-            return False
-        return self.ledger.prompt_tokens + self.ledger.completion_tokens - self._budget_mark >= limit
+            return None
+        return max(0, limit - (self.ledger.calls - self._budget_mark[1]))
 
     @property
     def name(self) -> str:
@@ -314,10 +333,17 @@ class TeacherLLM:
                     last_raw[i] = hit["text"]
             if progress is not None and len(misses) < len(pending):
                 progress.update(len(pending) - len(misses))
-            if misses and self._over_budget():
+            spent = self._over_budget() if misses else None
+            if spent is not None:
                 for i in misses:
-                    last_error[i] = Failure(FailureKind.BUDGET, "teacher token budget of this iteration is spent")
-            elif misses:
+                    last_error[i] = Failure(FailureKind.BUDGET, f"teacher {spent} budget of this iteration is spent")
+                misses = []
+            left = self._calls_left()
+            if left is not None and len(misses) > left:  # the call budget is exact: send only what it allows
+                for i in misses[left:]:
+                    last_error[i] = Failure(FailureKind.BUDGET, "teacher call budget of this iteration is spent")
+                misses = misses[:left]
+            if misses:
                 jobs = [
                     Job(
                         messages=list(conversations[i]),

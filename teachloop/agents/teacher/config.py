@@ -63,10 +63,26 @@ class TeacherConfig(BaseModel):
     max_tokens_per_iteration: int | None = Field(
         default=None, ge=1, description="teacher token budget per loop iteration (equal budgets in benchmarks)"
     )
+    max_calls_per_iteration: int | None = Field(
+        default=None, ge=1, description="paid teacher calls per loop iteration (cached replies are free)"
+    )
+    max_cost_per_iteration: float | None = Field(
+        default=None, gt=0, description="teacher cost per loop iteration, in the prices' currency (needs a price)"
+    )
     price_prompt_per_mtok: float | None = Field(default=None, ge=0, description="cost per million prompt tokens")
     price_completion_per_mtok: float | None = Field(
         default=None, ge=0, description="cost per million completion tokens"
     )
+
+    @model_validator(mode="after")
+    def _a_cost_budget_needs_a_price(self) -> TeacherConfig:
+        if (
+            self.max_cost_per_iteration is not None
+            and self.price_prompt_per_mtok is None
+            and (self.price_completion_per_mtok is None)
+        ):
+            raise ValueError("max_cost_per_iteration needs price_prompt_per_mtok and/or price_completion_per_mtok")
+        return self
 
     @model_validator(mode="before")
     @classmethod

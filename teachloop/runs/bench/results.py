@@ -21,7 +21,15 @@ from pydantic import BaseModel, Field
 
 from teachloop.errors import TeachloopError
 from teachloop.io import atomic_write_text, write_json
-from teachloop.runs.bench.config import BenchConfig
+from teachloop.runs.bench.config import BenchConfig, cell_teacher
+from teachloop.runs.bench.intrinsic import (
+    DataMeasures,
+    Predictor,
+    eval_prompts,
+    measure_run,
+    predictors,
+    reference_bigrams,
+)
 from teachloop.runs.bench.stats import (
     FIGURES,
     Forgetting,
@@ -30,6 +38,7 @@ from teachloop.runs.bench.stats import (
     RunItems,
     detectable_difference,
     forgetting,
+    group_final_accuracy,
     interval,
     paired_difference,
 )
@@ -45,6 +54,7 @@ if TYPE_CHECKING:
     from teachloop.skills.tree import SkillTree
 
 WEAK_NAMES_SHOWN = 8  # a list of weak skills longer than this is cut, with a count of the rest
+RowKey = tuple[str, str, str]  # (environment, policy, teacher: its name on a teachers axis, else "")
 
 
 # -- results ------------------------------------------------------------------------------
@@ -82,12 +92,19 @@ class MeanStd(BaseModel):
         return self.model_copy(update={"lo": found.lo, "hi": found.hi})
 
 
+def row_label(key: RowKey) -> str:
+    """A row's name in plots and tables: its policy, and its teacher on a teachers axis."""
+    _, policy, teacher = key
+    return f"{policy} / {teacher}" if teacher else policy
+
+
 class LeaderRow(BaseModel):
-    """One (environment, policy): statistics over its finished seeds."""
+    """One (environment, policy, teacher): statistics over its finished seeds."""
 
     environment: str
     policy: str
     teacher: str  # which teacher the runs had: "openai:<model>", "none", "none: offline fallback"
+    teacher_name: str = ""  # its name on the bench's teachers axis ("" without one)
     seeds: list[int]
     weak_skills: list[str]
     final_accuracy: MeanStd
@@ -97,8 +114,18 @@ class LeaderRow(BaseModel):
     examples_generated: float
     teacher_tokens: float
     wall_seconds: float
+    teacher_calls: float = 0.0  # paid calls per run (cache hits not counted)
     train_seconds: float = 0.0  # per run, summed over its train phases
     eval_seconds: float = 0.0  # per run, summed over its evaluations
+
+    @property
+    def key(self) -> RowKey:
+        return (self.environment, self.policy, self.teacher_name)
+
+    @property
+    def label(self) -> str:
+        """The row in plots and tables: its policy, and its teacher on a teachers axis."""
+        return row_label(self.key)
 
     @property
     def gain_per_1k_tokens(self) -> float | None:
@@ -114,6 +141,7 @@ class LeaderRow(BaseModel):
     versus: dict[str, PairedDifference] = Field(default_factory=dict)
     tied_with_previous: bool = False  # its weak-skill gain is not distinguishable from the row above's
     forgetting: Forgetting | None = None  # what happened to the skills that were not weak
+    data: DataMeasures | None = None  # what the runs' new data looks like (intrinsic.py), mean over seeds
 
 
 @dataclass
@@ -122,14 +150,15 @@ class BenchResults:
 
     bench: BenchConfig
     bench_dir: Path
-    records: dict[tuple[str, str], list[list[MetricsRecord]]]  # per seed, in seed order
+    records: dict[RowKey, list[list[MetricsRecord]]]  # per seed, in seed order
     missing: list[str]
     rows: list[LeaderRow] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     errors_log: Path | None = None
     trees: dict[str, SkillTree | None] = field(default_factory=dict)  # per environment, from a run's skills.json
-    items: dict[tuple[str, str], dict[int, RunItems]] = field(default_factory=dict)  # per seed, item by item
+    items: dict[RowKey, dict[int, RunItems]] = field(default_factory=dict)  # per seed, item by item
     detectable: dict[str, float] = field(default_factory=dict)  # per environment, weak-gain points
+    predictors: dict[str, list[Predictor]] = field(default_factory=dict)  # per environment, across its runs
 
     @property
     def baseline(self) -> str | None:
@@ -150,7 +179,7 @@ class BenchResults:
         from teachloop.runs.reporting.report import skill_layout
 
         rows = self.env_rows(environment)
-        records = self.records[(environment, rows[0].policy)][0] if rows else []
+        records = self.records[rows[0].key][0] if rows else []
         layout = skill_layout(records, self.trees.get(environment))
         return dataclasses.replace(layout, weak=frozenset(self.env_weak_skills(environment)))
 
@@ -185,19 +214,19 @@ def teacher_label(config: RunConfig) -> str:
     return name if engine == "llm" else f"{name} (data: {engine})"
 
 
-def leader_row(
-    environment: str, policy: str, teacher: str, seeds: list[int], runs: list[list[MetricsRecord]]
-) -> LeaderRow:
+def leader_row(key: RowKey, teacher: str, seeds: list[int], runs: list[list[MetricsRecord]]) -> LeaderRow:
     from teachloop.runs.reporting.report import weak_gain, weak_skills
 
     def mean(values: Sequence[float]) -> float:
         return statistics.fmean(values) if values else 0.0
 
     weak = sorted({s for records in runs for s in weak_skills(records)})
+    environment, policy, teacher_name = key
     return LeaderRow(
         environment=environment,
         policy=policy,
         teacher=teacher,
+        teacher_name=teacher_name,
         seeds=seeds,
         weak_skills=weak,
         final_accuracy=MeanStd.of([records[-1].accuracy for records in runs]),
@@ -206,6 +235,7 @@ def leader_row(
         examples_trained=mean([sum(r.examples_trained for r in records) for records in runs]),
         examples_generated=mean([records[-1].examples_generated for records in runs]),
         teacher_tokens=mean([_teacher_tokens(records[-1]) for records in runs]),
+        teacher_calls=mean([(records[-1].teacher or {}).get("calls", 0) for records in runs]),
         wall_seconds=mean([_wall_seconds(records) for records in runs]),
         train_seconds=mean([sum(r.phase_seconds.get("train", 0.0) for r in records) for records in runs]),
         eval_seconds=mean([sum(r.phase_seconds.get("evaluate", 0.0) for r in records) for records in runs]),
@@ -215,33 +245,38 @@ def leader_row(
 def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -> BenchResults:
     """Metrics of every finished run, grouped; rows sorted by weak-skill gain per environment."""
     from teachloop.runs.reporting.metrics import load_tree
-    from teachloop.runs.reporting.report import load_metrics, weak_skills
+    from teachloop.runs.reporting.report import load_metrics, weak_gain, weak_skills
 
-    records: dict[tuple[str, str], list[list[MetricsRecord]]] = {}
-    items: dict[tuple[str, str], dict[int, RunItems]] = {}
-    seeds: dict[tuple[str, str], list[int]] = {}
-    teachers: dict[tuple[str, str], str] = {}
+    records: dict[RowKey, list[list[MetricsRecord]]] = {}
+    items: dict[RowKey, dict[int, RunItems]] = {}
+    seeds: dict[RowKey, list[int]] = {}
+    teachers: dict[RowKey, str] = {}
     trees: dict[str, SkillTree | None] = {}
+    measures: dict[RowKey, list[DataMeasures]] = {}
+    pools: dict[str, set[tuple[str, str]] | None] = {}
     missing = []
     for config in configs:
-        teachers[(config.environment, config.policy)] = teacher_label(config)
+        key = (config.environment, config.policy, cell_teacher(bench, config))
+        teachers[key] = teacher_label(config)
         run_dir = config.out / str(config.name)
         finished = (run_dir / MARKER).exists() and RunStore(run_dir).is_finished()
         metrics = load_metrics(run_dir) if finished else []
         if not metrics:
             missing.append(str(config.name))
             continue
-        key = (config.environment, config.policy)
         records.setdefault(key, []).append(metrics)
         seeds.setdefault(key, []).append(config.seed)
         items.setdefault(key, {})[config.seed] = RunItems.load(run_dir, weak_skills(metrics))
+        measures.setdefault(key, []).append(
+            measure_run(run_dir, _pool_bigrams(config, pools), reference_bigrams(eval_prompts(run_dir)))
+        )
         if trees.get(config.environment) is None:
             trees[config.environment] = load_tree(RunStore(run_dir))
     rows = [
-        leader_row(env, policy, teachers[(env, policy)], seeds[(env, policy)], runs)
-        for (env, policy), runs in records.items()
+        leader_row(key, teachers[key], seeds[key], runs).model_copy(update={"data": DataMeasures.mean(measures[key])})
+        for key, runs in records.items()
     ]
-    rows = [with_uncertainty(row, items, bench.baseline_policy) for row in rows]
+    rows = [with_uncertainty(row, items, bench) for row in rows]
     order = {env: i for i, env in enumerate(bench.environments)}
     rows.sort(key=lambda r: (order[r.environment], -r.weak_gain.mean, -r.auc.mean))
     rows = mark_ties(rows, items)
@@ -252,29 +287,66 @@ def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -
         found = detectable_difference([d for r in results.env_rows(env) if (d := r.versus.get("weak_gain"))])
         if found is not None:
             results.detectable[env] = found
+        keys = [key for key in records if key[0] == env]
+        results.predictors[env] = predictors(
+            [m for key in keys for m in measures[key]],
+            [weak_gain(run) for key in keys for run in records[key]],
+        )
     return results
 
 
-def with_uncertainty(
-    row: LeaderRow, items: dict[tuple[str, str], dict[int, RunItems]], baseline: str | None
-) -> LeaderRow:
+def _pool_bigrams(config: RunConfig, cache: dict[str, set[tuple[str, str]] | None]) -> set[tuple[str, str]] | None:
+    """The seed pool's prompt bigrams (novelty's reference), once per environment and options;
+    None where the environment cannot be loaded here (a plug-in no longer installed)."""
+    import json
+
+    from teachloop.environments import get_environment
+
+    key = json.dumps([config.environment, config.environment_options], sort_keys=True, default=str)
+    if key not in cache:
+        try:
+            pool = get_environment(config.environment, **config.environment_options).train_pool()
+        except Exception:  # noqa: BLE001 - novelty is left out, the leaderboard still stands
+            cache[key] = None
+        else:
+            cache[key] = reference_bigrams(e.prompt for e in pool)
+    return cache[key]
+
+
+def baseline_key(bench: BenchConfig, row: LeaderRow) -> RowKey | None:
+    """The row a row is compared with: the baseline policy under the same teacher, or (when the
+    baseline names a teacher) the same policy under the baseline teacher; None for the baseline."""
+    baseline = bench.baseline_policy
+    if baseline is None:
+        return None
+    env, policy, teacher = row.key
+    key = (env, policy, baseline) if bench.baseline_is_teacher else (env, baseline, teacher)
+    return None if key == row.key else key
+
+
+def _rng_key(key: RowKey) -> tuple[str, ...]:
+    """The bootstrap's seed material for a row: (environment, policy), as before teachers were an axis."""
+    return key if key[2] else key[:2]
+
+
+def with_uncertainty(row: LeaderRow, items: dict[RowKey, dict[int, RunItems]], bench: BenchConfig) -> LeaderRow:
     """The row's figures with their intervals, and its paired differences with the baseline."""
-    runs = items[(row.environment, row.policy)]
-    key = (row.environment, row.policy)
+    runs = items[row.key]
+    key = _rng_key(row.key)
     update: dict[str, Any] = {
         figure: getattr(row, figure).with_interval(interval(list(runs.values()), figure, *key)) for figure in FIGURES
     }
     update["forgetting"] = forgetting(list(runs.values()), *key)
-    if baseline is not None and baseline != row.policy and (row.environment, baseline) in items:
-        versus = {
-            figure: paired_difference(runs, items[(row.environment, baseline)], figure, baseline, *key)
-            for figure in FIGURES
-        }
+    partner = baseline_key(bench, row)
+    if partner is not None and partner in items:
+        # named by the partner's label, as mark_ties names the row above: one bootstrap for both
+        name = row_label(partner)
+        versus = {figure: paired_difference(runs, items[partner], figure, name, *key) for figure in FIGURES}
         update["versus"] = {figure: diff for figure, diff in versus.items() if diff is not None}
     return row.model_copy(update=update)
 
 
-def mark_ties(rows: list[LeaderRow], items: dict[tuple[str, str], dict[int, RunItems]]) -> list[LeaderRow]:
+def mark_ties(rows: list[LeaderRow], items: dict[RowKey, dict[int, RunItems]]) -> list[LeaderRow]:
     """A row whose weak-skill gain the paired test cannot tell from the row above's is a tie."""
     marked: list[LeaderRow] = []
     for k, row in enumerate(rows):
@@ -283,10 +355,7 @@ def mark_ties(rows: list[LeaderRow], items: dict[tuple[str, str], dict[int, RunI
         if above is not None and above.environment == row.environment:
             # the arguments (and so the bootstrap's draws) of with_uncertainty's comparison: against
             # the baseline in the row above, the tie and the "vs baseline" verdict are one test
-            diff = paired_difference(
-                items[(row.environment, row.policy)], items[(row.environment, above.policy)], "weak_gain",
-                above.policy, row.environment, row.policy,
-            )  # fmt: skip
+            diff = paired_difference(items[row.key], items[above.key], "weak_gain", above.label, *_rng_key(row.key))
             tied = diff is not None and diff.verdict == "not distinguishable"
         marked.append(row.model_copy(update={"tied_with_previous": tied}))
     return marked
@@ -294,14 +363,16 @@ def mark_ties(rows: list[LeaderRow], items: dict[tuple[str, str], dict[int, RunI
 
 # -- the leaderboard ----------------------------------------------------------------------
 # columns the terminal leaves to leaderboard.md, so the table fits a wide terminal
-LEADERBOARD_MD_ONLY = frozenset({"AUC", "forgotten", "trained", "generated", "gain / 100 trained", "train s", "eval s"})
+LEADERBOARD_MD_ONLY = frozenset(
+    {"AUC", "forgotten", "trained", "generated", "teacher calls", "gain / 100 trained", "train s", "eval s"}
+)
 
 
 def headers(baseline: str | None) -> tuple[str, ...]:
     versus = (f"gain vs {baseline}", f"final vs {baseline}") if baseline else ()
     return (
         "rank", "environment", "policy", "teacher", "seeds", "weak-skill gain (points)", *versus, "final accuracy",
-        "AUC", "other skills (points)", "forgotten", "trained", "generated", "teacher tokens", "gain / 1k tokens",
+        "AUC", "other skills (points)", "forgotten", "trained", "generated", "teacher tokens", "teacher calls", "gain / 1k tokens",
         "gain / 100 trained", "train s", "eval s", "wall s / run",
     )  # fmt: skip
 
@@ -328,7 +399,7 @@ def _cells(rank: int, row: LeaderRow, baseline: str | None) -> list[str]:
         f"{rank}=" if row.tied_with_previous else str(rank),
         row.environment,
         row.policy,
-        row.teacher,
+        row.teacher_name or row.teacher,
         str(len(row.seeds)),
         row.weak_gain.show(scale=100, digits=1, signed=True),
         *versus,
@@ -338,6 +409,7 @@ def _cells(rank: int, row: LeaderRow, baseline: str | None) -> list[str]:
         f"{row.examples_trained:.0f}",
         f"{row.examples_generated:.0f}",
         f"{row.teacher_tokens:.0f}",
+        f"{row.teacher_calls:.0f}",
         "–" if row.gain_per_1k_tokens is None else f"{row.gain_per_1k_tokens:+.2f}",
         "–" if row.gain_per_100_examples is None else f"{row.gain_per_100_examples:+.2f}",
         f"{row.train_seconds:.0f}",
@@ -356,6 +428,7 @@ def _ranked(rows: Sequence[LeaderRow]) -> list[tuple[int, LeaderRow]]:
 
 
 def rich_leaderboard(results: BenchResults) -> Table:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"leaderboard: {results.bench_dir}")
@@ -368,7 +441,7 @@ def rich_leaderboard(results: BenchResults) -> Table:
         cells = _cells(rank, row, results.baseline)
         table.add_row(*(cells[k] for k in shown))
     bench = results.bench
-    table.caption = (
+    table.caption = escape(
         f"{bench.budget} examples x {bench.iterations} iterations per run; mean [95% interval]; sorted by the "
         f"gain on the skills weak at iteration 0 (=: not distinguishable from the row above); every column in "
         f"leaderboard.md" + (f"\n{_caveat(results)}" if _caveat(results) else "")
@@ -378,7 +451,7 @@ def rich_leaderboard(results: BenchResults) -> Table:
 
 def one_seed_policies(results: BenchResults) -> list[str]:
     """The rows (environment/policy) measured on a single seed."""
-    return [f"{row.environment}/{row.policy}" for row in results.rows if len(row.seeds) < 2]
+    return [f"{row.environment}/{row.label}" for row in results.rows if len(row.seeds) < 2]
 
 
 def _caveat(results: BenchResults) -> str:
@@ -400,17 +473,24 @@ def markdown_leaderboard(results: BenchResults) -> str:
     from teachloop.runs.reporting.report import WEAK_THRESHOLD
 
     bench = results.bench
-    teacher_budget = bench.teacher_tokens_per_iteration if bench.run.get("teacher") else None
+    has_teacher = bench.run.get("teacher") or any((bench.teachers or {}).values())
+    budgets = [
+        f"{value} teacher {what}" for what, value in (
+            ("tokens", bench.teacher_tokens_per_iteration), ("calls", bench.teacher_calls_per_iteration),
+            ("cost", bench.teacher_cost_per_iteration),
+        ) if value is not None
+    ] if has_teacher else []  # fmt: skip
     weak = "; ".join(f"{env}: {shorten(results.env_weak_skills(env))}" for env in results.environments())
     weak = f" ({weak})" if weak else ""
     lines = [
         f"# teachloop benchmark `{results.bench_dir.name}`",
         "",
         f"- every run: {bench.budget} new examples x {bench.iterations} iterations"
-        + (f", at most {teacher_budget} teacher tokens per iteration" if teacher_budget else "")
+        + (f", at most {' and '.join(budgets)} per iteration" if budgets else "")
         + f"; seeds {', '.join(map(str, bench.seeds))}",
         f"- environments: {', '.join(bench.environments)}; policies: {', '.join(bench.policies)}",
-        "- run folders: `runs/<environment>-<policy>-s<seed>`",
+        *([f"- teachers: {_teachers_line(results)}"] if bench.teachers else []),
+        "- run folders: `runs/<environment>-" + ("<teacher>-" if bench.teachers else "") + "<policy>-s<seed>`",
         "",
         "| " + " | ".join(headers(results.baseline)) + " |",
         "|" + "---|" * len(headers(results.baseline)),
@@ -454,7 +534,8 @@ def markdown_leaderboard(results: BenchResults) -> str:
         "(with `data: accumulate` earlier data counts again); *generated*: examples the data phase produced "
         "(new ones, plus pool draws for policies that reweight the seed pool); *teacher*: the LLM teacher "
         'of the runs ("none: offline fallback": a policy built to ask an LLM ran without one, so its '
-        "programmatic stand-in was measured); *teacher tokens*: prompt + completion; *gain / 1k tokens* and "
+        "programmatic stand-in was measured); *teacher tokens*: prompt + completion; *teacher calls*: paid calls "
+        "per run (cached replies are free); *gain / 1k tokens* and "
         "*gain / 100 trained*: weak-skill gain points per 1000 teacher tokens and per 100 examples trained on; "
         "*train s*, *eval s*: seconds per run in its train phases and evaluations; *wall s*: seconds in the "
         "loop's phases.",
@@ -462,11 +543,20 @@ def markdown_leaderboard(results: BenchResults) -> str:
     ]
     for env in results.environments():
         lines += markdown_group_table(results, env)
+        lines += markdown_data_tables(results.env_rows(env), results.predictors.get(env, []), env)
     if results.missing:
         lines += [f"Not finished, so not in the table (rerun the bench to resume): {', '.join(results.missing)}", ""]
     if results.rows:
         lines += ["![learning curves](learning_curves.png)", "", "![final accuracy per skill](skill_heatmap.png)", ""]
     return "\n".join(lines)
+
+
+def _teachers_line(results: BenchResults) -> str:
+    """'qwen = vllm:/path/model.gguf, programmatic = none' (what each teacher name stands for)."""
+    given = results.bench.teachers or {}
+    return ", ".join(
+        f"{name} = {'none (the environment generator)' if t is None else t.spec}" for name, t in given.items()
+    )
 
 
 def shorten(names: Sequence[str], shown: int = WEAK_NAMES_SHOWN) -> str:
@@ -477,11 +567,11 @@ def shorten(names: Sequence[str], shown: int = WEAK_NAMES_SHOWN) -> str:
     return ", ".join(names[:shown]) + (f" and {rest} more" if rest > 0 else "")
 
 
-def final_node_accuracy(results: BenchResults, env: str, policy: str, node: str) -> float | None:
+def final_node_accuracy(results: BenchResults, row: LeaderRow, node: str) -> float | None:
     """A node's accuracy at the last iteration, mean over the seeds that measured it."""
     from teachloop.runs.reporting.report import node_value
 
-    values = [node_value(records[-1], node) for records in results.records[(env, policy)]]
+    values = [node_value(records[-1], node) for records in results.records[row.key]]
     measured = [v for v in values if v is not None]
     return statistics.fmean(measured) if measured else None
 
@@ -493,20 +583,83 @@ def markdown_group_table(results: BenchResults, env: str) -> list[str]:
     groups = layout.top_groups
     if not groups:
         return []
-    head = ["policy", *(layout.label(g) for g in groups)]
+    head = ["policy" + (" / teacher" if results.bench.teachers else ""), *(layout.label(g) for g in groups)]
     lines = [
         f"## {env}: final accuracy per skill group",
         "",
-        "Mean over seeds; a group holds every eval item labelled with it or a skill below it "
-        f"({len(layout.leaves)} skills in {len(groups)} groups; every skill is in skill_heatmap.png).",
+        "Mean over seeds [95 % interval, resampling seeds and eval items]; a group holds every eval item "
+        f"labelled with it or a skill below it ({len(layout.leaves)} skills in {len(groups)} groups; every "
+        "skill is in skill_heatmap.png).",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
     ]
     for row in results.env_rows(env):
-        values = [final_node_accuracy(results, env, row.policy, g) for g in groups]
-        cells = ["–" if v is None else f"{v:.3f}" for v in values]
-        lines.append("| " + " | ".join([row.policy, *cells]) + " |")
+        runs = list(results.items.get(row.key, {}).values())
+        cells = []
+        for group in groups:
+            members = {group} | {node for node, top in layout.top.items() if top == group}
+            found = group_final_accuracy(runs, members, *_rng_key(row.key)) if runs else None
+            value = final_node_accuracy(results, row, group) if found is None else None
+            cells.append(
+                f"{found.estimate:.3f} [{found.lo:.3f}, {found.hi:.3f}]"
+                if found
+                else "–"
+                if value is None
+                else f"{value:.3f}"
+            )
+        lines.append("| " + " | ".join([row.label, *cells]) + " |")
+    return [*lines, ""]
+
+
+DATA_HEAD = (
+    "policy", "teacher", "kept / asked", "rejected (most)", "prompt words", "answer words", "distinct-1",
+    "distinct-2", "near-duplicates", "novel vs pool", "novel vs eval",
+)  # fmt: skip
+DATA_NOTE = (
+    "The new examples each row's runs kept, measured on the data alone (mean over seeds): *kept / asked* "
+    "(the yield), the most frequent rejection reasons, mean prompt and answer length in words, *distinct-n*: "
+    "distinct word n-grams / all of them, *near-duplicates*: examples whose prompt shares 80 % of its words "
+    "with another's, *novel vs pool / eval*: the share of a prompt's word pairs found in no seed-pool / eval "
+    "prompt. *Predicts the gain*: Spearman's correlation of each measure with the weak-skill gain across this "
+    "environment's runs (a first reading with few runs)."
+)
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def data_cells(row: LeaderRow) -> list[str]:
+    """One row of the data table (DATA_HEAD)."""
+    found = row.data or DataMeasures()
+    reasons = sorted(found.rejected.items(), key=lambda kv: -kv[1])[:3]
+    rejected = ", ".join(f"{name} {n:.0f}" for name, n in reasons) or "none"
+    kept = f"{found.kept:.0f} / {found.asked:.0f} ({_share(found.yield_ratio)})" if found.asked else f"{found.kept:.0f}"
+    return [
+        row.policy, row.teacher_name or row.teacher, kept, rejected, _number(found.prompt_words, 1),
+        _number(found.answer_words, 1), _number(found.distinct_1), _number(found.distinct_2),
+        _share(found.near_duplicates), _share(found.novelty_pool), _share(found.novelty_eval),
+    ]  # fmt: skip
+
+
+def predictor_cells(found: Predictor) -> list[str]:
+    return [found.measure, _number(found.spearman), str(found.runs)]
+
+
+def markdown_data_tables(rows: Sequence[LeaderRow], found: Sequence[Predictor], env: str) -> list[str]:
+    """The data each row wrote, and which measure of it predicts the gain."""
+    if not any(row.data is not None and row.data.kept for row in rows):
+        return []
+    lines = [f"## {env}: the data each row wrote", "", DATA_NOTE, "", "| " + " | ".join(DATA_HEAD) + " |"]
+    lines += ["|" + "---|" * len(DATA_HEAD)] + ["| " + " | ".join(data_cells(row)) + " |" for row in rows]
+    if any(p.spearman is not None for p in found):
+        lines += ["", "| measure | predicts the gain (Spearman) | runs |", "|---|---|---|"]
+        lines += ["| " + " | ".join(predictor_cells(p)) + " |" for p in found]
     return [*lines, ""]
 
 
@@ -549,11 +702,11 @@ def _plot_panel(ax: Any, results: BenchResults, env: str, series: Series) -> Non
 
     colors = matplotlib.colormaps["tab20"].colors  # 12+ policies must not share a colour
     for k, row in enumerate(results.env_rows(env)):
-        runs = results.records[(env, row.policy)]
+        runs = results.records[row.key]
         means, stds = _mean_curve([series(records) for records in runs])
         xs = list(range(len(means)))
         style = {"color": colors[(2 * k) % 20 + (k // 10) % 2], "linestyle": LINE_STYLES[k % len(LINE_STYLES)]}
-        (line,) = ax.plot(xs, means, marker="o", label=row.policy, **style)
+        (line,) = ax.plot(xs, means, marker="o", label=row.label, **style)
         if len(runs) > 1:
             lo = [m - s for m, s in zip(means, stds, strict=True)]
             hi = [m + s for m, s in zip(means, stds, strict=True)]
@@ -585,7 +738,7 @@ def plot_learning_curves(results: BenchResults, path: Path) -> Path:
 def _final_matrix(results: BenchResults, env: str, nodes: Sequence[str]) -> list[list[float]]:
     """Final accuracy (mean over seeds) per policy (rows) and node (columns); NaN: not measured."""
     return [
-        [math.nan if (v := final_node_accuracy(results, env, row.policy, n)) is None else v for n in nodes]
+        [math.nan if (v := final_node_accuracy(results, row, n)) is None else v for n in nodes]
         for row in results.env_rows(env)
     ]
 
@@ -614,7 +767,7 @@ def plot_skill_heatmap(results: BenchResults, path: Path) -> Path:
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")  # grey: a node no eval item reached
     for ax, env in zip(axes[:, 0], envs, strict=True):
         layout = results.layout(env)
-        policies = [row.policy for row in results.env_rows(env)]
+        policies = [row.label for row in results.env_rows(env)]
         matrix = _final_matrix(results, env, layout.nodes)
         if layout.many:
             matrix = [list(column) for column in zip(*matrix, strict=True)] if matrix else []
@@ -662,7 +815,11 @@ def write_outputs(results: BenchResults) -> Path:
     path = bench_dir / "leaderboard.md"
     atomic_write_text(path, markdown_leaderboard(results))
     rows = [r.model_dump() for r in results.rows]
-    write_json(bench_dir / "leaderboard.json", {"rows": rows, "missing": results.missing, "failed": results.failed})
+    predictors = {env: [p.model_dump() for p in found] for env, found in results.predictors.items()}
+    write_json(
+        bench_dir / "leaderboard.json",
+        {"rows": rows, "missing": results.missing, "failed": results.failed, "predictors": predictors},
+    )
     if results.rows:
         plot_learning_curves(results, bench_dir / "learning_curves.png")
         plot_skill_heatmap(results, bench_dir / "skill_heatmap.png")

@@ -153,6 +153,26 @@ def interval(runs: Sequence[RunItems], figure: str, *key: str) -> Interval:
     return Interval(estimate=float(np.mean(full)), lo=lo, hi=hi)
 
 
+def group_final_accuracy(runs: Sequence[RunItems], skills: set[str], *key: str) -> Interval | None:
+    """Final accuracy on the items labelled with any of `skills` (a skill group and the skills
+    below it), mean over the runs, with its bootstrap interval; None where no item has them."""
+
+    def figure(run: RunItems, idx: np.ndarray) -> np.ndarray:
+        mask = np.zeros(len(run.item_ids), dtype=bool)
+        for skill in skills & set(run.skills):
+            mask |= run.skills[skill]
+        chosen = mask[idx]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (run.correct[-1][idx] * chosen).sum(axis=1) / chosen.sum(axis=1)
+
+    whole = [figure(run, np.arange(len(run.item_ids))[None, :])[0] for run in runs]
+    if not runs or all(np.isnan(whole)):
+        return None
+    rng = _rng("group", *sorted(skills), *key)
+    lo, hi = _bounds(_seed_means(_per_seed(runs, figure, rng), rng))
+    return Interval(estimate=float(np.nanmean(whole)), lo=lo, hi=hi)
+
+
 def paired_difference(
     runs: dict[int, RunItems], baseline_runs: dict[int, RunItems], figure: str, baseline: str, *key: str
 ) -> PairedDifference | None:

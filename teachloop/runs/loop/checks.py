@@ -13,12 +13,13 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from teachloop.agents.engines import check_engine_name, get_engine
+from teachloop.agents.engines import ENGINES, check_engine_name, get_engine
 from teachloop.agents.policies import Policy, get_policy, pool_only
 from teachloop.agents.teacher import backend_class
 from teachloop.environments import Environment, ProgrammaticEnvironment, get_environment
 from teachloop.environments.base import checker_of
 from teachloop.errors import ConfigError
+from teachloop.registry import validate_options
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.resolved import resolve_run
 from teachloop.runs.loop.tracking import check_tracker
@@ -59,8 +60,11 @@ def check_run_config(config: RunConfig, models: bool = True) -> Environment:
         for option, value in (("diagnosis", config.diagnosis), ("skills", config.skills)):
             if value in ("llm", "discover"):
                 raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
-    else:
+    else:  # the engine is built with the teacher, once it runs: its options are checked now
         backend_class(config.teacher.backend)
+        engine_class = ENGINES.load(resolved.engine)
+        if isinstance(getattr(engine_class, "Options", None), type):
+            validate_options("engine", resolved.engine, engine_class.Options, dict(resolved.engine_options))
     check_tracker(config.tracking, config.tracking_options)
     check_processes(config.train)
     check_pool_draws(config, env, policy)

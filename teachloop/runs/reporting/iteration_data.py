@@ -109,9 +109,10 @@ def _read_iteration(store: RunStore, i: int) -> IterationData:
     if store.is_done(i, "eval"):
         info = _info(folder) or {}
         data.evaluated = _lines(folder / EvalFiles.ATTEMPTS)
-        data.hit_limit = info.get("hit_limit", EvalFiles.read_summary(folder).hit_limit)
+        if "hit_limit" in info or (folder / EvalFiles.REPORT).is_file():
+            data.hit_limit = info.get("hit_limit", EvalFiles.read_summary(folder).hit_limit)
         data.max_new_tokens = info.get("max_new_tokens")
-    if store.is_done(i, "plan"):
+    if store.is_done(i, "plan") and (store.phase_dir(i, "plan") / PlanFiles.PLAN).is_file():
         data.plan = PlanFiles.read(store.phase_dir(i, "plan"))
     folder = store.phase_dir(i, "data")
     info = _info(folder)

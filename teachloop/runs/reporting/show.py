@@ -24,7 +24,17 @@ from typing import Any
 from teachloop.errors import TeachloopError
 from teachloop.io import atomic_write_text, read_text
 from teachloop.runs.bench.config import load_bench, run_name
-from teachloop.runs.bench.results import LeaderRow, _cells, _ranked, headers
+from teachloop.runs.bench.intrinsic import Predictor
+from teachloop.runs.bench.results import (
+    DATA_HEAD,
+    DATA_NOTE,
+    LeaderRow,
+    _cells,
+    _ranked,
+    data_cells,
+    headers,
+    predictor_cells,
+)
 from teachloop.runs.loop.guard import BENCH_FILE
 from teachloop.runs.loop.store import MARKER, RunStore
 from teachloop.runs.reporting.iteration_data import IterationData, example_skill, load_iterations, teacher_failures
@@ -425,11 +435,12 @@ def bench_page(bench_dir: Path) -> str:
     bench = load_bench(bench_dir / BENCH_FILE)
     found = json.loads(read_text(board, "the bench's leaderboard"))
     rows = [LeaderRow.model_validate(row) for row in found.get("rows", [])]
+    found_predictors = found.get("predictors") or {}
     names, table_rows = headers(bench.baseline_policy), []
     for rank, row in _ranked(rows):
         links = []
         for seed in row.seeds:
-            name = run_name(row.environment, row.policy, seed)
+            name = run_name(row.environment, row.policy, seed, row.teacher_name)
             run_dir = bench_dir / "runs" / name
             if (run_dir / MARKER).is_file():
                 write_run_page(run_dir)
@@ -449,6 +460,18 @@ def bench_page(bench_dir: Path) -> str:
         _table([*names[:3], "runs (their pages)", *names[3:]], table_rows, "leaderboard"),
         "</div>",
     ]
+    for env in bench.environments:
+        env_rows = [row for row in rows if row.environment == env]
+        if any(row.data is not None and row.data.kept for row in env_rows):
+            found = [Predictor.model_validate(p) for p in found_predictors.get(env, [])]
+            body += [
+                f"<h2>{_e(env)}: the data each row wrote</h2>",
+                f'<p class="note">{_e(DATA_NOTE)}</p>',
+                _table(DATA_HEAD, (_row([_e(c) for c in data_cells(row)]) for row in env_rows)),
+            ]
+            if any(p.spearman is not None for p in found):
+                head = ["measure", "predicts the gain (Spearman)", "runs"]
+                body.append(_table(head, (_row([_e(c) for c in predictor_cells(p)]) for p in found)))
     for key, what in (("missing", "not finished"), ("failed", "failed (see errors.log)")):
         if found.get(key):
             body.append(f"<p>{_e(what)}: {_e(', '.join(found[key]))}</p>")
