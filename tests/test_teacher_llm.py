@@ -149,3 +149,16 @@ def test_a_refused_request_is_recorded_and_skipped_not_retried(tmp_path):
     assert client.ledger.failures == 1 and client.ledger.retries == 0
     assert "rejected: 400" in (tmp_path / "teacher_failures.jsonl").read_text()
     assert failure_kinds(tmp_path) == ["rejected"] and client.ledger.unreached == 0
+
+
+def test_identical_requests_in_one_batch_are_sent_once_and_share_the_reply(tmp_path):
+    """Two slots asking the same thing (the same re-answer of a duplicate question) get the one
+    reply the cache keeps, so a resumed run reads back what each slot had."""
+    same = [[{"role": "user", "content": "the same question"}]]
+    with FaultServer() as server:
+        client = teacher(server, tmp_path)
+        replies = client.structured(same * 3 + conversations(2), Answer)
+        assert server.total() == 3 and replies[0] == replies[1] == replies[2]
+        assert client.ledger.calls == 3 and client.ledger.cache_hits == 2
+        again = teacher(server, tmp_path).structured(same * 3 + conversations(2), Answer)
+        assert again == replies and server.total() == 3  # all from the cache

@@ -254,6 +254,9 @@ class LLMEngine(BaseEngine):
                     "meta": {"strategy": strategy} if strategy != "new_question" else {},
                 }
             )
+            if strategy == "rephrase" and seed is not None and normalize(example.prompt) == normalize(seed.prompt):
+                result.rejected.append(Rejected(example=example, reason="duplicate: not reworded (the pool question)"))
+                continue
             candidates.append(_Candidate(example=example, request=req, form=forms[ri]))
 
         verified = self._verify(candidates, env, result)

@@ -333,6 +333,22 @@ class TeacherLLM:
                     last_raw[i] = hit["text"]
             if progress is not None and len(misses) < len(pending):
                 progress.update(len(pending) - len(misses))
+            # identical requests (same key) are sent once and share the reply: two sent separately
+            # could differ (batched sampling is not bitwise stable) while the cache keeps one of
+            # them, and a resumed run would then read back what one of the slots never had
+            twins: dict[int, list[int]] = {}
+            first: dict[str, int] = {}
+            for i in misses:
+                if keys[i] in first:
+                    twins[first[keys[i]]].append(i)
+                else:
+                    first[keys[i]] = i
+                    twins[i] = []
+            if len(first) < len(misses):
+                self.ledger.cache_hits += len(misses) - len(first)
+                if progress is not None:
+                    progress.update(len(misses) - len(first))
+                misses = list(first.values())
             spent = self._over_budget() if misses else None
             if spent is not None:
                 for i in misses:
@@ -359,6 +375,9 @@ class TeacherLLM:
                             self._record_failure(purpose, conversations[i], None, last_error[i])
                     self._save_ledger()
                     raise self._stop_error()
+            for i, others in twins.items():
+                for j in others:
+                    last_raw[j], last_error[j] = last_raw[i], last_error[i]
             still: list[int] = []
             for i in pending:
                 if last_raw[i] is None:
