@@ -313,7 +313,9 @@ class LLMEngine(BaseEngine):
         checker = checker_of(env)
         assert checker is not None
         kept: list[Example | None] = [c.example if checker(c.example) else None for c in candidates]
-        retry = [i for i, ex in enumerate(kept) if ex is None]
+        # a rewording keeps its pool item's answer: one the checker refuses changed the question
+        reworded = {i for i, c in enumerate(candidates) if c.example.meta.get("strategy") == "rephrase"}
+        retry = [i for i, ex in enumerate(kept) if ex is None and i not in reworded]
         answers = self._answers([candidates[i] for i in retry], env, self.options.answer_samples)
         for i, tried in zip(retry, answers, strict=True):
             for answer, _ in Counter(tried).most_common():
@@ -321,8 +323,11 @@ class LLMEngine(BaseEngine):
                 if checker(fixed):
                     kept[i] = fixed
                     break
-        for c, ex in zip(candidates, kept, strict=True):
-            if ex is None:
+        for i, (c, ex) in enumerate(zip(candidates, kept, strict=True)):
+            if ex is None and i in reworded:
+                reason = "verification: the rewording changed the answer (the checker refuses the pool item's)"
+                result.rejected.append(Rejected(example=c.example, reason=reason))
+            elif ex is None:
                 reason = "verification: the environment's checker disagrees"
                 reason += " with the written answer and its re-answers" if self.options.answer_samples else ""
                 result.rejected.append(Rejected(example=c.example, reason=reason))
@@ -386,4 +391,4 @@ def _description(env: Environment, skill: str | None) -> str:
 def _with_answer(env: Environment, example: Example, answer: str) -> Example:
     """The example with another answer, in the environment's format, lineage kept."""
     fresh = to_example(env, example.prompt, answer, list(example.skills))
-    return fresh.model_copy(update={"source": example.source, "lineage": example.lineage})
+    return fresh.model_copy(update={"source": example.source, "lineage": example.lineage, "meta": example.meta})
