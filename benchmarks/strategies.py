@@ -1,6 +1,6 @@
 """Which data-generation strategy wins, by teacher budget and seed-set size.
 
-    python benchmarks/strategies.py [--quick] [--seeds 0 1] [--pools 4 40] [--budgets 24 120]
+    python benchmarks/strategies.py [--quick] [--seeds 0 1] [--pools 4 40] [--budgets 16 64]
 
 The three strategies of "Balancing Cost and Effectiveness of Synthetic Data Generation
 Strategies" as the llm engine's `strategy` option, one real teacher for all
@@ -10,8 +10,9 @@ seed-pool questions anew. Every item is verified by skillworld's checker (one re
 de-duplicated and decontaminated. The grid: seed-set size (skillworld's `pool_per_skill`,
 8 skills) x budget (new examples asked per iteration) x strategy, stat-syn on the embedded
 student, one iteration. Prints per cell the yield, teacher calls and tokens, the weak-skill
-gain (points, mean over seeds) and the gain per 1000 teacher tokens, then the winner of each
-(seed set, budget) by gain. Every run is a run folder under --out; a rerun reuses them.
+gain (points, mean over seeds, with the bench's 95 % interval over seeds and eval items), the
+paired difference against new_question with its verdict, and the gain per 1000 teacher
+tokens, then the winner of each (seed set, budget) by gain. Every run is a run folder under --out; a rerun reuses them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--pools", type=int, nargs="+", default=[4, 40], help="seed-pool items per skill")
-    parser.add_argument("--budgets", type=int, nargs="+", default=[24, 120], help="new examples per iteration")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[16, 64], help="new examples per iteration")
     parser.add_argument("--quick", action="store_true", help="one pool size and budget: a smoke run")
     parser.add_argument("--out", type=Path, default=Path("bench-runs/strategies"))
     args = parser.parse_args()
@@ -46,6 +47,9 @@ def main() -> None:
         args.pools, args.budgets, args.seeds = args.pools[:1], args.budgets[:1], args.seeds[:1]
 
     from real_teacher import MIN_YIELD, run_one
+
+    from teachloop.runs.bench.stats import RunItems, interval, paired_difference
+    from teachloop.runs.reporting.report import load_metrics, weak_skills
 
     from teachloop.agents.teacher import TeacherConfig
     from teachloop.agents.teacher.backends.vllm_local import VLLMBackend
@@ -75,6 +79,9 @@ def main() -> None:
                     )  # fmt: skip
                     result = run_one(config, backends)
                     result["calls"] = calls(args.out / name)
+                    if "stopped" not in result:
+                        records = load_metrics(args.out / name)
+                        result["items"] = (seed, RunItems.load(args.out / name, weak_skills(records)))
                     cells.setdefault((pool, budget, strategy), []).append(result)
                     shown = result.get("stopped") or (
                         f"gain {result['gain']:+.1f}, yield {result['yield']:.0%}, {result['calls']} calls, "
@@ -85,8 +92,8 @@ def main() -> None:
     print()
     print(f"stat-syn, embedded student, 1 iteration, seeds {args.seeds}; teacher {QWEN} (in-process vLLM)")
     print("| seed items (per skill) | budget | budget / seed items | strategy | yield | teacher calls | "
-          "teacher tokens | weak-skill gain | gain / 1k tokens |")  # fmt: skip
-    print("|" + "---|" * 9)
+          "teacher tokens | weak-skill gain | vs new_question | gain / 1k tokens |")  # fmt: skip
+    print("|" + "---|" * 10)
     winners = []
     for pool in args.pools:
         for budget in args.budgets:
@@ -94,15 +101,22 @@ def main() -> None:
             for strategy in STRATEGIES:
                 done = [r for r in cells[(pool, budget, strategy)] if "stopped" not in r]
                 if not done:
-                    print(f"| {8 * pool} ({pool}) | {budget} | {budget / (8 * pool):.2f} | {strategy} | stopped | | | | |")
+                    print(f"| {8 * pool} ({pool}) | {budget} | {budget / (8 * pool):.2f} | {strategy} | stopped | | | | | |")
                     continue
                 gain = statistics.mean(r["gain"] for r in done)
                 tokens = statistics.mean(r["tokens"] for r in done)
                 yields = statistics.mean(r["yield"] or 0 for r in done)
                 per_k = gain / (tokens / 1000) if tokens else float("nan")
+                key = (f"pool{pool}", f"b{budget}", strategy)
+                runs = dict(r["items"] for r in done)
+                found = interval(list(runs.values()), "weak_gain", *key)
+                shown = f"{found.estimate * 100:+.1f} [{found.lo * 100:+.1f}, {found.hi * 100:+.1f}]"
+                base = dict(r["items"] for r in cells[(pool, budget, "new_question")] if "items" in r)
+                diff = paired_difference(runs, base, "weak_gain", "new_question", *key) if strategy != STRATEGIES[0] else None
+                versus = "(baseline)" if strategy == STRATEGIES[0] else "–" if diff is None else diff.show(scale=100)
                 print(
                     f"| {8 * pool} ({pool}) | {budget} | {budget / (8 * pool):.2f} | {strategy} | {yields:.0%} | "
-                    f"{statistics.mean(r['calls'] for r in done):.0f} | {tokens:.0f} | {gain:+.1f} | {per_k:+.2f} |"
+                    f"{statistics.mean(r['calls'] for r in done):.0f} | {tokens:.0f} | {shown} | {versus} | {per_k:+.2f} |"
                 )
                 if best is None or gain > best[1]:
                     best = (strategy, gain)
