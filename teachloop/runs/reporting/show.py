@@ -463,15 +463,15 @@ def bench_page(bench_dir: Path) -> str:
     for env in bench.environments:
         env_rows = [row for row in rows if row.environment == env]
         if any(row.data is not None and row.data.kept for row in env_rows):
-            found = [Predictor.model_validate(p) for p in found_predictors.get(env, [])]
+            predicted = [Predictor.model_validate(p) for p in found_predictors.get(env, [])]
             body += [
                 f"<h2>{_e(env)}: the data each row wrote</h2>",
                 f'<p class="note">{_e(DATA_NOTE)}</p>',
                 _table(DATA_HEAD, (_row([_e(c) for c in data_cells(row)]) for row in env_rows)),
             ]
-            if any(p.spearman is not None for p in found):
+            if any(p.spearman is not None for p in predicted):
                 head = ["measure", "predicts the gain (Spearman)", "runs"]
-                body.append(_table(head, (_row([_e(c) for c in predictor_cells(p)]) for p in found)))
+                body.append(_table(head, (_row([_e(c) for c in predictor_cells(p)]) for p in predicted)))
     for key, what in (("missing", "not finished"), ("failed", "failed (see errors.log)")):
         if found.get(key):
             body.append(f"<p>{_e(what)}: {_e(', '.join(found[key]))}</p>")
