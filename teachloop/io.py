@@ -178,3 +178,9 @@ def read_yaml_mapping(path: str | Path, kind: str) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ConfigError(f"{kind} {path} must hold a mapping of options")
     return loaded
+
+
+def cache_root() -> Path:
+    """teachloop's model cache: $TEACHLOOP_CACHE, else $XDG_CACHE_HOME/teachloop or ~/.cache/teachloop."""
+    base = os.environ.get("TEACHLOOP_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "teachloop"
+    return Path(base)

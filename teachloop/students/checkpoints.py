@@ -15,15 +15,12 @@ import shutil
 from pathlib import Path
 
 from teachloop.errors import TeachloopError
-from teachloop.io import file_digest, follow_umask, make_temp_dir, read_text
+from teachloop.io import cache_root, file_digest, follow_umask, make_temp_dir, read_text
 
 EMBEDDED = "embedded"
 EMBEDDED_BASE = Path(__file__).parent / "assets" / "skillworld-base"
 
 
-def cache_root() -> Path:
-    base = os.environ.get("TEACHLOOP_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "teachloop"
-    return Path(base)
 
 
 def is_hub_id(spec: str) -> bool:

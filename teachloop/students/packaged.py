@@ -22,8 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from teachloop.errors import TeachloopError
-from teachloop.io import atomic_write_text, make_temp_dir
-from teachloop.students.checkpoints import cache_root
+from teachloop.io import atomic_write_text, cache_root, make_temp_dir
 
 
 class PackagedModel(BaseModel):
