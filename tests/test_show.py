@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import teachloop
 
-from teachloop.runs.reporting.iteration_data import example_skill, load_iterations
+from teachloop.runs.reporting.iteration_data import example_skill, load_run_data
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 IN_CI = os.environ.get("CI", "").lower() == "true"  # .ci/run installs chromium: there it may not skip
@@ -49,7 +49,7 @@ def test_the_page_is_one_offline_file_with_the_accuracy_table_and_the_data(shown
     records = [json.loads(line) for line in (shown / "metrics.jsonl").read_text().splitlines()]
     assert f"{records[-1]['accuracy']:.3f}" in html  # the final accuracy, in the table
     assert html.count("<svg") >= 2  # learning curves and the heat map
-    for data in load_iterations(shown):
+    for data in load_run_data(shown).iterations:
         assert f'id="iter-{data.iteration}"' in html
         if data.plan is not None and data.plan.rationale.strip():
             assert data.plan.rationale.split()[0] in html
@@ -58,7 +58,7 @@ def test_the_page_is_one_offline_file_with_the_accuracy_table_and_the_data(shown
 
 
 def test_a_browser_shows_the_tables_and_a_chosen_example_and_filters_by_skill(shown: Path, tmp_path: Path) -> None:
-    first = load_iterations(shown)[0]
+    first = load_run_data(shown).iterations[0]
     assert first.examples, "the small run's first data phase kept examples"
     chosen = first.examples[len(first.examples) // 2]
     skill = example_skill(chosen)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from teachloop.runs.reporting.iteration_data import load_iterations
+from teachloop.runs.reporting.iteration_data import load_run_data
 from teachloop.types import Example
 
 NEAR_DUPLICATE = 0.8
@@ -67,10 +67,11 @@ class DataMeasures(BaseModel):
             asked=statistics.fmean(r.asked for r in runs),
             kept=statistics.fmean(r.kept for r in runs),
             rejected={r: statistics.fmean(run.rejected.get(r, 0) for run in runs) for r in reasons},
-            **{name: avg(getattr(r, name) for r in runs) for name in PREDICTORS if name != "yield_ratio"},
+            **{name: avg(getattr(r, name) for r in runs) for name in cls.model_fields if name not in COUNTED},
         )
 
 
+COUNTED = ("asked", "kept", "rejected")  # DataMeasures' counts; the other fields are optional measures
 # the measures set against the gain (DataMeasures attributes, yield_ratio a property)
 PREDICTORS = (
     "yield_ratio", "prompt_words", "answer_words", "distinct_1", "distinct_2", "near_duplicates", "novelty_pool",
@@ -146,7 +147,7 @@ def measure_run(
     """The new examples of every data phase of a run (pool draws left out), measured."""
     examples: list[Example] = []
     asked, rejected = 0, Counter[str]()
-    for data in load_iterations(run_dir):
+    for data in load_run_data(run_dir).iterations:
         examples += [e for e in data.examples or [] if e.source == "generated"]
         if data.data_yield is not None:
             asked += data.data_yield.asked

@@ -576,6 +576,18 @@ def final_node_accuracy(results: BenchResults, row: LeaderRow, node: str) -> flo
     return statistics.fmean(measured) if measured else None
 
 
+def _group_cell(results: BenchResults, row: LeaderRow, group: str, layout: SkillLayout) -> str:
+    """A group's final accuracy with its interval from the item scores; a bare mean of the
+    recorded node accuracy where the runs kept no item scores; '–' where nothing measured it."""
+    runs = list(results.items.get(row.key, {}).values())
+    members = {group} | {node for node, top in layout.top.items() if top == group}
+    found = group_final_accuracy(runs, members, *_rng_key(row.key)) if runs else None
+    if found is not None:
+        return f"{found.estimate:.3f} [{found.lo:.3f}, {found.hi:.3f}]"
+    value = final_node_accuracy(results, row, group)
+    return "–" if value is None else f"{value:.3f}"
+
+
 def markdown_group_table(results: BenchResults, env: str) -> list[str]:
     """Final accuracy per top-level skill group and policy (mean over seeds); nothing for a
     tree without groups."""
@@ -595,19 +607,7 @@ def markdown_group_table(results: BenchResults, env: str) -> list[str]:
         "|" + "---|" * len(head),
     ]
     for row in results.env_rows(env):
-        runs = list(results.items.get(row.key, {}).values())
-        cells = []
-        for group in groups:
-            members = {group} | {node for node, top in layout.top.items() if top == group}
-            found = group_final_accuracy(runs, members, *_rng_key(row.key)) if runs else None
-            value = final_node_accuracy(results, row, group) if found is None else None
-            cells.append(
-                f"{found.estimate:.3f} [{found.lo:.3f}, {found.hi:.3f}]"
-                if found
-                else "–"
-                if value is None
-                else f"{value:.3f}"
-            )
+        cells = [_group_cell(results, row, group, layout) for group in groups]
         lines.append("| " + " | ".join([row.label, *cells]) + " |")
     return [*lines, ""]
 

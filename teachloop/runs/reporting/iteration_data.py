@@ -79,6 +79,41 @@ class IterationData:
             groups.setdefault(example_skill(example), []).append(example)
         return groups
 
+    def facts(self) -> list[str]:
+        """The iteration's data in plain sentences, report.md's and `teachloop show`'s list:
+        limit hits of its evaluation, the plan, yield, rejections by reason, shortfall, the
+        stop, train loss, teacher failures. The rationale and the per-skill lines are apart."""
+        facts = []
+        if self.evaluated:
+            limit = f"the {self.max_new_tokens}-token limit" if self.max_new_tokens else "the token limit"
+            facts.append(f"eval: {self.hit_limit or 0} of {self.evaluated} replies hit {limit}")
+        if self.plan is not None:
+            pool = f"; {self.plan.pool_samples} pool draws" if self.plan.pool_samples else ""
+            facts.append(f"plan ({self.plan.policy}): {self.plan.total_requested} new examples asked{pool}")
+        if self.examples is not None:
+            rejected = {reason: len(items) for reason, items in self.rejections().items()}
+            facts.append(f"yield: {self._yield()}")
+            facts.append(f"rejected ({len(self.rejected)}) by reason: {_counts(rejected)}")
+            facts.append(f"shortfall (slots nothing was made for): {_counts(self.shortfall)}")
+            if self.candidates is not None:
+                facts.append(f"candidates the policy chose from: {self.candidates}")
+            if self.stopped:
+                facts.append(f"stopped the run: {' '.join(self.stopped.split())}")
+        if self.train is not None:
+            loss = ", ".join(f"{name} {value:.4f}" for name, value in self.train_loss.items()) or "not recorded"
+            facts.append(f"train: on {self.train.get('examples', 0)} examples, loss {loss}")
+        if self.teacher_failures:
+            purposes = dict(Counter(str(f.get("purpose", "?")) for f in self.teacher_failures).most_common())
+            facts.append(f"teacher failures: {len(self.teacher_failures)} ({_counts(purposes)})")
+        return facts
+
+    def _yield(self) -> str:
+        """'kept 30 of 40 asked (75%)'; what the data phase kept where nothing was asked."""
+        found = self.data_yield
+        if found is None or not found.asked:
+            return f"kept {len(self.examples or [])} (no new examples asked)"
+        return f"kept {found.accepted} of {found.asked} asked ({found.accepted / found.asked:.0%})"
+
     def skill_lines(self) -> list[SkillLine]:
         """Per skill: asked by the plan, kept, rejected and never made; skills the plan did not
         ask for (pool draws, a selecting policy's picks) follow with asked 0."""
@@ -89,6 +124,10 @@ class IterationData:
         return [
             SkillLine(s, asked.get(s, 0), kept.get(s, 0), rejected.get(s, 0), self.shortfall.get(s, 0)) for s in skills
         ]
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
 
 
 def _info(folder: Path) -> dict[str, Any] | None:
@@ -162,7 +201,16 @@ def teacher_failures(store: RunStore) -> dict[int | None, list[dict[str, Any]]]:
     return found
 
 
-def load_iterations(run_dir: Path) -> list[IterationData]:
+@dataclass
+class RunData:
+    """A run's data per iteration, and the teacher failures no iteration can claim (run-level
+    phases, or records a redone phase logged twice)."""
+
+    iterations: list[IterationData]
+    unplaced_failures: list[dict[str, Any]]
+
+
+def load_run_data(run_dir: Path) -> RunData:
     """Every iteration the run has a folder for, in order."""
     store = RunStore(run_dir)
     failures = teacher_failures(store)
@@ -173,4 +221,4 @@ def load_iterations(run_dir: Path) -> list[IterationData]:
         data.teacher_failures = failures.get(i, [])
         found.append(data)
         i += 1
-    return found
+    return RunData(found, failures.get(None, []))

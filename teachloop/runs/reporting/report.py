@@ -11,7 +11,6 @@ written in brackets ("[text]") everywhere.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from rich.text import Text
 from teachloop.faults import kill_point
 from teachloop.io import atomic_write_text
 from teachloop.runs.loop.store import RunStore
-from teachloop.runs.reporting.iteration_data import IterationData, load_iterations
+from teachloop.runs.reporting.iteration_data import IterationData, load_run_data
 from teachloop.runs.reporting.metrics import MetricsRecord, compute_metrics, load_tree
 from teachloop.skills.tree import SkillTree
 from teachloop.types import UNLABELLED
@@ -433,7 +432,7 @@ def write_report(run_dir: Path) -> Path:
         ]
     if png:
         lines += [f"![learning curves]({png.name})", ""]
-    lines += markdown_data_section(load_iterations(store.root))
+    lines += markdown_data_section(load_run_data(store.root).iterations)
     if records:
         total = sum(sum(r.phase_seconds.values()) for r in records)
         overhead = sum(r.overhead_seconds for r in records)
@@ -461,48 +460,13 @@ def _legend(records: Sequence[MetricsRecord], layout: SkillLayout) -> list[str]:
 
 
 # -- the data section ------------------------------------------------------------------------------
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
-
-
-def _yield(data: IterationData) -> str:
-    """'kept 30 of 40 asked (75%)'; what the data phase kept where nothing was asked."""
-    found = data.data_yield
-    if found is None or not found.asked:
-        return f"kept {len(data.examples or [])} (no new examples asked)"
-    return f"kept {found.accepted} of {found.asked} asked ({found.accepted / found.asked:.0%})"
-
-
 def markdown_iteration(data: IterationData) -> list[str]:
     """One iteration's data: limit hits of its evaluation, the plan per skill, yield,
     rejections by reason, shortfall, train loss, teacher failures."""
     lines = [f"### Iteration {data.iteration}", ""]
-    if data.evaluated:
-        limit = f"the {data.max_new_tokens}-token limit" if data.max_new_tokens else "the token limit"
-        lines += [f"- eval: {data.hit_limit or 0} of {data.evaluated} replies hit {limit}"]
-    if data.plan is not None:
-        plan = data.plan
-        pool = f"; {plan.pool_samples} pool draws" if plan.pool_samples else ""
-        lines += [f"- plan (`{plan.policy}`): {plan.total_requested} new examples asked{pool}"]
-        if plan.rationale.strip():
-            lines += [f"- rationale: {' '.join(plan.rationale.split())}"]
-    if data.examples is not None:
-        rejected = {reason: len(items) for reason, items in data.rejections().items()}
-        lines += [
-            f"- yield: {_yield(data)}",
-            f"- rejected ({len(data.rejected)}) by reason: {_counts(rejected)}",
-            f"- shortfall (slots nothing was made for): {_counts(data.shortfall)}",
-        ]
-        if data.candidates is not None:
-            lines += [f"- candidates the policy chose from: {data.candidates}"]
-        if data.stopped:
-            lines += [f"- stopped the run: {' '.join(data.stopped.split())}"]
-    if data.train is not None:
-        loss = ", ".join(f"{name} {value:.4f}" for name, value in data.train_loss.items()) or "not recorded"
-        lines += [f"- train: on {data.train.get('examples', 0)} examples, loss {loss}"]
-    if data.teacher_failures:
-        purposes = dict(Counter(str(f.get("purpose", "?")) for f in data.teacher_failures).most_common())
-        lines += [f"- teacher failures: {len(data.teacher_failures)} ({_counts(purposes)})"]
+    lines += [f"- {fact}" for fact in data.facts()]
+    if data.plan is not None and data.plan.rationale.strip():
+        lines += [f"- rationale: {' '.join(data.plan.rationale.split())}"]
     skills = data.skill_lines()
     if skills:
         head = ["skill", "asked", "kept", "rejected", "shortfall"]

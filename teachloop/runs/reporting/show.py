@@ -37,7 +37,7 @@ from teachloop.runs.bench.results import (
 )
 from teachloop.runs.loop.guard import BENCH_FILE
 from teachloop.runs.loop.store import MARKER, RunStore
-from teachloop.runs.reporting.iteration_data import IterationData, example_skill, load_iterations, teacher_failures
+from teachloop.runs.reporting.iteration_data import IterationData, example_skill, load_run_data
 from teachloop.runs.reporting.metrics import MetricsRecord
 from teachloop.runs.reporting.report import SkillLayout, curve_lines, load_metrics, node_value, run_tree, skill_layout
 from teachloop.skills.tree import SkillTree
@@ -330,30 +330,12 @@ def failures_html(failures: Sequence[dict[str, Any]]) -> str:
 
 
 def iteration_html(data: IterationData, tree: SkillTree | None, policy: str) -> str:
-    facts = []
-    if data.evaluated:
-        facts.append(
-            f"eval: {data.hit_limit or 0} of {data.evaluated} replies hit the {data.max_new_tokens}-token limit"
-        )
-    if data.examples is not None:
-        found = data.data_yield
-        if found is not None and found.asked:
-            facts.append(f"yield: kept {found.accepted} of {found.asked} asked ({found.accepted / found.asked:.0%})")
-        facts.append(f"kept {len(data.examples)}, rejected {len(data.rejected)}")
-        facts.append("shortfall: " + (", ".join(f"{s} {n}" for s, n in data.shortfall.items()) or "none"))
-    if data.train is not None:
-        loss = ", ".join(f"{k} {v:.4f}" for k, v in data.train_loss.items()) or "not recorded"
-        facts.append(f"trained on {data.train.get('examples', 0)} examples, loss {loss}")
     parts = [f'<section class="iteration" id="iter-{data.iteration}"><h2>Iteration {data.iteration}</h2>']
-    parts.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in facts) + "</ul>")
-    if data.stopped:
-        parts.append(f"<p><b>stopped the run:</b> {_e(data.stopped)}</p>")
+    parts.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in data.facts()) + "</ul>")
     if data.plan is not None:
         parts.append(
             f"<h3>Plan ({_e(data.plan.policy or policy)})</h3><p>{_e(data.plan.rationale or '(no rationale)')}</p>"
         )
-        if data.plan.pool_samples:
-            parts.append(f"<p>{data.plan.pool_samples} examples drawn from the pool</p>")
         rows = [
             _row(
                 [_e(s.skill), _num(s.asked), _num(s.kept), _num(s.rejected), _num(s.shortfall)],
@@ -387,7 +369,8 @@ def run_page(run_dir: Path) -> str:
     store = RunStore.open(run_dir)
     config = store.config()
     records, tree = load_metrics(run_dir), run_tree(run_dir)
-    iterations = load_iterations(run_dir)
+    run_data = load_run_data(run_dir)
+    iterations = run_data.iterations
     layout = skill_layout(records, tree)
     status = "finished" if store.is_finished() else "unfinished (resume with `teachloop resume`)"
     bench = store.root.parent.parent
@@ -415,7 +398,7 @@ def run_page(run_dir: Path) -> str:
     else:
         body.append("<p>(no evaluation yet)</p>")
     body += [iteration_html(data, tree, config.policy) for data in iterations]
-    unplaced = teacher_failures(store).get(None, [])
+    unplaced = run_data.unplaced_failures
     if unplaced:
         body.append(f"<h2>Teacher failures not tied to an iteration ({len(unplaced)})</h2>{failures_html(unplaced)}")
     return _page(f"teachloop run {store.root.name}", body)
