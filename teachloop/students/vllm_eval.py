@@ -12,6 +12,7 @@ from typing import Any
 from teachloop.errors import TeachloopError
 from teachloop.inference import engine_logs
 from teachloop.inference.chat import load_tokenizer, model_stop_token_ids
+from teachloop.inference.child_processes import die_with_this_process
 from teachloop.inference.vllm_options import cpu_engine_options, engine_failure, on_gpu, oom_kills, vllm_available
 from teachloop.students.base import Reply
 
@@ -34,9 +35,10 @@ class VLLMStudentGenerator:
             self.stop_token_ids = model_stop_token_ids(base, load_tokenizer(base))
             oom_before = oom_kills()
             try:
-                self.llm = LLM(
-                    model=base, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, **(defaults | options)
-                )
+                with die_with_this_process():
+                    self.llm = LLM(
+                        model=base, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, **(defaults | options)
+                    )
             except Exception as exc:  # noqa: BLE001  (vLLM raises ValueError, RuntimeError, ... on start-up)
                 raise TeachloopError(
                     engine_failure(

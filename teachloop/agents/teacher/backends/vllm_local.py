@@ -16,6 +16,7 @@ from pydantic import Field
 from teachloop.agents.teacher.backends.base import Backend, BackendOptions, CallEvents, Completion, Job, RequestRejected
 from teachloop.errors import TeachloopError
 from teachloop.inference import engine_logs
+from teachloop.inference.child_processes import die_with_this_process
 from teachloop.inference.vllm_options import (
     DEFAULT_MAX_MODEL_LEN,
     cpu_engine_options,
@@ -82,7 +83,8 @@ class VLLMBackend(Backend):
         self._oom_before = oom_kills()
         self._died: EngineDied | None = None
         try:
-            self.llm = LLM(model=model, seed=self.teacher.seed, **options)
+            with die_with_this_process():
+                self.llm = LLM(model=model, seed=self.teacher.seed, **options)
         except Exception as exc:  # noqa: BLE001  (vLLM raises ValueError, RuntimeError, ... on start-up)
             raise TeachloopError(
                 engine_failure(f"{self.what}, starting,", exc, self._oom_before, options=OPTIONS, log=log)
