@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 
 from teachloop.agents.teacher import TeacherConfig, TeacherLLM
 from teachloop.environments.skillworld import SkillWorld
-from teachloop.inference.child_processes import descendants, start_time
 from teachloop.runs.loop.store import RunStore
 from teachloop.runs.reporting.report import load_metrics
 from teachloop.skills.discovery import discover
@@ -215,38 +214,3 @@ def test_a_stop_signal_to_teachloop_serve_stops_the_vllm_server_too(stop, tiny_t
         if serve.poll() is None:
             serve.kill()
 
-
-def test_a_killed_run_takes_its_in_process_vllm_engine_with_it(tiny_teacher, tmp_path):
-    """SIGKILL to teachloop alone runs no exit handler: the engine process vLLM started (and
-    its worker) used to idle on for ever, busy, holding the model and its KV cache."""
-    require_vllm()
-    args = [
-        "teachloop", "run", "--out", str(tmp_path), "--name", "killed", "--teacher", f"vllm:{tiny_teacher}",
-        "--iterations", "1", "--budget", "4", "--epochs", "1",
-    ]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    engine: list[int] = []
-    try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:  # blocks until the teacher's engine is up (or the run ends)
-            seen.append(line)
-            if "teacher ready" in line:
-                break
-        else:
-            pytest.fail("the run ended before its teacher was ready: " + "".join(seen)[-2000:])
-        engine = descendants(proc.pid)
-        assert engine, "in-process vLLM started no engine process"
-        proc.kill()  # teachloop alone, not its process group
-        proc.wait(timeout=30)
-        deadline = time.time() + 60
-        while any(start_time(pid) for pid in engine) and time.time() < deadline:
-            time.sleep(0.5)
-        left = [Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:60] for pid in engine if start_time(pid)]
-        assert not left, f"vLLM's engine outlived the killed run: {left}"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        for pid in engine:
-            if start_time(pid):
-                os.kill(pid, signal.SIGKILL)
