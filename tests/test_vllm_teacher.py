@@ -213,4 +213,3 @@ def test_a_stop_signal_to_teachloop_serve_stops_the_vllm_server_too(stop, tiny_t
     finally:
         if serve.poll() is None:
             serve.kill()
-

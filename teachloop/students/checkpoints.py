@@ -21,8 +21,6 @@ EMBEDDED = "embedded"
 EMBEDDED_BASE = Path(__file__).parent / "assets" / "skillworld-base"
 
 
-
-
 def is_hub_id(spec: str) -> bool:
     """`org/name` (one slash, not a path that exists or starts like one)."""
     return spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and not Path(spec).exists()
@@ -59,7 +57,9 @@ def resolve_checkpoint(spec: str) -> str:
                 raise TeachloopError(f"model folder {path}: {config.name} is not valid JSON ({exc})") from None
         return str(path)
     if path.exists():
-        raise TeachloopError(f"model {spec!r} is a file but not a .gguf checkpoint; give a model folder or a .gguf file")
+        raise TeachloopError(
+            f"model {spec!r} is a file but not a .gguf checkpoint; give a model folder or a .gguf file"
+        )
     if is_hub_id(spec):
         return spec
     raise TeachloopError(
