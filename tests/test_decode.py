@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from teachloop.students.hf.decode import greedy_decode
+from teachloop.students.hf.decode import greedy_decode, prefill_by_row, shared_prefix_length
 from teachloop.students.hf.student import TransformersStudent
 
 PROMPTS = [
@@ -70,6 +70,10 @@ def test_greedy_decode_writes_the_tokens_generate_writes_on_real_gqa_models(mode
     new, finished = decoded(student, PROMPTS, 48)
     assert new == reference(student, PROMPTS, 48)
     assert any(len(row) < 48 for row in new) and any(len(row) == 48 for row in new)  # some left the batch early
+    enc = student.tokenizer([student.render(p) for p in PROMPTS], return_tensors="pt", padding=True)
+    assert prefill_by_row(student.model, enc["attention_mask"])  # the prompts were read row by row, padding left out
+    rows = [ids[mask.bool()] for ids, mask in zip(enc["input_ids"], enc["attention_mask"], strict=True)]
+    assert shared_prefix_length(rows) > 5  # ... and the chat template's system turn read once
     assert finished == sorted(finished) and finished[-1] == len(PROMPTS)  # progress per answer, never back
     assert student.model.config._attn_implementation == "sdpa"  # restored for training
 
@@ -101,3 +105,28 @@ def test_the_embedded_student_answers_as_generate_does(tmp_path):
     prompts = ["add 2 3", "reverse abc", "upper hello world", "x"]
     new, _ = decoded(student, prompts, 12)
     assert new == reference(student, prompts, 12)
+
+
+def test_prompts_without_a_shared_prefix_and_of_equal_length_read_row_by_row_as_generate_reads_them(smollm2):
+    """No chat template: the rows share no leading token (nothing to read once); two rows of
+    the same length (no padding in front of them)."""
+    student = TransformersStudent.load(smollm2)
+    student.render = lambda prompt: prompt
+    prompts = [
+        "The capital of France is a city that many people visit every year, and it is called",
+        "Water boils at one hundred degrees Celsius at sea level, but on a high mountain it boils at",
+        "My favourite colour is blue because it reminds me of the sea and the sky, and",
+        "Cats like to sleep in the sun for most of the day, and at night they like to",
+    ]
+    enc = student.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    rows = [ids[mask.bool()] for ids, mask in zip(enc["input_ids"], enc["attention_mask"], strict=True)]
+    assert shared_prefix_length(rows) == 0 and prefill_by_row(student.model, enc["attention_mask"])
+    new, _ = decoded(student, prompts, 20)
+    assert new == reference(student, prompts, 20)
+
+
+def test_shared_prefix_leaves_every_row_a_token_of_its_own():
+    same = torch.tensor([1, 2, 3])
+    assert shared_prefix_length([same, same.clone()]) == 2
+    assert shared_prefix_length([torch.tensor([1, 2, 3, 4]), torch.tensor([1, 2, 9])]) == 2
+    assert shared_prefix_length([torch.tensor([5]), torch.tensor([5, 6])]) == 0
