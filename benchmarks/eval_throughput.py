@@ -43,9 +43,7 @@ def main() -> None:
     parser.add_argument("--model", default="tiny", help="tiny | smollm2 | a model folder or .gguf file")
     parser.add_argument("--adapter", help="a trained LoRA adapter folder for --model (default: a random one)")
     parser.add_argument("--long", action="store_true", help="long answers on a real model: decode.py vs generate")
-    parser.add_argument(
-        "--cases", default="54x256,16x256,16x512", help="--long: PROMPTSxTOKENS,... (each one batch)"
-    )
+    parser.add_argument("--cases", default="54x256,16x256,16x512", help="--long: PROMPTSxTOKENS,... (each one batch)")
     parser.add_argument("--vllm", action="store_true", help="--long: also time an in-process vLLM engine")
     args = parser.parse_args()
     if args.long:
