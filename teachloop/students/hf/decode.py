@@ -49,7 +49,7 @@ def _sdpa_gqa(
     is_causal: bool | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
-    if query.shape[2] == 1 and query.device.type == "cpu" and not dropout:
+    if query.shape[2] == 1 and query.device.type == "cpu" and query.dtype == torch.float32 and not dropout:
         return _one_query_attention(query, key, value, attention_mask, scaling), None
     causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
     out = torch.nn.functional.scaled_dot_product_attention(
