@@ -20,11 +20,21 @@ PROMPTS = [
 ]
 
 
-def reference(student: TransformersStudent, prompts, max_new_tokens: int, stop=()) -> list[list[int]]:
-    """What `generate` writes, cut after each row's first stop token (it pads after)."""
-    enc = student.tokenizer(
+def encode(student: TransformersStudent, prompts):
+    """The batch both decoders read: rendered, left-padded, no special tokens added."""
+    return student.tokenizer(
         [student.render(p) for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False
     )
+
+
+def real_tokens(enc) -> list[torch.Tensor]:
+    """Each row's prompt without its padding."""
+    return [ids[mask.bool()] for ids, mask in zip(enc["input_ids"], enc["attention_mask"], strict=True)]
+
+
+def reference(student: TransformersStudent, prompts, max_new_tokens: int, stop=()) -> list[list[int]]:
+    """What `generate` writes, cut after each row's first stop token (it pads after)."""
+    enc = encode(student, prompts)
     with torch.inference_mode():
         out = student.model.generate(
             **enc,
@@ -42,9 +52,7 @@ def reference(student: TransformersStudent, prompts, max_new_tokens: int, stop=(
 
 
 def decoded(student: TransformersStudent, prompts, max_new_tokens: int, stop=()) -> tuple[list[list[int]], list[int]]:
-    enc = student.tokenizer(
-        [student.render(p) for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False
-    )
+    enc = encode(student, prompts)
     finished: list[int] = []
     tokens = greedy_decode(
         student.model,
@@ -70,10 +78,9 @@ def test_greedy_decode_writes_the_tokens_generate_writes_on_real_gqa_models(mode
     new, finished = decoded(student, PROMPTS, 48)
     assert new == reference(student, PROMPTS, 48)
     assert any(len(row) < 48 for row in new) and any(len(row) == 48 for row in new)  # some left the batch early
-    enc = student.tokenizer([student.render(p) for p in PROMPTS], return_tensors="pt", padding=True)
+    enc = encode(student, PROMPTS)
     assert prefill_by_row(student.model, enc["attention_mask"])  # the prompts were read row by row, padding left out
-    rows = [ids[mask.bool()] for ids, mask in zip(enc["input_ids"], enc["attention_mask"], strict=True)]
-    assert shared_prefix_length(rows) > 5  # ... and the chat template's system turn read once
+    assert shared_prefix_length(real_tokens(enc)) > 5  # ... and the chat template's system turn read once
     assert finished == sorted(finished) and finished[-1] == len(PROMPTS)  # progress per answer, never back
     assert student.model.config._attn_implementation == "sdpa"  # restored for training
 
@@ -118,9 +125,8 @@ def test_prompts_without_a_shared_prefix_and_of_equal_length_read_row_by_row_as_
         "My favourite colour is blue because it reminds me of the sea and the sky, and",
         "Cats like to sleep in the sun for most of the day, and at night they like to",
     ]
-    enc = student.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    rows = [ids[mask.bool()] for ids, mask in zip(enc["input_ids"], enc["attention_mask"], strict=True)]
-    assert shared_prefix_length(rows) == 0 and prefill_by_row(student.model, enc["attention_mask"])
+    enc = encode(student, prompts)
+    assert shared_prefix_length(real_tokens(enc)) == 0 and prefill_by_row(student.model, enc["attention_mask"])
     new, _ = decoded(student, prompts, 20)
     assert new == reference(student, prompts, 20)
 
