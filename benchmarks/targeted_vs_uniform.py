@@ -1,12 +1,12 @@
-"""Targeted (stat-syn) vs uniform data under the same budget, on the embedded default.
+"""Targeted (stat-syn) vs uniform data under the same budget, on the embedded default:
+which one hands back the better student, and what each forgot.
 
     python benchmarks/targeted_vs_uniform.py [--seeds 0 1 2] [--iterations 4] [--budget 200]
 
 Runs both policies for every seed (each a normal, resumable run folder under --out;
-rerunning the script reuses finished runs) and prints, per seed and on average, the
-mean accuracy gain on the initially weak skills and the ratio targeted / uniform, then the
-paired difference targeted - uniform with its 95 % bootstrap interval (seeds and eval items
-resampled, the same items for both policies) and the verdict, as the bench leaderboard does.
+rerunning the script reuses finished runs) and prints per policy the final overall accuracy,
+final - start, final - uniform (paired: the same seeds and eval items), the gain on the
+initially weak skills and the skills forgotten, each with its 95 % bootstrap interval.
 The default budget is a third of `teachloop run`'s: with 600 examples per iteration both
 policies saturate the weak skills by iteration 4 and the comparison says little.
 """
@@ -14,7 +14,6 @@ policies saturate the weak skills by iteration 4 and the comparison says little.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,43 +36,61 @@ def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tupl
     return records, time.perf_counter() - start, out / name
 
 
-def compare(seeds: list[int], run: Callable[[str, int], tuple[list, float, Path]], label_width: int = 16) -> None:
-    """Run both policies per seed (`run(policy, seed) -> (records, wall seconds, run folder)`)
-    and print the gain on the skills weak at iteration 0, per seed and on average, with the
-    ratio and the paired difference's interval."""
-    from teachloop.runs.bench.stats import RunItems, paired_difference
+def compare(
+    seeds: list[int],
+    run: Callable[[str, int], tuple[list, float, Path]],
+    label_width: int = 16,
+    policies: tuple[str, ...] = POLICIES,
+    baseline: str = "uniform",
+) -> None:
+    """Run every policy per seed (`run(policy, seed) -> (records, wall seconds, run folder)`)
+    and print, per policy, what a user gets first: the final overall accuracy, final - start
+    and final - `baseline` (paired over seeds and eval items), then the gain on the skills weak
+    at iteration 0 and the skills forgotten (change interval wholly below 0), all with 95 %
+    bootstrap intervals; per seed below."""
+    from teachloop.runs.bench.stats import RunItems, forgetting, interval, paired_difference
     from teachloop.runs.reporting.report import mean_accuracy, weak_skills
 
     print(
-        f"{'seed':>4}  {'weak skills':<{label_width}} {'uniform gain':>12} {'targeted gain':>13} {'ratio':>6}  "
-        f"{'wall u/t (s)':>12}"
+        f"{'seed':>4}  {'policy':<10} {'weak skills':<{label_width}} {'start':>6} {'final':>6} {'weak gain':>9} {'wall s':>7}"
     )
-    gains: dict[str, list[float]] = {p: [] for p in POLICIES}
-    items: dict[str, dict[int, RunItems]] = {p: {} for p in POLICIES}
+    items: dict[str, dict[int, RunItems]] = {p: {} for p in policies}
     for seed in seeds:
-        results = {p: run(p, seed) for p in POLICIES}
-        weak = weak_skills(results["uniform"][0])  # same start, same eval set: same weak skills for both
-        row = {}
-        for policy, (records, _, folder) in results.items():
-            row[policy] = mean_accuracy(records[-1], weak) - mean_accuracy(records[0], weak)
-            gains[policy].append(row[policy])
+        results = {p: run(p, seed) for p in policies}
+        weak = weak_skills(results[policies[0]][0])  # same start, same eval set: same weak skills for all
+        for policy, (records, wall, folder) in results.items():
             items[policy][seed] = RunItems.load(folder, weak)
-        ratio = row["stat-syn"] / row["uniform"] if row["uniform"] else float("inf")
-        walls = f"{results['uniform'][1]:.0f}/{results['stat-syn'][1]:.0f}"
+            gain = mean_accuracy(records[-1], weak) - mean_accuracy(records[0], weak)
+            print(
+                f"{seed:>4}  {policy:<10} {','.join(weak):<{label_width}} {records[0].accuracy:>6.3f} "
+                f"{records[-1].accuracy:>6.3f} {gain * 100:>+8.1f}p {wall:>7.0f}",
+                flush=True,
+            )
+
+    def show(value) -> str:
+        return f"{value.estimate * 100:+.1f} [{value.lo * 100:+.1f}, {value.hi * 100:+.1f}]"
+
+    print()
+    print(
+        f"{'policy':<10} {'final accuracy':>22} {'final - start (points)':>24} {f'final - {baseline}':>26} "
+        f"{'weak-skill gain':>22}  forgotten"
+    )
+    for policy in policies:
+        runs = [items[policy][s] for s in seeds]
+        final = interval(runs, "final_accuracy", policy)
+        gain = interval(runs, "final_gain", policy)
+        weak = interval(runs, "weak_gain", policy)
+        versus = "–"
+        if policy != baseline and baseline in items:
+            diff = paired_difference(items[policy], items[baseline], "final_accuracy", baseline, policy)
+            versus = f"{diff.show(scale=100)} {diff.verdict}" if diff else "–"
+        lost = forgetting(runs, policy)
         print(
-            f"{seed:>4}  {','.join(weak):<{label_width}} {row['uniform'] * 100:>+11.1f}p "
-            f"{row['stat-syn'] * 100:>+12.1f}p {ratio:>6.2f}  {walls:>12}",
+            f"{policy:<10} {final.estimate:.3f} [{final.lo:.3f}, {final.hi:.3f}] {show(gain):>24} {versus:>26} "
+            f"{show(weak):>22}  {', '.join(lost.forgotten) or 'nothing'}",
             flush=True,
         )
-    mean_u, mean_t = statistics.mean(gains["uniform"]), statistics.mean(gains["stat-syn"])
-    ratio = mean_t / mean_u if mean_u else float("inf")
-    print(f"{'mean':>4}  {'':<{label_width}} {mean_u * 100:>+11.1f}p {mean_t * 100:>+12.1f}p {ratio:>6.2f}")
-    diff = paired_difference(items["stat-syn"], items["uniform"], "weak_gain", "uniform", "targeted_vs_uniform")
-    assert diff is not None  # the same seeds and eval items for both
-    print(
-        f"targeted - uniform on the weak skills: {diff.show(scale=100)} (95 % interval over {diff.seeds} seed(s) and "
-        f"the eval items, paired{'; one seed: items only' if diff.seeds == 1 else ''})"
-    )
+    print(f"(95 % bootstrap intervals over {len(seeds)} seed(s) and the eval items; paired where a difference)")
 
 
 def main() -> None:

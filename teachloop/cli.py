@@ -155,11 +155,16 @@ def _say_engine_log(run_dir: Path) -> None:
 
 def _finish(run_dir: Path, quiet: bool) -> None:
     from teachloop.runs.loop.store import RunStore
+    from teachloop.runs.reporting.outcome import run_outcome
     from teachloop.runs.reporting.report import load_metrics, rich_summary, run_tree, write_report
 
     report = write_report(run_dir)
     if not quiet:
-        Console(width=max(console.width, 160)).print(rich_summary(load_metrics(run_dir), tree=run_tree(run_dir)))
+        records = load_metrics(run_dir)
+        Console(width=max(console.width, 160)).print(rich_summary(records, tree=run_tree(run_dir)))
+        outcome = run_outcome(RunStore.open(run_dir), records)
+        for line in outcome.lines() if outcome else []:
+            console.print(line, highlight=False, soft_wrap=True)
         console.print(f"report: {report}  curves: {report.parent / 'learning_curves.png'}")
         _say_engine_log(run_dir)
     store = RunStore.open(run_dir)

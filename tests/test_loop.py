@@ -29,7 +29,8 @@ def test_loop_teaches_the_weak_skills_and_writes_every_artifact(small_run):
     lines = [json.loads(line) for line in (small_run / "metrics.jsonl").read_text().splitlines()]
     for key in ("iteration", "accuracy", "skill_accuracy", "examples_trained", "phase_seconds", "overhead_seconds"):
         assert key in lines[0]
-    assert lines[1]["examples_trained"] == 300 and lines[2]["examples_trained"] == 600  # accumulate
+    # accumulate, and as many seed-pool examples replayed (replay: auto)
+    assert lines[1]["examples_trained"] == 600 and lines[2]["examples_trained"] == 1200
     assert set(lines[1]["phase_seconds"]) == {"diagnose", "plan", "generate", "train", "evaluate"}
     assert all(0 <= line["overhead_seconds"] < sum(line["phase_seconds"].values()) for line in lines[1:])
 
@@ -95,10 +96,10 @@ def test_replace_and_restart_switches(runs_root):
     for i in (0, 1):
         info = store.phase_record(i, "train").info
         loss = info.pop("loss")
-        assert info == {"examples": 120, "start": "base", "method": "full"}
+        assert info == {"examples": 240, "start": "base", "method": "full"}  # 120 new, 120 replayed
         assert set(loss) == {"sft"} and loss["sft"] > 0
     records = load_metrics(runs_root / "switches")
-    assert [r.examples_trained for r in records] == [0, 120, 120]
+    assert [r.examples_trained for r in records] == [0, 240, 240]
     assert isinstance(records[0], MetricsRecord)
 
 

@@ -312,6 +312,7 @@ def test_every_built_in_keeps_its_contract():
         "make_example(question, answer, skills)",
         "item_form(skill)",
         "answer_tokens",
+        "validation_set()",
         "stop",
     ]
     assert env.generate("reverse", 1, random.Random(0), difficulty=1)[0].meta == {"difficulty": 1}
@@ -400,7 +401,9 @@ def test_a_wrapper_forwards_every_capability_it_does_not_withdraw():
     assert (answer_tokens(wrapped), stop_strings(wrapped)) == (16, ["\n"])
     assert checker_of(wrapped) is not None and wrapped.options is inner.options and wrapped.name == "skillworld"
     hooks = [hook.title for hook in registry.capabilities(wrapped, ENVIRONMENT_CONTRACT)]
-    assert hooks == ["check(example)", "make_example(question, answer, skills)", "answer_tokens", "stop"]
+    assert hooks == [
+        "check(example)", "make_example(question, answer, skills)", "answer_tokens", "validation_set()", "stop",
+    ]  # fmt: skip
     # withdrawn: the inner generator and item forms name skills the discovered tree lacks
     assert not isinstance(wrapped, ProgrammaticEnvironment) and item_form(wrapped, "reverse").question is None
     assert item_form(inner, "reverse").question is not None

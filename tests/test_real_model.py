@@ -14,7 +14,9 @@ from teachloop.runs.reporting.report import load_metrics, weak_gain, weak_skills
 
 pytestmark = pytest.mark.slow
 
-SMALL_ENV = "environment_options: {eval_per_skill: 10, pool_per_skill: 10}\n"
+# no replay: these tests check LoRA, vLLM and teachers on a real model; replay's effect is
+# measured in benchmarks/ and its mechanism tested on the embedded student (test_outcome.py)
+SMALL_ENV = "environment_options: {eval_per_skill: 10, pool_per_skill: 10}\nreplay: 0\n"
 
 
 def write(tmp_path, name: str, text: str) -> str:

@@ -90,6 +90,14 @@ class AnswerLengthEnvironment(Protocol):
 
 
 @runtime_checkable
+class ValidatedEnvironment(Protocol):
+    """Has a validation split apart from eval and pool: it chooses the checkpoint a run hands
+    back, so the eval set stays untouched for reporting."""
+
+    def validation_set(self) -> list[Example]: ...
+
+
+@runtime_checkable
 class StoppingEnvironment(Protocol):
     """Says where a student's answer ends besides its end-of-turn token (`stop_strings`)."""
 
@@ -148,6 +156,12 @@ ENVIRONMENT_CONTRACT = Contract(
             value_type=int,
         ),
         Hook(
+            "validation_set",
+            "held-out items apart from eval and pool: they choose the checkpoint a run hands back",
+            protocol=ValidatedEnvironment,
+            params=(),
+        ),
+        Hook(
             "stop",
             "strings that end a student answer (cut before the first one)",
             protocol=StoppingEnvironment,
@@ -189,6 +203,11 @@ def stop_strings(env: Environment) -> list[str]:
     attribute (a list of strings; skillworld's one-line answers end at a newline), else none.
     The answer is cut before the first one, by either evaluation backend."""
     return [s for s in env.stop if s] if isinstance(env, StoppingEnvironment) else []
+
+
+def validation_of(env: Environment) -> list[Example]:
+    """The environment's validation items (none when it has no validation split)."""
+    return env.validation_set() if isinstance(env, ValidatedEnvironment) else []
 
 
 def checker_of(env: Environment) -> Callable[[Example], bool] | None:
@@ -264,3 +283,6 @@ class RelabelledEnvironment(Wrapper):
 
     def train_pool(self) -> list[Example]:
         return self._relabel(self.inner.train_pool())
+
+    def validation_set(self) -> list[Example]:
+        return self._relabel(validation_of(self.inner))

@@ -150,6 +150,12 @@ class SkillWorldOptions(BaseModel):
     eval_per_skill: int = Field(default=100, ge=1, description="evaluation items per skill")
     pool_per_skill: int = Field(default=100, ge=0, description="seed-pool (training) items per skill")
     split_seed: int = Field(default=1234, description="seed of the eval and pool items")
+    validation_per_skill: int | None = Field(
+        default=None,
+        ge=0,
+        description="validation items per skill (they choose the checkpoint a run hands back); default: a "
+        "quarter of eval_per_skill, at least 1",
+    )
 
 
 class SkillWorld(Component):
@@ -166,6 +172,7 @@ class SkillWorld(Component):
         self.skills = build_skill_tree()
         self._eval: list[Example] | None = None
         self._pool: list[Example] | None = None
+        self._validation: list[Example] | None = None
 
     def make(self, skill: str, rng: random.Random, source: str = "seed", level: int = 0) -> Example:
         if skill not in SKILLS:
@@ -198,6 +205,16 @@ class SkillWorld(Component):
             seen = {ex.prompt for ex in self.eval_set()}
             self._pool = [ex for s in SKILLS for ex in self._unique(s, self.options.pool_per_skill, rng, "seed", seen)]
         return self._pool
+
+    def validation_set(self) -> list[Example]:
+        """Items apart from eval and pool, from a seed of their own (eval and pool are unchanged)."""
+        if self._validation is None:
+            rng = random.Random(self.options.split_seed + 2)
+            seen = {ex.prompt for ex in self.eval_set()} | {ex.prompt for ex in self.train_pool()}
+            n = self.options.validation_per_skill
+            n = max(1, self.options.eval_per_skill // 4) if n is None else n
+            self._validation = [ex for s in SKILLS for ex in self._unique(s, n, rng, "eval", seen)]
+        return self._validation
 
     def score(self, example: Example, response: str) -> Attempt:
         return exact_attempt(example, response)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -67,7 +67,11 @@ class RunConfig(BaseModel):
     student: Literal["continue", "restart"] = Field(
         default="continue", description="continue from the last checkpoint, or retrain from the base each iteration"
     )
-    replay: int = Field(default=0, ge=0, description="seed-pool examples mixed into every training set")
+    replay: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        default="auto",
+        description="seed-pool examples mixed into every training set, so what the student knew is kept: auto "
+        "(as many as the set's new examples, at most the pool), a number, or 0 (none)",
+    )
     train: TrainConfig = Field(default_factory=TrainConfig)
     seed: int = Field(default=0, ge=0, description="seed of data, sampling and training")
     max_errors: int = Field(

@@ -90,7 +90,17 @@ def weak_gain(run: RunItems, idx: np.ndarray) -> np.ndarray:
         return np.nanmean(np.vstack(gains), axis=0)
 
 
-FIGURE_FUNCTIONS: dict[str, Figure] = {"final_accuracy": final_accuracy, "auc": auc, "weak_gain": weak_gain}
+def final_gain(run: RunItems, idx: np.ndarray) -> np.ndarray:
+    """Overall accuracy, last minus first iteration: did the student end better than it began?"""
+    return run.correct[-1][idx].mean(axis=1) - run.correct[0][idx].mean(axis=1)
+
+
+FIGURE_FUNCTIONS: dict[str, Figure] = {
+    "final_accuracy": final_accuracy,
+    "final_gain": final_gain,
+    "auc": auc,
+    "weak_gain": weak_gain,
+}
 
 
 class Interval(BaseModel):

@@ -25,6 +25,9 @@ from teachloop.types import Attempt, DataPlan, EvalReport, Example, Feedback, Re
 SKILLS = "skills.json"  # at the run's root: the tree every report of the run reads
 
 
+VALIDATION_ATTEMPTS = "validation.jsonl"  # in an eval phase: the scored answers to the validation split
+
+
 class EvalFiles:
     ATTEMPTS = "attempts.jsonl"
     REPORT = "report.json"

@@ -27,12 +27,27 @@ from teachloop.agents.policies import ModelsPolicy, get_policy, needs_pool_attem
 from teachloop.agents.state import TeacherState
 from teachloop.agents.teacher import TeacherBackend, TeacherConfig, TeacherLLM
 from teachloop.environments import Environment, get_environment
-from teachloop.environments.base import RelabelledEnvironment, answer_tokens, item_form, stop_strings
+from teachloop.environments.base import (
+    RelabelledEnvironment,
+    answer_tokens,
+    item_form,
+    stop_strings,
+    validation_of,
+)
 from teachloop.errors import RunStopped
 from teachloop.faults import kill_point
 from teachloop.inference import engine_logs
+from teachloop.io import write_jsonl
 from teachloop.runs.config import RunConfig
-from teachloop.runs.loop.artifacts import SKILLS, DataFiles, DiscoveryFiles, EvalFiles, FeedbackFiles, PlanFiles
+from teachloop.runs.loop.artifacts import (
+    SKILLS,
+    VALIDATION_ATTEMPTS,
+    DataFiles,
+    DiscoveryFiles,
+    EvalFiles,
+    FeedbackFiles,
+    PlanFiles,
+)
 from teachloop.runs.loop.checks import check_models, check_run_config
 from teachloop.runs.loop.data_phase import DataPhase
 from teachloop.runs.loop.resolved import resolve_run
@@ -46,6 +61,7 @@ from teachloop.students.lifecycle import StudentLifecycle
 from teachloop.students.probe import scored_reply
 from teachloop.types import (
     UNLABELLED,
+    Attempt,
     DataPlan,
     DataYield,
     EvalReport,
@@ -262,6 +278,8 @@ class Loop:
             )
             attempts = [scored_reply(self.env, ex, r) for ex, r in zip(examples, replies, strict=True)]
         per_answer = (time.perf_counter() - start) / max(1, len(attempts))
+        with writer.work():
+            validation = self._validate(i)
         report = eval_report(i, attempts, tree=self.env.skills)
         EvalFiles.write(writer.path, report)
         writer.info = {
@@ -269,6 +287,12 @@ class Loop:
             "max_new_tokens": self.max_new_tokens,
             "hit_limit": report.hit_limit,
         }
+        if validation:
+            write_jsonl(writer.path / VALIDATION_ATTEMPTS, validation)
+            writer.info["validation"] = {
+                "accuracy": sum(a.correct for a in validation) / len(validation),
+                "items": len(validation),
+            }
         weakest = sorted(report.skill_accuracy.items(), key=lambda kv: kv[1])[:3]
         summary = f"accuracy {report.accuracy:.3f}; weakest " + ", ".join(f"{s} {a:.2f}" for s, a in weakest)
         summary += f"; {per_answer * 1000:.0f} ms per answer; " + self._limit_note(i, report)
@@ -278,6 +302,17 @@ class Loop:
                 f"(counted in 'all' and under '{UNLABELLED}' only)"
             )
         return summary
+
+    def _validate(self, i: int) -> list[Attempt]:
+        """The student's scored answers to the validation split (none without one): they choose
+        the checkpoint the run hands back, and the eval set stays for reporting only."""
+        examples = validation_of(self.env)
+        if not examples:
+            return []
+        replies = self.students.reply(
+            i, [ex.prompt for ex in examples], self.max_new_tokens, progress=False, stop=stop_strings(self.env)
+        )
+        return [scored_reply(self.env, ex, r) for ex, r in zip(examples, replies, strict=True)]
 
     def _limit_note(self, i: int, report: EvalReport) -> str:
         """How many answers hit the token limit; in yellow, and logged, when too many did."""
@@ -365,7 +400,7 @@ class Loop:
             iteration=i,
             seed=self.config.seed,
             policy=self.config.policy,
-            eval_prompts=frozenset(ex.prompt for ex in self.env.eval_set()),
+            eval_prompts=frozenset(ex.prompt for ex in [*self.env.eval_set(), *validation_of(self.env)]),
             seen_prompts=seen,
         )
         plan = self._plan_of(i)
@@ -486,10 +521,11 @@ class Loop:
     def _training_set(self, i: int) -> list[Example]:
         iterations = range(i + 1) if self.config.data == "accumulate" else [i]
         data = [ex for j in iterations for ex in self._data(j)]
-        if self.config.replay:
+        replay = replay_size(self.config.replay, len(data))
+        if replay:
             pool = self.env.train_pool()
             rng = random.Random(f"{self.config.seed}:{i}:replay")
-            data += rng.sample(pool, min(self.config.replay, len(pool)))
+            data += rng.sample(pool, min(replay, len(pool)))
         return data
 
     def _history(self, i: int) -> list[HistoryEntry]:
@@ -510,6 +546,12 @@ class Loop:
     # -- metrics ---------------------------------------------------------------------------
     def metrics(self) -> list[MetricsRecord]:
         return compute_metrics(self.store, self.config.policy)
+
+
+def replay_size(replay: int | str, new_examples: int) -> int:
+    """Seed-pool examples to mix into a training set of `new_examples`: `auto` matches them
+    one for one (measured in docs/benchmarks.md: it keeps the skills the plan does not target)."""
+    return new_examples if replay == "auto" else int(replay)
 
 
 def plan_summary(plan: DataPlan) -> str:

@@ -52,6 +52,9 @@ class MetricsRecord(BaseModel):
     missing_skills: dict[str, int] | None = None
     # mean training loss of the train phase that led here, per trainer ("sft", "dpo")
     train_loss: dict[str, float] | None = None
+    # accuracy on the environment's validation split (None without one): it chooses the
+    # checkpoint the run hands back (`handed_back`)
+    validation_accuracy: float | None = None
 
 
 def load_tree(store: RunStore) -> SkillTree | None:
@@ -122,7 +125,19 @@ def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
                 node_counts=report.node_counts,
                 missing_skills=_missing_skills(store, i, tree),
                 train_loss=phases["train"].info.get("loss") if i > 0 else None,
+                validation_accuracy=phases["eval"].info.get("validation", {}).get("accuracy"),
             )
         )
         i += 1
     return records
+
+
+def handed_back(records: list[MetricsRecord]) -> int | None:
+    """The iteration whose checkpoint the run hands back: the best validation accuracy, the
+    earliest of equals (0: the starting model; no later checkpoint validated better), or None
+    when the environment has no validation split (then the last checkpoint is the run's)."""
+    scored = [r for r in records if r.validation_accuracy is not None]
+    if not scored:
+        return None
+    best = max(r.validation_accuracy for r in scored)  # type: ignore[type-var]
+    return next(r.iteration for r in scored if r.validation_accuracy == best)

@@ -24,6 +24,7 @@ from teachloop.io import atomic_write_text
 from teachloop.runs.loop.store import RunStore
 from teachloop.runs.reporting.iteration_data import IterationData, load_run_data
 from teachloop.runs.reporting.metrics import MetricsRecord, compute_metrics, load_tree
+from teachloop.runs.reporting.outcome import run_outcome
 from teachloop.skills.tree import SkillTree
 from teachloop.types import UNLABELLED
 
@@ -394,6 +395,7 @@ def write_report(run_dir: Path) -> Path:
         f"budget {config.budget} examples x {config.iterations} iterations, seed {config.seed}",
         f"- status: {status}",
         "",
+        *_outcome_section(store, records),
         "## Accuracy per iteration and skill",
         "",
         markdown_table(records, tree) if records else "(no evaluation yet)",
@@ -441,6 +443,13 @@ def write_report(run_dir: Path) -> Path:
     kill_point("report")
     atomic_write_text(path, "\n".join(lines))
     return path
+
+
+def _outcome_section(store: RunStore, records: Sequence[MetricsRecord]) -> list[str]:
+    outcome = run_outcome(store, records)
+    if outcome is None:
+        return []
+    return ["## What the run hands back", "", *[f"- {line}" for line in outcome.lines()], ""]
 
 
 def _legend(records: Sequence[MetricsRecord], layout: SkillLayout) -> list[str]:
