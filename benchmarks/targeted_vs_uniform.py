@@ -83,7 +83,7 @@ def compare(
         versus = "–"
         if policy != baseline and baseline in items:
             diff = paired_difference(items[policy], items[baseline], "final_accuracy", baseline, policy)
-            versus = f"{diff.show(scale=100)} {diff.verdict}" if diff else "–"
+            versus = diff.show(scale=100) if diff else "–"
         lost = forgetting(runs, policy)
         print(
             f"{policy:<10} {final.estimate:.3f} [{final.lo:.3f}, {final.hi:.3f}] {show(gain):>24} {versus:>26} "

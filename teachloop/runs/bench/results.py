@@ -243,7 +243,7 @@ def leader_row(key: RowKey, teacher: str, seeds: list[int], runs: list[list[Metr
 
 
 def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -> BenchResults:
-    """Metrics of every finished run, grouped; rows sorted by weak-skill gain per environment."""
+    """Metrics of every finished run, grouped; rows sorted by final accuracy per environment."""
     from teachloop.runs.reporting.metrics import load_tree
     from teachloop.runs.reporting.report import load_metrics, weak_gain, weak_skills
 
@@ -278,7 +278,8 @@ def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -
     ]
     rows = [with_uncertainty(row, items, bench) for row in rows]
     order = {env: i for i, env in enumerate(bench.environments)}
-    rows.sort(key=lambda r: (order[r.environment], -r.weak_gain.mean, -r.auc.mean))
+    # a bench ranks what a run hands back: the student's final accuracy, then the targeted gain
+    rows.sort(key=lambda r: (order[r.environment], -r.final_accuracy.mean, -r.weak_gain.mean))
     rows = mark_ties(rows, items)
     results = BenchResults(
         bench=bench, bench_dir=bench_dir, records=records, missing=missing, rows=rows, trees=trees, items=items
@@ -346,8 +347,11 @@ def with_uncertainty(row: LeaderRow, items: dict[RowKey, dict[int, RunItems]], b
     return row.model_copy(update=update)
 
 
+RANKED_BY = "final_accuracy"  # the figure rows are sorted by and ties are tested on
+
+
 def mark_ties(rows: list[LeaderRow], items: dict[RowKey, dict[int, RunItems]]) -> list[LeaderRow]:
-    """A row whose weak-skill gain the paired test cannot tell from the row above's is a tie."""
+    """A row whose final accuracy the paired test cannot tell from the row above's is a tie."""
     marked: list[LeaderRow] = []
     for k, row in enumerate(rows):
         above = rows[k - 1] if k else None
@@ -355,7 +359,9 @@ def mark_ties(rows: list[LeaderRow], items: dict[RowKey, dict[int, RunItems]]) -
         if above is not None and above.environment == row.environment:
             # the arguments (and so the bootstrap's draws) of with_uncertainty's comparison: against
             # the baseline in the row above, the tie and the "vs baseline" verdict are one test
-            diff = paired_difference(items[row.key], items[above.key], "weak_gain", above.label, *_rng_key(row.key))
+            diff = paired_difference(
+                items[row.key], items[above.key], RANKED_BY, above.label, *_rng_key(row.key)
+            )
             tied = diff is not None and diff.verdict == "not distinguishable"
         marked.append(row.model_copy(update={"tied_with_previous": tied}))
     return marked
@@ -364,16 +370,18 @@ def mark_ties(rows: list[LeaderRow], items: dict[RowKey, dict[int, RunItems]]) -
 # -- the leaderboard ----------------------------------------------------------------------
 # columns the terminal leaves to leaderboard.md, so the table fits a wide terminal
 LEADERBOARD_MD_ONLY = frozenset(
-    {"AUC", "forgotten", "trained", "generated", "teacher calls", "gain / 100 trained", "train s", "eval s"}
+    {"AUC", "trained", "generated", "teacher calls", "gain / 100 trained", "train s", "eval s"}
 )
 
 
 def headers(baseline: str | None) -> tuple[str, ...]:
-    versus = (f"gain vs {baseline}", f"final vs {baseline}") if baseline else ()
+    final_vs = (f"final vs {baseline}",) if baseline else ()
+    gain_vs = (f"gain vs {baseline}",) if baseline else ()
     return (
-        "rank", "environment", "policy", "teacher", "seeds", "weak-skill gain (points)", *versus, "final accuracy",
-        "AUC", "other skills (points)", "forgotten", "trained", "generated", "teacher tokens", "teacher calls", "gain / 1k tokens",
-        "gain / 100 trained", "train s", "eval s", "wall s / run",
+        "rank", "environment", "policy", "teacher", "seeds", "final accuracy", *final_vs, "forgotten",
+        "weak-skill gain (points)", *gain_vs, "AUC", "other skills (points)", "trained", "generated",
+        "teacher tokens", "teacher calls", "gain / 1k tokens", "gain / 100 trained", "train s", "eval s",
+        "wall s / run",
     )  # fmt: skip
 
 
@@ -382,30 +390,34 @@ def _versus(row: LeaderRow, figure: str, scale: float) -> str:
     return "(baseline)" if diff is None else diff.show(scale=scale, digits=1 if scale == 100 else 3)
 
 
-def _forgetting_cells(found: Forgetting | None) -> list[str]:
+def _forgotten_cell(found: Forgetting | None) -> str:
+    return "–" if found is None or found.untargeted is None else ", ".join(found.forgotten) or "none"
+
+
+def _other_skills_cell(found: Forgetting | None) -> str:
     if found is None or found.untargeted is None:
-        return ["–", "–"]
+        return "–"
     change = found.untargeted
     worst = f"; worst {found.worst_skill} {found.worst_change * 100:+.1f}" if found.worst_change is not None else ""
-    return [
-        f"{change.estimate * 100:+.1f} [{change.lo * 100:+.1f}, {change.hi * 100:+.1f}]{worst}",
-        ", ".join(found.forgotten) or "none",
-    ]
+    return f"{change.estimate * 100:+.1f} [{change.lo * 100:+.1f}, {change.hi * 100:+.1f}]{worst}"
 
 
 def _cells(rank: int, row: LeaderRow, baseline: str | None) -> list[str]:
-    versus = [_versus(row, "weak_gain", 100), _versus(row, "final_accuracy", 1)] if baseline else []
+    final_vs = [_versus(row, "final_accuracy", 1)] if baseline else []
+    gain_vs = [_versus(row, "weak_gain", 100)] if baseline else []
     return [
         f"{rank}=" if row.tied_with_previous else str(rank),
         row.environment,
         row.policy,
         row.teacher_name or row.teacher,
         str(len(row.seeds)),
-        row.weak_gain.show(scale=100, digits=1, signed=True),
-        *versus,
         row.final_accuracy.show(),
+        *final_vs,
+        _forgotten_cell(row.forgetting),
+        row.weak_gain.show(scale=100, digits=1, signed=True),
+        *gain_vs,
         row.auc.show(),
-        *_forgetting_cells(row.forgetting),
+        _other_skills_cell(row.forgetting),
         f"{row.examples_trained:.0f}",
         f"{row.examples_generated:.0f}",
         f"{row.teacher_tokens:.0f}",
@@ -443,7 +455,8 @@ def rich_leaderboard(results: BenchResults) -> Table:
     bench = results.bench
     table.caption = escape(
         f"{bench.budget} examples x {bench.iterations} iterations per run; mean [95% interval]; sorted by the "
-        f"gain on the skills weak at iteration 0 (=: not distinguishable from the row above); every column in "
+        f"final accuracy of the students handed back (=: not distinguishable from the row above), the gain on "
+        f"the skills weak at iteration 0 beside it; every column in "
         f"leaderboard.md" + (f"\n{_caveat(results)}" if _caveat(results) else "")
     )
     return table
@@ -508,7 +521,8 @@ def markdown_leaderboard(results: BenchResults) -> str:
         "",
         "Each figure: the mean over seeds of the per-run figure, with its 95 % interval from a bootstrap that "
         "resamples the seeds and, within each seed, the eval items (the same items at every iteration). "
-        "Rank `=`: not distinguishable from the row above by the paired test."
+        "Rows are ranked by *final accuracy* (what the runs hand back); rank `=`: its final accuracy is not "
+        "distinguishable from the row above's by the paired test."
         + versus
         + (
             f" The smallest weak-skill difference these seeds and items tell apart (2.8 standard errors of "

@@ -436,7 +436,7 @@ def bench_page(bench_dir: Path) -> str:
         f"<h1>teachloop bench <code>{_e(bench_dir.name)}</code></h1>",
         f'<p class="meta">{bench.budget} examples x {bench.iterations} iterations per run; seeds '
         f"{_e(', '.join(map(str, bench.seeds)))}; environments {_e(', '.join(bench.environments))}; mean "
-        "[95% interval]; sorted by the gain on the skills weak at iteration 0 (every column is explained in "
+        "[95% interval]; sorted by final accuracy, the gain on the skills weak at iteration 0 beside it (every column is explained in "
         "leaderboard.md)</p>",
         "<h2>Leaderboard</h2>",
         '<div style="overflow-x:auto">',
