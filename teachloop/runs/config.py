@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -67,7 +67,7 @@ class RunConfig(BaseModel):
     student: Literal["continue", "restart"] = Field(
         default="continue", description="continue from the last checkpoint, or retrain from the base each iteration"
     )
-    replay: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+    replay: int | Literal["auto"] = Field(
         default="auto",
         description="seed-pool examples mixed into every training set, so what the student knew is kept: auto "
         "(as many as the set's new examples, at most the pool), a number, or 0 (none)",
@@ -109,6 +109,15 @@ class RunConfig(BaseModel):
         "backend (`teachloop eval-backends list`); auto: vllm on a GPU with LoRA training when vLLM is "
         "installed, else transformers",
     )
+
+    @field_validator("replay", mode="before")
+    @classmethod
+    def _replay(cls, value: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        raise ValueError(f"must be auto, 0 (no replay) or a number of seed-pool examples, got {value!r}")
 
     @field_validator("name")
     @classmethod

@@ -39,6 +39,7 @@ from teachloop.runs.loop.guard import BENCH_FILE
 from teachloop.runs.loop.store import MARKER, RunStore
 from teachloop.runs.reporting.iteration_data import IterationData, example_skill, load_run_data
 from teachloop.runs.reporting.metrics import MetricsRecord
+from teachloop.runs.reporting.outcome import run_outcome
 from teachloop.runs.reporting.report import SkillLayout, curve_lines, load_metrics, node_value, run_tree, skill_layout
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Example
@@ -384,8 +385,12 @@ def run_page(run_dir: Path) -> str:
         '<p class="note">iterations: '
         + " ".join(f'<a href="#iter-{d.iteration}">{d.iteration}</a>' for d in iterations)
         + "</p>",
-        "<h2>Accuracy per skill and iteration</h2>",
     ]
+    outcome = run_outcome(store, records)
+    if outcome is not None:
+        items = "".join(f"<li>{_e(line)}</li>" for line in outcome.lines())
+        body.append(f'<h2>What the run hands back</h2><ul class="outcome">{items}</ul>')
+    body.append("<h2>Accuracy per skill and iteration</h2>")
     if records:
         body += [
             '<p class="note">[group]: every item of the group or a skill below it; *: weak at iteration 0</p>',
