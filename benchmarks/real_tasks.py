@@ -41,7 +41,8 @@ def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tupl
             out=out,
             environment="reasoning-gym",
             environment_options=options,
-            student_model=args.student if "/" in args.student or args.student.endswith(".gguf")
+            student_model=args.student
+            if "/" in args.student or args.student.endswith(".gguf")
             else f"packaged:{args.student}",
             policy=policy,
             seed=seed,

@@ -23,8 +23,8 @@ def record(i: int, validation: float | None) -> MetricsRecord:
 
 
 def test_the_best_validated_checkpoint_is_handed_back_never_one_below_the_start():
-    assert handed_back([record(0, 0.5), record(1, 0.4), record(2, 0.7), record(3, 0.7)]) == 2  # earliest best
-    assert handed_back([record(0, 0.6), record(1, 0.4), record(2, 0.6)]) == 0  # no better than the start
+    assert handed_back([record(0, 0.5), record(1, 0.4), record(2, 0.7), record(3, 0.7)]) == 3  # latest best
+    assert handed_back([record(0, 0.6), record(1, 0.4), record(2, 0.5)]) == 0  # all below the start
     assert handed_back([record(0, None), record(1, None)]) is None  # no validation split: the last one
 
 
@@ -72,7 +72,27 @@ def test_a_run_validates_every_checkpoint_and_its_report_leads_with_the_outcome(
 def test_a_bad_replay_is_one_error_line(tmp_path):
     out = teachloop("run", "--replay", "lots", "--out", str(tmp_path))
     assert out.returncode == 2 and not list(tmp_path.iterdir())
-    assert out.stderr.strip().splitlines() == [
+    expected = (
         "error: invalid config (command line): replay: must be auto, 0 (no replay) or a number of seed-pool "
         "examples, got 'lots'"
-    ]
+    )
+    assert out.stderr.strip().splitlines() == [expected]
+
+
+def test_a_round_that_wrecks_the_student_is_neither_built_upon_nor_handed_back(tmp_path):
+    """A learning rate 50x the default breaks the embedded student: the next round trains from
+    the starting model again, and the run hands back the starting model, saying why."""
+    out = teachloop(
+        "run", "--out", str(tmp_path), "--name", "wreck", "--iterations", "2", "--budget", "64", "--epochs", "1",
+        "--lr", "0.05", "--env-option", "eval_per_skill=10", "--env-option", "pool_per_skill=10",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    records = load_metrics(tmp_path / "wreck")
+    assert records[1].validation_accuracy < records[0].validation_accuracy  # round 0 wrecked it
+    store = RunStore(tmp_path / "wreck")
+    assert store.phase_record(1, "train").info["start"] == "iter_0"  # round 1 starts over from the start
+    said = " ".join((out.stdout + out.stderr).split())  # lines wrap at the terminal's width
+    assert "from iter 0, the best validated" in said
+    assert "handed back: the starting model: every checkpoint validated below it" in said
+    outcome = run_outcome(store, records)
+    assert outcome is not None and outcome.iteration == 0 and outcome.overall.delta == 0

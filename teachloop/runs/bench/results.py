@@ -359,9 +359,7 @@ def mark_ties(rows: list[LeaderRow], items: dict[RowKey, dict[int, RunItems]]) -
         if above is not None and above.environment == row.environment:
             # the arguments (and so the bootstrap's draws) of with_uncertainty's comparison: against
             # the baseline in the row above, the tie and the "vs baseline" verdict are one test
-            diff = paired_difference(
-                items[row.key], items[above.key], RANKED_BY, above.label, *_rng_key(row.key)
-            )
+            diff = paired_difference(items[row.key], items[above.key], RANKED_BY, above.label, *_rng_key(row.key))
             tied = diff is not None and diff.verdict == "not distinguishable"
         marked.append(row.model_copy(update={"tied_with_previous": tied}))
     return marked

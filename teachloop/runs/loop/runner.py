@@ -53,7 +53,7 @@ from teachloop.runs.loop.data_phase import DataPhase
 from teachloop.runs.loop.resolved import resolve_run
 from teachloop.runs.loop.store import PHASES, PhaseWriter, RunStore
 from teachloop.runs.loop.tracking import RunTracking
-from teachloop.runs.reporting.metrics import PHASE_LABELS, MetricsRecord, compute_metrics
+from teachloop.runs.reporting.metrics import PHASE_LABELS, MetricsRecord, compute_metrics, handed_back
 from teachloop.skills.profile import eval_report
 from teachloop.students.checkpoints import resolve_checkpoint
 from teachloop.students.hf.student import quiet_hf_libraries
@@ -453,11 +453,12 @@ class Loop:
         sft = [ex for ex in data if ex.rejected is None]
         pairs = [ex for ex in data if ex.rejected is not None]
         seed = cfg.seed * 1000 + i
+        start = self._training_start(i)
         train_cfg = self.resolved.train
         if train_cfg.processes > 1:
-            losses = self._train_across_processes(i, sft, pairs, seed, writer)
+            losses = self._train_across_processes(i, start, sft, pairs, seed, writer)
         else:
-            student = self.students.trainee(i, restart=cfg.student == "restart")
+            student = self.students.trainee(start, restart=cfg.student == "restart")
             with writer.work():  # the trainers' scratch stays inside the phase's temporary folder
                 student.train(sft, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
                 student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
@@ -467,7 +468,7 @@ class Loop:
             self.students.release()
         writer.info = {
             "examples": len(data),
-            "start": "base" if cfg.student == "restart" else f"iter_{i}",
+            "start": "base" if cfg.student == "restart" else f"iter_{start}",
             "method": train_cfg.method,
         }
         if train_cfg.processes > 1:
@@ -477,10 +478,18 @@ class Loop:
         if pairs:
             writer.info["preference_pairs"] = len(pairs)
         # the next evaluation reloads the published checkpoint, exactly as a resumed run would
-        return f"{len(data)} examples ({cfg.data}, student {cfg.student})"
+        kept = f" from iter {start}, the best validated" if start != i and cfg.student == "continue" else ""
+        return f"{len(data)} examples ({cfg.data}, student {cfg.student}{kept})"
+
+    def _training_start(self, i: int) -> int:
+        """The checkpoint round i continues from: the best validated so far (the latest of
+        equals), so a round that validated worse is not built upon; without a validation
+        split, the last one."""
+        best = handed_back(self.metrics()[: i + 1])
+        return i if best is None else best
 
     def _train_across_processes(
-        self, i: int, sft: list[Example], pairs: list[Example], seed: int, writer: PhaseWriter
+        self, i: int, start: int, sft: list[Example], pairs: list[Example], seed: int, writer: PhaseWriter
     ) -> dict[str, float]:
         """The train phase under `accelerate launch`; its processes write the model into the
         phase folder, their output into train-worker.log there."""
@@ -492,7 +501,7 @@ class Loop:
         try:
             with writer.work():
                 result = train_across_processes(
-                    self.students.start_path(i, restart=self.config.student == "restart"),
+                    self.students.start_path(start, restart=self.config.student == "restart"),
                     self.students.base_path,
                     sft,
                     pairs,

@@ -134,10 +134,10 @@ def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
 
 def handed_back(records: list[MetricsRecord]) -> int | None:
     """The iteration whose checkpoint the run hands back: the best validation accuracy, the
-    earliest of equals (0: the starting model; no later checkpoint validated better), or None
+    latest of equals (0: the starting model, when every checkpoint validated below it), or None
     when the environment has no validation split (then the last checkpoint is the run's)."""
     scored = [r for r in records if r.validation_accuracy is not None]
     if not scored:
         return None
     best = max(r.validation_accuracy for r in scored)  # type: ignore[type-var]
-    return next(r.iteration for r in scored if r.validation_accuracy == best)
+    return next(r.iteration for r in reversed(scored) if r.validation_accuracy == best)

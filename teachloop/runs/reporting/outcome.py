@@ -85,7 +85,7 @@ class RunOutcome(BaseModel):
                 )
             else:
                 head = (
-                    "handed back: the starting model: no checkpoint validated above it "
+                    "handed back: the starting model: every checkpoint validated below it "
                     f"(validation accuracy {self.validation_start:.3f})"
                 )
         else:
