@@ -170,6 +170,26 @@ class DataPlan(BaseModel):
             counts[request.skill or "*"] += request.count
         return dict(sorted(counts.items()))
 
+    def scaled_to(self, budget: int) -> DataPlan:
+        """The plan with every request and the pool draws scaled in proportion so that they
+        add up to `budget` (largest remainders get the rounding), when they ask for more; a
+        request of at least one example keeps at least one while the budget allows."""
+        asked = [r.count for r in self.requests] + [self.pool_samples]
+        total = sum(asked)
+        if total <= budget:
+            return self
+        exact = [count * budget / total for count in asked]
+        counts = [int(x) for x in exact]
+        by_remainder = sorted(range(len(asked)), key=lambda k: (-(exact[k] - counts[k]), k))
+        for k in by_remainder[: budget - sum(counts)]:
+            counts[k] += 1
+        for k in range(len(counts)):  # no request vanishes for rounding while another has more than one
+            if asked[k] and not counts[k] and max(counts) > 1:
+                counts[counts.index(max(counts))] -= 1
+                counts[k] = 1
+        requests = [r.model_copy(update={"count": c}) for r, c in zip(self.requests, counts, strict=False)]
+        return self.model_copy(update={"requests": requests, "pool_samples": counts[-1]})
+
 
 class HistoryEntry(BaseModel):
     """One finished iteration as a policy sees it later: state, action, reward."""

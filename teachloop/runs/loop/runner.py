@@ -23,7 +23,7 @@ from rich.console import Console
 
 from teachloop.agents.diagnosis import diagnose
 from teachloop.agents.engines import get_engine
-from teachloop.agents.policies import ModelsPolicy, get_policy, needs_pool_attempts
+from teachloop.agents.policies import ModelsPolicy, SelectingPolicy, get_policy, needs_pool_attempts
 from teachloop.agents.state import TeacherState
 from teachloop.agents.teacher import TeacherBackend, TeacherConfig, TeacherLLM
 from teachloop.environments import Environment, get_environment
@@ -390,9 +390,22 @@ class Loop:
     def _plan(self, i: int, writer: PhaseWriter) -> str:
         plan = self.policy.plan(self._teacher_state(i))
         plan = plan.model_copy(update={"policy": self.config.policy, "iteration": i})
+        note = ""
+        asked = plan.total_requested + plan.pool_samples
+        # a selecting policy asks for more candidates than it keeps: the data phase cuts its choice
+        if asked > self.config.budget and not isinstance(self.policy, SelectingPolicy):
+            plan = plan.scaled_to(self.config.budget)
+            note = (
+                f"the policy asked for {asked} examples, over the budget of {self.config.budget}: every request "
+                "was scaled in proportion"
+            )
+            plan = plan.model_copy(update={"rationale": f"{plan.rationale}\n({note})".strip()})
+            log.warning("iteration %d: %s", i, note)
         PlanFiles.write(writer.path, plan)
         writer.info = {"allocation": plan.allocation(), "pool_samples": plan.pool_samples}
-        return plan_summary(plan)
+        if note:
+            writer.info["scaled_from"] = asked
+        return plan_summary(plan) + (f" [yellow](scaled from {asked} to the budget)[/]" if note else "")
 
     def _generate(self, i: int, writer: PhaseWriter) -> str:
         seen = frozenset(ex.prompt for j in range(i) for ex in self._data(j))
