@@ -1,7 +1,8 @@
 """Does a real student end better on a real task suite? Policies against uniform data.
 
     python benchmarks/real_tasks.py [--student qwen2.5-coder-0.5b-instruct] [--policies stat-syn uniform]
-                                    [--seeds 0 1 2] [--iterations 2] [--budget 100] [--teacher vllm:MODEL]
+                                    [--seeds 0 1 2] [--iterations 2] [--budget 100] [--epochs N]
+                                    [--teacher vllm:MODEL]
 
 The student is a real pretrained model from the registry packages (`packaged:<name>`: Qwen2.5-
 Coder-0.5B-Instruct or SmolLM2-135M-Instruct), or any folder / .gguf, trained with LoRA through
@@ -48,7 +49,8 @@ def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tupl
             seed=seed,
             iterations=args.iterations,
             budget=args.budget,
-            teacher=TeacherConfig.model_validate(args.teacher) if args.teacher else None,
+            teacher=TeacherConfig.from_spec(args.teacher) if args.teacher else None,
+            train={"epochs": args.epochs} if args.epochs else {},
         )
         loop = Loop.create(config, progress=False)
     records = loop.run()
@@ -63,6 +65,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--budget", type=int, default=100)
     parser.add_argument("--eval-per-task", type=int, default=40)
+    parser.add_argument("--epochs", type=float, help="training epochs (default: the run's)")
     parser.add_argument("--tasks", help="reasoning-gym task names, comma-separated (default: the environment's)")
     parser.add_argument("--teacher", help="backend:model, e.g. vllm:/path/qwen-1.5b.gguf (default: the generator)")
     parser.add_argument("--out", type=Path, default=Path("bench-runs/real_tasks"))
@@ -76,7 +79,8 @@ def main() -> None:
     start = time.perf_counter()
     print(
         f"student={args.student} env=reasoning-gym tasks={args.tasks or 'default'} iterations={args.iterations} "
-        f"budget={args.budget}/iteration eval={args.eval_per_task}/task seeds={args.seeds} "
+        f"budget={args.budget}/iteration epochs={args.epochs or 'default'} eval={args.eval_per_task}/task "
+        f"seeds={args.seeds} "
         f"data={'teacher ' + args.teacher if args.teacher else 'the task generator'} (LoRA, run defaults)",
         flush=True,
     )

@@ -288,6 +288,8 @@ def record_metrics(record: MetricsRecord, config: RunConfig) -> dict[str, float]
     metrics["data/examples_trained"] = record.examples_trained
     if record.hit_limit is not None:
         metrics["eval/hit_limit"] = record.hit_limit
+    if record.validation_accuracy is not None:
+        metrics["eval/validation_accuracy"] = record.validation_accuracy
     for key, value in (record.teacher or {}).items():
         metrics[f"teacher/{key}"] = value
     teacher = config.teacher
