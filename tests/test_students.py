@@ -189,6 +189,8 @@ def test_an_eval_backend_registered_like_any_component_answers_every_evaluation(
     assert "unknown eval_backend 'nosuch'; available: auto, counting, raydata" in str(refused.exception)
     assert not (tmp_path / "x" / "iter_0").exists()
     eval_items = len((tmp_path / "counting/iter_0/eval/attempts.jsonl").read_text().splitlines())
-    assert [i for i, _ in asked] == [0, 1] and all(n == eval_items for _, n in asked)
+    validation_items = len((tmp_path / "counting/iter_0/eval/validation.jsonl").read_text().splitlines())
+    # one call per evaluation: the eval set and the validation split in one batch
+    assert [i for i, _ in asked] == [0, 1] and all(n == eval_items + validation_items for _, n in asked)
     counted, plain = (load_metrics(tmp_path / name) for name in ("counting", "transformers"))
     assert [r.skill_accuracy for r in counted] == [r.skill_accuracy for r in plain]

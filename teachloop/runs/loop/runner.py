@@ -61,7 +61,6 @@ from teachloop.students.lifecycle import StudentLifecycle
 from teachloop.students.probe import scored_reply
 from teachloop.types import (
     UNLABELLED,
-    Attempt,
     DataPlan,
     DataYield,
     EvalReport,
@@ -269,17 +268,18 @@ class Loop:
 
     # -- phases ----------------------------------------------------------------------------
     def _evaluate(self, i: int, writer: PhaseWriter) -> str:
-        examples = self.env.eval_set()
-        prompts = [ex.prompt for ex in examples]
+        # the validation split is answered in the same batch (one engine pass), scored apart: it
+        # chooses the checkpoint the run hands back, and the eval set stays for reporting only
+        examples, held_out = self.env.eval_set(), validation_of(self.env)
+        prompts = [ex.prompt for ex in [*examples, *held_out]]
         start = time.perf_counter()
         with writer.work():
             replies = self.students.reply(
                 i, prompts, self.max_new_tokens, progress=self.progress, stop=stop_strings(self.env)
             )
-            attempts = [scored_reply(self.env, ex, r) for ex, r in zip(examples, replies, strict=True)]
-        per_answer = (time.perf_counter() - start) / max(1, len(attempts))
-        with writer.work():
-            validation = self._validate(i)
+            scored = [scored_reply(self.env, ex, r) for ex, r in zip([*examples, *held_out], replies, strict=True)]
+        attempts, validation = scored[: len(examples)], scored[len(examples) :]
+        per_answer = (time.perf_counter() - start) / max(1, len(scored))
         report = eval_report(i, attempts, tree=self.env.skills)
         EvalFiles.write(writer.path, report)
         writer.info = {
@@ -302,17 +302,6 @@ class Loop:
                 f"(counted in 'all' and under '{UNLABELLED}' only)"
             )
         return summary
-
-    def _validate(self, i: int) -> list[Attempt]:
-        """The student's scored answers to the validation split (none without one): they choose
-        the checkpoint the run hands back, and the eval set stays for reporting only."""
-        examples = validation_of(self.env)
-        if not examples:
-            return []
-        replies = self.students.reply(
-            i, [ex.prompt for ex in examples], self.max_new_tokens, progress=False, stop=stop_strings(self.env)
-        )
-        return [scored_reply(self.env, ex, r) for ex, r in zip(examples, replies, strict=True)]
 
     def _limit_note(self, i: int, report: EvalReport) -> str:
         """How many answers hit the token limit; in yellow, and logged, when too many did."""
