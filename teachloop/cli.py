@@ -23,7 +23,7 @@ app = typer.Typer(
     help=(
         "Closed-loop teacher-student data generation: evaluate the student, diagnose its missing skills, "
         "plan and generate targeted data, train, repeat. `teachloop run` with no options runs the embedded "
-        "default (skillworld + tiny student, CPU only, a few minutes)."
+        "default (skillworld + tiny student, CPU only, about a minute)."
     ),
     no_args_is_help=True,
     add_completion=False,
