@@ -34,6 +34,7 @@ def greedy():
     POLICIES.unregister("greedy")
 
 
+@pytest.mark.slow
 def test_every_request_is_scaled_in_proportion_and_said(greedy, tmp_path, caplog):
     config = RunConfig(
         out=tmp_path, name="greedy", policy="greedy", iterations=1, budget=40, replay=0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import teachloop
 
 from teachloop.runs.config import RunConfig
@@ -40,6 +41,7 @@ def test_replay_defaults_to_as_many_pool_examples_as_new_ones():
     assert replay_size("auto", 300) == 300 and replay_size(0, 300) == 0 and replay_size(50, 300) == 50
 
 
+@pytest.mark.slow
 def test_a_run_validates_every_checkpoint_and_its_report_leads_with_the_outcome(small_run):
     records = load_metrics(small_run)
     store = RunStore(small_run)
@@ -79,6 +81,7 @@ def test_a_bad_replay_is_one_error_line(tmp_path):
     assert out.stderr.strip().splitlines() == [expected]
 
 
+@pytest.mark.slow
 def test_a_round_that_wrecks_the_student_is_neither_built_upon_nor_handed_back(tmp_path):
     """A learning rate 50x the default breaks the embedded student: the next round trains from
     the starting model again, and the run hands back the starting model, saying why."""
