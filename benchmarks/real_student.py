@@ -71,22 +71,25 @@ def warm_start(model: str, examples: int) -> str:
 def run_one(
     out: Path, student_model: str, policy: str, seed: int, args: argparse.Namespace
 ) -> tuple[list, float, Path]:
-    from teachloop.runs.config import RunConfig
-    from teachloop.runs.loop.runner import Loop
+    from targeted_vs_uniform import run_or_resume
 
-    name = f"{policy}-s{seed}"
-    start = time.perf_counter()
-    if (out / name / "run.json").exists():
-        loop = Loop.resume(out / name, progress=False)
-    else:
-        config = RunConfig(
-            name=name, out=out, policy=policy, seed=seed, iterations=args.iterations, budget=args.budget,
+    from teachloop.runs.config import RunConfig
+
+    return run_or_resume(
+        out,
+        policy,
+        seed,
+        lambda name: RunConfig(
+            name=name,
+            out=out,
+            policy=policy,
+            seed=seed,
+            iterations=args.iterations,
+            budget=args.budget,
             student_model=student_model,
             environment_options={"eval_per_skill": args.eval_per_skill, "pool_per_skill": 20},
-        )  # fmt: skip
-        loop = Loop.create(config, progress=False)
-    records = loop.run()
-    return records, time.perf_counter() - start, out / name
+        ),
+    )
 
 
 def main() -> None:

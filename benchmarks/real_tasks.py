@@ -25,36 +25,33 @@ from pathlib import Path
 
 
 def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tuple[list, float, Path]:
+    from targeted_vs_uniform import run_or_resume
+
     from teachloop.agents.teacher import TeacherConfig
     from teachloop.runs.config import RunConfig
-    from teachloop.runs.loop.runner import Loop
 
-    name = f"{policy}-s{seed}"
-    start = time.perf_counter()
-    if (out / name / "run.json").exists():
-        loop = Loop.resume(out / name, progress=False)
-    else:
-        options: dict = {"eval_per_task": args.eval_per_task}
-        if args.tasks:
-            options["tasks"] = args.tasks
-        config = RunConfig(
+    options: dict = {"eval_per_task": args.eval_per_task}
+    if args.tasks:
+        options["tasks"] = args.tasks
+    local = "/" in args.student or args.student.endswith(".gguf")
+    return run_or_resume(
+        out,
+        policy,
+        seed,
+        lambda name: RunConfig(
             name=name,
             out=out,
             environment="reasoning-gym",
             environment_options=options,
-            student_model=args.student
-            if "/" in args.student or args.student.endswith(".gguf")
-            else f"packaged:{args.student}",
+            student_model=args.student if local else f"packaged:{args.student}",
             policy=policy,
             seed=seed,
             iterations=args.iterations,
             budget=args.budget,
             teacher=TeacherConfig.from_spec(args.teacher) if args.teacher else None,
             train={"epochs": args.epochs} if args.epochs else {},
-        )
-        loop = Loop.create(config, progress=False)
-    records = loop.run()
-    return records, time.perf_counter() - start, out / name
+        ),
+    )
 
 
 def main() -> None:

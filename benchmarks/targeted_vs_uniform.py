@@ -24,16 +24,28 @@ from teachloop.runs.loop.runner import Loop
 POLICIES = ("uniform", "stat-syn")
 
 
-def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tuple[list, float, Path]:
+def run_or_resume(out: Path, policy: str, seed: int, config: Callable[[str], RunConfig]) -> tuple[list, float, Path]:
+    """The run `<policy>-s<seed>` under `out`: resumed (finished runs are reused) or created from
+    `config(name)`; returns its records, the wall seconds this call took and its folder."""
     name = f"{policy}-s{seed}"
     start = time.perf_counter()
     if (out / name / "run.json").exists():
         loop = Loop.resume(out / name, progress=False)
     else:
-        config = RunConfig(name=name, out=out, policy=policy, seed=seed, iterations=args.iterations, budget=args.budget)
-        loop = Loop.create(config, progress=False)
+        loop = Loop.create(config(name), progress=False)
     records = loop.run()
     return records, time.perf_counter() - start, out / name
+
+
+def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tuple[list, float, Path]:
+    return run_or_resume(
+        out,
+        policy,
+        seed,
+        lambda name: RunConfig(
+            name=name, out=out, policy=policy, seed=seed, iterations=args.iterations, budget=args.budget
+        ),
+    )
 
 
 def compare(
