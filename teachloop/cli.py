@@ -159,15 +159,15 @@ def _finish(run_dir: Path, quiet: bool) -> None:
     from teachloop.runs.reporting.report import load_metrics, rich_summary, run_tree, write_report
 
     report = write_report(run_dir)
+    store = RunStore.open(run_dir)
     if not quiet:
         records = load_metrics(run_dir)
         Console(width=max(console.width, 160)).print(rich_summary(records, tree=run_tree(run_dir)))
-        outcome = run_outcome(RunStore.open(run_dir), records)
+        outcome = run_outcome(store, records)
         for line in outcome.lines() if outcome else []:
             console.print(line, highlight=False, soft_wrap=True)
         console.print(f"report: {report}  curves: {report.parent / 'learning_curves.png'}")
         _say_engine_log(run_dir)
-    store = RunStore.open(run_dir)
     missing = store.missing_phases(store.config().iterations)
     if missing:
         err_console.print(

@@ -270,14 +270,14 @@ class Loop:
     def _evaluate(self, i: int, writer: PhaseWriter) -> str:
         # the validation split is answered in the same batch (one engine pass), scored apart: it
         # chooses the checkpoint the run hands back, and the eval set stays for reporting only
-        examples, held_out = self.env.eval_set(), validation_of(self.env)
-        prompts = [ex.prompt for ex in [*examples, *held_out]]
+        examples = self.env.eval_set()
+        items = [*examples, *validation_of(self.env)]
         start = time.perf_counter()
         with writer.work():
             replies = self.students.reply(
-                i, prompts, self.max_new_tokens, progress=self.progress, stop=stop_strings(self.env)
+                i, [ex.prompt for ex in items], self.max_new_tokens, progress=self.progress, stop=stop_strings(self.env)
             )
-            scored = [scored_reply(self.env, ex, r) for ex, r in zip([*examples, *held_out], replies, strict=True)]
+            scored = [scored_reply(self.env, ex, r) for ex, r in zip(items, replies, strict=True)]
         attempts, validation = scored[: len(examples)], scored[len(examples) :]
         per_answer = (time.perf_counter() - start) / max(1, len(scored))
         report = eval_report(i, attempts, tree=self.env.skills)

@@ -8,6 +8,7 @@ existed gets them recomputed from its attempts and skills.json.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,6 +19,8 @@ from teachloop.skills.profile import eval_report
 from teachloop.skills.tree import SkillTree
 from teachloop.skills.tree_file import read_tree_file
 from teachloop.types import EvalReport
+
+WEAK_THRESHOLD = 0.5  # a skill below this accuracy at iteration 0 is one of the run's weak skills
 
 PHASE_LABELS = {
     "discovery": "discover",
@@ -141,3 +144,10 @@ def handed_back(records: list[MetricsRecord]) -> int | None:
         return None
     best = max(r.validation_accuracy for r in scored)  # type: ignore[type-var]
     return next(r.iteration for r in reversed(scored) if r.validation_accuracy == best)
+
+
+def weak_skills(records: Sequence[MetricsRecord], threshold: float = WEAK_THRESHOLD) -> list[str]:
+    """Skills the student was weak on before any new data (iteration-0 accuracy < threshold)."""
+    if not records:
+        return []
+    return [s for s, acc in records[0].skill_accuracy.items() if acc < threshold]

@@ -15,11 +15,10 @@ from pydantic import BaseModel
 
 from teachloop.runs.loop.artifacts import EvalFiles
 from teachloop.runs.loop.store import RunStore
-from teachloop.runs.reporting.metrics import MetricsRecord, handed_back
+from teachloop.runs.reporting.metrics import MetricsRecord, handed_back, weak_skills
 from teachloop.types import Attempt
 
 Z95 = 1.96
-WEAK_BELOW = 0.5  # report.WEAK_THRESHOLD: skills weaker than this at iteration 0 are the weak ones
 
 
 class Change(BaseModel):
@@ -134,5 +133,5 @@ def run_outcome(store: RunStore, records: Sequence[MetricsRecord]) -> RunOutcome
         validation_end=end_record.validation_accuracy,
         overall=overall,
         skills=skills,
-        weak=[s for s, c in skills.items() if c.start < WEAK_BELOW],
+        weak=[s for s in weak_skills(records) if s in skills],
     )

@@ -23,12 +23,11 @@ from teachloop.faults import kill_point
 from teachloop.io import atomic_write_text
 from teachloop.runs.loop.store import RunStore
 from teachloop.runs.reporting.iteration_data import IterationData, load_run_data
-from teachloop.runs.reporting.metrics import MetricsRecord, compute_metrics, load_tree
+from teachloop.runs.reporting.metrics import WEAK_THRESHOLD, MetricsRecord, compute_metrics, load_tree, weak_skills
 from teachloop.runs.reporting.outcome import run_outcome
 from teachloop.skills.tree import SkillTree
 from teachloop.types import UNLABELLED
 
-WEAK_THRESHOLD = 0.5
 MAX_SKILL_COLUMNS = 10  # more leaves than this: summaries show the top-level groups, not every skill
 MAX_GROUP_COLUMNS = 10  # at most this many group columns (the weakest, when there are more)
 WEAKEST_SHOWN = 8  # leaves listed under a summary of groups
@@ -45,13 +44,6 @@ def load_metrics(run_dir: Path) -> list[MetricsRecord]:
 def run_tree(run_dir: Path) -> SkillTree | None:
     """The skill tree a run evaluated with (its skills.json), None when it has none yet."""
     return load_tree(RunStore(run_dir))
-
-
-def weak_skills(records: Sequence[MetricsRecord], threshold: float = WEAK_THRESHOLD) -> list[str]:
-    """Skills the student was weak on before any new data (iteration-0 accuracy < threshold)."""
-    if not records:
-        return []
-    return [s for s, acc in records[0].skill_accuracy.items() if acc < threshold]
 
 
 def mean_accuracy(record: MetricsRecord, skills: Sequence[str]) -> float:
