@@ -35,8 +35,9 @@ app.add_typer(skills_app, name="skills")
 teacher_app = typer.Typer(help="The LLM teacher: check what it writes before a run pays for it.", no_args_is_help=True)
 app.add_typer(teacher_app, name="teacher")
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: piped or logged output keeps each line whole (rich cuts at 80 columns off a terminal)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 # -- `teachloop <kind> list | show NAME`, one pair per registry ------------------------------
@@ -47,20 +48,30 @@ def _registry(where: str, attribute: str) -> Registry:
     return registry
 
 
+BUILT_IN_NAMES = {
+    "trackers": {
+        "none": "none (tracker)\n  No tracker, the default: the run writes metrics.jsonl, report.md and its plots "
+        "only.\n\noptions: none"
+    },
+}
+
+
 def _add_registry_commands(command: str, summary: str, group: str, where: str, attribute: str) -> None:
     """`teachloop <command> list` and `show NAME` for the registry `where.attribute` (imported
     only when the command runs, so `teachloop --help` stays fast)."""
     kind_app = typer.Typer(help=f"{summary} (the `{group}` entry points).", no_args_is_help=True)
 
+    built_in = BUILT_IN_NAMES.get(command, {})  # names a run takes that no entry point registers
+
     @kind_app.command("list")
     def list_names() -> None:
         """List the installed names, one per line (`show NAME` describes one)."""
-        for name in _registry(where, attribute).names():
+        for name in [*built_in, *_registry(where, attribute).names()]:
             console.print(name)
 
     def show(name: str) -> None:
         """Its description, its options (type, default, help) and its declared capabilities."""
-        typer.echo(_registry(where, attribute).describe(name))
+        typer.echo(built_in[name] if name in built_in else _registry(where, attribute).describe(name))
 
     # set here, not written as an annotation: typer evaluates annotation text in the module's
     # namespace, where `command` does not exist
@@ -73,6 +84,9 @@ def _add_registry_commands(command: str, summary: str, group: str, where: str, a
         kind_app.command("check")(check_environment_command)
 
     app.add_typer(kind_app, name=command)
+
+
+FORMS_SHOWN = 12  # item forms `environments check` prints (a task may have a hundred skills)
 
 
 def check_environment_command(
@@ -112,8 +126,21 @@ def check_environment_command(
         typer.echo(f"checker: {kept} of {len(made)} generated items pass")
     else:
         typer.echo(f"checker: {'yes' if checker is not None else 'none (verify by consistency or not at all)'}")
-    form = item_form(env, env.skills.leaves()[0]) if env.skills.leaves() else None
-    typer.echo(f"item form for the teacher: {type(form).__name__ if form is not None else 'free text'}")
+    forms = [(skill, item_form(env, skill)) for skill in env.skills.leaves()]
+    forms = [(skill, form) for skill, form in forms if form.question is not None or form.answer is not None]
+    if not forms:
+        typer.echo("item forms for the teacher: none (free text)")
+    else:
+        typer.echo(
+            f"item forms for the teacher (regular expressions, matched in full), {len(forms)} of "
+            f"{len(env.skills.leaves())} skills:"
+        )
+        for skill, form in forms[:FORMS_SHOWN]:
+            said = (("question", form.question), ("answer", form.answer))
+            parts = [f"{part} {text!r}" for part, text in said if text]
+            typer.echo(f"  {skill}: {', '.join(parts)}")
+        if len(forms) > FORMS_SHOWN:
+            typer.echo(f"  ... and {len(forms) - FORMS_SHOWN} more")
     typer.echo("checks passed")
 
 
@@ -441,6 +468,7 @@ def bench(
     Runs go one at a time, in --workers processes, or as Ray tasks (--ray, --ray-address).
     """
     from teachloop.runs.bench.harness import rich_leaderboard, run_bench
+    from teachloop.runs.bench.results import table_width
 
     _engines_verbose(verbose)
 
@@ -450,7 +478,8 @@ def bench(
     results = run_bench(
         bench_file, out=out, workers=workers, quick=quick, progress=progress, ray=ray, ray_address=ray_address
     )
-    Console(width=max(console.width, 240)).print(rich_leaderboard(results))  # intervals need the width
+    table = rich_leaderboard(results)
+    Console(width=max(console.width, table_width(table))).print(table)  # no cell split, whatever the terminal
     plots = "  plots: learning_curves.png, skill_heatmap.png" if results.rows else ""
     console.print(f"leaderboard: {results.bench_dir / 'leaderboard.md'}{plots}", soft_wrap=True)
     results.raise_for_failures()

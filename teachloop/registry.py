@@ -16,6 +16,7 @@ skipped feature.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.util
 import inspect
 import json
@@ -347,6 +348,37 @@ def check_component(obj: Any, contract: Contract, name: str) -> None:
     _check_spelling(obj, contract, name)
 
 
+def check_component_class(cls: type, contract: Contract, name: str) -> None:
+    """What `check_component` can tell from a class before it is built (`teachloop <kind> show`
+    fails where a run would): its methods present and taking what teachloop passes (after
+    `self`), its class attributes' types, no near-miss hook names. What an instance sets in
+    `__init__` is checked when it is built."""
+    kind = contract.kind
+    for hook in contract.required:
+        if hook.is_method and not (_has(cls, hook.member) or _annotated(cls, hook.member)):
+            raise PluginError(f"{kind} {name!r} does not implement {hook.title}: {hook.help}")
+    for hook in (*contract.required, *contract.optional):
+        if hook.keyword is not None or not _has(cls, hook.member):
+            continue
+        raw = inspect.getattr_static(cls, hook.member)
+        if isinstance(raw, property | functools.cached_property):
+            continue  # its value exists on an instance only
+        if not hook.is_method:
+            if not hasattr(type(raw), "__get__"):  # a plain class attribute, not a descriptor
+                _check_shape(cls, hook, kind, name)
+            continue
+        assert hook.params is not None
+        plain_function = inspect.isfunction(raw)  # called on an instance: `self` comes first
+        value = raw if plain_function else getattr(cls, hook.member)
+        if not callable(value):
+            raise PluginError(f"{kind} {name!r}: {hook.member} must be a method {hook.title}, got {value!r}")
+        if not _accepts(value, len(hook.params) + plain_function):
+            raise PluginError(
+                f"{kind} {name!r} defines {hook.member} with the wrong signature: teachloop calls {hook.title}"
+            )
+    _check_spelling(cls, contract, name)
+
+
 def _has(obj: Any, member: str) -> bool:
     try:
         inspect.getattr_static(obj, member)
@@ -396,7 +428,7 @@ def takes_keyword(method: Any, keyword: str) -> bool:
 
 def _check_spelling(obj: Any, contract: Contract, name: str) -> None:
     known = contract.members()
-    model = inspect.getattr_static(type(obj), "Options", None)
+    model = inspect.getattr_static(obj if isinstance(obj, type) else type(obj), "Options", None)
     declared = set(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else set()
     methods = [h.member for h in (*contract.required, *contract.optional) if h.is_method]
     attributes = [h.member for h in (*contract.required, *contract.optional) if not h.is_method]
@@ -443,6 +475,8 @@ def _annotated(obj: Any, member: str) -> bool:
 def describe(registry: Registry, name: str, factory: Any) -> str:
     """A component's description, options (type, default, help) and declared capabilities."""
     kind = registry.kind
+    if registry.contract is not None and isinstance(factory, type):
+        check_component_class(factory, registry.contract, name)  # `show` refuses what a run would refuse
     lines = [f"{name} ({kind})", f"  {summary(factory) or '(no description)'}", ""]
     model = options_model(factory, kind, name)
     if model is None and registry.settings:

@@ -87,5 +87,10 @@ def test_environments_check_prints_the_tree_splits_items_and_capabilities(regist
     assert out.exit_code == 0, out.output
     assert "- reverse: write a word backwards" in out.output and "eval items: 16; train pool: 800" in out.output
     assert "scored correct against itself" in out.output and "checker: 8 of 8 generated items pass" in out.output
+    # the forms the teacher's items must match, per skill, not a class name (issue 34 item 11)
+    assert "ItemForm" not in out.output and "item forms for the teacher (regular expressions" in out.output
+    assert "  reverse: question 'reverse [a-l]{3,4}', answer '[a-l]{3,4}'\n" in out.output
+    free = CliRunner().invoke(app, ["environments", "check", registered("tiny-free")])
+    assert free.exit_code == 0 and "item forms for the teacher: none (free text)" in free.output, free.output
     broken = CliRunner().invoke(app, ["environments", "check", registered("tiny-bool2", bool_score=True)])
     assert isinstance(broken.exception, PluginError) and "got bool" in str(broken.exception)

@@ -251,6 +251,7 @@ class Planner:
          "select(candidates, state)")),
         ({"uses_teacher": "yes"}, "policy 'p': uses_teacher must be bool"),
         ({"plan": lambda self: None}, "defines plan with the wrong signature"),
+        ({"plan": None}, "policy 'p': plan must be a method plan(state)"),
     ],
 )  # fmt: skip
 def test_misspelt_or_misshapen_policy_hooks_fail_at_load_time(registered, extra, message):
@@ -258,6 +259,30 @@ def test_misspelt_or_misshapen_policy_hooks_fail_at_load_time(registered, extra,
     with pytest.raises(PluginError) as err:
         get_policy("p")
     assert message in str(err.value)
+    with pytest.raises(PluginError) as err:  # `teachloop policies show` checks the class as a run does
+        POLICIES.describe("p")
+    assert message in str(err.value)
+
+
+def test_show_accepts_every_built_in_and_hooks_in_any_form(registered):
+    for reg in (POLICIES, ENVIRONMENTS):
+        for name in reg.names():
+            assert reg.describe(name).startswith(f"{name} ("), name
+
+    class Hooks(Planner):
+        needs_pool_attempts = True
+
+        @staticmethod
+        def select(candidates, state):
+            return candidates
+
+        @property
+        def uses_teacher(self):  # known on an instance only
+            return False
+
+    registered["p"] = Hooks
+    assert "select(candidates, state)" in POLICIES.describe("p")
+    get_policy("p")
 
 
 @pytest.mark.parametrize(
@@ -274,6 +299,9 @@ def test_misspelt_or_misshapen_environment_hooks_fail_at_load_time(registered, e
     registered["e"] = type("E", (TinyEnv,), extra)
     with pytest.raises(PluginError) as err:
         get_environment("e")
+    assert message in str(err.value)
+    with pytest.raises(PluginError) as err:
+        ENVIRONMENTS.describe("e")
     assert message in str(err.value)
 
 

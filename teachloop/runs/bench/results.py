@@ -372,6 +372,10 @@ LEADERBOARD_MD_ONLY = frozenset(
 )
 
 
+TITLE_COLUMNS = ("environment", "teacher", "seeds")  # shared by every row: said once, in the title
+EMPTY_CELLS = frozenset({"0", "–", "—"})
+
+
 def headers(baseline: str | None) -> tuple[str, ...]:
     final_vs = (f"final vs {baseline}",) if baseline else ()
     gain_vs = (f"gain vs {baseline}",) if baseline else ()
@@ -383,9 +387,12 @@ def headers(baseline: str | None) -> tuple[str, ...]:
     )  # fmt: skip
 
 
-def _versus(row: LeaderRow, figure: str, scale: float) -> str:
+def _versus(row: LeaderRow, figure: str, scale: float, short: bool = False) -> str:
     diff = row.versus.get(figure)
-    return "(baseline)" if diff is None else diff.show(scale=scale, digits=1 if scale == 100 else 3)
+    if diff is None:
+        return "(baseline)"
+    shown = diff.show(scale=scale, digits=1 if scale == 100 else 3)
+    return shown.replace(" not distinguishable", " ≈") if short else shown  # the terminal's legend explains ≈
 
 
 def _forgotten_cell(found: Forgetting | None) -> str:
@@ -400,9 +407,9 @@ def _other_skills_cell(found: Forgetting | None) -> str:
     return f"{change.estimate * 100:+.1f} [{change.lo * 100:+.1f}, {change.hi * 100:+.1f}]{worst}"
 
 
-def _cells(rank: int, row: LeaderRow, baseline: str | None) -> list[str]:
-    final_vs = [_versus(row, "final_accuracy", 1)] if baseline else []
-    gain_vs = [_versus(row, "weak_gain", 100)] if baseline else []
+def _cells(rank: int, row: LeaderRow, baseline: str | None, short: bool = False) -> list[str]:
+    final_vs = [_versus(row, "final_accuracy", 1, short)] if baseline else []
+    gain_vs = [_versus(row, "weak_gain", 100, short)] if baseline else []
     return [
         f"{rank}=" if row.tied_with_previous else str(rank),
         row.environment,
@@ -441,23 +448,40 @@ def rich_leaderboard(results: BenchResults) -> Table:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"leaderboard: {results.bench_dir}")
     names = headers(results.baseline)
+    rows = [_cells(rank, row, results.baseline, short=True) for rank, row in _ranked(results.rows)]
     shown = [k for k, header in enumerate(names) if header not in LEADERBOARD_MD_ONLY]
-    for k in shown:
+    # the terminal leaves out what every row says alike: a shared environment, teacher or seed
+    # count goes in the title, a column that is 0 or – in every row (teacher tokens offline) goes
+    common = {
+        names[k]: rows[0][k] for k in shown if rows and names[k] in TITLE_COLUMNS and len({r[k] for r in rows}) == 1
+    }
+    shown = [k for k in shown if names[k] not in common and not (rows and all(r[k] in EMPTY_CELLS for r in rows))]
+    said = [common["environment"]] if "environment" in common else []
+    said += [f"teacher {common['teacher']}"] if "teacher" in common else []
+    said += [f"{common['seeds']} seed{'s' if common['seeds'] != '1' else ''}"] if "seeds" in common else []
+    table = Table(title=f"leaderboard: {results.bench_dir}" + (f" ({'; '.join(said)})" if said else ""))
+    for k in shown:  # no cell is split over lines: the caller prints the table as wide as it is
         left = names[k] in ("environment", "policy", "teacher")
-        table.add_column(names[k], justify="left" if left else "right", no_wrap=names[k] in ("environment", "policy"))
-    for rank, row in _ranked(results.rows):
-        cells = _cells(rank, row, results.baseline)
+        table.add_column(names[k], justify="left" if left else "right", no_wrap=True)
+    for cells in rows:
         table.add_row(*(cells[k] for k in shown))
     bench = results.bench
+    versus = f"; ≈: not distinguishable from {results.baseline}" if results.baseline else ""
     table.caption = escape(
         f"{bench.budget} examples x {bench.iterations} iterations per run; mean [95% interval]; sorted by the "
-        f"final accuracy of the students handed back (=: not distinguishable from the row above), the gain on "
-        f"the skills weak at iteration 0 beside it; every column in "
+        f"final accuracy of the students handed back (=: not distinguishable from the row above){versus}; the "
+        f"gain on the skills weak at iteration 0 beside it; every column in "
         f"leaderboard.md" + (f"\n{_caveat(results)}" if _caveat(results) else "")
     )
     return table
+
+
+def table_width(table: Table) -> int:
+    """The width a rich table takes with no cell wrapped (its columns are no_wrap)."""
+    from rich.console import Console
+
+    return Console(width=10_000).measure(table).maximum
 
 
 def one_seed_policies(results: BenchResults) -> list[str]:

@@ -101,7 +101,8 @@ class Loop:
         self.store = store
         self.config: RunConfig = config or store.config()
         self.progress = progress
-        self.console = console or Console(stderr=True, quiet=not progress)
+        # soft_wrap: a phase line is one line in a pipe or log too, not cut at 80 columns
+        self.console = console or Console(stderr=True, quiet=not progress, soft_wrap=True)
         cfg = self.config
         self.env = env if env is not None else get_environment(cfg.environment, **cfg.environment_options)
         self.policy = get_policy(cfg.policy, **cfg.policy_options)
@@ -149,7 +150,7 @@ class Loop:
         if config.teacher is not None:  # a teacher that cannot start stops the run before it is created
             engine_logs.route(config.out / f"{name}.engines.log")  # beside it until the run folder exists
             teacher = teacher_client(config.teacher, root, "teacher", backends or {})
-            _start_teacher(teacher, console or Console(stderr=True, quiet=not progress))
+            _start_teacher(teacher, console or Console(stderr=True, quiet=not progress, soft_wrap=True))
         store = RunStore.create(root, config)
         engine_logs.move(root / engine_logs.ENGINE_LOG)
         return cls(
@@ -185,7 +186,8 @@ class Loop:
         if removed:
             self.console.print(f"[yellow]discarded {len(removed)} unfinished phase(s); redoing them[/]")
         ran = False
-        if self._work_left():  # the teacher and the policy's own models, before anything is spent
+        work_left = self._work_left()
+        if work_left:  # the teacher and the policy's own models, before anything is spent
             if self.teacher:
                 _start_teacher(self.teacher, self.console)
             if isinstance(self.policy, ModelsPolicy):
@@ -205,6 +207,13 @@ class Loop:
             self.console.print(f"  tracking: {self.config.tracking}, {self.tracking.describe()}", highlight=False)
         if engine_logs.written() is not None:
             self.console.print(f"  engine logs: {engine_logs.written()} (-v: on the terminal)", highlight=False)
+        if not work_left:
+            n = self.config.iterations
+            self.console.print(
+                f"  finished already: every phase of its {n} iteration{'s' if n != 1 else ''} is done, nothing is "
+                f"left to redo (`teachloop resume {self.store.root} --iterations N` extends it)",
+                highlight=False,
+            )
         steps = {
             "eval": self._evaluate,
             "feedback": self._diagnose,

@@ -385,7 +385,8 @@ def answer_progress(total: int, enabled: bool):
 
 
 class _ProgressBar(TrainerCallback):
-    """One tqdm bar over optimizer steps, showing the latest loss."""
+    """One tqdm bar over optimizer steps, showing the latest loss; none when stderr is not a
+    terminal (tqdm's `disable=None`): a pipe or a log gets no stream of carriage returns."""
 
     def __init__(self) -> None:
         self.bar = None
@@ -393,7 +394,7 @@ class _ProgressBar(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=state.max_steps, desc="train", unit="step", leave=False)
+        self.bar = tqdm(total=state.max_steps, desc="train", unit="step", leave=False, disable=None)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.bar is not None:
