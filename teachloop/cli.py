@@ -94,7 +94,7 @@ def check_environment_command(
     env_option: Annotated[
         list[str] | None, typer.Option("--env-option", help="Environment option KEY=VALUE (repeatable).")
     ] = None,
-    items: Annotated[int, typer.Option(help="Eval items to print.")] = 3,
+    items: Annotated[int, typer.Option(min=0, help="Eval items to print.")] = 3,
 ) -> None:
     """Load an environment as a run would and print what it is: its skill tree, its split sizes,
     a few eval items scored against their own answers, and its capabilities. The load-time
@@ -225,6 +225,16 @@ def _run(config: Path | None, teacher: str | None, quiet: bool, verbose: bool = 
     from teachloop.runs.loop.checks import check_run_config
 
     env = check_run_config(cfg, models=False)  # a typo fails in a second, before torch and transformers load
+    from datetime import datetime
+
+    from teachloop.runs.loop.checks import check_teacher_reachable
+    from teachloop.runs.loop.store import RunStore
+
+    if cfg.name is None:  # named here, so that the folder checked now is the one made
+        cfg = cfg.model_copy(update={"name": cfg.default_name(datetime.now().strftime("%Y%m%d-%H%M%S"))})
+    RunStore.check_new(cfg.out / cfg.name)  # a bad --out, too, fails before torch loads
+    if cfg.teacher is not None:
+        check_teacher_reachable(cfg.teacher)  # a refused connection: one line now, not after torch loads
     from teachloop.runs.loop.runner import Loop
 
     loop = Loop.create(cfg, progress=not quiet, env=env)
@@ -332,6 +342,7 @@ def resume(
     _engines_verbose(verbose)
     store = RunStore.open(run_dir)
     with store.lock():  # first: a run another process holds is refused before anything changes
+        store.check_integrity()  # a damaged run is refused before torch loads (and checked once)
         if tracking is not None:
             from teachloop.runs.loop.tracking import check_tracker
 

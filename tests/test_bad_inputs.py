@@ -91,6 +91,28 @@ CASES = [
         "error: Invalid value for '--budget': Input should be a valid integer",
     ),
     Case("bad-teacher-spec", ["run", "--teacher", "vllm"], "error: --teacher must look like '<backend>:<model>'"),
+    Case(  # refused as given, not after a connection attempt's retries
+        "base-url-not-a-url",
+        ["run", "--teacher", "openai:m", "--teacher-base-url", "not-a-url"],
+        "error: invalid config (command line): teacher: teacher backend 'openai': base_url: not a URL",
+    ),
+    Case(
+        "teacher-setting-without-a-teacher",
+        ["run", "--teacher-concurrency", "0"],
+        "error: --teacher is missing: teacher settings are given on the command line (teacher.options.concurrency)",
+    ),
+    Case(
+        "teacher-option-without-a-teacher",
+        ["run", "--teacher-option", "base_url=http://127.0.0.1:9/v1"],
+        "error: --teacher is missing",
+    ),
+    Case("blank-name", ["run", "--name", "   "], "error: invalid config (command line): name: must be a plain folder"),
+    Case("name-with-a-newline", ["run", "--name", "a\nb"], "name: must be a plain folder name"),
+    Case(
+        "negative-items",
+        ["environments", "check", "skillworld", "--items", "-1"],
+        "error: Invalid value for '--items'",
+    ),
     Case("bad-env-option", ["run", "--env-option", "nonsense"], "error: expected KEY=VALUE, got 'nonsense'"),
     # flags generated from the config models: the same validation, the same one line, as a file
     Case(
@@ -204,6 +226,13 @@ CASES = [
     ),  # fmt: skip
     # run folders: never resumed, reported or exported into a mess
     Case("resume-not-a-run", ["resume", "."], "error: . is not a teachloop run folder"),
+    Case(
+        "resume-a-changed-phase-file",
+        ["resume", "run", "--min-yield", "0.1"],
+        "iter_0/eval/attempts.jsonl was changed after its phase finished",
+        runs=1,
+        setup=lambda t: write(t / "run" / "iter_0" / "eval" / "attempts.jsonl", "{}\n"),
+    ),
     Case("report-nowhere", ["report", "nowhere"], "error: nowhere does not exist or is not a folder"),
     Case(
         "existing-run-name",
@@ -295,6 +324,7 @@ def test_bad_input_is_one_line_and_changes_nothing(case: Case, tmp_path: Path, s
     assert "Traceback" not in out.stderr, out.stderr[-3000:]
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and case.first_line in lines[0], out.stderr[-3000:]
+    assert "restore it; restore it" not in lines[0]  # what to do is said once
     assert snapshot(tmp_path) == before  # a refusal changes nothing
     assert not (tmp_path / "runs").exists()  # and no run folder was left behind
 
@@ -326,3 +356,16 @@ def test_a_report_never_shrinks_what_it_cannot_rebuild(tmp_path: Path, small_run
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
     assert "status: finished" in (run / "report.md").read_text()
+
+
+@pytest.mark.parametrize("garbage", [NOT_UTF8, b'not json\n{"cut\n[]\n1\n2\n3\n'], ids=["not-utf8", "not-json"])
+@pytest.mark.parametrize("command", ["report", "resume"])
+def test_a_garbage_metrics_file_is_rebuilt_from_the_artifacts(tmp_path, small_run, command, garbage):
+    """metrics.jsonl is a copy of what the phase artifacts hold: report rebuilds a garbage one,
+    as resume does, rather than refusing it (or keeping it because it has more lines)."""
+    run = Path(shutil.copytree(small_run, tmp_path / "run"))
+    metrics = (run / "metrics.jsonl").read_text()
+    write(run / "metrics.jsonl", garbage)
+    out = teachloop(command, str(run), *(["--quiet"] if command == "resume" else []), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (run / "metrics.jsonl").read_text() == metrics

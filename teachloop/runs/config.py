@@ -122,8 +122,15 @@ class RunConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _plain_name(cls, value: str | None) -> str | None:
-        if value is not None and (not value or "/" in value or value.startswith(".")):
-            raise ValueError("must be a plain folder name (no '/', not starting with '.')")
+        if value is None:
+            return value
+        if not value.strip() or value != value.strip() or not value.isprintable():
+            raise ValueError(
+                f"must be a plain folder name: no leading or trailing space, no newline or other control "
+                f"character, not blank (got {value!r})"
+            )
+        if "/" in value or value.startswith("."):
+            raise ValueError(f"must be a plain folder name (no '/', not starting with '.'), got {value!r}")
         return value
 
     def default_name(self, stamp: str) -> str:
@@ -153,10 +160,28 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
                 )
             target = target[parent]
         target[leaf] = value
+    teacher = data.get("teacher")
+    if isinstance(teacher, dict) and teacher and "backend" not in teacher and "model" not in teacher:
+        given = ", ".join(sorted(_dotted(teacher, "teacher")))
+        flags = [key for key, value in (overrides or {}).items() if value is not None and key.startswith("teacher.")]
+        where = "on the command line" if flags else f"in {source}"
+        raise ConfigError(
+            f"--teacher is missing: teacher settings are given {where} ({given}) but no teacher to apply them to; "
+            "add --teacher <backend>:<model> (e.g. openai:<model>), or backend: and model: under teacher:"
+        )
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, "config", _blamed(exc, source, overrides))) from None
+
+
+def _dotted(mapping: dict[str, Any], prefix: str) -> list[str]:
+    """The dotted keys of a nested mapping's leaves ('teacher.options.concurrency')."""
+    keys: list[str] = []
+    for key, value in mapping.items():
+        name = f"{prefix}.{key}"
+        keys.extend(_dotted(value, name) if isinstance(value, dict) and value else [name])
+    return keys
 
 
 def _blamed(exc: ValidationError, source: str, overrides: dict[str, Any] | None) -> str:

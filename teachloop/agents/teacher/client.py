@@ -59,9 +59,11 @@ READY_PARAMS = {"temperature": 0.0, "max_tokens": 16, "seed": 0}
 
 
 class _Outcome:
-    """CallEvents for the one start-up job: keeps its outcome."""
+    """CallEvents for the one start-up job: keeps its outcome. `fail_fast`: a backend that
+    reads it does not retry a connection that is refused (the check says so at once)."""
 
     stopped = False
+    fail_fast = True
 
     def __init__(self) -> None:
         self.value: Completion | BaseException | None = None

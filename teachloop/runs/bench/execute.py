@@ -27,7 +27,8 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _pending(configs: Sequence[RunConfig]) -> tuple[list[RunConfig], list[RunOutcome]]:
+def pending_runs(configs: Sequence[RunConfig]) -> tuple[list[RunConfig], list[RunOutcome]]:
+    """The runs left to do, and an outcome for each one that finished before (skipped)."""
     todo, skipped = [], []
     for config in configs:
         run_dir = config.out / str(config.name)
@@ -48,7 +49,7 @@ def execute_runs(
     """Run every unfinished run: in this process, in `workers` spawned processes, or (`ray`)
     as Ray tasks; with `log_dir`, each run writes its own log there (cell_log.py)."""
     say = progress or (lambda _line: None)
-    todo, outcomes = _pending(configs)
+    todo, outcomes = pending_runs(configs)
     if outcomes:
         say(f"{len(outcomes)} of {len(configs)} runs already finished: skipped")
     cells = [

@@ -38,9 +38,11 @@ from teachloop.io import atomic_write_text, redact_secrets
 from teachloop.runs.bench.cell import Progress, RunOutcome
 from teachloop.runs.bench.cell_log import LOG_DIR
 from teachloop.runs.bench.config import DEFAULT_OUT, BenchConfig, check_runs, load_bench, plan_runs
-from teachloop.runs.bench.execute import execute_runs
+from teachloop.runs.bench.execute import execute_runs, pending_runs
 from teachloop.runs.bench.on_ray import RaySettings, import_ray
 from teachloop.runs.bench.results import BenchResults, LeaderRow, collect, rich_leaderboard, write_outputs
+from teachloop.runs.config import RunConfig
+from teachloop.runs.loop.checks import check_teacher_reachable
 from teachloop.runs.loop.guard import BENCH_FILE
 
 
@@ -58,6 +60,21 @@ def _write_errors(bench_dir: Path, outcomes: Sequence[RunOutcome]) -> Path | Non
     entries = (f"== {o.name}" + (f" (its log: {o.log})" if o.log else "") + f"\n{o.traceback}" for o in failed)
     atomic_write_text(path, "\n".join(entries))
     return path
+
+
+def check_teachers(configs: Sequence[RunConfig]) -> None:
+    """Every distinct teacher of the runs left to do, checked once before the first of them
+    starts: a teacher that refuses connections stops the bench with one line, before anything
+    is written, instead of failing each of its runs after loading it."""
+    checked: set[tuple[str, str, str]] = set()
+    for config in pending_runs(configs)[0]:
+        teacher = config.teacher
+        if teacher is None:
+            continue
+        key = (teacher.backend, teacher.model, teacher.options.model_dump_json())
+        if key not in checked:
+            checked.add(key)
+            check_teacher_reachable(teacher)
 
 
 def run_bench(
@@ -87,6 +104,7 @@ def run_bench(
     bench_dir = Path(out) if out is not None else default_bench_dir(bench_file, quick)
     configs = plan_runs(bench, bench_dir)
     check_runs(configs)  # nothing is written before every run is known to be valid
+    check_teachers(configs)  # a teacher that is down: one line now, not one failure per run
     bench_dir.mkdir(parents=True, exist_ok=True)
     copy = redact_secrets(bench.model_dump(exclude={"quick"}))
     atomic_write_text(bench_dir / BENCH_FILE, yaml.safe_dump(copy, sort_keys=False))

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import socket
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from teachloop.agents.engines import ENGINES, check_engine_name, get_engine
 from teachloop.agents.policies import Policy, get_policy, pool_only
-from teachloop.agents.teacher import backend_class
+from teachloop.agents.teacher import TeacherConfig, backend_class
 from teachloop.environments import Environment, ProgrammaticEnvironment, get_environment
 from teachloop.environments.base import checker_of
-from teachloop.errors import ConfigError
+from teachloop.errors import ConfigError, TeachloopError
 from teachloop.registry import validate_options
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.resolved import resolve_run
@@ -218,3 +221,34 @@ def check_processes(cfg: TrainConfig) -> None:
         raise ConfigError(f"train.accelerate_config {cfg.accelerate_config} does not exist")
     if importlib.util.find_spec("accelerate") is None:
         raise ConfigError(f"train.processes {cfg.processes} needs accelerate: pip install accelerate")
+
+
+CONNECT_TIMEOUT_S = 3.0  # a probe that has no answer by then leaves the verdict to the start-up check
+
+
+def check_teacher_reachable(teacher: TeacherConfig) -> None:
+    """A teacher reached over the network (its backend has a base URL) has something listening
+    there: a refused connection is one line at once, before torch loads or a run folder is
+    made, not after the start-up check has loaded everything. Only a refusal stops here; an
+    unknown host, a slow network, a proxy in the environment or the default OpenAI URL are
+    left to the start-up check, which asks the endpoint itself."""
+    url = backend_class(teacher.backend).endpoint(teacher.options)
+    if not url:
+        return
+    parts = urlsplit(url)
+    try:
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return
+    if not host or (urllib.request.getproxies_environment() and not urllib.request.proxy_bypass_environment(host)):
+        return
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            return
+    except ConnectionRefusedError:
+        raise TeachloopError(
+            f"teacher {teacher.spec} at {url} failed its start-up check: connection refused by {host}:{port} "
+            "(nothing listens there); is the server up, and teacher.options.base_url / $OPENAI_BASE_URL right?"
+        ) from None
+    except OSError:
+        return

@@ -26,12 +26,13 @@ import fcntl
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -116,11 +117,23 @@ class RunStore:
     # -- creating and opening ---------------------------------------------------------
     @staticmethod
     def check_new(root: Path) -> None:
-        """A new run may be created at `root` (nothing there, or an empty folder)."""
+        """A new run may be created at `root` (nothing there, or an empty folder, in a folder
+        this user may write to): checked before anything loads, so a bad --out is one line at once."""
         try:
             if root.exists() and (not root.is_dir() or any(root.iterdir())):
                 hint = "resume it with `teachloop resume`" if (root / MARKER).exists() else "choose another --name"
                 raise RunStoreError(f"run folder {root} already exists and is not empty; {hint}")
+            above = next((p for p in Path(root).parents if p.exists()), None)  # the folder it is made in
+            if above is not None and not above.is_dir():
+                raise RunStoreError(f"cannot create run folder {root}: {above} is a file, not a folder (check --out)")
+            if above is not None:  # a folder may be made there (permissions do not tell root, nor /proc)
+                try:
+                    os.rmdir(tempfile.mkdtemp(dir=above, prefix=".teachloop-check."))
+                except OSError as exc:
+                    raise RunStoreError(
+                        f"cannot create run folder {root}: {above} takes no new folder ({exc.strerror or exc}; "
+                        "check --out)"
+                    ) from None
         except OSError as exc:
             raise RunStoreError(f"cannot create run folder {root}: {exc.strerror or exc} (check --out)") from None
 
@@ -159,8 +172,8 @@ class RunStore:
         path = self.root / MARKER
         try:
             marker = json.loads(read_text(path, "the run's marker"))
-        except TeachloopError as exc:
-            raise RunStoreError(f"{exc}; restore it") from None
+        except TeachloopError as exc:  # said once: read_text may already end "or restore it"
+            raise RunStoreError(str(exc) if str(exc).endswith("restore it") else f"{exc}; restore it") from None
         except json.JSONDecodeError as exc:
             raise RunStoreError(f"{path} is unreadable ({exc}); it is the run's marker: restore it") from None
         if not isinstance(marker, dict):
@@ -196,6 +209,7 @@ class RunStore:
         write_json(self.root / MARKER, marker)
 
     _held: set[Path] = set()  # runs this process holds: taking the lock again is a no-op
+    _intact: ClassVar[set[Path]] = set()  # held runs whose integrity was checked under the lock: not hashed twice
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -232,6 +246,7 @@ class RunStore:
                 yield
             finally:
                 RunStore._held.discard(key)
+                RunStore._intact.discard(key)
                 handle.truncate(0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -309,7 +324,11 @@ class RunStore:
 
     def check_integrity(self) -> None:
         """Every file a finished phase recorded is still there, unchanged, and the run's skill
-        tree reads (before a resume prints or starts anything)."""
+        tree reads (before a resume prints or starts anything). Checked once while this process
+        holds the run (the CLI checks before torch loads; the loop's check is then free)."""
+        key = self.root.resolve()
+        if key in RunStore._intact:
+            return
         if (self.root / SKILLS).is_file():
             read_tree_file(self.root / SKILLS)
         for done in sorted(self.root.glob(f"*/{DONE}")) + sorted(self.root.glob(f"iter_*/*/{DONE}")):
@@ -322,6 +341,8 @@ class RunStore:
                         f"{path} {state} (its digest is in {done.name}); restore it, or delete {done.parent} and "
                         "every later phase folder to redo them"
                     )
+        if key in RunStore._held:
+            RunStore._intact.add(key)
 
     def clean_partial(self) -> list[Path]:
         """Remove the temporary folders of phases a killed process left unfinished."""
@@ -356,7 +377,13 @@ class RunStore:
     def metrics_lines(self) -> int:
         """Records in metrics.jsonl now (0 when there is none)."""
         path = self.metrics_path
-        return sum(1 for line in read_text(path).splitlines() if line.strip()) if path.is_file() else 0
+        if not path.is_file():
+            return 0
+        try:  # a garbage file (not UTF-8, not JSON) holds no record worth keeping: rebuilt from the artifacts
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            return 0
+        return sum(1 for line in text.splitlines() if _a_record(line))
 
     def mark_finished(self, work_done: bool = True) -> None:
         """Record when the run finished; a resume that had nothing left to do keeps the time."""
@@ -372,3 +399,11 @@ class RunStore:
 
     def is_finished(self) -> bool:
         return "finished" in self.marker()
+
+
+def _a_record(line: str) -> bool:
+    """A metrics.jsonl line that holds a record (a JSON object), not garbage."""
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_serializer
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from pydantic import Field, SecretStr, field_serializer, field_validator
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from teachloop.agents.teacher.backends.base import (
     Backend,
@@ -43,6 +45,14 @@ class OpenAIOptions(BackendOptions):
     concurrency: int = Field(default=8, ge=1, description="requests in flight at once")
     timeout: float = Field(default=60.0, gt=0, description="seconds per request")
 
+    @field_validator("base_url")
+    @classmethod
+    def _a_url(cls, value: str | None) -> str | None:
+        problem = url_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_serializer("api_key")
     def _never_the_key(self, value: SecretStr | None, info: Any) -> str | None:
         """REDACTED in every dump, unless the dump is handed to another process in memory
@@ -52,8 +62,15 @@ class OpenAIOptions(BackendOptions):
         return value.get_secret_value() if (info.context or {}).get("reveal_secrets") else REDACTED
 
     def resolved_base_url(self) -> str:
-        """The configured URL, else $OPENAI_BASE_URL; "" means the client's default (OpenAI)."""
-        return self.base_url or os.environ.get("OPENAI_BASE_URL") or ""
+        """The configured URL, else $OPENAI_BASE_URL; "" means the client's default (OpenAI).
+        A $OPENAI_BASE_URL that is not a URL is a TeachloopError (the option is checked when given)."""
+        if self.base_url:
+            return self.base_url
+        url = os.environ.get("OPENAI_BASE_URL") or ""
+        problem = url_problem(url) if url else None
+        if problem:
+            raise TeachloopError(f"$OPENAI_BASE_URL {url!r}: {problem}")
+        return url
 
     def resolved_api_key(self) -> str:
         """The key to send: the configured one, else $OPENAI_API_KEY, else 'EMPTY' (local
@@ -68,6 +85,19 @@ class OpenAIOptions(BackendOptions):
                 )
             given = None
         return given or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+
+
+def url_problem(value: str) -> str | None:
+    """Why `value` is not an endpoint's base URL (http or https, with a host), None when it is one:
+    a malformed URL is refused when it is given, not after a connection attempt times out."""
+    parts = urlsplit(value.strip())
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        return "not a URL: its port is not a number (write http://HOST:PORT/v1, e.g. http://127.0.0.1:8000/v1)"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not a URL (write http://HOST:PORT/v1, e.g. http://127.0.0.1:8000/v1)"
+    return None
 
 
 class OpenAIBackend(Backend):
@@ -115,7 +145,12 @@ class OpenAIBackend(Backend):
             if exc.status_code in (400, 413, 422):
                 raise RequestRejected(f"{exc.status_code}: {exc.message}") from None
             raise TeachloopError(f"teacher endpoint refused the request ({exc.status_code}): {exc.message}") from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        except openai.APITimeoutError as exc:
+            raise TransientError(f"{type(exc).__name__}: {exc}") from None
+        except openai.APIConnectionError as exc:
+            cause = _connect_failure(exc)
+            if cause is not None:  # nothing listens there, or the host has no address
+                raise Unreachable(f"{type(exc).__name__}: {cause}") from None
             raise TransientError(f"{type(exc).__name__}: {exc}") from None
         except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
             raise TransientError(f"unreadable response body: {exc}") from None
@@ -132,6 +167,11 @@ class OpenAIBackend(Backend):
         async def run_all() -> None:
             client = self._client()
             semaphore = asyncio.Semaphore(self.options.concurrency)
+            # the start-up check asks once: a refused connection is known at once, not after retries
+            fail_fast = bool(getattr(events, "fail_fast", False))
+
+            def worth_retrying(exc: BaseException) -> bool:
+                return isinstance(exc, TransientError) and not (fail_fast and isinstance(exc, Unreachable))
 
             async def run(i: int, job: Job) -> None:
                 async with semaphore:
@@ -140,7 +180,7 @@ class OpenAIBackend(Backend):
                         return
                     try:
                         async for attempt in AsyncRetrying(
-                            retry=retry_if_exception_type(TransientError),
+                            retry=retry_if_exception(worth_retrying),
                             wait=wait_retry_after,
                             stop=stop_after_attempt(self.teacher.max_retries + 1),
                             before_sleep=lambda state: events.retried(),
@@ -159,6 +199,29 @@ class OpenAIBackend(Backend):
                 await client.close()
 
         run_coroutine(run_all())
+
+
+class Unreachable(TransientError):
+    """The endpoint could not be connected to (connection refused, unknown host): retried
+    during a run (a server may be restarting), not by the start-up check."""
+
+
+def _connect_failure(exc: BaseException) -> str | None:
+    """What a failed connection ran into ('connection refused by 127.0.0.1:9'), None when the
+    error is not a failure to connect (a dropped connection, a broken reply)."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for link in chain:
+        if isinstance(link, ConnectionRefusedError):
+            return f"connection refused ({link.strerror or link})"
+        if isinstance(link, socket.gaierror):
+            return f"unknown host ({link.strerror or link})"
+    if any(type(link).__name__ == "ConnectError" for link in chain):
+        return f"cannot connect ({chain[-1]})"
+    return None
 
 
 def run_coroutine(coro: Any) -> None:
