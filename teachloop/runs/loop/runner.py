@@ -466,6 +466,7 @@ class Loop:
         seed = cfg.seed * 1000 + i
         start = self._training_start(i)
         train_cfg = self.resolved.train
+        stats = {}
         if train_cfg.processes > 1:
             losses = self._train_across_processes(i, start, sft, pairs, seed, writer)
         else:
@@ -475,6 +476,7 @@ class Loop:
                 student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
             student.save(writer.path / "model")
             losses = student.train_losses
+            stats = student.train_stats
             del student
             self.students.release()
         writer.info = {
@@ -488,9 +490,15 @@ class Loop:
             writer.info["loss"] = {trainer: round(loss, 6) for trainer, loss in losses.items()}
         if pairs:
             writer.info["preference_pairs"] = len(pairs)
+        if stats:  # metrics.jsonl's train_tokens_per_second and train_peak_gb
+            writer.info["throughput"] = {trainer: s.model_dump(exclude={"loss"}) for trainer, s in stats.items()}
+        summary = "; ".join(
+            f"{s.tokens_per_second:.0f} tokens/s, peak {s.peak_gb:.1f} GB" + (f" ({trainer})" if len(stats) > 1 else "")
+            for trainer, s in stats.items()
+        )
         # the next evaluation reloads the published checkpoint, exactly as a resumed run would
         kept = f" from iter {start}, the best validated" if start != i and cfg.student == "continue" else ""
-        return f"{len(data)} examples ({cfg.data}, student {cfg.student}{kept})"
+        return f"{len(data)} examples ({cfg.data}, student {cfg.student}{kept})" + (f"; {summary}" if summary else "")
 
     def _training_start(self, i: int) -> int:
         """The checkpoint round i continues from: the best validated so far (the latest of

@@ -303,6 +303,10 @@ def record_metrics(record: MetricsRecord, config: RunConfig) -> dict[str, float]
     metrics["time/overhead"] = record.overhead_seconds
     for trainer, loss in (record.train_loss or {}).items():
         metrics["train/loss" if trainer == "sft" else f"train/{trainer}_loss"] = loss
+    if record.train_tokens_per_second is not None:
+        metrics["train/tokens_per_second"] = record.train_tokens_per_second
+    if record.train_peak_gb is not None:
+        metrics["train/peak_gb"] = record.train_peak_gb
     return metrics
 
 

@@ -101,7 +101,13 @@ class IterationData:
                 facts.append(f"stopped the run: {' '.join(self.stopped.split())}")
         if self.train is not None:
             loss = ", ".join(f"{name} {value:.4f}" for name, value in self.train_loss.items()) or "not recorded"
-            facts.append(f"train: on {self.train.get('examples', 0)} examples, loss {loss}")
+            speed = "".join(
+                f"; {name} {t['tokens'] / t['seconds']:.0f} tokens/s ({t['tokens']} tokens in {t['seconds']:.0f} s, "
+                f"micro batch {t['micro_batch']}), peak {t['peak_gb']:.1f} GB"
+                for name, t in (self.train.get("throughput") or {}).items()
+                if t.get("seconds")
+            )
+            facts.append(f"train: on {self.train.get('examples', 0)} examples, loss {loss}{speed}")
         if self.teacher_failures:
             purposes = dict(Counter(str(f.get("purpose", "?")) for f in self.teacher_failures).most_common())
             facts.append(f"teacher failures: {len(self.teacher_failures)} ({_counts(purposes)})")

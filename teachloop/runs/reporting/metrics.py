@@ -58,6 +58,10 @@ class MetricsRecord(BaseModel):
     # accuracy on the environment's validation split (None without one): it chooses the
     # checkpoint the run hands back (`handed_back`)
     validation_accuracy: float | None = None
+    # the train phase that led here: tokens put through the model per second (every trainer
+    # and epoch) and the process's peak resident memory while it trained
+    train_tokens_per_second: float | None = None
+    train_peak_gb: float | None = None
 
 
 def load_tree(store: RunStore) -> SkillTree | None:
@@ -129,10 +133,22 @@ def compute_metrics(store: RunStore, policy: str) -> list[MetricsRecord]:
                 missing_skills=_missing_skills(store, i, tree),
                 train_loss=phases["train"].info.get("loss") if i > 0 else None,
                 validation_accuracy=phases["eval"].info.get("validation", {}).get("accuracy"),
+                **(_throughput(phases["train"].info) if i > 0 else {}),
             )
         )
         i += 1
     return records
+
+
+def _throughput(train_info: dict) -> dict[str, float]:
+    trainers = train_info.get("throughput", {}).values()
+    seconds = sum(t["seconds"] for t in trainers)
+    if not trainers or seconds <= 0:
+        return {}
+    return {
+        "train_tokens_per_second": round(sum(t["tokens"] for t in trainers) / seconds, 1),
+        "train_peak_gb": max(t["peak_gb"] for t in trainers),
+    }
 
 
 def handed_back(records: list[MetricsRecord]) -> int | None:

@@ -44,7 +44,7 @@ from teachloop.inference.chat import (
 from teachloop.io import follow_umask
 from teachloop.students.base import Reply
 from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
-from teachloop.types import Example, TrainConfig
+from teachloop.types import Example, TrainConfig, TrainStats
 
 if TYPE_CHECKING:
     from teachloop.environments.base import Environment
@@ -105,8 +105,8 @@ class TransformersStudent:
         # the tokens training puts after an answer's text (and its suffix)
         self.answer_end_ids = turn_end if self.chat else [tokenizer.eos_token_id]
         self._stop_criteria: dict[tuple[str, ...], StopStringCriteria] = {}
-        # mean training loss of the last train / train_preferences call: {"sft": ..., "dpo": ...}
-        self.train_losses: dict[str, float] = {}
+        # the last train / train_preferences call's loss, speed and memory: {"sft": ..., "dpo": ...}
+        self.train_stats: dict[str, TrainStats] = {}
 
     # -- persistence ----------------------------------------------------------------
     @classmethod
@@ -127,6 +127,11 @@ class TransformersStudent:
         if not (path / "config.json").exists():
             raise TeachloopError(f"no model at {path} (config.json missing)")
         return cls.load_pretrained(str(path))
+
+    @property
+    def train_losses(self) -> dict[str, float]:
+        """Mean training loss of the last train / train_preferences call, per trainer."""
+        return {trainer: stats.loss for trainer, stats in self.train_stats.items()}
 
     @property
     def is_adapter(self) -> bool:
@@ -236,16 +241,67 @@ class TransformersStudent:
         return replies
 
     # -- training -------------------------------------------------------------------
-    def micro_batch(self, cfg: TrainConfig) -> int:
-        """Examples per forward pass: a divisor of the batch size (so the optimizer step sees
-        exactly `batch_size` examples), small enough that the logits of a micro batch stay
-        near 2^20 values per position. A 49k vocabulary at batch 64 otherwise peaked at 12.7
-        GB resident on CPU; 16 x 4 accumulated steps peaked at 4.2 GB, same losses."""
-        limit = cfg.micro_batch_size or max(1, LOGITS_PER_POSITION // self.model.config.vocab_size)
-        return max(d for d in range(1, cfg.batch_size + 1) if cfg.batch_size % d == 0 and d <= limit)
+    def token_lengths(self, rows: Sequence[dict], answer_key: str) -> list[int]:
+        """Tokens each training row puts through the model (prompt, answer and end; a
+        preference row's chosen and rejected answers both), capped at the trainer's
+        `max_length`. Counted on the rendered text: the trainers' own count differs by the
+        few tokens a template adds around an answer."""
+        texts = []
+        for row in rows:
+            prompt = row["prompt"][0]["content"] if self.chat else row["prompt"]
+            answers = [row[answer_key]] + ([row["rejected"]] if "rejected" in row else [])
+            for answer in answers:
+                texts.append(self.render(prompt) + (answer[0]["content"] if self.chat else answer))
+        ends = len(self.answer_end_ids)
+        counts = [len(ids) + ends for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        per_row = len(texts) // max(1, len(rows))
+        cap = self.tokenizer.model_max_length
+        return [min(cap, sum(counts[i * per_row : (i + 1) * per_row])) for i in range(len(rows))]
 
-    def _trainer_args(self, config_cls: type, cfg: TrainConfig, seed: int, n_rows: int, output_dir: str, **extra):
-        micro = self.micro_batch(cfg)
+    def micro_batch(self, cfg: TrainConfig, longest: int = 1) -> int:
+        """Examples per forward pass: a divisor of the batch size (so the optimizer step sees
+        exactly `batch_size` examples), small enough that a micro batch of the longest
+        example holds at most `micro_batch_tokens` tokens (the activations autograd keeps
+        grow with them: `memory.py`) and its logits stay near 2^20 values per position."""
+        from teachloop.students.hf.memory import micro_batch_tokens
+
+        if cfg.micro_batch_size:
+            limit = cfg.micro_batch_size
+        else:
+            tokens = cfg.micro_batch_tokens or micro_batch_tokens(self.model.config)
+            limit = min(LOGITS_PER_POSITION // self.model.config.vocab_size, tokens // max(1, longest))
+        return max(d for d in range(1, cfg.batch_size + 1) if cfg.batch_size % d == 0 and d <= max(1, limit))
+
+    def step_bytes(self, cfg: TrainConfig, longest: int, micro: int) -> int:
+        """What a training step of `micro` examples of `longest` tokens adds to the memory:
+        the activations autograd keeps and, for full training, gradients and AdamW's moments."""
+        from teachloop.students.hf.memory import activation_bytes_per_token
+
+        trained = sum(p.numel() for p in self.model.parameters()) if cfg.method == "full" else 0
+        return activation_bytes_per_token(self.model.config) * longest * micro + 12 * trained
+
+    def fitted_micro_batch(self, cfg: TrainConfig, longest: int) -> int:
+        """The micro batch, shrunk (to smaller divisors of the batch) until a step fits in the
+        memory free now; a phase whose one-example step does not fit is refused in one line
+        before any step runs."""
+        from teachloop.students.hf.memory import check_step_fits, fits, gb
+
+        micro = self.micro_batch(cfg, longest)
+        while micro > 1 and not fits(self.step_bytes(cfg, longest, micro)):
+            smaller = [d for d in range(1, micro) if cfg.batch_size % d == 0]
+            log.warning("a micro batch of %d examples of %d tokens does not fit: %d", micro, longest, smaller[-1])
+            micro = smaller[-1]
+        check_step_fits(
+            self.step_bytes(cfg, longest, micro),
+            f"a training step of {micro} example(s) of up to {longest} tokens "
+            f"({gb(self.step_bytes(cfg, longest, 1))} for one example)",
+            "train on shorter examples (drop or cut the long ones), free memory or use a machine with more",
+        )
+        return micro
+
+    def _trainer_args(
+        self, config_cls: type, cfg: TrainConfig, seed: int, n_rows: int, output_dir: str, micro: int, **extra
+    ):
         return config_cls(
             output_dir=output_dir,
             per_device_train_batch_size=micro,
@@ -271,8 +327,14 @@ class TransformersStudent:
             **extra,
         )
 
-    def _fit(self, trainer_cls: type, args, dataset, cfg: TrainConfig, progress: bool) -> float:
-        """Train in place; the mean training loss over every step."""
+    def _fit(self, trainer_cls: type, args, rows: list[dict], lengths: list[int], cfg: TrainConfig, progress: bool):
+        """Train in place; the mean training loss over every step, the tokens per second
+        and the phase's peak resident memory (`TrainStats`)."""
+        from datasets import Dataset
+
+        from teachloop.students.hf.memory import PeakResident
+
+        dataset = Dataset.from_list(rows)
         peft_config = None
         if cfg.method == "lora" and not self.is_adapter:
             from peft import LoraConfig
@@ -295,11 +357,27 @@ class TransformersStudent:
         )
         trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
         start = time.perf_counter()
-        output = trainer.train()
-        log.debug("%s: %d rows in %.1fs", trainer_cls.__name__, len(dataset), time.perf_counter() - start)
+        with PeakResident() as memory:
+            output = trainer.train()
+        seconds = time.perf_counter() - start
+        log.debug("%s: %d rows in %.1fs", trainer_cls.__name__, len(dataset), seconds)
         self.model = trainer.model  # the peft-wrapped model when an adapter was added
         self.model.eval()
-        return float(output.training_loss)
+        return TrainStats(
+            loss=float(output.training_loss),
+            examples=len(rows),
+            tokens=round(sum(lengths) * cfg.epochs),
+            seconds=round(seconds, 3),
+            micro_batch=args.per_device_train_batch_size,
+            peak_gb=round(memory.peak / 1e9, 3),
+        )
+
+    def _sized(self, rows: list[dict], answer_key: str, cfg: TrainConfig) -> tuple[list[int], int]:
+        """The rows' token lengths and the micro batch they allow; refuses a phase that
+        cannot fit in memory."""
+        lengths = self.token_lengths(rows, answer_key)
+        longest = max(lengths)
+        return lengths, self.fitted_micro_batch(cfg, longest)
 
     def _rows(self, data: Sequence[Example], answer_key: str) -> list[dict]:
         """TRL rows: conversational when the model has a chat template, else plain text.
@@ -336,13 +414,13 @@ class TransformersStudent:
         temporary folder, so a killed run leaves nothing in the system temp directory)."""
         if not data:
             return self
-        from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
 
         rows = self._rows(data, "completion")
+        lengths, micro = self._sized(rows, "completion", cfg)
         with tempfile.TemporaryDirectory(prefix="teachloop-sft-", dir=workdir) as tmp:
-            args = self._trainer_args(SFTConfig, cfg, seed, len(rows), tmp, completion_only_loss=True)
-            self.train_losses["sft"] = self._fit(SFTTrainer, args, Dataset.from_list(rows), cfg, progress)
+            args = self._trainer_args(SFTConfig, cfg, seed, len(rows), tmp, micro, completion_only_loss=True)
+            self.train_stats["sft"] = self._fit(SFTTrainer, args, rows, lengths, cfg, progress)
         return self
 
     def train_preferences(
@@ -363,14 +441,14 @@ class TransformersStudent:
         pairs = [ex for ex in pairs if ex.rejected is not None]
         if not pairs:
             return self
-        from datasets import Dataset
         from trl import DPOConfig, DPOTrainer
 
         rows = self._rows(pairs, "chosen")
+        lengths, micro = self._sized(rows, "chosen", cfg)
         with tempfile.TemporaryDirectory(prefix="teachloop-dpo-", dir=workdir) as tmp:
             losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight > 0 else {}
-            args = self._trainer_args(DPOConfig, cfg, seed, len(rows), tmp, beta=beta, **losses)
-            self.train_losses["dpo"] = self._fit(DPOTrainer, args, Dataset.from_list(rows), cfg, progress)
+            args = self._trainer_args(DPOConfig, cfg, seed, len(rows), tmp, micro, beta=beta, **losses)
+            self.train_stats["dpo"] = self._fit(DPOTrainer, args, rows, lengths, cfg, progress)
         return self
 
 
