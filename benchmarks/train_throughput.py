@@ -12,7 +12,8 @@ template) or long (a 120-word passage and a 160-word answer: ~500 tokens).
 Each side of a case trains the same rows for one epoch in a child process of its own (so
 its peak memory is its own): `teachloop` is `TransformersStudent.train` with the run's
 defaults (batch 64, micro batches sized by tokens, fused LM head, no gradient
-checkpointing, float32); `trl` is what a user writes from TRL's docs: `SFTTrainer` /
+checkpointing, bf16 autocast for LoRA on a CPU with native bf16; the first case also
+with `precision: fp32`); `trl` is what a user writes from TRL's docs: `SFTTrainer` /
 `DPOTrainer` with their config's defaults (batch 8, gradient checkpointing, bf16 autocast
 where the CPU has it) and `LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05,
 target_modules="all-linear")`. Per side: tokens/s, peak resident memory, the mean loss; per
@@ -57,13 +58,13 @@ def model_path(name: str) -> str:
 
 
 def examples(length: str, n: int, pairs: bool):
-    from teachloop.environments.skillworld import SkillWorld
+    from teachloop.environments.skillworld import SKILLS, SkillWorld
     from teachloop.types import Example
 
     rng = random.Random(0)
     if length == "short":
         env = SkillWorld()
-        skills = sorted(env.skills)
+        skills = sorted(SKILLS)
         made = [env.make(skills[i % len(skills)], rng) for i in range(n)]
     else:
 
@@ -91,10 +92,11 @@ def child(spec: dict) -> dict:
     student = TransformersStudent.load(spec["model"])
     params = sum(p.numel() for p in student.model.parameters())
     method = "full" if spec["method"] == "full" else "lora"
-    cfg = TrainConfig(method=method, epochs=1, learning_rate=1e-4)
+    precision = "fp32" if spec["side"] == "fp32" else "auto"
+    cfg = TrainConfig(method=method, epochs=1, learning_rate=1e-4, precision=precision)
     rows = student._rows(data, "chosen" if pairs else "completion")
     tokens = sum(student.token_lengths(rows, "chosen" if pairs else "completion"))
-    if spec["side"] == "teachloop":
+    if spec["side"] in ("teachloop", "fp32"):
         start = time.perf_counter()
         if pairs:
             student.train_preferences(data, cfg, seed=0)
@@ -102,7 +104,13 @@ def child(spec: dict) -> dict:
             student.train(data, cfg, seed=0)
         seconds = time.perf_counter() - start
         stats = student.train_stats["dpo" if pairs else "sft"]
-        result = {"seconds": seconds, "peak_gb": stats.peak_gb, "loss": stats.loss, "micro": stats.micro_batch}
+        result = {
+            "seconds": seconds,
+            "peak_gb": stats.peak_gb,
+            "loss": stats.loss,
+            "micro": stats.micro_batch,
+            "bf16": student.bf16(cfg),
+        }
         if spec.get("profile"):
             result["matmul_share"] = matmul_share(student, rows, cfg)
     else:
@@ -234,7 +242,8 @@ def main() -> None:
     ratios = []
     for n, case in enumerate(args.cases.split(",")):
         sides = {}
-        for side in ("teachloop",) + (() if args.no_baseline else ("trl",)):
+        sides_run = ("teachloop",) + (("fp32",) if n == 0 else ()) + (() if args.no_baseline else ("trl",))
+        for side in sides_run:
             result = run_side(
                 case, side, args.examples, profile=(n == 0 and side == "teachloop" and not args.no_profile)
             )
@@ -244,7 +253,8 @@ def main() -> None:
                 continue
             rate = result["tokens"] / result["seconds"]
             flops = (6 if ":full:" in case else 4) * result["params"] * rate / 1e9
-            extra = " (bf16, checkpointing)" if result.get("bf16") and result.get("checkpointing") else ""
+            extra = " bf16" if result.get("bf16") else " fp32"
+            extra += ", gradient checkpointing" if result.get("checkpointing") else ""
             print(
                 f"{case:<22} {side:<9} {result['tokens']:>7} {rate:>7.0f} {result['peak_gb']:>8.2f} "
                 f"{result['micro']:>5} {result['loss']:>7.3f} {flops / limit['fp32']:>8.0%}{extra}",
@@ -261,7 +271,10 @@ def main() -> None:
         print("\nteachloop / plain TRL (same rows, one epoch): tokens/s ratio, peak memory ratio (theirs / ours)")
         for case, speed, memory in ratios:
             print(f"  {case:<22} {speed:5.2f}x faster  {memory:5.2f}x less memory")
-    print("roofline: the share of the fp32 matrix-product GFLOP/s the phase reaches (4 FLOPs/param/token LoRA, 6 full)")
+    print(
+        "roofline: the share of the fp32 matrix-product GFLOP/s the phase reaches (4 FLOPs/param/token LoRA, 6 full); "
+        "fp32: teachloop's side with train.precision fp32"
+    )
 
 
 if __name__ == "__main__":

@@ -140,3 +140,26 @@ def assert_stopped_on_low_yield(out, run) -> dict:
 def test_smollm2_teacher_behind_vllm_serve_stops_on_low_yield(smollm2, smollm2_server, tmp_path):
     out = teacher_run(tmp_path, "served", "--teacher", f"openai:{smollm2}", "--teacher-base-url", smollm2_server)
     assert_stopped_on_low_yield(out, tmp_path / "served")
+
+
+def test_a_gguf_converts_in_a_child_process_into_the_same_weights_and_only_once(smollm2, tmp_path, monkeypatch, capfd):
+    """Straight into bf16 per tensor, in a child: the weights equal the cached conversion
+    (made by the earlier float32 path), the path is said once, a second use converts nothing."""
+    import resource
+
+    import torch
+    from safetensors.torch import load_file
+
+    from teachloop.students.checkpoints import resolve_checkpoint
+
+    monkeypatch.setenv("TEACHLOOP_CACHE", str(tmp_path / "cache"))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    folder = resolve_checkpoint(str(smollm2_gguf()))
+    assert folder.startswith(str(tmp_path / "cache" / "gguf"))
+    assert f"converting {smollm2_gguf().name} once, into {folder}" in capfd.readouterr().err
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KB: the child held the model
+    fresh, cached = load_file(f"{folder}/model.safetensors"), load_file(f"{smollm2}/model.safetensors")
+    assert fresh.keys() == cached.keys()
+    assert all(fresh[k].dtype == torch.bfloat16 and torch.equal(fresh[k], cached[k]) for k in fresh)
+    assert resolve_checkpoint(str(smollm2_gguf())) == folder
+    assert "converting" not in capfd.readouterr().err

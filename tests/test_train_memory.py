@@ -92,3 +92,13 @@ def test_a_micro_batch_that_would_not_fit_is_shrunk_to_one_that_does(student, mo
     assert student.micro_batch(cfg, longest) > 2
     monkeypatch.setattr(memory, "available_bytes", lambda: int(2.5 * one / memory.HEADROOM))
     assert student.fitted_micro_batch(cfg, longest) == 2
+
+
+def test_bf16_autocast_is_chosen_for_lora_where_the_hardware_computes_it(monkeypatch):
+    monkeypatch.setattr(memory, "native_bf16", lambda: True)
+    assert Student.bf16(TrainConfig(method="lora"))
+    assert not Student.bf16(TrainConfig(method="full"))  # the embedded default run stays float32
+    assert not Student.bf16(TrainConfig(method="lora", precision="fp32"))
+    monkeypatch.setattr(memory, "native_bf16", lambda: False)
+    assert not Student.bf16(TrainConfig(method="lora"))  # emulated bf16 is slower than float32
+    assert Student.bf16(TrainConfig(method="full", precision="bf16"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from teachloop.errors import TeachloopError
@@ -73,6 +74,7 @@ def gguf_to_hf(path: Path) -> Path:
     target = cache_root() / "gguf" / f"{path.stem}-{file_digest(path)[:16]}"
     if (target / "config.json").exists():
         return target
+    print(f"converting {path.name} once, into {target} (bf16) ...", file=sys.stderr, flush=True)
     scratch = make_temp_dir(target.parent, prefix=f".{target.name}.")
     try:
         _convert_gguf(path, scratch)
@@ -88,28 +90,52 @@ def gguf_to_hf(path: Path) -> Path:
 
 
 def _convert_gguf(path: Path, out: Path) -> None:
-    """transformers de-quantizes a GGUF checkpoint on load but will not save it; rebuilding
-    the model from its config and loading the state dict gives a plain, savable model."""
+    """Convert in a child process: de-quantizing holds the whole model in memory for a
+    moment, and the process that runs the loop (or serves the teacher) should not keep
+    that peak, nor the allocator's arenas it leaves behind."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "teachloop.students.checkpoints", str(path), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        raise TeachloopError(lines[-1].removeprefix("error: ") if lines else f"converting {path} failed")
+
+
+def convert_gguf(path: Path, out: Path) -> None:
+    """De-quantize a GGUF checkpoint straight into bfloat16 (transformers converts each
+    tensor as it is read, so no float32 copy of the whole model exists) and save it as a
+    plain HF folder. Peak: about twice the bf16 model (Qwen2.5-0.5B: 3.1 GB), in the child."""
     try:
         import gguf  # noqa: F401
     except ImportError as exc:
         raise TeachloopError("reading .gguf checkpoints needs the `gguf` package: pip install gguf") from exc
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(path.parent), path.name
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-        config = AutoConfig.from_pretrained(folder, gguf_file=name)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.bfloat16)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise TeachloopError(f"could not read GGUF checkpoint {path}: {exc}") from exc
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    config.dtype = torch.bfloat16
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-    model.load_state_dict(loaded.state_dict())
-    del loaded
+    # de-quantized on load, it is an ordinary model now; transformers still marks it as GGUF
+    # and would refuse to save it
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.dtype = torch.bfloat16
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+
+
+if __name__ == "__main__":  # the child process of _convert_gguf: python -m ... GGUF OUT
+    try:
+        convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]))
+    except TeachloopError as exc:
+        sys.exit(f"error: {exc}")

@@ -5,9 +5,11 @@ killed by the kernel halfway.
 Training memory on CPU is dominated by the activations autograd keeps for the backward pass,
 which grow with the tokens of a micro batch and the model's depth and width, not with its
 parameter count (the LM head is fused by TRL and never builds the [tokens, vocabulary]
-logits). Measured with `benchmarks/train_throughput.py` (LoRA, fp32, no LoRA dropout):
-SmolLM2-135M (30 layers, hidden 576, MLP 1536) keeps 1.26 MB per token, Qwen2.5-0.5B (24
-layers, hidden 896, MLP 4864) 4.5 MB; `ACTIVATION_FLOATS` below over-estimates both.
+logits). Measured on a forward and backward pass of the backbone (LoRA, fp32, no LoRA
+dropout): SmolLM2-135M (30 layers, hidden 576, MLP 1536) keeps 1.26 MB per token,
+Qwen2.5-0.5B (24 layers, hidden 896, MLP 4864) 4.5 MB; `ACTIVATION_FLOATS` estimates 2.2
+and 4.6 MB (a whole train phase, with the trainer's own buffers, sits between the two for
+SmolLM2: `benchmarks/train_throughput.py`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from teachloop.errors import TeachloopError
 # ~8 of the MLP width (gate, up, their product and activation, with backward's temporaries)
 ACTIVATION_FLOATS = (10, 8)
 # what the activations of one micro batch may take by default: with the process's ~1.1 GB
-# (SmolLM2) or ~2.6 GB (Qwen 0.5B) at rest, a LoRA phase stays near 3 GB and 6 GB
-ACTIVATION_BUDGET = 3 * 2**29  # 1.5 GiB
+# (SmolLM2) or ~2.6 GB (Qwen 0.5B) at rest, a LoRA phase stays within 3 GB and 6 GB
+ACTIVATION_BUDGET = 2**30
 # keep this share of the memory free now for everything that is not a step's activations
 # (the allocator's slack, the tokenizer, the data)
 HEADROOM = 0.8
@@ -46,6 +48,20 @@ def micro_batch_tokens(config, budget: int = ACTIVATION_BUDGET) -> int:
 def optimizer_bytes(model) -> int:
     """Gradients and AdamW's two moments of every trained parameter (float32)."""
     return 12 * sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def native_bf16() -> bool:
+    """Whether this machine computes bfloat16 matrix products natively: a CUDA GPU with
+    bf16, or a CPU with AMX tiles or AVX512-BF16 (there bf16 products ran 6x fp32's
+    GFLOP/s); elsewhere bf16 is emulated and slower than float32."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # a torch without the probes: do not guess
+        return False
 
 
 def available_bytes() -> int | None:

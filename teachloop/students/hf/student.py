@@ -299,6 +299,15 @@ class TransformersStudent:
         )
         return micro
 
+    @staticmethod
+    def bf16(cfg: TrainConfig) -> bool:
+        """Whether training runs its matrix products under bfloat16 autocast (`precision`)."""
+        from teachloop.students.hf.memory import native_bf16
+
+        if cfg.precision == "auto":
+            return cfg.method == "lora" and native_bf16()
+        return cfg.precision == "bf16"
+
     def _trainer_args(
         self, config_cls: type, cfg: TrainConfig, seed: int, n_rows: int, output_dir: str, micro: int, **extra
     ):
@@ -315,7 +324,7 @@ class TransformersStudent:
             data_seed=seed,
             max_length=self.tokenizer.model_max_length,
             use_cpu=not torch.cuda.is_available(),
-            bf16=False,
+            bf16=self.bf16(cfg),
             fp16=False,
             gradient_checkpointing=False,
             save_strategy="no",
