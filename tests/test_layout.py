@@ -1,4 +1,4 @@
-"""The import graph of teachloop stays clean (DESIGN.md, "Layout"): no two modules import
+"""The import graph of teachloop stays clean (docs/architecture.md, "Layers"): no two modules import
 each other, directly or round a longer circle, and imports point down the layers only.
 
 Every module is parsed with `ast`, never imported, and every import statement counts: top
@@ -24,7 +24,6 @@ LAYERS: dict[str, int] = {
     "types": 0,
     "errors": 0,
     "io": 0,
-    "plugins": 0,
     "registry": 0,
     "faults": 0,
     "skills": 1,
@@ -205,7 +204,7 @@ def test_every_top_level_module_has_a_layer() -> None:
     unplaced = sorted({top(m) for m in modules()} - set(LAYERS))
     assert not unplaced, (
         f"{PACKAGE}.{{{', '.join(unplaced)}}} has no layer: put it in a layer (LAYERS in tests/test_layout.py, "
-        "and DESIGN.md's Layout) or move it into an existing one"
+        "and the table in docs/architecture.md) or move it into an existing one"
     )
 
 
@@ -230,3 +229,15 @@ def test_layer_names_are_real_or_optional(name: str) -> None:
     if name in ("", "plugins", "registry"):
         return
     assert (ROOT / name).is_dir() or (ROOT / f"{name}.py").is_file(), f"LAYERS names {PACKAGE}.{name}, which is gone"
+
+
+def test_the_architecture_doc_shows_the_layers_the_test_enforces() -> None:
+    """docs/architecture.md's table of layers is the one LAYERS holds."""
+    import re
+
+    doc = (ROOT.parent / "docs" / "architecture.md").read_text()
+    documented = {}
+    for layer, names in re.findall(r"^\| (\d) \| ([^|]+) \|", doc, flags=re.MULTILINE):
+        for name in re.findall(r"`(\w+)`", names):
+            documented[name] = int(layer)
+    assert documented == {name: layer for name, layer in LAYERS.items() if name}
