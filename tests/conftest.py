@@ -10,6 +10,17 @@ import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# Session fixtures that start a real model or an engine: a test that uses one is in the slow
+# tier whether or not its file says so (the fast tier, `-m "not slow"`, never waits on them).
+SLOW_FIXTURES = {"smollm2", "smollm2_run", "qwen_teacher", "qwen_server", "vllm_server", "smollm2_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
+
 # A small but real loop: the embedded student, TRL training, two iterations.
 SMALL_RUN = ["--iterations", "2", "--budget", "300", "--epochs", "2", "--seed", "7"]
 
