@@ -444,15 +444,12 @@ def _ranked(rows: Sequence[LeaderRow]) -> list[tuple[int, LeaderRow]]:
     return ranked
 
 
-def rich_leaderboard(results: BenchResults) -> Table:
-    from rich.markup import escape
-    from rich.table import Table
-
-    names = headers(results.baseline)
-    rows = [_cells(rank, row, results.baseline, short=True) for rank, row in _ranked(results.rows)]
+def short_columns(names: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[list[int], list[str]]:
+    """The columns a short leaderboard (the terminal's, `teachloop show`'s) keeps, and what it says
+    once instead: it leaves out leaderboard.md's extra columns and what every row says alike: a
+    shared environment, teacher or seed count goes in the title, a column that is 0 or – in every
+    row (teacher tokens offline) goes."""
     shown = [k for k, header in enumerate(names) if header not in LEADERBOARD_MD_ONLY]
-    # the terminal leaves out what every row says alike: a shared environment, teacher or seed
-    # count goes in the title, a column that is 0 or – in every row (teacher tokens offline) goes
     common = {
         names[k]: rows[0][k] for k in shown if rows and names[k] in TITLE_COLUMNS and len({r[k] for r in rows}) == 1
     }
@@ -460,6 +457,16 @@ def rich_leaderboard(results: BenchResults) -> Table:
     said = [common["environment"]] if "environment" in common else []
     said += [f"teacher {common['teacher']}"] if "teacher" in common else []
     said += [f"{common['seeds']} seed{'s' if common['seeds'] != '1' else ''}"] if "seeds" in common else []
+    return shown, said
+
+
+def rich_leaderboard(results: BenchResults) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
+    names = headers(results.baseline)
+    rows = [_cells(rank, row, results.baseline, short=True) for rank, row in _ranked(results.rows)]
+    shown, said = short_columns(names, rows)
     table = Table(title=f"leaderboard: {results.bench_dir}" + (f" ({'; '.join(said)})" if said else ""))
     for k in shown:  # no cell is split over lines: the caller prints the table as wide as it is
         left = names[k] in ("environment", "policy", "teacher")
@@ -786,13 +793,27 @@ def _heatmap_size(results: BenchResults, env: str) -> tuple[float, float]:
     return 3.0 + 0.85 * len(layout.nodes), 1.2 + 0.45 * policies
 
 
+# accuracy 0 .. 0.5 .. 1: red .. yellow .. green, in the bench's heat map and on `teachloop show`'s pages
+HEAT_STOPS: tuple[tuple[float, tuple[int, int, int]], ...] = (
+    (0.0, (215, 48, 39)),
+    (0.5, (254, 224, 139)),
+    (1.0, (26, 152, 80)),
+)
+
+
+def heat_colormap() -> Any:
+    """HEAT_STOPS as a matplotlib colormap, light grey for a node no eval item reached."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    stops = [(at, tuple(c / 255 for c in rgb)) for at, rgb in HEAT_STOPS]
+    return LinearSegmentedColormap.from_list("teachloop-accuracy", stops).with_extremes(bad="lightgrey")
+
+
 def plot_skill_heatmap(results: BenchResults, path: Path) -> Path:
     """Per environment: final accuracy (mean over seeds) of every policy on every node of the
     skill tree, in tree order (a group, then its skills), a white line between top-level
     groups. A small tree has a column per node; a big one (more than MAX_SKILL_COLUMNS leaves)
     a row per node."""
-    import matplotlib
-
     plt = _pyplot()
     envs = results.environments()
     sizes = [_heatmap_size(results, env) for env in envs]
@@ -800,7 +821,7 @@ def plot_skill_heatmap(results: BenchResults, path: Path) -> Path:
     heights = [h for _, h in sizes]
     fig, axes = plt.subplots(len(envs), 1, figsize=(width, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})  # fmt: skip
-    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")  # grey: a node no eval item reached
+    cmap = heat_colormap()  # the run pages' scale; grey: a node no eval item reached
     for ax, env in zip(axes[:, 0], envs, strict=True):
         layout = results.layout(env)
         policies = [row.label for row in results.env_rows(env)]
@@ -813,7 +834,7 @@ def plot_skill_heatmap(results: BenchResults, path: Path) -> Path:
             for j, value in enumerate(values):
                 if math.isnan(value) or crowded:
                     continue
-                color = "black" if value > 0.6 else "white"
+                color = "white" if value < 0.15 or value > 0.9 else "black"
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6 if layout.many else 8, color=color)
         names = [
             "· " * layout.depth.get(n, 0) + layout.label(n) if layout.many else layout.label(n) for n in layout.nodes

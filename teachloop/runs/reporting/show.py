@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import webbrowser
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
@@ -28,13 +29,16 @@ from teachloop.runs.bench.intrinsic import Predictor
 from teachloop.runs.bench.results import (
     DATA_HEAD,
     DATA_NOTE,
+    HEAT_STOPS,
     LeaderRow,
     _cells,
     _ranked,
     data_cells,
     headers,
     predictor_cells,
+    short_columns,
 )
+from teachloop.runs.loop.artifacts import EvalFiles
 from teachloop.runs.loop.guard import BENCH_FILE
 from teachloop.runs.loop.store import MARKER, RunStore
 from teachloop.runs.reporting.iteration_data import IterationData, example_skill, load_run_data
@@ -42,12 +46,13 @@ from teachloop.runs.reporting.metrics import MetricsRecord
 from teachloop.runs.reporting.outcome import run_outcome
 from teachloop.runs.reporting.report import SkillLayout, curve_lines, load_metrics, node_value, run_tree, skill_layout
 from teachloop.skills.tree import SkillTree
-from teachloop.types import Example
+from teachloop.types import UNLABELLED, Attempt, Example
 
 PAGE = "show.html"
 EXAMPLES_SHOWN = 40  # per skill and iteration; the rest are in iter_<i>/data/examples.jsonl
 REJECTED_SHOWN = 8  # per reason and iteration
 FAILURES_SHOWN = 10
+WRONG_SHOWN = 8  # the student's wrong answers per skill and evaluation
 PALETTE = [
     "#1f77b4",
     "#ff7f0e",
@@ -79,6 +84,9 @@ th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 pre{margin:0;white-space:pre-wrap;word-break:break-word;font-size:12px;max-width:36em}
 .meta{color:#555}.note{color:#666;font-size:12px}details{margin:.3em 0}summary{cursor:pointer}
 .filtered-out{display:none}#filter{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #eee}
+.listing.empty>*{display:none}.listing.empty>p.none{display:block}.listing>p.none{display:none;color:#666}
+body:not([data-filter="(all)"]) ul.facts::before{content:"every skill's figures (the filter does not narrow them):";color:#666}
+th[title]{text-decoration:underline dotted;cursor:help}td.lineage{color:#555;font-size:12px}
 """
 
 SCRIPT = """
@@ -95,6 +103,27 @@ SCRIPT = """
       el.classList.toggle('filtered-out', !keep);
       if (keep) shown++;
       if (keep && skill && el.tagName === 'DETAILS') el.open = true;
+    });
+    // a count of the items of the chosen skill (its subtree), in place of every skill's
+    document.querySelectorAll('[data-counts]').forEach(function (el) {
+      var counts = JSON.parse(el.getAttribute('data-counts'));
+      el.textContent = skill ? (counts[skill] || 0) : el.getAttribute('data-total');
+    });
+    // a list the filter emptied says so, rather than leaving a blank gap
+    document.querySelectorAll('.listing').forEach(function (el) {
+      var any = Array.prototype.some.call(el.querySelectorAll('[data-skills]'), function (c) {
+        return !c.classList.contains('filtered-out');
+      });
+      el.classList.toggle('empty', !any);
+    });
+    // the rows of a picture close up over the hidden ones
+    document.querySelectorAll('svg[data-row-height]').forEach(function (svg) {
+      var h = +svg.getAttribute('data-row-height'), gone = 0;
+      svg.querySelectorAll('[data-row]').forEach(function (row) {
+        if (row.classList.contains('filtered-out')) { gone++; return; }
+        row.setAttribute('transform', 'translate(0,' + (-gone * h) + ')');
+      });
+      if (svg.hasAttribute('data-height')) svg.setAttribute('height', +svg.getAttribute('data-height') - gone * h);
     });
     if (select) select.value = skill;
     document.body.setAttribute('data-filter', skill || '(all)');
@@ -150,8 +179,8 @@ def _num(value: float | str | None, digits: int = 2) -> str:
 
 
 def _heat(value: float) -> str:
-    """red (0) .. yellow (0.5) .. green (1)."""
-    stops = [(0.0, (215, 48, 39)), (0.5, (254, 224, 139)), (1.0, (26, 152, 80))]
+    """red (0) .. yellow (0.5) .. green (1): the bench's heat map's scale (HEAT_STOPS)."""
+    stops = HEAT_STOPS
     value = min(1.0, max(0.0, value))
     (a, ca), (b, cb) = (stops[0], stops[1]) if value <= 0.5 else (stops[1], stops[2])
     t = (value - a) / (b - a)
@@ -197,7 +226,8 @@ def curves_svg(records: Sequence[MetricsRecord], layout: SkillLayout, tree: Skil
     def y(v: float) -> float:
         return top + plot_h * (1 - v)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{max(height, 40 + 16 * len(lines))}">']
+    svg_height = max(height, 40 + 16 * len(lines))  # the legend's entries close up under a skill filter (data-row)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{svg_height}" data-row-height="16">']
     for v in (0, 0.25, 0.5, 0.75, 1):
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v)}" y2="{y(v)}" stroke="#ddd"/>')
         parts.append(f'<text x="{left - 6}" y="{y(v) + 4}" text-anchor="end" font-size="11">{v:.2f}</text>')
@@ -221,9 +251,9 @@ def curves_svg(records: Sequence[MetricsRecord], layout: SkillLayout, tree: Skil
         )
         ly = top + 8 + 16 * k
         parts.append(
-            f'<g{attrs}><polyline points="{path}" fill="none" stroke="{colour}" stroke-width="{stroke}"/>{dots}'
-            f'<rect x="{left + plot_w + 20}" y="{ly - 8}" width="12" height="10" fill="{colour}"/>'
-            f'<text x="{left + plot_w + 38}" y="{ly + 1}" font-size="11">{_e(label)}</text></g>'
+            f'<g{attrs}><polyline points="{path}" fill="none" stroke="{colour}" stroke-width="{stroke}"/>{dots}</g>'
+            f'<g{attrs} data-row="{k}"><rect x="{left + plot_w + 20}" y="{ly - 8}" width="12" height="10" '
+            f'fill="{colour}"/><text x="{left + plot_w + 38}" y="{ly + 1}" font-size="11">{_e(label)}</text></g>'
         )
     return "".join(parts) + f'</svg><p class="note">lines: {_e(what)}; "all": every eval item</p>'
 
@@ -232,7 +262,8 @@ def heatmap_svg(records: Sequence[MetricsRecord], layout: SkillLayout, tree: Ski
     cell_w, cell_h = 48, 18
     left = 12 + 7 * max([len(layout.label(n)) for n in layout.nodes] or [4])
     width, height = left + cell_w * len(records) + 10, 24 + cell_h * len(layout.nodes)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">']
+    size = f'width="{width}" height="{height}" data-row-height="{cell_h}" data-height="{height}"'  # rows close up
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" {size} font-size="11">']  # under a skill filter (data-row)
     for k, r in enumerate(records):
         parts.append(
             f'<text x="{left + cell_w * k + cell_w / 2}" y="14" text-anchor="middle">iter {r.iteration}</text>'
@@ -250,7 +281,7 @@ def heatmap_svg(records: Sequence[MetricsRecord], layout: SkillLayout, tree: Ski
                 f"<title>{_e(layout.label(node))}, iteration {r.iteration}: {text}</title></rect>"
                 f'<text x="{cx + cell_w / 2}" y="{ty + 13}" text-anchor="middle">{text}</text>'
             )
-        parts.append(f"<g{_skills_attr(_with_ancestors([node], tree))}>{''.join(cells)}</g>")
+        parts.append(f'<g{_skills_attr(_with_ancestors([node], tree))} data-row="{j}">{"".join(cells)}</g>')
     return "".join(parts) + "</svg>"
 
 
@@ -259,7 +290,7 @@ def _pre(text: str | None) -> str:
     return "–" if text is None else f"<pre>{_e(text)}</pre>"
 
 
-def _lineage(example: Example) -> str:
+def _lineage_parts(example: Example) -> list[str]:
     line = example.lineage
     parts = [f"source {example.source}"]
     if line is not None:
@@ -267,51 +298,159 @@ def _lineage(example: Example) -> str:
         parts += [f"teacher {line.teacher}", f"parent {line.parent_id or '–'}"]
     if example.meta:
         parts.append("meta " + json.dumps(example.meta, sort_keys=True, default=str)[:300])
-    return _e("; ".join(parts))
+    return parts
+
+
+def _counts_attr(skill_lists: Iterable[Sequence[str]]) -> str:
+    """data-counts (items per skill-tree node, a group counting its subtree) and data-total: the
+    page's script shows the count of the skill a filter keeps in place of the total."""
+    counts: dict[str, int] = {}
+    total = 0
+    for skills in skill_lists:
+        total += 1
+        for node in set(skills):
+            counts[node] = counts.get(node, 0) + 1
+    return f' data-counts="{_e(json.dumps(counts, sort_keys=True))}" data-total="{total}"'
+
+
+def _listing(blocks: Sequence[str], none: str, filtered_none: str) -> str:
+    """Blocks of filterable parts; under a skill filter that hides them all, `filtered_none`."""
+    if not blocks:
+        return f"<p>{_e(none)}</p>"
+    return f'<div class="listing">{"".join(blocks)}<p class="none">{_e(filtered_none)}</p></div>'
 
 
 def examples_html(data: IterationData, tree: SkillTree | None) -> str:
+    """Per skill, its examples; what every shown example's lineage says alike (source, iteration,
+    skill, policy, teacher) is said once above its table, a row keeps what is its own; the id is
+    the row's tooltip."""
     pairs = any(ex.rejected is not None for ex in data.examples or [])
-    head = ["id", "prompt", "answer", *(["rejected answer"] if pairs else []), "skills", "lineage"]
     blocks = []
     for skill, examples in data.examples_by_skill().items():
+        shown = examples[:EXAMPLES_SHOWN]
+        lineages = [_lineage_parts(ex) for ex in shown]
+        common = [part for part in lineages[0] if all(part in parts for parts in lineages)]
+        own = [[part for part in parts if part not in common] for parts in lineages]
+        same_skills = all(ex.skills == [skill] for ex in shown)
+        if same_skills:
+            common.append(f"skills {skill}")
+        head = [
+            "prompt", "answer", *(["rejected answer"] if pairs else []), *([] if same_skills else ["skills"]),
+            *(["lineage"] if any(own) else []),
+        ]  # fmt: skip
         rows = [
             _row(
                 [
-                    _e(ex.id),
                     _pre(ex.prompt),
                     _pre(ex.answer),
                     *([_pre(ex.rejected)] if pairs else []),
-                    _e(", ".join(ex.skills)),
-                    _lineage(ex),
+                    *([] if same_skills else [_e(", ".join(ex.skills))]),
+                    *([f'<td class="lineage">{_e("; ".join(parts))}</td>'] if any(own) else []),
                 ],
-                ' class="example"' + _skills_attr(_with_ancestors([*ex.skills, example_skill(ex)], tree)),
+                ' class="example"'
+                + _skills_attr(_with_ancestors([*ex.skills, example_skill(ex)], tree))
+                + f' title="id {_e(ex.id)}"',
             )
-            for ex in examples[:EXAMPLES_SHOWN]
+            for ex, parts in zip(shown, own, strict=True)
         ]
         more = f", the first {EXAMPLES_SHOWN} shown" if len(examples) > EXAMPLES_SHOWN else ""
+        alike = f'<p class="note">every one: {_e("; ".join(common))} (hover a row for its id)</p>' if common else ""
         blocks.append(
             f"<details{_skills_attr(_with_ancestors([skill], tree))}><summary>{_e(skill)}: "
-            f"{len(examples)} examples{more}</summary>{_table(head, rows)}</details>"
+            f"{len(examples)} examples{more}</summary>{alike}{_table(head, rows)}</details>"
         )
-    return "".join(blocks) or "<p>no examples kept</p>"
+    return _listing(blocks, "no examples kept", "no examples of this skill")
 
 
 def rejected_html(data: IterationData, tree: SkillTree | None) -> str:
     blocks = []
     for reason, items in data.rejections().items():
+        skills = [_with_ancestors([*r.example.skills, example_skill(r.example)], tree) for r in items]
         rows = [
             _row(
                 [_e(example_skill(r.example)), _pre(r.example.prompt), _pre(r.example.answer), _e(r.reason)],
-                ' class="rejected"'
-                + _skills_attr(_with_ancestors([*r.example.skills, example_skill(r.example)], tree)),
+                ' class="rejected"' + _skills_attr(found),
             )
-            for r in items[:REJECTED_SHOWN]
+            for r, found in zip(items[:REJECTED_SHOWN], skills, strict=False)
         ]
         sample = f", a sample of {REJECTED_SHOWN}" if len(items) > REJECTED_SHOWN else ""
         head = ["skill", "prompt", "answer", "reason"]
-        blocks.append(f"<details><summary>{_e(reason)}: {len(items)}{sample}</summary>{_table(head, rows)}</details>")
-    return "".join(blocks) or "<p>none rejected</p>"
+        count = f"<span{_counts_attr(skills)}>{len(items)}</span>"
+        blocks.append(
+            f"<details{_skills_attr(node for found in skills for node in found)}><summary>{_e(reason)}: {count}"
+            f"{sample}</summary>{_table(head, rows)}</details>"
+        )
+    return _listing(blocks, "none rejected", "none of this skill rejected")
+
+
+def wrong_html(attempts: Sequence[Attempt], tree: SkillTree | None) -> str:
+    """The student's wrong answers per skill (a sample of each): what the diagnosis read."""
+    groups: dict[str, list[Attempt]] = {}
+    totals: Counter[str] = Counter()
+    for attempt in attempts:
+        skill = attempt.skills[0] if attempt.skills else UNLABELLED
+        totals[skill] += 1
+        if not attempt.correct:
+            groups.setdefault(skill, []).append(attempt)
+    partial = any(0.0 < a.score < 1.0 for a in attempts)
+    head = ["prompt", "reference", "the student's answer", *(["score"] if partial else [])]
+    blocks = []
+    for skill, wrong in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        rows = [
+            _row(
+                [
+                    _pre(a.prompt),
+                    _pre(a.reference),
+                    _pre(a.response) + (' <span class="note">(ran to the token limit)</span>' if a.hit_limit else ""),
+                    *([_num(a.score)] if partial else []),
+                ],
+                ' class="wrong"' + _skills_attr(_with_ancestors(a.skills or [skill], tree)),
+            )
+            for a in wrong[:WRONG_SHOWN]
+        ]
+        sample = f", the first {WRONG_SHOWN} shown" if len(wrong) > WRONG_SHOWN else ""
+        blocks.append(
+            f"<details{_skills_attr(_with_ancestors([skill], tree))}><summary>{_e(skill)}: {len(wrong)} wrong of "
+            f"{totals[skill]}{sample}</summary>{_table(head, rows)}</details>"
+        )
+    return _listing(blocks, "no wrong answers", "no wrong answers of this skill")
+
+
+PLAN_HEAD_HELP = {
+    "asked": "new examples the plan asked for (0: pool draws or a selecting policy's picks, not asked as new)",
+    "kept": "examples of the skill that went into the training set",
+    "rejected": "candidates the filters dropped (duplicate, contaminated, failed verification); the engine tries "
+    "again, so a skill can have every asked slot kept and rejections too",
+    "shortfall": "asked slots nothing was kept for",
+}
+
+
+def plan_html(data: IterationData, tree: SkillTree | None, records: Sequence[MetricsRecord]) -> str:
+    """The plan per skill, set against the skill's accuracy where it was planned and at the next
+    evaluation (what the data did to it)."""
+    by_iteration = {r.iteration: r for r in records}
+    before, after = by_iteration.get(data.iteration), by_iteration.get(data.iteration + 1)
+    head = [f"accuracy at iter {data.iteration}", "asked", "kept", "rejected", "shortfall"]
+    if after is not None:
+        head += [f"accuracy at iter {after.iteration}", "change (points)"]
+    rows = []
+    for s in data.skill_lines():
+        start = None if before is None else node_value(before, s.skill)
+        cells = [_e(s.skill), _num(start), _num(s.asked), _num(s.kept), _num(s.rejected), _num(s.shortfall)]
+        if after is not None:
+            end = node_value(after, s.skill)
+            cells += [_num(end), _change(start, end)]
+        rows.append(_row(cells, _skills_attr(_with_ancestors([s.skill], tree))))
+    header = "".join(
+        f'<th title="{_e(PLAN_HEAD_HELP[h])}">{_e(h)}</th>' if h in PLAN_HEAD_HELP else f"<th>{_e(h)}</th>"
+        for h in ["skill", *head]
+    )
+    note = "; ".join(f"{name}: {what}" for name, what in PLAN_HEAD_HELP.items())
+    table = f'<table class="plan"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (
+        f'<div class="listing">{table}<p class="none">the plan asked nothing of this skill</p></div>'
+        f'<p class="note">{_e(note)}</p>'
+    )
 
 
 def failures_html(failures: Sequence[dict[str, Any]]) -> str:
@@ -330,21 +469,23 @@ def failures_html(failures: Sequence[dict[str, Any]]) -> str:
     return _table(["purpose", "kind", "error", "raw reply"], rows) + (more if len(failures) > FAILURES_SHOWN else "")
 
 
-def iteration_html(data: IterationData, tree: SkillTree | None, policy: str) -> str:
+def iteration_html(
+    data: IterationData,
+    tree: SkillTree | None,
+    policy: str,
+    records: Sequence[MetricsRecord] = (),
+    attempts: Sequence[Attempt] = (),
+) -> str:
     parts = [f'<section class="iteration" id="iter-{data.iteration}"><h2>Iteration {data.iteration}</h2>']
-    parts.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in data.facts()) + "</ul>")
+    parts.append('<ul class="facts">' + "".join(f"<li>{_e(f)}</li>" for f in data.facts()) + "</ul>")
+    if attempts:
+        read = " (what the diagnosis read)" if data.plan is not None else ""
+        parts.append(f"<h3>The student's wrong answers{read}</h3>{wrong_html(attempts, tree)}")
     if data.plan is not None:
         parts.append(
             f"<h3>Plan ({_e(data.plan.policy or policy)})</h3><p>{_e(data.plan.rationale or '(no rationale)')}</p>"
         )
-        rows = [
-            _row(
-                [_e(s.skill), _num(s.asked), _num(s.kept), _num(s.rejected), _num(s.shortfall)],
-                _skills_attr(_with_ancestors([s.skill], tree)),
-            )
-            for s in data.skill_lines()
-        ]
-        parts.append(_table(["skill", "asked", "kept", "rejected", "shortfall"], rows, "plan"))
+        parts.append(plan_html(data, tree, records))
     if data.examples is not None:
         candidates = f" (chosen from {data.candidates} candidates)" if data.candidates is not None else ""
         parts.append(f"<h3>Examples per skill{candidates}</h3>{examples_html(data, tree)}")
@@ -402,11 +543,17 @@ def run_page(run_dir: Path) -> str:
         ]
     else:
         body.append("<p>(no evaluation yet)</p>")
-    body += [iteration_html(data, tree, config.policy) for data in iterations]
+    body += [iteration_html(data, tree, config.policy, records, _attempts(store, data)) for data in iterations]
     unplaced = run_data.unplaced_failures
     if unplaced:
         body.append(f"<h2>Teacher failures not tied to an iteration ({len(unplaced)})</h2>{failures_html(unplaced)}")
     return _page(f"teachloop run {store.root.name}", body)
+
+
+def _attempts(store: RunStore, data: IterationData) -> list[Attempt]:
+    """The iteration's scored eval answers (none before its evaluation is done)."""
+    folder = store.phase_dir(data.iteration, "eval")
+    return EvalFiles.read_attempts(folder) if store.is_done(data.iteration, "eval") else []
 
 
 def _image(path: Path, alt: str) -> str:
@@ -424,29 +571,37 @@ def bench_page(bench_dir: Path) -> str:
     found = json.loads(read_text(board, "the bench's leaderboard"))
     rows = [LeaderRow.model_validate(row) for row in found.get("rows", [])]
     found_predictors = found.get("predictors") or {}
-    names, table_rows = headers(bench.baseline_policy), []
-    for rank, row in _ranked(rows):
+    names = headers(bench.baseline_policy)
+    ranked = _ranked(rows)
+    cells = [_cells(rank, row, bench.baseline_policy, short=True) for rank, row in ranked]
+    every = [_cells(rank, row, bench.baseline_policy) for rank, row in ranked]
+    shown, said = short_columns(names, cells)  # as the terminal prints it: it fits a 1280-pixel window
+    short_rows, every_rows = [], []
+    for (_, row), short, full in zip(ranked, cells, every, strict=True):
         links = []
         for seed in row.seeds:
             name = run_name(row.environment, row.policy, seed, row.teacher_name)
             run_dir = bench_dir / "runs" / name
             if (run_dir / MARKER).is_file():
                 write_run_page(run_dir)
-                links.append(f'<a href="runs/{_e(name)}/{PAGE}">{_e(name)}</a>')
+                links.append(f'<a href="runs/{_e(name)}/{PAGE}" title="{_e(name)}">s{seed}</a>')
             else:
-                links.append(_e(name))
-        cells = [_e(c) for c in _cells(rank, row, bench.baseline_policy)]
-        table_rows.append(_row([*cells[:3], "<br>".join(links), *cells[3:]]))
+                links.append(f'<span title="{_e(name)} (not finished)">s{seed}</span>')
+        short_rows.append(_row([*(_e(short[k]) for k in shown), " ".join(links)]))
+        every_rows.append(_row([_e(c) for c in full]))
+    versus = f"; ≈: not distinguishable from {bench.baseline_policy}" if bench.baseline_policy else ""
     body = [
         f"<h1>teachloop bench <code>{_e(bench_dir.name)}</code></h1>",
         f'<p class="meta">{bench.budget} examples x {bench.iterations} iterations per run; seeds '
         f"{_e(', '.join(map(str, bench.seeds)))}; environments {_e(', '.join(bench.environments))}; mean "
-        "[95% interval]; sorted by final accuracy, the gain on the skills weak at iteration 0 beside it (every column is explained in "
-        "leaderboard.md)</p>",
-        "<h2>Leaderboard</h2>",
-        '<div style="overflow-x:auto">',
-        _table([*names[:3], "runs (their pages)", *names[3:]], table_rows, "leaderboard"),
-        "</div>",
+        "[95% interval]; sorted by final accuracy, the gain on the skills weak at iteration 0 beside it (every "
+        "column is explained in leaderboard.md)</p>",
+        "<h2>Leaderboard" + (f" ({_e('; '.join(said))})" if said else "") + "</h2>",
+        _table([names[k] for k in shown] + ["runs (their pages)"], short_rows, "leaderboard"),
+        f'<p class="note">=: not distinguishable from the row above{_e(versus)}</p>',
+        '<details><summary>every column (as in leaderboard.md)</summary><div style="overflow-x:auto">',
+        _table(names, every_rows, "leaderboard-full"),
+        "</div></details>",
     ]
     for env in bench.environments:
         env_rows = [row for row in rows if row.environment == env]
