@@ -108,6 +108,7 @@ def check_environment_command(
     eval_set, pool = env.eval_set(), env.train_pool()
     typer.echo(env.skills.render())
     typer.echo(f"\neval items: {len(eval_set)}; train pool: {len(pool)}; skills: {len(env.skills.leaves())}")
+    typer.echo(_per_skill_counts(env.skills.leaves(), eval_set, pool))
     for example in eval_set[:items]:
         attempt = env.score(example, example.answer)
         typer.echo(f"\n[{', '.join(example.skills) or 'unlabelled'}] {example.prompt.strip()!r}")
@@ -142,6 +143,27 @@ def check_environment_command(
         if len(forms) > FORMS_SHOWN:
             typer.echo(f"  ... and {len(forms) - FORMS_SHOWN} more")
     typer.echo("checks passed")
+
+
+def _per_skill_counts(leaves: list[str], eval_set: list, pool: list) -> str:
+    """'eval / pool items per skill: add 2/9, ...' (FORMS_SHOWN skills at most, the fewest eval
+    items first when there are more), then the skills with no eval item, each named."""
+    counts = {skill: [0, 0] for skill in leaves}
+    for column, items in enumerate((eval_set, pool)):
+        for example in items:
+            for skill in example.skills:
+                if skill in counts:  # a label naming a group is measured through the skills below it
+                    counts[skill][column] += 1
+    shown = list(counts)
+    if len(shown) > FORMS_SHOWN:
+        shown = sorted(shown, key=lambda s: counts[s][0])[:FORMS_SHOWN]
+    more = f", ... and {len(counts) - len(shown)} more" if len(counts) > len(shown) else ""
+    line = "eval / pool items per skill: " + ", ".join(f"{s} {counts[s][0]}/{counts[s][1]}" for s in shown) + more
+    unmeasured = [s for s, (n_eval, _) in counts.items() if not n_eval]
+    if unmeasured:
+        rest = f" and {len(unmeasured) - FORMS_SHOWN} more" if len(unmeasured) > FORMS_SHOWN else ""
+        line += f"\nno eval items (no accuracy measured): {', '.join(unmeasured[:FORMS_SHOWN])}{rest}"
+    return line
 
 
 for _command, _summary, _group, _where, _attribute in (

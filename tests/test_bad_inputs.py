@@ -224,6 +224,25 @@ CASES = [
         "error: environment 'jsonl': answer_form: not a regular expression",
         setup=labelled_jsonl('{"prompt": "a", "answer": "1"}\n'),
     ),  # fmt: skip
+    Case(  # a list is not turned into the text "[4]" that no answer matches (issue 34 item 4)
+        "jsonl-list-answer",
+        ["run", "--env", "jsonl", "--env-option", "path=data.jsonl"],
+        "error: jsonl: row 2 of path data.jsonl: 'answer' is a list ([4]), not text: write it as a string",
+        setup=labelled_jsonl('{"prompt": "1 + 2", "answer": "3"}\n{"prompt": "2 + 2", "answer": [4]}\n'),
+    ),  # fmt: skip
+    Case(  # rows no student can take are dropped at load, not trained on (issue 34 item 3)
+        "jsonl-every-row-over-max-chars",
+        ["run", "--env", "jsonl", "--env-option", "path=data.jsonl", "--env-option", "max_chars=5"],
+        "error: jsonl: no usable row in path data.jsonl: every row needs a non-empty 'prompt' and 'answer' within "
+        "max_chars=5 (2 longer)",
+        setup=labelled_jsonl('{"prompt": "one plus two", "answer": "3"}\n{"prompt": "two plus two", "answer": "4"}\n'),
+    ),  # fmt: skip
+    Case(
+        "jsonl-not-json-line",
+        ["run", "--env", "jsonl", "--env-option", "path=data.jsonl"],
+        "error: jsonl: could not read path data.jsonl: line 2 is not JSON",
+        setup=labelled_jsonl('{"prompt": "a", "answer": "1"}\n{"prompt": "b", answer: 2}\n'),
+    ),  # fmt: skip
     # run folders: never resumed, reported or exported into a mess
     Case("resume-not-a-run", ["resume", "."], "error: . is not a teachloop run folder"),
     Case(

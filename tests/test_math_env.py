@@ -326,7 +326,7 @@ def test_jsonl_code_tests_runs_prompt_plus_response_in_the_sandbox_within_its_li
 
 
 def test_jsonl_code_tests_in_the_real_sandbox(tmp_path):
-    rows = [{"prompt": "Write add(a, b).", "answer": "assert add(2, 3) == 5\n"}] * 2
+    rows = [{"prompt": f"Write add(a, b) ({i}).", "answer": "assert add(2, 3) == 5\n"} for i in range(2)]
     env = get_environment("jsonl", path=str(write_jsonl(tmp_path / "add.jsonl", rows)), scorer="code-tests")
     ex = env.eval_set()[0]
     assert env.score(ex, "```python\ndef add(a, b):\n    return a + b\n```").correct
@@ -349,11 +349,104 @@ def test_jsonl_bad_options(options, message):
 
 
 def test_jsonl_missing_field(tmp_path):
-    data = write_jsonl(tmp_path / "d.jsonl", [{"input": "x", "output": "y"}] * 3)
+    data = write_jsonl(tmp_path / "d.jsonl", [{"input": f"x{i}", "output": "y"} for i in range(3)])
     with pytest.raises(TeachloopError, match=r"has no field 'prompt' \(its fields: input, output\); set prompt_field"):
         get_environment("jsonl", path=str(data))
     env = get_environment("jsonl", path=str(data), prompt_field="input", answer_field="output")
     assert env.skills.leaves() == ["task"]
+
+
+# -- jsonl: what makes its numbers meaningful (issue 34 items 2-4) ----------------------------
+def sixty_rows() -> list[dict]:
+    """The issue's file: 60 rows, four big skills, `mod` with 3 rows, the first 5 rows twice."""
+    rows = [
+        {"prompt": f"{s} {i}", "answer": str(i), "skills": [s]} for i, s in enumerate(["add", "sub", "mul", "div"] * 13)
+    ]
+    rows += [{"prompt": f"mod {i}", "answer": str(i), "skills": ["mod"]} for i in range(3)]
+    return rows + [dict(row) for row in rows[:5]]
+
+
+def test_jsonl_split_gives_every_skill_eval_items_and_says_what_it_dropped(tmp_path, caplog):
+    from typer.testing import CliRunner
+
+    from teachloop.cli import app
+
+    data = write_jsonl(tmp_path / "sixty.jsonl", sixty_rows())
+    with caplog.at_level("WARNING", logger="teachloop.environments.jsonl"):
+        env = get_environment("jsonl", path=str(data))
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "dropped 5 row(s) of path" in said and "whose prompt repeats an earlier row's" in said
+    eval_skills = {s for ex in env.eval_set() for s in ex.skills}
+    assert eval_skills == {"add", "sub", "mul", "div", "mod"}  # a random 20 % left `mod` out
+    assert len(env.eval_set()) == 11 and len(env.train_pool()) == 44  # a fifth of the 55 distinct prompts
+    assert not {ex.prompt for ex in env.eval_set()} & {ex.prompt for ex in env.train_pool()}
+    again = get_environment("jsonl", path=str(data))
+    assert [ex.id for ex in again.eval_set()] == [ex.id for ex in env.eval_set()]  # seeded
+    out = CliRunner().invoke(app, ["environments", "check", "jsonl", "--env-option", f"path={data}", "--items", "0"])
+    assert out.exit_code == 0, out.output
+    assert "eval / pool items per skill: " in out.output and "mod 1/2" in out.output
+
+
+def test_jsonl_a_skill_left_without_eval_items_is_named(tmp_path, caplog):
+    rows = [{"prompt": f"add {i}", "answer": str(i), "skills": ["add"]} for i in range(10)]
+    data = write_jsonl(tmp_path / "one-mod.jsonl", rows + [{"prompt": "mod 1", "answer": "1", "skills": ["mod"]}])
+    with caplog.at_level("WARNING", logger="teachloop.environments.jsonl"):
+        env = get_environment("jsonl", path=str(data))
+    said = [r.getMessage() for r in caplog.records if "no eval items" in r.getMessage()]
+    assert len(said) == 1 and "mod (1 pool row)" in said[0] and "eval_file" in said[0], said
+    assert "mod" not in {s for ex in env.eval_set() for s in ex.skills}
+
+
+def test_jsonl_split_of_data_with_one_skill_is_the_plain_seeded_split(tmp_path, gsm8k_file):
+    from teachloop.environments.rows import read_file, split_rows
+
+    rows = read_file(gsm8k_file, "jsonl", "path")
+    train, evals = split_rows(rows, 0.2, 1234, "jsonl")  # what the jsonl environment did before
+    env = get_environment("jsonl", path=str(gsm8k_file), prompt_field="question")
+    assert [ex.prompt for ex in env.eval_set()] == [row["question"] for row in evals]
+    assert [ex.prompt for ex in env.train_pool()] == [row["question"] for row in train]
+
+
+def test_jsonl_rows_over_max_chars_are_dropped_at_load_without_being_held(tmp_path, caplog):
+    import tracemalloc
+
+    from teachloop.environments.rows import read_rows
+
+    rows = [{"prompt": f"q {i}", "answer": str(i)} for i in range(10)]
+    rows.insert(3, {"prompt": "huge " + "y" * 8_000_000, "answer": "1"})  # 8 MB in one row
+    rows.insert(6, {"prompt": "long " + "z" * 30_000, "answer": "2"})  # over 20,000, read and measured
+    data = write_jsonl(tmp_path / "huge.jsonl", rows)
+    with caplog.at_level("WARNING", logger="teachloop.environments.jsonl"):
+        env = get_environment("jsonl", path=str(data))
+    assert len(env.eval_set()) + len(env.train_pool()) == 10
+    said = [r.getMessage() for r in caplog.records if "max_chars" in r.getMessage()]
+    assert len(said) == 1 and "dropped 2 of 12 row(s)" in said[0] and "--env-option max_chars=" in said[0]
+    assert len(get_environment("jsonl", path=str(data), max_chars=40_000).train_pool()) == 9  # raised: kept
+    tracemalloc.start()
+    kept, skipped = read_rows(data, "jsonl", "path", 20_000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(kept) == 11 and skipped.rows == 1 and skipped.longest > 8_000_000
+    assert peak < 2_000_000  # the 8 MB row was never held
+
+
+def test_jsonl_rows_over_max_chars_in_parquet_are_dropped_too(tmp_path):
+    rows = [{"prompt": f"q {i}", "answer": str(i)} for i in range(6)] + [{"prompt": "p" * 400_000, "answer": "1"}]
+    env = get_environment("jsonl", path=str(write_parquet(tmp_path / "big.parquet", rows)), max_chars=100)
+    assert len(env.eval_set()) + len(env.train_pool()) == 6
+
+
+def test_jsonl_cells_numbers_are_text_lists_are_refused(tmp_path):
+    numbers = [{"prompt": 7 + i, "answer": 2.0 * i + 0.5 * (i % 2)} for i in range(6)]
+    env = get_environment("jsonl", path=str(write_jsonl(tmp_path / "n.jsonl", numbers)), eval_fraction=0.5)
+    assert sorted(ex.prompt for ex in env.eval_set() + env.train_pool()) == sorted(str(7 + i) for i in range(6))
+    assert {ex.answer for ex in env.eval_set() + env.train_pool()} == {"0", "2.5", "4", "6.5", "8", "10.5"}
+    listed = [{"prompt": "what is 2 + 2?", "answer": [4]}, {"prompt": "and 3 + 3?", "answer": [6]}]
+    with pytest.raises(TeachloopError, match=r"row 1 of path .*'answer' is a list \(\[4\]\), not text"):
+        get_environment("jsonl", path=str(write_jsonl(tmp_path / "l.jsonl", listed)))
+    flags = [{"prompt": True, "answer": "yes"}, {"prompt": "b", "answer": "no"}]
+    with pytest.raises(TeachloopError, match=r"'prompt' is a boolean \(True\)"):
+        get_environment("jsonl", path=str(write_jsonl(tmp_path / "b.jsonl", flags)))
 
 
 # -- the CLI never reaches for the network with local files ----------------------------------

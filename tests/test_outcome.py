@@ -36,6 +36,31 @@ def test_a_paired_change_has_an_interval_that_excludes_zero_only_when_it_should(
     assert noise.delta == 0 and noise.low < 0 < noise.high
 
 
+def test_a_per_skill_gain_says_how_many_eval_items_it_rests_on():
+    """A skill of 4 eval items moves 25 points at a time: its gain is shown with its items and
+    interval, and report.md's table says how many items each column is measured on (issue 34 item 2)."""
+    from teachloop.runs.reporting.outcome import RunOutcome
+    from teachloop.runs.reporting.report import markdown_table
+
+    few = paired_change([0.0] * 4, [1.0] + [0.0] * 3)
+    many = paired_change([0.0] * 100, [1.0] * 50 + [0.0] * 50)
+    outcome = RunOutcome(
+        iteration=1, chosen_by="last", last=1, overall=many, skills={"few": few, "many": many}, weak=["few", "many"]
+    )
+    weak = outcome.lines()[-1]
+    assert weak.startswith("weak skills (few, many): +37.5 points")
+    assert "few +25.0 [-24.0, +74.0] points on 4 items" in weak and "many +50.0 [" in weak and "on 100 items" in weak
+    records = [
+        record(i, None).model_copy(
+            update={"skill_accuracy": {"few": acc, "many": 0.5}, "node_accuracy": {"few": acc, "many": 0.5},
+                    "node_counts": {"few": 4, "many": 100}}
+        )
+        for i, acc in ((0, 0.0), (1, 0.25))
+    ]  # fmt: skip
+    table = markdown_table(records)
+    assert "| eval items |  | 4 | 100 |" in table.splitlines()[2]
+
+
 def test_replay_defaults_to_as_many_pool_examples_as_new_ones():
     assert RunConfig().replay == "auto"
     assert replay_size("auto", 300) == 300 and replay_size(0, 300) == 0 and replay_size(50, 300) == 50

@@ -32,6 +32,19 @@ Options (RunConfig.environment_options):
     question_form, answer_form   regexes a teacher-written question / answer must match (they go
                              into the teacher's reply schema); numeric: answers are numbers by default
     eval_fraction, split_seed, max_train, max_eval
+    max_chars                the most characters of a prompt (as the student sees it) and its
+                             answer together (default 20,000): longer rows are dropped at load,
+                             counted in a warning; a .jsonl line too long to hold such a row is
+                             skipped without being read into memory
+
+Cells: a prompt or answer is text, or a number (written as its shortest text: 4, 2.5, and 4.0
+as 4); a list, an object or a boolean is refused, naming the row. A prompt that repeats an
+earlier row's is dropped (the first row is kept), counted in a warning.
+
+The split: without eval_file, eval_fraction of the rows is held out, stratified by the rows'
+skills (seeded by split_seed): every skill with two rows or more gets eval items while the
+eval share has room, and the skills left without any are named in a warning. Data with one
+skill (unlabelled rows) is split exactly as a plain seeded shuffle.
 
 The same file format is what a run writes as data, so generated data can be reused.
 """
@@ -55,14 +68,15 @@ from teachloop.environments.answers import (
 )
 from teachloop.environments.base import ItemForm, scored_attempt
 from teachloop.environments.rows import (
+    Oversize,
     Row,
     Template,
     cap,
-    read_splits,
+    cell_text,
+    read_rows,
     require_fields,
     skills_of,
-    text_of,
-    unique,
+    split_by_key,
 )
 from teachloop.errors import TeachloopError
 from teachloop.registry import Component
@@ -77,6 +91,8 @@ _FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL | re.I
 
 Scorer = Literal["exact", "numeric", "math", "code-tests"]
 NUMBER_FORM = r"-?[0-9][0-9,]*(\.[0-9]+)?"  # what a teacher writes as a numeric scorer's answer
+MAX_CHARS = 20_000  # default max_chars: far beyond a small student's context, far below a runaway row
+SHOWN = 8  # skills named in a warning
 
 
 class JsonlOptions(BaseModel):
@@ -130,6 +146,12 @@ class JsonlOptions(BaseModel):
     max_train: int | None = Field(default=None, ge=0, description="use at most this many training rows (seeded sample)")
     max_eval: int | None = Field(default=None, ge=1, description="use at most this many eval rows (seeded sample)")
     split_seed: int = Field(default=1234, description="seed of the train/eval split and of the samples")
+    max_chars: int = Field(
+        default=MAX_CHARS,
+        ge=1,
+        description="the most characters of a prompt and its answer together; longer rows are dropped at load "
+        "(counted in a warning)",
+    )
     answer_tokens: int | None = Field(
         default=None,
         ge=1,
@@ -188,19 +210,40 @@ class JsonlEnvironment(Component):
         o = self.options
         self.template = Template(o.prompt_template, "prompt")
         self._run_tests = _sandbox_runner(o.timeout_s, o.memory_mb) if o.scorer == "code-tests" else None
-        train_rows, eval_rows, where = self._read()
+        option, path = ("path", o.path) if o.path else ("train_file", o.train_file)
+        assert path is not None
+        where = f"{option} {path}"
+        train_rows, skipped = read_rows(path, NAME, option, o.max_chars)
+        eval_rows, eval_skipped = read_rows(o.eval_file, NAME, "eval_file", o.max_chars) if o.eval_file else ([], None)
         column = "skills" if not o.labels_file and _has_column(train_rows, "skills") else None
         self.skills_field = o.skills_field or column
         fields = [("prompt_field", o.prompt_field), ("answer_field", o.answer_field)]
         if self.skills_field:
             fields.append(("skills_field", self.skills_field))
-        require_fields(train_rows, fields, NAME, where)
-        require_fields(eval_rows, fields, NAME, f"the eval data of {where}")
-        evals = unique(self._examples(eval_rows, "eval", where))
-        self._eval = cap(evals, o.max_eval, o.split_seed)
-        train = unique(self._examples(train_rows, "seed", where), exclude={ex.prompt for ex in self._eval})
+        if train_rows:
+            require_fields(train_rows, fields, NAME, where)
+        if o.eval_file:
+            if eval_rows:
+                require_fields(eval_rows, fields, NAME, f"eval_file {o.eval_file}")
+            evals = self._examples(eval_rows, "eval", f"eval_file {o.eval_file}", eval_skipped)
+            train = self._examples(train_rows, "seed", where, skipped)
+            evals = cap(self._unique(evals, set(), f"eval_file {o.eval_file}"), o.max_eval, o.split_seed)
+            train = self._unique(train, {ex.prompt for ex in evals}, where)
+            labelled = self._labelled(evals + train, where)
+            evals, train = labelled[: len(evals)], labelled[len(evals) :]
+        else:
+            items = self._labelled(
+                self._unique(self._examples(train_rows, "seed", where, skipped), set(), where), where
+            )
+            keys = [tuple(sorted(ex.skills)) for ex in items]
+            groups = {key for key in keys if key and self._tree and all(self._tree.is_group(s) for s in key)}
+            train_idx, eval_idx, _ = split_by_key(keys, o.eval_fraction, o.split_seed, NAME, spare=groups)
+            evals = [items[i].model_copy(update={"source": "eval"}) for i in eval_idx]
+            train = [items[i] for i in train_idx]
+        self._eval = cap(evals, o.max_eval, o.split_seed)  # (a second cap of eval_file's items changes nothing)
         self._train = cap(train, o.max_train, o.split_seed + 1)
-        self.skills, self._eval, self._train = self._with_skills(self._eval, self._train, where)
+        self.skills = _tree(self._eval + self._train, o.default_skill) if self._tree is None else self._tree
+        self._warn_unmeasured(where)
         self.answer_tokens = o.answer_tokens or self._default_answer_tokens()
 
     def _default_answer_tokens(self) -> int:
@@ -209,52 +252,109 @@ class JsonlEnvironment(Component):
             return max(16, max((len(ex.answer) for ex in self._eval + self._train), default=0) + 8)
         return 384 if scorer == "code-tests" else 256
 
-    def _read(self) -> tuple[list[Row], list[Row], str]:
-        o = self.options
-        option, path = ("path", o.path) if o.path else ("train_file", o.train_file)
-        assert path is not None
-        return read_splits(path, option, o.eval_file, o.eval_fraction, o.split_seed, NAME)
-
-    def _examples(self, rows: list[Row], source: Literal["seed", "eval"], where: str) -> list[Example]:
+    def _examples(
+        self, rows: list[Row], source: Literal["seed", "eval"], where: str, skipped: Oversize | None
+    ) -> list[Example]:
+        """The rows as examples: cells as text (`cell_text`), rows with an empty prompt or answer
+        skipped, and rows longer than max_chars (with those `read_rows` left unread) dropped;
+        each is one warning with a count."""
         o = self.options
         out = []
-        for row in rows:
-            prompt, answer = text_of(row.get(o.prompt_field)), text_of(row.get(o.answer_field))
+        empty = 0
+        total = len(rows) + (skipped.rows if skipped else 0)
+        over = skipped or Oversize()
+        for number, row in enumerate(rows, start=1):
+            prompt = cell_text(row.get(o.prompt_field), o.prompt_field, NAME, where, number)
+            answer = cell_text(row.get(o.answer_field), o.answer_field, NAME, where, number)
             if not prompt.strip() or not answer.strip():
+                empty += 1
+                continue
+            shown = self.template.fill(prompt)
+            kept = answer if o.scorer == "code-tests" else answer.strip()
+            if len(shown) + len(kept) > o.max_chars:
+                over.add(len(shown) + len(kept))
                 continue
             skills = skills_of(row.get(self.skills_field)) if self.skills_field else []
-            out.append(
-                Example(
-                    prompt=self.template.fill(prompt),
-                    answer=answer if o.scorer == "code-tests" else answer.strip(),
-                    skills=skills,
-                    source=source,
-                )
-            )
+            out.append(Example(prompt=shown, answer=kept, skills=skills, source=source))
         if not out:
             raise TeachloopError(
-                f"{NAME}: no usable row in {where}: every row needs a non-empty "
-                f"{o.prompt_field!r} and {o.answer_field!r}"
+                f"{NAME}: no usable row in {where}: every row needs a non-empty {o.prompt_field!r} and "
+                f"{o.answer_field!r}" + (f" within max_chars={o.max_chars} ({over.rows} longer)" if over.rows else "")
             )
-        if len(out) < len(rows):
-            skipped = len(rows) - len(out)
-            _log.warning("%s: skipped %d row(s) of %s with an empty prompt or answer", NAME, skipped, where)
+        if over.rows:
+            _log.warning(
+                "%s: dropped %d of %d row(s) of %s longer than max_chars=%d characters (prompt and answer; the "
+                "longest has %s): no student can take them, and one such row can take a run's memory; to keep "
+                "them, raise --env-option max_chars=N",
+                NAME, over.rows, total, where, o.max_chars, f"{over.longest:,}",
+            )  # fmt: skip
+        if empty:
+            _log.warning("%s: skipped %d row(s) of %s with an empty prompt or answer", NAME, empty, where)
         return out
 
-    def _with_skills(
-        self, evals: list[Example], train: list[Example], where: str
-    ) -> tuple[SkillTree, list[Example], list[Example]]:
-        """The skill tree and the examples' labels: labels from skills_field or labels_file;
-        the tree from skill_tree (unlabelled rows stay unlabelled), else a flat list of the
-        labels (unlabelled rows get default_skill)."""
+    def _unique(self, examples: list[Example], exclude: set[str], where: str) -> list[Example]:
+        """Each prompt once (the first row's answer), none of `exclude` (the eval prompts); the
+        rows dropped are one warning that says how many and how many had another answer."""
+        first: dict[str, str] = {}
+        out, repeats, conflicting, in_eval = [], 0, 0, 0
+        for ex in examples:
+            if ex.prompt in exclude:
+                in_eval += 1
+            elif ex.prompt in first:
+                repeats += 1
+                conflicting += first[ex.prompt] != ex.answer
+            else:
+                first[ex.prompt] = ex.answer
+                out.append(ex)
+        if repeats:
+            other = f" ({conflicting} with a different answer: only the first row's counts)" if conflicting else ""
+            _log.warning(
+                "%s: dropped %d row(s) of %s whose prompt repeats an earlier row's%s; %d distinct prompts are "
+                "used; remove or reword the repeats",
+                NAME, repeats, where, other, len(out),
+            )  # fmt: skip
+        if in_eval:
+            _log.warning(
+                "%s: dropped %d row(s) of %s whose prompt is an eval item (kept out of the train pool)",
+                NAME, in_eval, where,
+            )  # fmt: skip
+        return out
+
+    def _labelled(self, examples: list[Example], where: str) -> list[Example]:
+        """The examples' labels from skills_field or labels_file, checked against skill_tree
+        (kept in self._tree); without a tree, unlabelled rows get default_skill."""
         o = self.options
-        examples, tree, _ = label_rows(
-            evals + train, NAME, where, self.skills_field, o.labels_file, o.skill_tree, self.template.unfill
+        examples, self._tree, _ = label_rows(
+            examples, NAME, where, self.skills_field, o.labels_file, o.skill_tree, self.template.unfill
         )
-        if tree is None:
+        if self._tree is None:
             examples = [ex if ex.skills else ex.model_copy(update={"skills": [o.default_skill]}) for ex in examples]
-            tree = _tree(examples, o.default_skill)
-        return tree, examples[: len(evals)], examples[len(evals) :]
+        return examples
+
+    def _warn_unmeasured(self, where: str) -> None:
+        """Skills the data has but the eval set does not: their accuracy cannot be measured
+        (a per-skill table would show '–'), one warning naming them."""
+        in_eval = {s for ex in self._eval for s in ex.skills}
+        if self._tree is not None:  # a group is measured through any skill below it
+            in_eval |= {a for s in in_eval if s in self._tree for a in self._tree.ancestors(s)}
+        rows: dict[str, int] = {}
+        for ex in self._train:
+            for s in ex.skills:
+                if s not in in_eval:
+                    rows[s] = rows.get(s, 0) + 1
+        if not rows:
+            return
+        named = ", ".join(f"{s} ({n} pool row{'s' * (n != 1)})" for s, n in sorted(rows.items())[:SHOWN])
+        more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
+        fix = (
+            "give them eval rows in eval_file"
+            if self.options.eval_file
+            else ("give them more rows (a skill needs 2 to be split), raise eval_fraction, or give an eval_file")
+        )
+        _log.warning(
+            "%s: %d skill(s) of %s have no eval items, so no accuracy or gain is measured for them: %s%s; %s",
+            NAME, len(rows), where, named, more, fix,
+        )  # fmt: skip
 
     # -- the Environment protocol -------------------------------------------------------------
     def train_pool(self) -> list[Example]:

@@ -8,9 +8,12 @@ the file and the option to change.
 
 from __future__ import annotations
 
+import json
+import math
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,6 +60,202 @@ def read_file(path: str | Path, env: str, option: str) -> list[Row]:
     if not rows:
         raise TeachloopError(f"{env}: {option} {path} has no rows")
     return rows
+
+
+# a character of a row's JSON text takes at most 12 bytes (an escaped astral character,
+# "\\ud83d\\ude00"): a line longer than LINE_FACTOR * max_chars + LINE_SLACK (the row's other
+# fields) cannot hold a prompt and answer within max_chars, and is skipped without being held
+LINE_FACTOR = 12
+LINE_SLACK = 65_536
+SKIP_CHUNK = 1 << 16  # an over-long line is passed over in pieces of this many bytes
+
+
+@dataclass
+class Oversize:
+    """Rows left out at load for their size: how many, and the longest (characters or bytes)."""
+
+    rows: int = 0
+    longest: int = 0
+
+    def add(self, size: int) -> None:
+        self.rows += 1
+        self.longest = max(self.longest, size)
+
+
+def row_bound(max_chars: int) -> int:
+    """The longest row (a JSONL line in bytes, or a row's text in characters) read at all."""
+    return LINE_FACTOR * max_chars + LINE_SLACK
+
+
+def read_rows(path: str | Path, env: str, option: str, max_chars: int) -> tuple[list[Row], Oversize]:
+    """The rows of a local file, and those left out unread because no prompt and answer within
+    `max_chars` fit in them. A .jsonl file is read line by line: an over-long line is skipped
+    in pieces, never held whole. A .json or .parquet file is read with `datasets` (into its
+    memory-mapped Arrow cache) and over-long rows are dropped there, before they become Python
+    objects."""
+    path = _checked(Path(path).expanduser(), env, option)
+    if path.suffix.lower() == ".jsonl":
+        rows, skipped = _jsonl_lines(path, env, option, row_bound(max_chars))
+    else:
+        rows, skipped = _dataset_rows(path, env, option, row_bound(max_chars))
+    if not rows and not skipped.rows:
+        raise TeachloopError(f"{env}: {option} {path} has no rows")
+    return rows, skipped
+
+
+def _checked(path: Path, env: str, option: str) -> Path:
+    if path.is_dir():
+        raise TeachloopError(f"{env}: {option} {path} is a folder; give a .json, .jsonl or .parquet file")
+    if not path.is_file():
+        raise TeachloopError(f"{env}: {option} {path} does not exist")
+    _builder(path, env)
+    if path.stat().st_size == 0:
+        raise TeachloopError(f"{env}: {option} {path} is empty; it needs one row per line")
+    return path
+
+
+def _jsonl_lines(path: Path, env: str, option: str, bound: int) -> tuple[list[Row], Oversize]:
+    rows: list[Row] = []
+    skipped = Oversize()
+    offset = 0
+    with path.open("rb") as file:
+        for number in range(1, 1 << 62):
+            line = file.readline(bound + 1)
+            if not line:
+                break
+            if len(line) > bound and not line.endswith(b"\n"):
+                size = len(line)
+                del line
+                while True:  # the rest of the line, a piece at a time
+                    piece = file.readline(SKIP_CHUNK)
+                    size += len(piece)
+                    if not piece or piece.endswith(b"\n"):
+                        break
+                skipped.add(size)
+                offset += size
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise TeachloopError(
+                    f"{env}: {option} {path} is not UTF-8 text (byte 0x{line[exc.start]:02x} at offset "
+                    f"{offset + exc.start}, line {number}); save it as UTF-8"
+                ) from None
+            offset += len(line)
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise TeachloopError(
+                    f"{env}: could not read {option} {path}: line {number} is not JSON ({exc.msg}, column "
+                    f"{exc.colno}); a .jsonl file holds one JSON object per line"
+                ) from None
+            if not isinstance(row, dict):
+                raise TeachloopError(
+                    f"{env}: could not read {option} {path}: line {number} is a JSON {type(row).__name__}, not an "
+                    'object; a .jsonl file holds one object per line, such as {"prompt": "...", "answer": "..."}'
+                )
+            rows.append(row)
+    return rows, skipped
+
+
+def _dataset_rows(path: Path, env: str, option: str, bound: int) -> tuple[list[Row], Oversize]:
+    """A .json / .parquet file through `datasets`; rows whose text columns together exceed
+    `bound` characters are dropped in Arrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data = _load_local(path, env, option)
+    table = data.data.table
+    total = None
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            length = pc.fill_null(pc.utf8_length(column), 0)
+            total = length if total is None else pc.add(total, length)
+    skipped = Oversize()
+    if total is not None:
+        over = pc.greater(total, bound)
+        if pc.any(over).as_py():
+            for size in pc.filter(total, over).to_pylist():
+                skipped.add(size)
+            table = table.filter(pc.invert(over))
+    return table.to_pylist(), skipped
+
+
+def _load_local(path: Path, env: str, option: str) -> Any:
+    if _builder(path, env) == "json":  # a text file must be UTF-8: said naming the file (datasets' own error does not)
+        read_text(path, f"{env}: {option}")
+    import datasets
+
+    try:
+        with quiet_datasets():
+            return datasets.load_dataset(_builder(path, env), data_files=str(path.resolve()), split="train")
+    except Exception as exc:
+        raise TeachloopError(f"{env}: could not read {option} {path}: {_one_line(exc)}") from exc
+
+
+def split_by_key(
+    keys: Sequence[Hashable], eval_fraction: float, seed: int, env: str, spare: Iterable[Hashable] = ()
+) -> tuple[list[int], list[int], list[Hashable]]:
+    """(train indices, eval indices, keys left without eval items) of one list of items,
+    stratified by `keys` (an item's skills). The eval share is `eval_fraction` of the items, as
+    in `split_rows`; every key with two items or more gets at least one eval item while that
+    share allows (the `spare` keys, measured through others such as a group through its skills,
+    lose it first, then the smallest keys), the rest is shared out in proportion to the keys'
+    sizes (largest remainder); within a key the items are taken in one seeded shuffle of all
+    items. With a single key this is exactly `split_rows`' split."""
+    n = len(keys)
+    if n < 2:
+        raise TeachloopError(
+            f"{env}: one file with {n} usable row(s) (distinct prompts) cannot be split; add rows or give eval_file too"
+        )
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    n_eval = min(n - 1, max(1, round(eval_fraction * n)))
+    strata: dict[Hashable, list[int]] = {}
+    for i in order:
+        strata.setdefault(keys[i], []).append(i)
+    position = {key: p for p, key in enumerate(strata)}
+    share = n_eval / n
+    most = {key: len(members) - 1 if len(members) > 1 else 1 for key, members in strata.items()}
+    quota = {
+        key: min(len(members) - 1, max(1, math.floor(share * len(members) + 1e-9))) if len(members) > 1 else 0
+        for key, members in strata.items()
+    }
+    spared = set(spare)
+    while sum(quota.values()) > n_eval:  # too many keys for one eval item each: the most over-represented give
+        key = max((k for k in quota if quota[k]), key=lambda k: (k in spared, quota[k] / len(strata[k]), -position[k]))
+        quota[key] -= 1
+    while sum(quota.values()) < n_eval:
+        room = [k for k in quota if quota[k] < most[k]]
+        if not room:
+            break
+        key = max(room, key=lambda k: (share * len(strata[k]) - quota[k], -position[k]))
+        quota[key] += 1
+    eval_idx = sorted(i for key, members in strata.items() for i in members[: quota[key]])
+    chosen = set(eval_idx)
+    train_idx = [i for i in range(n) if i not in chosen]
+    return train_idx, eval_idx, [key for key in strata if not quota[key]]
+
+
+def cell_text(value: Any, field: str, env: str, where: str, row: int) -> str:
+    """A prompt or answer cell as text: text as it is, a number as its shortest text (4, 2.5;
+    4.0 is 4), None as empty. A list, an object or a boolean is refused, naming the row: turning
+    [4] into the text "[4]" would make a reference no answer matches."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return text_of(value)
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    kind = {list: "a list", tuple: "a list", dict: "an object", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+    raise TeachloopError(
+        f"{env}: row {row} of {where}: {field!r} is {kind} ({shown}), not text: write it as a string "
+        "(or a number) in the file"
+    )
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from teachloop.runs.reporting.metrics import MetricsRecord, handed_back, weak_sk
 from teachloop.types import Attempt
 
 Z95 = 1.96
+WEAK_DETAILED = 6  # weak skills whose own change is spelled out in the outcome's last line
 
 
 class Change(BaseModel):
@@ -37,6 +38,10 @@ class Change(BaseModel):
 
     def points(self) -> str:
         return f"{self.delta * 100:+.1f} [{self.low * 100:+.1f}, {self.high * 100:+.1f}] points"
+
+    def measured(self) -> str:
+        """'+25.0 [-24.0, +74.0] points on 4 items': a change with what it rests on."""
+        return f"{self.points()} on {self.items} item{'s' * (self.items != 1)}"
 
 
 def paired_change(before: Sequence[float], after: Sequence[float]) -> Change:
@@ -95,10 +100,12 @@ class RunOutcome(BaseModel):
             f"overall accuracy {self.overall.start:.3f} -> {self.overall.end:.3f}, {self.overall.points()} "
             f"on {self.overall.items} eval items"
         )
-        forgotten = ", ".join(f"{s} {self.skills[s].points()}" for s in self.forgotten) or "nothing"
+        forgotten = ", ".join(f"{s} {self.skills[s].measured()}" for s in self.forgotten) or "nothing"
         parts = [head, overall, f"forgotten (change interval below 0): {forgotten}"]
         if self.weak_gain is not None:
-            parts.append(f"weak skills ({', '.join(self.weak)}): {self.weak_gain * 100:+.1f} points")
+            each = "; ".join(f"{s} {self.skills[s].measured()}" for s in self.weak[:WEAK_DETAILED])
+            more = f"; {len(self.weak) - WEAK_DETAILED} more" if len(self.weak) > WEAK_DETAILED else ""
+            parts.append(f"weak skills ({', '.join(self.weak)}): {self.weak_gain * 100:+.1f} points ({each}{more})")
         return parts
 
 

@@ -243,6 +243,9 @@ def markdown_table(records: Sequence[MetricsRecord], tree: SkillTree | None = No
     columns, _ = summary_columns(records, layout)
     head = ["iter", "all", *(layout.label(s) for s in columns), "trained", "seconds", "overhead s"]
     lines = [_md_row(head), "|" + "---|" * len(head)]
+    counts = records[-1].node_counts if records else {}
+    if counts:  # how many eval items each accuracy is measured on (a skill of 4 items moves 25 points at a time)
+        lines.append(_md_row(["eval items", "", *(str(counts.get(s, 0)) for s in columns), "", "", ""]))
     for r in records:
         cells = [
             str(r.iteration),
@@ -450,6 +453,8 @@ def _legend(records: Sequence[MetricsRecord], layout: SkillLayout) -> list[str]:
         notes.append("`[group]`: accuracy over every item labelled with the group or a skill below it")
     if layout.weak:
         notes.append(f"`*`: weak at iteration 0 (accuracy < {WEAK_THRESHOLD})")
+    if records[-1].node_counts:
+        notes.append("*eval items*: the items each column's accuracy is measured on")
     if layout.many:
         notes.append(f"{len(layout.leaves)} skills: the table shows the top-level groups, every skill is below")
     if layout.has_unlabelled:
