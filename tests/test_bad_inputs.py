@@ -69,7 +69,11 @@ CASES = [
         "unknown-policy", ["run", "--policy", "nope"], "error: unknown policy 'nope' (did you mean 'none'?); available:"
     ),
     Case("unknown-env", ["run", "--env", "atlantis"], "error: unknown environment 'atlantis'; available: code, jsonl"),
-    Case("iterations-0", ["run", "--iterations", "0"], "error: invalid config (command line): iterations: Input should be"),
+    Case(  # 0 is an evaluate-only run (tests/test_evaluate_only.py)
+        "iterations-negative",
+        ["run", "--iterations", "-1"],
+        "error: invalid config (command line): iterations: Input should be",
+    ),
     Case("bad-data-switch", ["run", "--data", "sometimes"], "error: invalid config (command line): data: Input should be"),
     Case("negative-budget", ["run", "--budget", "-5"], "error: invalid config (command line): budget: Input should be"),
     Case(  # checked before the teacher is asked anything (the engine itself is built with it, later)

@@ -213,3 +213,22 @@ def test_every_repository_path_named_exists(page: Path):
         }
     )
     assert not missing, f"{page.relative_to(ROOT)} names paths that do not exist: {missing}"
+
+
+def test_the_environment_page_documents_every_hook_partial_credit_and_meta():
+    """docs/environments.md's hook table names every optional hook teachloop checks, and the page
+    says how partial credit goes in, what becomes of `Example.meta` and how `generate` is called."""
+    from teachloop.environments.base import ENVIRONMENT_CONTRACT
+
+    page = (ROOT / "docs" / "environments.md").read_text()
+    table = page[page.index("| hook | protocol |") :]
+    table = table[: table.index("\n\n")]
+    for hook in ENVIRONMENT_CONTRACT.optional:
+        assert f"| `{hook.member}" in table, hook.member
+        if hook.protocol is not None:
+            assert f"`{hook.protocol.__name__}`" in table, hook.protocol.__name__
+    text = " ".join(page.split())
+    assert "scored_attempt(example, response, correct, score=None)" in text and "Partial credit" in text
+    assert "### What becomes of `Example.meta`" in page and "It is not in `iter_<i>/eval/attempts.jsonl`" in text
+    assert "How the programmatic engine calls `generate`**: one item per call" in text
+    assert '--env-option "tasks=[gcd, lcm]"' in text and "`--iterations 0` evaluates the starting student" in text

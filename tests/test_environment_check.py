@@ -94,3 +94,14 @@ def test_environments_check_prints_the_tree_splits_items_and_capabilities(regist
     assert free.exit_code == 0 and "item forms for the teacher: none (free text)" in free.output, free.output
     broken = CliRunner().invoke(app, ["environments", "check", registered("tiny-bool2", bool_score=True)])
     assert isinstance(broken.exception, PluginError) and "got bool" in str(broken.exception)
+
+
+def test_scored_attempt_takes_partial_credit_beside_the_verdict():
+    from teachloop.environments import scored_attempt
+    from teachloop.types import Example
+
+    item = Example(prompt="sort: b a", answer="a, b", skills=["sort"])
+    assert scored_attempt(item, "a, b", True).score == 1.0 and scored_attempt(item, "b", False).score == 0.0
+    half = scored_attempt(item, "a, c", False, score=0.5)
+    assert not half.correct and half.score == 0.5 and half.skills == ["sort"]
+    assert scored_attempt(item, "a, b", True, score=1.7).score == 1.0  # clipped to [0, 1]

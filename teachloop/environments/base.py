@@ -176,15 +176,17 @@ def exact_attempt(example: Example, response: str) -> Attempt:
     return scored_attempt(example, response, response.strip() == example.answer.strip())
 
 
-def scored_attempt(example: Example, response: str, correct: bool) -> Attempt:
-    """The Attempt for a response an environment's scorer judged `correct` or not."""
+def scored_attempt(example: Example, response: str, correct: bool, score: float | None = None) -> Attempt:
+    """The Attempt for a response an environment's scorer judged `correct` or not; `score`, a
+    partial credit in [0, 1] (clipped to it), is recorded beside the verdict (default: 1.0 when
+    correct, else 0.0). Accuracy, the diagnosis and the reports count the verdict."""
     return Attempt(
         example_id=example.id,
         prompt=example.prompt,
         response=response,
         reference=example.answer,
         correct=correct,
-        score=float(correct),
+        score=float(correct) if score is None else max(0.0, min(1.0, float(score))),
         skills=list(example.skills),
     )
 

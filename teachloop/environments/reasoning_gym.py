@@ -244,8 +244,7 @@ class ReasoningGym(Component):
             score = float(self._datasets[task].score_answer(answer, entry))
         except Exception:  # noqa: BLE001 - a task's scorer that trips on an odd answer scores it 0
             score = 0.0
-        attempt = scored_attempt(example, response, score >= 1.0)
-        return attempt.model_copy(update={"score": max(0.0, min(1.0, score))})
+        return scored_attempt(example, response, score >= 1.0, score=score)
 
     def make_example(self, question: str, answer: str, skills: list[str]) -> Example:
         """A teacher-written item in this environment's prompt format."""

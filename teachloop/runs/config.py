@@ -59,7 +59,12 @@ class RunConfig(BaseModel):
     skills: Literal["environment", "discover"] = Field(
         default="environment", description="the environment's skill tree, or one the teacher discovers"
     )
-    iterations: int = Field(default=4, ge=1, le=1000, description="rounds of diagnose-plan-generate-train")
+    iterations: int = Field(
+        default=4,
+        ge=0,
+        le=1000,
+        description="rounds of diagnose-plan-generate-train (0: only evaluate the starting student, a baseline)",
+    )
     budget: int = Field(default=600, ge=1, description="new training examples per iteration")
     data: Literal["accumulate", "replace"] = Field(
         default="accumulate", description="train on all data so far, or on this iteration's only"

@@ -199,9 +199,12 @@ class Loop:
         skills_path = self.store.root / SKILLS
         if not skills_path.exists():
             self.env.skills.save(skills_path)
+        rounds = f"{self.config.iterations} iterations x {self.config.budget} examples"
+        if not self.config.iterations:  # a baseline: iteration 0's evaluation, nothing generated or trained
+            rounds = "evaluate only (--iterations 0): the starting student, nothing generated or trained"
         self.console.print(
-            f"[bold]teachloop[/] run [cyan]{self.store.root}[/]: {self.config.policy} on "
-            f"{self.config.environment}, {self.config.iterations} iterations x {self.config.budget} examples"
+            f"[bold]teachloop[/] run [cyan]{self.store.root}[/]: {self.config.policy} on {self.config.environment}, "
+            + rounds
         )
         if self.tracking:
             self.console.print(f"  tracking: {self.config.tracking}, {self.tracking.describe()}", highlight=False)

@@ -194,7 +194,8 @@ def _caption_parts(records: Sequence[MetricsRecord], layout: SkillLayout, note: 
         parts.append("[group]: every item of the group's skills")
     if layout.weak:
         weak = f"{len(layout.weak)} skills (*) weak" if layout.many else "* weak"
-        parts.append(f"{weak} at iteration 0; mean gain on them: {weak_gain(records) * 100:+.1f} points")
+        gain = f"; mean gain on them: {weak_gain(records) * 100:+.1f} points" if len(records) > 1 else ""
+        parts.append(f"{weak} at iteration 0{gain}")
     if layout.has_unlabelled:
         parts.append(f"{UNLABELLED}: {records[-1].node_counts.get(UNLABELLED, 0)} items with no skill label")
     return parts
