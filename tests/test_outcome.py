@@ -50,6 +50,7 @@ def test_a_per_skill_gain_says_how_many_eval_items_it_rests_on():
     weak = outcome.lines()[-1]
     assert weak.startswith("weak skills (few, many): +37.5 points")
     assert "few +25.0 [-24.0, +74.0] points on 4 items" in weak and "many +50.0 [" in weak and "on 100 items" in weak
+    assert paired_change([0.0], [1.0]).measured() == "+100.0 points on 1 item (no interval from one item)"
     records = [
         record(i, None).model_copy(
             update={"skill_accuracy": {"few": acc, "many": 0.5}, "node_accuracy": {"few": acc, "many": 0.5},

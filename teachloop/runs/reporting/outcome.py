@@ -40,8 +40,11 @@ class Change(BaseModel):
         return f"{self.delta * 100:+.1f} [{self.low * 100:+.1f}, {self.high * 100:+.1f}] points"
 
     def measured(self) -> str:
-        """'+25.0 [-24.0, +74.0] points on 4 items': a change with what it rests on."""
-        return f"{self.points()} on {self.items} item{'s' * (self.items != 1)}"
+        """'+25.0 [-24.0, +74.0] points on 4 items': a change with what it rests on (one item
+        has no spread, so no interval)."""
+        if self.items < 2:
+            return f"{self.delta * 100:+.1f} points on {self.items} item (no interval from one item)"
+        return f"{self.points()} on {self.items} items"
 
 
 def paired_change(before: Sequence[float], after: Sequence[float]) -> Change:
