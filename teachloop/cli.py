@@ -207,7 +207,17 @@ def _finish(run_dir: Path, quiet: bool) -> None:
     from teachloop.runs.reporting.outcome import run_outcome
     from teachloop.runs.reporting.report import load_metrics, rich_summary, run_tree, write_report
 
-    report = write_report(run_dir)
+    try:
+        report = write_report(run_dir)
+    except Exception as exc:  # a full disk: report.md and the plot are whole or not there
+        from teachloop.io import full_disk
+
+        full = full_disk(exc)
+        if full is None:
+            raise
+        full.path = full.path or run_dir
+        full.then = f"`teachloop report {run_dir}` writes the report (the run's phases are kept)"
+        raise full from None
     store = RunStore.open(run_dir)
     if not quiet:
         records = load_metrics(run_dir)
@@ -258,10 +268,12 @@ def _run(config: Path | None, teacher: str | None, quiet: bool, verbose: bool = 
     if cfg.teacher is not None:
         check_teacher_reachable(cfg.teacher)  # a refused connection: one line now, not after torch loads
     from teachloop.runs.loop.runner import Loop
+    from teachloop.stopping import stop_signals
 
-    loop = Loop.create(cfg, progress=not quiet, env=env)
-    loop.run()
-    _finish(loop.store.root, quiet)
+    with stop_signals():  # SIGTERM, Ctrl-C: replies in flight are kept, then one line says what stopped
+        loop = Loop.create(cfg, progress=not quiet, env=env)
+        loop.run()
+        _finish(loop.store.root, quiet)
 
 
 def _run_command() -> Any:
@@ -386,9 +398,11 @@ def resume(
         if changes:
             store.save_config(config)
         from teachloop.runs.loop.runner import Loop
+        from teachloop.stopping import stop_signals
 
-        loop = Loop.resume(run_dir, progress=not quiet, allow_config_change=allow_config_change, env=env)
-        loop.run()
+        with stop_signals():  # SIGTERM, Ctrl-C: replies in flight are kept, then one line says what stopped
+            loop = Loop.resume(run_dir, progress=not quiet, allow_config_change=allow_config_change, env=env)
+            loop.run()
     _finish(loop.store.root, quiet)
 
 
@@ -695,8 +709,17 @@ def build_base(
 
 
 def main(argv: list[str] | None = None) -> None:
+    from teachloop.stopping import Interrupted
+
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if code == 130:  # typer's answer to a KeyboardInterrupt (Ctrl-C outside run and resume)
+            err_console.print("interrupted (exit code 130)")
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except Interrupted as exc:  # SIGTERM or Ctrl-C during run or resume: what stopped, how to go on
+        err_console.print(escape(str(exc)), highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
     except TeachloopError as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # '.[ray]' stays
         sys.exit(2)
@@ -707,12 +730,10 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"[red]error:[/] {escape(message)}{where}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except OSError as exc:  # a file teachloop may not write (a read-only folder), a full disk
+        full = _full_disk(exc)
         target = f" {exc.filename}" if exc.filename else ""
-        err_console.print(
-            f"[red]error:[/] cannot write or read{escape(target)}: {escape(exc.strerror or str(exc))}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        message = str(full) if full is not None else f"cannot write or read{target}: {exc.strerror or exc}"
+        err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except click.exceptions.Abort:
         err_console.print("aborted")
@@ -720,6 +741,23 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted; resume with `teachloop resume <run folder>`")
         sys.exit(130)
+    except Exception as exc:  # a library's own error for a full disk (safetensors, pyarrow): one line too
+        full = _full_disk(exc)
+        if full is None:
+            raise
+        err_console.print(f"[red]error:[/] {escape(str(full))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+def _full_disk(exc: BaseException) -> Any:
+    """The DiskFull `exc` stands for (None when it is not a full disk), with the file it
+    names where the code that wrote it did not say (the run's phases and files all do)."""
+    from teachloop.io import full_disk
+
+    full = full_disk(exc)
+    if full is not None and full.path is None:
+        full.path = getattr(exc, "filename", None)
+    return full
 
 
 if __name__ == "__main__":

@@ -30,6 +30,21 @@ class RunStopped(TeachloopError):
     read; `teachloop resume` continues once the cause is fixed."""
 
 
+class DiskFull(TeachloopError):
+    """No space left (or the disk quota spent) where teachloop writes `path`. `then` says what
+    continues the work once space is freed; who knows better (the loop: `teachloop resume`)
+    sets it on the way up. Nothing half-written is left: every write is whole or removed."""
+
+    def __init__(self, path: object, quota: bool = False, then: str | None = None) -> None:
+        super().__init__(path)
+        self.path, self.quota, self.then = path, quota, then
+
+    def __str__(self) -> str:
+        what = "the disk quota is spent" if self.quota else "no space left on the disk"
+        where = f" of {self.path}" if self.path is not None else " (the file was not named)"
+        return f"{what}{where}: free some space there, then {self.then or 'run the command again'}"
+
+
 def format_validation_error(exc: ValidationError, kind: str, source: str) -> str:
     """One line naming every invalid field: `invalid <kind> (<source>): field: problem; ...`."""
     parts = []

@@ -8,6 +8,7 @@ temporary folders get the permissions the umask allows, like any file the user c
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from teachloop.errors import ConfigError, TeachloopError, format_validation_error
+from teachloop.errors import ConfigError, DiskFull, TeachloopError, format_validation_error
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -73,14 +74,37 @@ def follow_umask(folder: Path) -> None:
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
 
 
+FULL_DISK_TEXT = {"No space left on device": False, "Disk quota exceeded": True}  # strerror -> quota
+
+
+def full_disk(exc: BaseException | None) -> DiskFull | None:
+    """A DiskFull (its path left to the caller) when `exc`, or an exception it came from, says
+    the disk is full or the quota spent: an OSError with ENOSPC or EDQUOT, or a library's own
+    error carrying that text (safetensors' SafetensorError, pyarrow's); None otherwise."""
+    seen: list[BaseException] = []
+    while exc is not None and not any(exc is s for s in seen):
+        seen.append(exc)
+        if isinstance(exc, DiskFull):
+            return exc
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return DiskFull(exc.filename, quota=exc.errno == errno.EDQUOT)
+        for text, quota in FULL_DISK_TEXT.items():
+            if text in str(exc):
+                return DiskFull(None, quota=quota)
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file whole or not at all; a folder that may not be written is one TeachloopError
-    naming the file (a read-only run folder, a full disk)."""
+    """Write a file whole or not at all; a folder that may not be written, or a full disk, is
+    one TeachloopError naming the file (DiskFull for a full disk)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
+        if (full := full_disk(exc)) is not None:
+            raise DiskFull(path, full.quota) from None
         raise TeachloopError(f"cannot write {path}: {exc.strerror or exc} (is its folder read-only?)") from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())
@@ -89,8 +113,12 @@ def atomic_write_text(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk (the usual one here), an I/O error
+            if (full := full_disk(exc)) is not None:
+                raise DiskFull(path, full.quota) from None
+            raise TeachloopError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
 
 

@@ -1,7 +1,8 @@
 """A real HTTP server on loopback that speaks just enough of the OpenAI chat API to inject
 faults: 429 with Retry-After, 500, replies slower than the client's timeout, unreadable
 bodies and schema-violating content, in scripted bursts. Between faults it answers with
-a minimal instance of the JSON schema the request asked for.
+a minimal instance of the JSON schema the request asked for. `hold` keeps a reply back until
+`let_go()` (requests in flight at a known moment, for a stop signal to find).
 
 A teacher's start-up check (`TeacherLLM.start`, schema `ReadyCheck`) is answered before and
 outside the script and `content`, and counted in `ready_checks` only: scripted faults land
@@ -131,6 +132,8 @@ class FaultServer(LoopbackServer):
         self.requests: list[dict[str, Any]] = []
         self.arrivals: list[float] = []
         self.ready_checks = 0
+        self.held = 0  # `hold` requests that arrived (answered once let go)
+        self.released = threading.Event()
         self.lock = threading.Lock()
         server = self
 
@@ -172,6 +175,10 @@ class FaultServer(LoopbackServer):
                     return self._send(200, b"{this is not json")
                 if kind == "slow":
                     time.sleep(server.slow_seconds)
+                if kind == "hold":
+                    with server.lock:
+                        server.held += 1
+                    server.released.wait(timeout=120)
                 answer = server.content(request) if server.content else instance(schema)
                 content = "not json at all" if kind == "badcontent" else json.dumps(answer)
                 return self._send(200, json.dumps(chat_reply(request, content)).encode())
@@ -180,6 +187,14 @@ class FaultServer(LoopbackServer):
 
     def total(self) -> int:
         return sum(self.served.values())
+
+    def let_go(self) -> None:
+        """Answer the held requests (and every later `hold` at once)."""
+        self.released.set()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.let_go()  # held handler threads must not outlive the server
+        super().__exit__(*exc)
 
 
 class GatedProxy(LoopbackServer):

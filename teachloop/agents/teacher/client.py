@@ -13,7 +13,10 @@ OpenAI-compatible endpoint, an in-process `vllm.LLM`, or a plug-in registered un
 - a usage ledger counts calls, cache hits, tokens, retries, invalid replies, failures, cost;
 - a circuit breaker: `max_consecutive_failures` failed calls in a row stop the run with a
   `RunStopped` error that names the failure log, instead of burning the budget on a
-  teacher that is down.
+  teacher that is down;
+- a stop signal (SIGTERM, Ctrl-C) sends nothing more, keeps the replies in flight that land
+  within `stopping.GRACE_SECONDS` in the cache and ends the batch with `Stopped`, so a
+  resumed run does not pay for them again (`teachloop/stopping.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from teachloop import stopping
 from teachloop.agents.teacher.backends import Completion, Job, NotRun, RequestRejected, TeacherBackend, backend_class
 from teachloop.agents.teacher.cache import DiskCache, cache_key, request_seed
 from teachloop.agents.teacher.config import TeacherConfig
@@ -370,7 +374,13 @@ class TeacherLLM:
                     )
                     for i in misses
                 ]
-                self.backend.complete(jobs, _Events(self, misses, keys, last_raw, last_error, progress))
+                events = _Events(self, misses, keys, last_raw, last_error, progress)
+                with stopping.in_flight(events.describe):
+                    self.backend.complete(jobs, events)
+                signum = stopping.requested()
+                if signum is not None:  # what landed is cached; the rest is asked on resume
+                    self._save_ledger()
+                    raise stopping.Stopped(signum, events.describe(timed_out=False))
                 if self.breaker_open:
                     for i in pending:
                         if last_raw[i] is None and last_error[i].kind is not FailureKind.NOT_RUN:
@@ -413,6 +423,34 @@ class _Events:
         self.last_raw, self.last_error = last_raw, last_error
         self.progress = progress
         self.finished = self.reported = self.shown = 0  # jobs done; said finished by the backend; shown
+        self.not_sent = self.landed_late = 0  # after a stop signal: jobs not started; replies that landed
+        self.sent = self.not_run = 0  # jobs a backend said it started (`starting`); jobs reported not run
+
+    def starting(self, index: int) -> None:
+        """Optional for a backend: job `index` is being sent now (so a stop can tell the
+        requests in flight from those never sent)."""
+        self.sent += 1
+
+    def describe(self, timed_out: bool) -> list[str]:
+        """What became of the batch's requests once a stop signal came (called from a signal
+        handler too: reads counts, takes no lock)."""
+        parts = []
+        if self.landed_late:
+            n = self.landed_late
+            parts.append(f"{n} teacher {'reply' if n == 1 else 'replies'} in flight kept in the cache")
+        not_sent = self.not_sent
+        left = len(self.misses) - self.finished
+        if timed_out and left:
+            if self.sent:  # the backend says what it sent: the rest of those left were never sent
+                in_flight = self.sent - (self.finished - self.not_run)
+                not_sent += left - in_flight
+                left = in_flight
+            if left:
+                wait = f"{stopping.GRACE_SECONDS:g}s"
+                parts.append(f"{left} teacher request(s) still in flight after {wait} given up (asked again on resume)")
+        if not_sent:
+            parts.append(f"{not_sent} teacher request(s) not sent")
+        return parts
 
     def _show(self) -> None:
         """Move the bar to the larger of the two counts (under the client's lock)."""
@@ -428,7 +466,7 @@ class _Events:
 
     @property
     def stopped(self) -> bool:
-        return self.client.breaker_open
+        return self.client.breaker_open or stopping.requested() is not None
 
     def retried(self) -> None:
         with self.client._lock:
@@ -443,6 +481,8 @@ class _Events:
                 self.last_raw[i] = None
                 if isinstance(outcome, NotRun):
                     self.last_error[i] = Failure(FailureKind.NOT_RUN, f"not run: {outcome}")
+                    self.not_run += 1
+                    self.not_sent += stopping.requested() is not None
                     return
                 kind = FailureKind.REJECTED if isinstance(outcome, RequestRejected) else FailureKind.TRANSPORT
                 self.last_error[i] = Failure(kind, f"{kind.value}: {outcome}")
@@ -451,6 +491,7 @@ class _Events:
                     client._last_failure = f"{type(outcome).__name__}: {outcome}"
                 return
             client._failures_in_a_row = 0
+            self.landed_late += stopping.requested() is not None
             client._add_usage(outcome)
             self.last_raw[i] = outcome.text
             if client.cache:  # written as each reply lands, so a kill loses nothing paid for

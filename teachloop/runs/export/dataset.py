@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from teachloop.environments.rows import quiet_datasets
-from teachloop.errors import ConfigError, PluginError, TeachloopError
-from teachloop.io import atomic_write_text, make_temp_dir, read_text, redact_secrets
+from teachloop.errors import ConfigError, DiskFull, PluginError, TeachloopError
+from teachloop.io import atomic_write_text, full_disk, make_temp_dir, read_text, redact_secrets
 from teachloop.runs.config import RunConfig
 from teachloop.runs.export.card import COLUMNS, RunData, Source, data_file, dataset_card
 from teachloop.runs.loop.artifacts import DataFiles
@@ -280,6 +280,8 @@ def export(
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = make_temp_dir(out.parent, prefix=f".{out.name}.")
     except OSError as exc:
+        if (full := full_disk(exc)) is not None:
+            raise DiskFull(out, full.quota, then="export again") from None
         raise TeachloopError(
             f"cannot write --out {out}: {exc.strerror or exc} ({exc.filename or out.parent})"
         ) from None
@@ -288,6 +290,15 @@ def export(
         atomic_write_text(tmp / CARD, card)
         atomic_write_text(tmp / EXPORT_MARKER, f"teachloop export of {source}\n")
         _publish(tmp, out)
+    except Exception as exc:  # a full disk (pyarrow's and datasets' writers raise their own errors)
+        full = full_disk(exc)
+        if full is not None:
+            raise DiskFull(out, full.quota, then="export again (nothing of it was kept)") from None
+        if isinstance(exc, OSError):
+            raise TeachloopError(
+                f"cannot write --out {out}: {exc.strerror or exc} ({exc.filename or out.parent})"
+            ) from None
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -37,7 +37,7 @@ from teachloop.environments.base import (
 from teachloop.errors import RunStopped
 from teachloop.faults import kill_point
 from teachloop.inference import engine_logs
-from teachloop.io import write_jsonl
+from teachloop.io import full_disk, write_jsonl
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.artifacts import (
     SKILLS,
@@ -55,6 +55,7 @@ from teachloop.runs.loop.store import PHASES, PhaseWriter, RunStore
 from teachloop.runs.loop.tracking import RunTracking
 from teachloop.runs.reporting.metrics import PHASE_LABELS, MetricsRecord, compute_metrics, handed_back
 from teachloop.skills.profile import eval_report
+from teachloop.stopping import Stopped
 from teachloop.students.checkpoints import resolve_checkpoint
 from teachloop.students.hf.student import quiet_hf_libraries
 from teachloop.students.lifecycle import StudentLifecycle
@@ -178,7 +179,18 @@ class Loop:
     # -- the state machine -----------------------------------------------------------------
     def run(self) -> list[MetricsRecord]:
         with self.store.lock():  # one process per run: a second one is refused, not raced
-            return self._run_locked()
+            try:
+                return self._run_locked()
+            except Stopped as stop:  # a stop signal: said in one line by the CLI, with how to go on
+                stop.run = self.store.root
+                raise
+            except Exception as exc:  # a full disk outside a phase (metrics.jsonl, the cache, run.json)
+                full = full_disk(exc)
+                if full is None:
+                    raise
+                full.path = full.path or self.store.root
+                full.then = full.then or f"`teachloop resume {self.store.root}` goes on from where it stopped"
+                raise full from None
 
     def _run_locked(self) -> list[MetricsRecord]:
         self.store.check_integrity()
@@ -263,11 +275,15 @@ class Loop:
             return False
         self.store.mark_unfinished()  # e.g. a finished run resumed with more iterations
         before = self.teacher.ledger.model_copy() if self.teacher else None
-        with self.store.write_phase(i, phase) as writer:
-            summary = step(i, writer)
-            if self.teacher and before is not None:
-                writer.info["teacher"] = self.teacher.ledger.minus(before)
-                self.teacher.raise_for_unreached(since=before)  # unpaid work is never published as done
+        try:
+            with self.store.write_phase(i, phase) as writer:
+                summary = step(i, writer)
+                if self.teacher and before is not None:
+                    writer.info["teacher"] = self.teacher.ledger.minus(before)
+                    self.teacher.raise_for_unreached(since=before)  # unpaid work is never published as done
+        except Stopped as stop:
+            stop.where = stop.where or ("the run's" if i is None else f"iter {i}") + f" {PHASE_LABELS[phase]} phase"
+            raise
         record = self.store.phase_record(i, phase)
         where = "run   " if i is None else f"iter {i}"
         self.console.print(f"  {where} {PHASE_LABELS[phase]:<9} {record.seconds:6.1f}s  {summary}", highlight=False)

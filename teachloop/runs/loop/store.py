@@ -36,9 +36,18 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from teachloop.errors import RunStopped, RunStoreError, TeachloopError
+from teachloop.errors import DiskFull, RunStopped, RunStoreError, TeachloopError
 from teachloop.faults import kill_point
-from teachloop.io import atomic_write_text, file_digest, make_temp_dir, read_model, read_text, write_json, write_jsonl
+from teachloop.io import (
+    atomic_write_text,
+    file_digest,
+    full_disk,
+    make_temp_dir,
+    read_model,
+    read_text,
+    write_json,
+    write_jsonl,
+)
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.artifacts import SKILLS
 from teachloop.skills.tree_file import read_tree_file
@@ -318,6 +327,12 @@ class RunStore:
             write_json(tmp / FAILED, {"reason": str(stop), "info": writer.info})
             os.rename(tmp, final)
             raise
+        except Exception as exc:  # a full disk, wherever it struck (a library's writer: safetensors, torch)
+            full = full_disk(exc)
+            if full is None:
+                raise
+            then = f"`teachloop resume {self.root}` redoes this phase (nothing of it was kept) and goes on"
+            raise DiskFull(final, full.quota, then=then) from None
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

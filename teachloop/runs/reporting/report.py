@@ -11,6 +11,7 @@ written in brackets ("[text]") everywhere.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,8 +348,14 @@ def plot_curves(records: Sequence[MetricsRecord], path: Path, title: str = "", t
         loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title=what, title_fontsize=8,
         ncol=1 + len(lines) // 24,
     )  # fmt: skip
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend sits outside the axes: keep all of it
-    plt.close(fig)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")  # whole or not at all (a full disk): renamed when written
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")  # the legend sits outside the axes: keep all
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
     return path
 
 

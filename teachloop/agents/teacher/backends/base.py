@@ -77,7 +77,8 @@ class CallEvents(Protocol):
 
     @property
     def stopped(self) -> bool:
-        """True once the circuit breaker opened: start no further jobs, report them as not run."""
+        """True once the circuit breaker opened or a stop signal came: start no further jobs (nor
+        retries), report them as not run."""
         ...
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_serializer, field_validator
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from teachloop import stopping
 from teachloop.agents.teacher.backends.base import (
     Backend,
     BackendOptions,
@@ -170,14 +171,18 @@ class OpenAIBackend(Backend):
             # the start-up check asks once: a refused connection is known at once, not after retries
             fail_fast = bool(getattr(events, "fail_fast", False))
 
-            def worth_retrying(exc: BaseException) -> bool:
+            def worth_retrying(exc: BaseException) -> bool:  # none once a stop signal came
+                if stopping.requested() is not None:
+                    return False
                 return isinstance(exc, TransientError) and not (fail_fast and isinstance(exc, Unreachable))
 
             async def run(i: int, job: Job) -> None:
                 async with semaphore:
                     if events.stopped:
-                        events.done(i, NotRun("circuit breaker open"))
+                        events.done(i, NotRun("circuit breaker open or a stop signal"))
                         return
+                    if hasattr(events, "starting"):  # optional: lets a stop tell in flight from not sent
+                        events.starting(i)
                     try:
                         async for attempt in AsyncRetrying(
                             retry=retry_if_exception(worth_retrying),
