@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "io": 0,
     "registry": 0,
     "faults": 0,
+    "stopping": 0,
     "skills": 1,
     "environments": 2,
     "inference": 3,
