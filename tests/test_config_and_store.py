@@ -19,7 +19,7 @@ def test_yaml_then_flags(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"iterations": 0}, "iterations: Input should be greater than or equal to 1"),
+        ({"iterations": -1}, "iterations: Input should be greater than or equal to 0"),
         ({"data": "sometimes"}, "data: Input should be 'accumulate' or 'replace'"),
         ({"student": "forget"}, "student: Input should be 'continue' or 'restart'"),
         ({"train.learning_rate": 3.0}, "learning_rate above 1.0"),
