@@ -136,3 +136,56 @@ def test_shared_prefix_leaves_every_row_a_token_of_its_own():
     assert shared_prefix_length([same, same.clone()]) == 2
     assert shared_prefix_length([torch.tensor([1, 2, 3, 4]), torch.tensor([1, 2, 9])]) == 2
     assert shared_prefix_length([torch.tensor([5]), torch.tensor([5, 6])]) == 0
+
+
+def test_an_architecture_the_decoder_was_not_verified_on_is_answered_by_generate(monkeypatch):
+    """A GPT-2 student (not Llama or Qwen2) answers through `generate`; the decoder is never
+    called for it, and a verified model answers the same through either."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    import teachloop.students.hf.decode as decode
+    from teachloop.students.tiny import build_char_tokenizer, save_random_model
+
+    tokenizer = build_char_tokenizer()
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_layer=2, n_embd=32, n_head=2, n_positions=128))
+    student = TransformersStudent(gpt2.eval(), tokenizer)
+    assert not decode.supports(student.model)
+
+    def never(*args, **kwargs):
+        raise AssertionError("the fast decoder ran for an architecture it was not verified on")
+
+    monkeypatch.setattr(decode, "greedy_decode", never)
+    prompts = ["add 2 3", "reverse abc", "x"]
+    replies = student.reply(prompts, max_new_tokens=6)
+    assert len(replies) == 3 and all(isinstance(r.text, str) for r in replies)
+    assert replies == student.reply(prompts, max_new_tokens=6, decoder="generate")
+    monkeypatch.undo()
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        llama = TransformersStudent.load(save_random_model(folder))
+    assert decode.supports(llama.model)
+    prompts = ["add 2 3", "reverse abc", "upper hello world", "x"]
+    assert llama.reply(prompts, max_new_tokens=10, stop=["c"]) == llama.reply(
+        prompts, max_new_tokens=10, stop=["c"], decoder="generate"
+    )
+
+
+def test_sliding_window_and_mixture_of_experts_configs_are_not_verified():
+    from types import SimpleNamespace
+
+    from teachloop.students.hf.decode import supports
+
+    def model(**config):
+        base = {"model_type": "qwen2", "is_encoder_decoder": False} | config
+        text = SimpleNamespace(**base)
+        return SimpleNamespace(config=SimpleNamespace(get_text_config=lambda: text))
+
+    assert supports(model())
+    assert not supports(model(use_sliding_window=True, sliding_window=4096))
+    assert supports(model(use_sliding_window=False, sliding_window=4096, layer_types=["full_attention"]))
+    assert not supports(model(sliding_window=4096, layer_types=["sliding_attention", "full_attention"]))
+    assert not supports(model(num_experts=8))
+    assert not supports(model(model_type="mistral"))

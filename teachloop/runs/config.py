@@ -109,7 +109,9 @@ class RunConfig(BaseModel):
     eval_backend: str = Field(
         default="auto",
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-        description="student evaluation: transformers, vllm (serves LoRA adapters with LoRARequest), raydata "
+        description="student evaluation: transformers (teachloop's decoder where verified for the architecture, "
+        "else transformers' generate), transformers-generate (generate always), vllm (serves LoRA adapters with "
+        "LoRARequest), raydata "
         "(the same in vLLM engines run by Ray Data LLM, one per GPU of the Ray cluster) or a registered "
         "backend (`teachloop eval-backends list`); auto: vllm on a GPU with LoRA training when vLLM is "
         "installed, else transformers",

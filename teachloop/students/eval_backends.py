@@ -96,14 +96,28 @@ def check_eval_backend(name: str, train_method: str) -> None:
 
 
 class TransformersEval(BaseEvalBackend):
-    """Batched greedy decoding with transformers, one model loaded at a time (any student)."""
+    """Batched greedy decoding with transformers, one model loaded at a time (any student):
+    teachloop's decoder (`students/hf/decode.py`, 7x `generate` on long CPU answers) where it
+    was verified for the student's architecture (Llama, Qwen2), transformers' `generate`
+    for any other (the same tokens either way)."""
 
     name = "transformers"
+    decoder: ClassVar[str] = "auto"
 
     def reply(
         self, i: int, prompts: Sequence[str], max_new_tokens: int, progress: bool, stop: Sequence[str]
     ) -> list[Reply]:
-        return self.lifecycle.at(i).reply(prompts, max_new_tokens=max_new_tokens, progress=progress, stop=stop)
+        return self.lifecycle.at(i).reply(
+            prompts, max_new_tokens=max_new_tokens, progress=progress, stop=stop, decoder=self.decoder
+        )
+
+
+class TransformersGenerateEval(TransformersEval):
+    """Batched greedy decoding with transformers' own `generate` for every student, never
+    teachloop's decoder (slower on a CPU; a way to rule the decoder out)."""
+
+    name = "transformers-generate"
+    decoder = "generate"
 
 
 class _AdapterServer(BaseEvalBackend):

@@ -36,6 +36,22 @@ from transformers.cache_utils import Cache, DynamicLayer
 from transformers.masking_utils import sdpa_mask
 
 GQA_ATTENTION = "teachloop_sdpa_gqa"
+# decoder-only architectures this decoder was verified on (same tokens as `generate`, tested
+# on real models); anything else is answered by `generate` (`supports`)
+VERIFIED_ARCHITECTURES = frozenset({"llama", "qwen2"})
+
+
+def supports(model: torch.nn.Module) -> bool:
+    """Whether `greedy_decode` answers for this model exactly as `generate` would: a verified
+    decoder-only architecture, full attention (no sliding window), a plain per-layer cache."""
+    config = model.config.get_text_config()
+    if getattr(config, "model_type", None) not in VERIFIED_ARCHITECTURES or config.is_encoder_decoder:
+        return False
+    if getattr(config, "use_sliding_window", False) or getattr(config, "sliding_window", None) and any(
+        kind != "full_attention" for kind in (getattr(config, "layer_types", None) or ["full_attention"])
+    ):
+        return False
+    return not getattr(config, "num_local_experts", 0) and not getattr(config, "num_experts", 0)
 
 
 def _sdpa_gqa(
