@@ -305,6 +305,20 @@ class LoraSettings(BaseModel):
     )
 
 
+class DPOSettings(BaseModel):
+    """How preference pairs train (TRL's DPOTrainer), apart from what every method shares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    beta: float = Field(default=0.1, gt=0, description="DPO's beta: how far the policy may move from the reference")
+    sft_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="weight of the chosen answer's NLL added to the DPO loss (RPO); 0: plain DPO, which pushes away "
+        "from wrong answers without teaching the right one",
+    )
+
+
 class TrainStats(BaseModel):
     """What one trainer's pass over an iteration's data took."""
 
@@ -333,6 +347,7 @@ class TrainConfig(BaseModel):
         default="auto", description="full fine-tuning or a LoRA adapter; auto: full for the embedded student, else LoRA"
     )
     lora: LoraSettings = Field(default_factory=LoraSettings)
+    dpo: DPOSettings = Field(default_factory=DPOSettings, description="preference pairs (DPO) only")
 
     epochs: float = Field(default=3.0, gt=0, description="passes over the iteration's training set")
     learning_rate: float = Field(default=1e-3, gt=0, description="peak learning rate")

@@ -478,14 +478,14 @@ class TransformersStudent:
         seed: int = 0,
         progress: bool = False,
         workdir: Path | None = None,
-        beta: float = 0.1,
-        sft_weight: float = 1.0,
     ) -> TransformersStudent:
-        """DPO with TRL's DPOTrainer on examples that carry a `rejected` answer, in place.
+        """DPO with TRL's DPOTrainer on examples that carry a `rejected` answer, in place
+        (`cfg.dpo`: beta, sft_weight).
 
         With `sft_weight` > 0 the NLL of the chosen answer is added to the DPO loss (RPO):
         pushing away from a wrong answer alone does not teach a skill the student lacks.
         """
+        beta, sft_weight = cfg.dpo.beta, cfg.dpo.sft_weight
         pairs = [ex for ex in pairs if ex.rejected is not None]
         if not pairs:
             return self

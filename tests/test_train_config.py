@@ -1,0 +1,34 @@
+"""Each training method's own settings reach its trainer (one typed config per method)."""
+
+import pytest
+from pydantic import ValidationError
+
+from teachloop.runs.config import RunConfig
+from teachloop.students.hf.student import TransformersStudent as Student
+from teachloop.types import Example, TrainConfig
+
+
+def test_dpo_beta_and_sft_weight_from_the_config_reach_the_dpo_trainer(tiny_teacher, monkeypatch):
+    student = Student.load(tiny_teacher)
+    seen = {}
+
+    def fit(trainer_cls, args, rows, lengths, cfg, progress):
+        seen["beta"], seen["loss_type"] = args.beta, list(args.loss_type)
+        raise StopIteration  # the arguments are what this test reads
+
+    monkeypatch.setattr(student, "_fit", fit)
+    pairs = [Example(prompt="copy ab", answer="ab", rejected="ba", skills=["copy"])] * 4
+    config = RunConfig.model_validate({"train": {"method": "full", "dpo": {"beta": 0.3, "sft_weight": 0}}})
+    with pytest.raises(StopIteration):
+        student.train_preferences(pairs, config.train)
+    assert seen == {"beta": 0.3, "loss_type": ["sigmoid"]}
+    with pytest.raises(StopIteration):
+        student.train_preferences(pairs, TrainConfig(method="full"))
+    assert seen == {"beta": 0.1, "loss_type": ["sigmoid", "sft"]}  # the defaults: RPO
+
+
+def test_a_bad_dpo_setting_names_its_field():
+    with pytest.raises(ValidationError, match="train.dpo.beta"):
+        RunConfig.model_validate({"train": {"dpo": {"beta": 0}}})
+    with pytest.raises(ValidationError, match="train.dpo.bete"):
+        RunConfig.model_validate({"train": {"dpo": {"bete": 0.2}}})
