@@ -86,9 +86,6 @@ def _add_registry_commands(command: str, summary: str, group: str, where: str, a
     app.add_typer(kind_app, name=command)
 
 
-FORMS_SHOWN = 12  # item forms `environments check` prints (a task may have a hundred skills)
-
-
 def check_environment_command(
     name: Annotated[str, typer.Argument(help="A name from `teachloop environments list`.")],
     env_option: Annotated[
@@ -99,71 +96,12 @@ def check_environment_command(
     """Load an environment as a run would and print what it is: its skill tree, its split sizes,
     a few eval items scored against their own answers, and its capabilities. The load-time
     checks (labels in the tree, `score` returns an Attempt) run first; a failure is one line."""
-    import random
-
     from teachloop.environments import get_environment
-    from teachloop.environments.base import checker_of, item_form
+    from teachloop.environments.check import describe_environment
 
     env = get_environment(name, **key_values(env_option or []))  # runs check_environment
-    eval_set, pool = env.eval_set(), env.train_pool()
-    typer.echo(env.skills.render())
-    typer.echo(f"\neval items: {len(eval_set)}; train pool: {len(pool)}; skills: {len(env.skills.leaves())}")
-    typer.echo(_per_skill_counts(env.skills.leaves(), eval_set, pool))
-    for example in eval_set[:items]:
-        attempt = env.score(example, example.answer)
-        typer.echo(f"\n[{', '.join(example.skills) or 'unlabelled'}] {example.prompt.strip()!r}")
-        typer.echo(f"  answer {example.answer!r}: scored {'correct' if attempt.correct else 'WRONG'} against itself")
-    generate = getattr(env, "generate", None)
-    checker = checker_of(env)
-    made = []
-    if generate is not None:
-        for skill in env.skills.leaves():
-            made += generate(skill, 1, random.Random(0))
-    typer.echo(
-        f"\ngenerator: {'yes, 1 item per skill made' if generate is not None else 'none (the llm engine writes data)'}"
-    )
-    if checker is not None and made:
-        kept = sum(bool(checker(example)) for example in made)
-        typer.echo(f"checker: {kept} of {len(made)} generated items pass")
-    else:
-        typer.echo(f"checker: {'yes' if checker is not None else 'none (verify by consistency or not at all)'}")
-    forms = [(skill, item_form(env, skill)) for skill in env.skills.leaves()]
-    forms = [(skill, form) for skill, form in forms if form.question is not None or form.answer is not None]
-    if not forms:
-        typer.echo("item forms for the teacher: none (free text)")
-    else:
-        typer.echo(
-            f"item forms for the teacher (regular expressions, matched in full), {len(forms)} of "
-            f"{len(env.skills.leaves())} skills:"
-        )
-        for skill, form in forms[:FORMS_SHOWN]:
-            said = (("question", form.question), ("answer", form.answer))
-            parts = [f"{part} {text!r}" for part, text in said if text]
-            typer.echo(f"  {skill}: {', '.join(parts)}")
-        if len(forms) > FORMS_SHOWN:
-            typer.echo(f"  ... and {len(forms) - FORMS_SHOWN} more")
-    typer.echo("checks passed")
-
-
-def _per_skill_counts(leaves: list[str], eval_set: list, pool: list) -> str:
-    """'eval / pool items per skill: add 2/9, ...' (FORMS_SHOWN skills at most, the fewest eval
-    items first when there are more), then the skills with no eval item, each named."""
-    counts = {skill: [0, 0] for skill in leaves}
-    for column, items in enumerate((eval_set, pool)):
-        for example in items:
-            for skill in example.skills:
-                if skill in counts:  # a label naming a group is measured through the skills below it
-                    counts[skill][column] += 1
-    shown = list(counts)
-    if len(shown) > FORMS_SHOWN:
-        shown = sorted(shown, key=lambda s: counts[s][0])[:FORMS_SHOWN]
-    more = f", ... and {len(counts) - len(shown)} more" if len(counts) > len(shown) else ""
-    line = "eval / pool items per skill: " + ", ".join(f"{s} {counts[s][0]}/{counts[s][1]}" for s in shown) + more
-    unmeasured = [s for s, (n_eval, _) in counts.items() if not n_eval]
-    if unmeasured:
-        rest = f" and {len(unmeasured) - FORMS_SHOWN} more" if len(unmeasured) > FORMS_SHOWN else ""
-        line += f"\nno eval items (no accuracy measured): {', '.join(unmeasured[:FORMS_SHOWN])}{rest}"
-    return line
+    for line in describe_environment(env, items):
+        typer.echo(line)
 
 
 for _command, _summary, _group, _where, _attribute in (
