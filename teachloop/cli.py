@@ -132,47 +132,10 @@ def _engines_verbose(verbose: bool) -> None:
     set_verbose(verbose)
 
 
-def _say_engine_log(run_dir: Path) -> None:
-    from teachloop.inference.engine_logs import ENGINE_LOG
-
-    log = run_dir / ENGINE_LOG
-    if log.is_file() and log.stat().st_size:
-        console.print(f"engine logs: {log}", soft_wrap=True, highlight=False)
-
-
 def _finish(run_dir: Path, quiet: bool) -> None:
-    from teachloop.runs.loop.store import RunStore
-    from teachloop.runs.reporting.outcome import run_outcome
-    from teachloop.runs.reporting.report import load_metrics, rich_summary, run_tree, write_report
+    from teachloop.runs.reporting.finish import finish_run
 
-    try:
-        report = write_report(run_dir)
-    except Exception as exc:  # a full disk: report.md and the plot are whole or not there
-        from teachloop.io import full_disk
-
-        full = full_disk(exc)
-        if full is None:
-            raise
-        full.path = full.path or run_dir
-        full.then = f"`teachloop report {run_dir}` writes the report (the run's phases are kept)"
-        raise full from None
-    store = RunStore.open(run_dir)
-    if not quiet:
-        records = load_metrics(run_dir)
-        Console(width=max(console.width, 160)).print(rich_summary(records, tree=run_tree(run_dir)))
-        outcome = run_outcome(store, records)
-        for line in outcome.lines() if outcome else []:
-            console.print(line, highlight=False, soft_wrap=True)
-        console.print(f"report: {report}  curves: {report.parent / 'learning_curves.png'}")
-        _say_engine_log(run_dir)
-    missing = store.missing_phases(store.config().iterations)
-    if missing:
-        err_console.print(
-            f"[yellow]warning:[/] {', '.join(missing)} missing in {run_dir}: the table stops before them and "
-            f"metrics.jsonl is kept as it was; `teachloop resume {run_dir}` redoes them",
-            highlight=False,
-            soft_wrap=True,
-        )
+    finish_run(run_dir, quiet, console, err_console)
 
 
 def _run(config: Path | None, teacher: str | None, quiet: bool, verbose: bool = False, **values: Any) -> None:
@@ -495,7 +458,7 @@ def teacher_check(
     from teachloop.agents.teacher import parse_teacher_spec
     from teachloop.runs.config import load_config
     from teachloop.runs.loop.checks import check_run_config
-    from teachloop.runs.loop.teacher_check import check_teacher
+    from teachloop.runs.loop.teacher_check import check_teacher, report_lines, rich_table
 
     backend, model = parse_teacher_spec(teacher)
     overrides: dict[str, Any] = {
@@ -512,24 +475,9 @@ def teacher_check(
     cfg = load_config(config, overrides)
     env = check_run_config(cfg, models=False)
     report = check_teacher(cfg, env, per_skill, cache=cache)
-    from rich.table import Table
-
-    table = Table(title=f"teacher {report.teacher} on {report.environment} (verify {report.verify})")
-    for column in ("skill", "asked", "kept", "yield", "lost: reason x items"):
-        table.add_column(column, justify="left" if column in ("skill", "lost: reason x items") else "right")
-    for row in report.skills:
-        lost = ", ".join(f"{reason} x{n}" for reason, n in row.lost.items())
-        table.add_row(row.skill, str(row.asked), str(row.kept), f"{row.ratio:.0%}", escape(lost))
-    table.add_row("all", str(report.asked), str(report.kept), f"{report.kept / max(1, report.asked):.0%}", "")
-    Console(width=max(console.width, 120)).print(table)
-    for row in report.skills:
-        for sample in row.samples:
-            console.print(f"  lost ({row.skill}): {escape(sample)}", highlight=False, soft_wrap=True)
-    console.print(
-        f"{report.calls} teacher calls, {report.prompt_tokens} prompt + {report.completion_tokens} completion tokens; "
-        f"start {report.start_seconds}s, generation {report.generate_seconds}s",
-        highlight=False,
-    )
+    Console(width=max(console.width, 120)).print(rich_table(report))
+    for line in report_lines(report):
+        console.print(line, highlight=False, soft_wrap=True)
     if json_out is not None:
         from teachloop.io import atomic_write_text
 

@@ -11,6 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 from pydantic import BaseModel, Field
+from rich.markup import escape
+from rich.table import Table
 
 from teachloop.agents.engines.llm import LLMEngine
 from teachloop.agents.policies.common import pool_index
@@ -125,3 +127,26 @@ def check_teacher(
         start_seconds=round(started, 1),
         generate_seconds=round(generated, 1),
     )
+
+
+def rich_table(report: TeacherCheck) -> Table:
+    """The yield per skill (asked, kept, the reasons items were lost) and in all."""
+    table = Table(title=f"teacher {report.teacher} on {report.environment} (verify {report.verify})")
+    for column in ("skill", "asked", "kept", "yield", "lost: reason x items"):
+        table.add_column(column, justify="left" if column in ("skill", "lost: reason x items") else "right")
+    for row in report.skills:
+        lost = ", ".join(f"{reason} x{n}" for reason, n in row.lost.items())
+        table.add_row(row.skill, str(row.asked), str(row.kept), f"{row.ratio:.0%}", escape(lost))
+    table.add_row("all", str(report.asked), str(report.kept), f"{report.kept / max(1, report.asked):.0%}", "")
+    return table
+
+
+def report_lines(report: TeacherCheck) -> list[str]:
+    """The lines under the table (rich markup, escaped): a few lost items per skill, then the
+    teacher's calls, tokens and times."""
+    lines = [f"  lost ({row.skill}): {escape(sample)}" for row in report.skills for sample in row.samples]
+    usage = (
+        f"{report.calls} teacher calls, {report.prompt_tokens} prompt + {report.completion_tokens} completion tokens; "
+        f"start {report.start_seconds}s, generation {report.generate_seconds}s"
+    )
+    return [*lines, usage]
