@@ -1,0 +1,5 @@
+"""`python -m teachloop.cli`."""
+
+from teachloop.cli import main
+
+main()
