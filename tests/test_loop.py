@@ -95,9 +95,10 @@ def test_replace_and_restart_switches(runs_root):
     store = RunStore(runs_root / "switches")
     for i in (0, 1):
         info = store.phase_record(i, "train").info
-        loss = info.pop("loss")
+        loss, speed = info.pop("loss"), info.pop("throughput")
         assert info == {"examples": 240, "start": "base", "method": "full"}  # 120 new, 120 replayed
         assert set(loss) == {"sft"} and loss["sft"] > 0
+        assert speed["sft"]["examples"] == 240 and speed["sft"]["tokens"] > 0 and speed["sft"]["peak_gb"] > 0
     records = load_metrics(runs_root / "switches")
     assert [r.examples_trained for r in records] == [0, 240, 240]
     assert isinstance(records[0], MetricsRecord)
