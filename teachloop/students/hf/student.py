@@ -409,7 +409,9 @@ class TransformersStudent:
             output = trainer.train()
         seconds = time.perf_counter() - start
         log.debug("%s: %d rows in %.1fs", trainer_cls.__name__, len(dataset), seconds)
-        self.model = trainer.model  # the peft-wrapped model when an adapter was added
+        # the peft-wrapped model when an adapter was added; without the bf16 autocast wrapper
+        # accelerate put around its forward, so it answers in float32 like a reloaded one
+        self.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
         self.model.eval()
         return TrainStats(
             loss=float(output.training_loss),
