@@ -10,7 +10,10 @@ on the calls a run pays for, as they did before runs checked their teacher first
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
+import re
 import re._parser as regex_parser
 import threading
 import time
@@ -20,6 +23,8 @@ from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
 from typing import Any, Self
+
+from teachloop.environments.skillworld import SkillWorld
 
 
 def instance(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
@@ -258,3 +263,12 @@ class GatedProxy(LoopbackServer):
     def __exit__(self, *exc: Any) -> None:
         self.release()  # held handler threads must not outlive the server
         super().__exit__(*exc)
+
+
+def copy_items(request: dict) -> dict:
+    """A teacher that writes a distinct, correct item of the requested skill for every request."""
+    text = request["messages"][-1]["content"]
+    variant = re.search(r"\(variant (\S+)\)", text).group(1)
+    skill = re.search(r"^Skill: (\w+)", text).group(1)
+    item = SkillWorld().make(skill, random.Random(hashlib.sha256(variant.encode()).hexdigest()))
+    return {"question": item.prompt.strip(), "answer": item.answer}

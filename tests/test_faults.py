@@ -3,20 +3,16 @@ resume) ends like an uninterrupted one; damaged or edited run folders, a second 
 on the same run and bad options get a one-line `error:` and exit code 2; nothing that
 finished is lost."""
 
-import hashlib
 import json
 import os
-import random
-import re
 import shutil
 import signal
 import subprocess
 
 import pytest
 from conftest import teachloop
-from fault_server import FaultServer
+from fault_server import FaultServer, copy_items
 
-from teachloop.environments.skillworld import SkillWorld
 from teachloop.faults import KILL_AT
 from teachloop.runs.loop.store import RunStore
 from teachloop.runs.reporting.report import load_metrics
@@ -26,13 +22,6 @@ pytestmark = pytest.mark.slow
 COMPARED = ("iteration", "accuracy", "skill_accuracy", "examples_trained", "examples_generated", "data_yield")
 
 
-def copy_items(request: dict) -> dict:
-    """A teacher that writes a distinct, correct item of the requested skill for every request."""
-    text = request["messages"][-1]["content"]
-    variant = re.search(r"\(variant (\S+)\)", text).group(1)
-    skill = re.search(r"^Skill: (\w+)", text).group(1)
-    item = SkillWorld().make(skill, random.Random(hashlib.sha256(variant.encode()).hexdigest()))
-    return {"question": item.prompt.strip(), "answer": item.answer}
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,16 @@
 """A run stopped on purpose (SIGTERM, Ctrl-C) or by a full disk: one line saying what happened
 and how to go on, nothing half-written, and a resume that pays no teacher call twice."""
 
-import hashlib
 import json
 import os
-import random
-import re
 import signal
 import subprocess
 import time
 
 import pytest
 from conftest import teachloop
-from fault_server import FaultServer
+from fault_server import FaultServer, copy_items
 
-from teachloop.environments.skillworld import SkillWorld
 from teachloop.runs.loop.store import RunStore
 
 pytestmark = pytest.mark.slow
@@ -22,13 +18,6 @@ pytestmark = pytest.mark.slow
 IN_FLIGHT = 4  # the teacher's concurrency: requests in flight at once
 
 
-def copy_items(request: dict) -> dict:
-    """A teacher that writes a distinct, correct item of the requested skill for every request."""
-    text = request["messages"][-1]["content"]
-    variant = re.search(r"\(variant (\S+)\)", text).group(1)
-    skill = re.search(r"^Skill: (\w+)", text).group(1)
-    item = SkillWorld().make(skill, random.Random(hashlib.sha256(variant.encode()).hexdigest()))
-    return {"question": item.prompt.strip(), "answer": item.answer}
 
 
 def run_args(tmp_path, teacher_url: str) -> list[str]:
