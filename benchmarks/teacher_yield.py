@@ -134,13 +134,13 @@ def main() -> None:
             print(f"  {label:<22} kept {report.kept:>3}/{report.asked} ({report.kept / report.asked:.0%}), "
                   f"{report.calls} calls, {report.generate_seconds:.0f}s; {per_skill}; lost {lost}", flush=True)  # fmt: skip
         if name == args.teachers[0] and not args.no_open_tasks:
-            from teachloop.runs.loop.checks import check_run_config
+            from teachloop.runs.loop.assemble import assemble_run
 
             for label, task, verify, samples in open_tasks(Path(tempfile.mkdtemp())):
                 config = RunConfig(
                     teacher=TeacherConfig(backend="vllm", model=model), verify=verify, answer_samples=samples, **task
                 )
-                task_env = check_run_config(config, models=False)
+                task_env = assemble_run(config, models=False).env
                 report = check_teacher(config, task_env, args.per_skill, backend=backend)
                 lost = lost_by_reason(report)
                 rows.append((name, label, report.kept, report.asked, report.calls, report.generate_seconds, "", lost))

@@ -9,7 +9,7 @@ from conftest import teachloop
 
 from teachloop.errors import ConfigError
 from teachloop.runs.config import RunConfig
-from teachloop.runs.loop.checks import check_run_config
+from teachloop.runs.loop.assemble import assemble_run
 from teachloop.runs.loop.store import RunStore
 from teachloop.runs.reporting.report import load_metrics
 from teachloop.students.hf.student import TransformersStudent
@@ -17,12 +17,12 @@ from teachloop.students.hf.student import TransformersStudent
 
 def test_a_batch_that_does_not_split_or_a_missing_accelerate_config_fails_before_the_run(tmp_path):
     with pytest.raises(ConfigError, match="batch_size 64 does not split over 3 processes"):
-        check_run_config(RunConfig(train={"processes": 3}), models=False)
+        assemble_run(RunConfig(train={"processes": 3}), models=False)
     with pytest.raises(ConfigError, match="accelerate_config .*nowhere.yaml does not exist"):
-        check_run_config(
+        assemble_run(
             RunConfig(train={"processes": 2, "accelerate_config": tmp_path / "nowhere.yaml"}), models=False
         )
-    check_run_config(RunConfig(train={"processes": 2}), models=False)
+    assemble_run(RunConfig(train={"processes": 2}), models=False)
 
 
 def edit_config(run_dir: Path, **train: object) -> None:

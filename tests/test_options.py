@@ -24,7 +24,7 @@ from teachloop.errors import ConfigError, PluginError
 from teachloop.registry import Component
 from teachloop.runs.config import load_config
 from teachloop.runs.flags import key_values
-from teachloop.runs.loop.checks import check_run_config
+from teachloop.runs.loop.assemble import assemble_run
 from teachloop.runs.loop.tracking import TRACKERS
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example
@@ -385,9 +385,9 @@ def test_a_generating_policy_without_generator_or_teacher_fails_in_the_config_ch
     config = load_config(overrides={"environment": "jsonl", "environment_options": {"path": str(rows_file)}})
     with pytest.raises(ConfigError, match="policy 'stat-syn' writes new examples, but environment 'jsonl' has no "
                        "generator.*--teacher.*an environment with a generator"):  # fmt: skip
-        check_run_config(config, models=False)
+        assemble_run(config, models=False)
     for pool_only in ("none", "stat-sel"):  # they only draw from the seed pool
-        check_run_config(config.model_copy(update={"policy": pool_only}), models=False)
+        assemble_run(config.model_copy(update={"policy": pool_only}), models=False)
 
 
 def test_run_on_an_environment_without_generator_and_no_teacher_exits_2_before_loading_a_model(rows_file, tmp_path):

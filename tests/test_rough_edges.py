@@ -151,21 +151,21 @@ def test_a_few_unreadable_items_warn_and_a_real_student_is_not_checked(tmp_path,
 
 # -- 3. a pool-only policy drawing far more than the pool holds --------------------------------
 def test_a_pool_drawn_many_times_over_is_a_warning(tmp_path, caplog):
-    from teachloop.runs.loop.checks import check_run_config
+    from teachloop.runs.loop.assemble import assemble_run
 
     train = write_jsonl(tmp_path / "train.jsonl", [{"prompt": f"copy {i}\n", "answer": str(i)} for i in range(24)])
     evals = write_jsonl(tmp_path / "eval.jsonl", [{"prompt": f"copy {i}\n", "answer": str(i)} for i in range(50, 60)])
     options = {"train_file": str(train), "eval_file": str(evals)}
     config = RunConfig(environment="jsonl", environment_options=options, policy="none", budget=600)
     with caplog.at_level(logging.WARNING, logger="teachloop.runs.loop.checks"):
-        check_run_config(config, models=False)
+        assemble_run(config, models=False)
     warned = [r.getMessage() for r in caplog.records]
     assert len(warned) == 1 and "600 examples per iteration from the 24-row seed pool" in warned[0]
     assert "about 25 copies of each row" in warned[0] and "lower --budget" in warned[0]
 
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="teachloop.runs.loop.checks"):
-        check_run_config(config.model_copy(update={"budget": 24}), models=False)
+        assemble_run(config.model_copy(update={"budget": 24}), models=False)
     assert not caplog.records
 
 

@@ -18,7 +18,7 @@ from teachloop.errors import ConfigError
 from teachloop.io import REDACTED
 from teachloop.runs.bench.config import BenchConfig, plan_runs
 from teachloop.runs.config import RunConfig
-from teachloop.runs.loop.checks import check_run_config
+from teachloop.runs.loop.assemble import assemble_run
 from teachloop.runs.loop.store import RunStore
 from teachloop.runs.loop.tracking import RunTracking, TrackedRun, record_metrics
 from teachloop.runs.reporting.metrics import MetricsRecord
@@ -179,8 +179,8 @@ def test_a_missing_tracker_package_fails_before_the_run_with_the_pip_command(mon
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
     with pytest.raises(ConfigError, match=r"tracking: wandb needs the wandb package: pip install wandb"):
-        check_run_config(RunConfig(tracking="wandb"), models=False)
-    check_run_config(RunConfig(tracking="none"), models=False)
+        assemble_run(RunConfig(tracking="wandb"), models=False)
+    assemble_run(RunConfig(tracking="none"), models=False)
 
 
 def test_a_bench_tracks_every_cell_as_a_run_in_one_project(tmp_path):

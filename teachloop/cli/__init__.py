@@ -59,16 +59,16 @@ def _run(config: Path | None, teacher: str | None, quiet: bool, verbose: bool = 
         overrides["teacher.backend"], overrides["teacher.model"] = parse_teacher_spec(teacher)
     cfg = load_config(config, overrides)
     engines_verbose(verbose)
-    from teachloop.runs.loop.checks import check_run_config
-
-    env = check_run_config(cfg, models=False)  # a typo fails in a second, before torch and transformers load
     from datetime import datetime
-
-    from teachloop.runs.loop.checks import check_teacher_reachable
-    from teachloop.runs.loop.store import RunStore
 
     if cfg.name is None:  # named here, so that the folder checked now is the one made
         cfg = cfg.model_copy(update={"name": cfg.default_name(datetime.now().strftime("%Y%m%d-%H%M%S"))})
+    from teachloop.runs.loop.assemble import assemble_run
+
+    parts = assemble_run(cfg, models=False)  # a typo fails in a second, before torch and transformers load
+    from teachloop.runs.loop.checks import check_teacher_reachable
+    from teachloop.runs.loop.store import RunStore
+
     RunStore.check_new(cfg.out / cfg.name)  # a bad --out, too, fails before torch loads
     if cfg.teacher is not None:
         check_teacher_reachable(cfg.teacher)  # a refused connection: one line now, not after torch loads
@@ -76,7 +76,7 @@ def _run(config: Path | None, teacher: str | None, quiet: bool, verbose: bool = 
     from teachloop.stopping import stop_signals
 
     with stop_signals():  # SIGTERM, Ctrl-C: replies in flight are kept, then one line says what stopped
-        loop = Loop.create(cfg, progress=not quiet, env=env)
+        loop = Loop.create(parts, progress=not quiet)
         loop.run()
         _finish(loop.store.root, quiet)
 
@@ -115,7 +115,7 @@ def resume(
 
     Teacher replies already paid for come from the run's cache. `--iterations N` extends a
     finished run to N iterations."""
-    from teachloop.runs.loop.checks import check_run_config
+    from teachloop.runs.loop.assemble import assemble_run
     from teachloop.runs.loop.store import RunStore
 
     engines_verbose(verbose)
@@ -139,14 +139,14 @@ def resume(
         if tracking is not None and tracking != store.config().tracking:
             changes["tracking_options"] = {}  # the options were the old tracker's
         config = store.changed_config(**changes)
-        env = check_run_config(config, models=False)  # every check before config.yaml changes
+        parts = assemble_run(config, models=False)  # every check before config.yaml changes
         if changes:
             store.save_config(config)
         from teachloop.runs.loop.runner import Loop
         from teachloop.stopping import stop_signals
 
         with stop_signals():  # SIGTERM, Ctrl-C: replies in flight are kept, then one line says what stopped
-            loop = Loop.resume(run_dir, progress=not quiet, allow_config_change=allow_config_change, env=env)
+            loop = Loop.resume(run_dir, progress=not quiet, allow_config_change=allow_config_change, parts=parts)
             loop.run()
     _finish(loop.store.root, quiet)
 

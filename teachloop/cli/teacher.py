@@ -40,7 +40,7 @@ def teacher_check(
     a bad prompt shows wrong forms."""
     from teachloop.agents.teacher import parse_teacher_spec
     from teachloop.runs.config import load_config
-    from teachloop.runs.loop.checks import check_run_config
+    from teachloop.runs.loop.assemble import assemble_run
     from teachloop.runs.loop.teacher_check import check_teacher, report_lines, rich_table
 
     backend, model = parse_teacher_spec(teacher)
@@ -56,8 +56,7 @@ def teacher_check(
     for key, value in key_values(env_option or []).items():
         overrides[f"environment_options.{key}"] = value
     cfg = load_config(config, overrides)
-    env = check_run_config(cfg, models=False)
-    report = check_teacher(cfg, env, per_skill, cache=cache)
+    report = check_teacher(cfg, assemble_run(cfg, models=False).env, per_skill, cache=cache)
     Console(width=max(console.width, 120)).print(rich_table(report))
     for line in report_lines(report):
         console.print(line, highlight=False, soft_wrap=True)

@@ -35,6 +35,10 @@ ENGINE_CONTRACT = Contract(
 )
 
 
+def missing_teacher(engine: str) -> ConfigError:
+    return ConfigError(f"the {engine} engine needs a teacher: pass --teacher vllm:<model> or openai:<model>")
+
+
 class BaseEngine(Component):
     """What a registered engine subclasses: `name`, a docstring, `Options` (validated once,
     `self.options`) and `generate`. The run hands every engine its teacher (`self.teacher`,
@@ -56,7 +60,7 @@ class BaseEngine(Component):
         **values: Any,
     ) -> None:
         if self.needs_teacher and teacher is None:
-            raise ConfigError(f"the {self.name} engine needs a teacher: pass --teacher vllm:<model> or openai:<model>")
+            raise missing_teacher(self.name)
         self.teacher = teacher
         self.progress = progress
         super().__init__(options, **values)

@@ -15,7 +15,7 @@ from teachloop.agents.teacher import TeacherConfig
 from teachloop.errors import ConfigError, format_validation_error
 from teachloop.io import read_yaml_mapping
 from teachloop.runs.config import RunConfig
-from teachloop.runs.loop.checks import check_run_config
+from teachloop.runs.loop.assemble import assemble_run
 from teachloop.runs.loop.store import MARKER, RunStore
 
 # RunConfig fields the bench sets itself, so every run gets the same budget
@@ -271,7 +271,7 @@ def check_runs(configs: Sequence[RunConfig]) -> None:
     for config in configs:
         cell = (config.environment, config.policy, config.teacher.spec if config.teacher else "")
         if cell not in checked:
-            check_run_config(config, models=False)
+            assemble_run(config, models=False)
             checked.add(cell)
         run_dir = config.out / str(config.name)
         if (run_dir / MARKER).exists():

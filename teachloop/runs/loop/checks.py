@@ -1,4 +1,5 @@
-"""Checks a run passes before anything heavy loads or anything is written: every named
+"""Checks a run passes before anything heavy loads or anything is written (`assemble_run`
+calls them as it builds the run's parts): every named
 plug-in exists, accepts its options and keeps its contract, the components fit together
 (a policy that writes new examples has a generator or a teacher to write them), the
 models exist, the embedded student can read the task. Whatever can be known before
@@ -16,18 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from teachloop.agents.engines import ENGINES, check_engine_name, get_engine
-from teachloop.agents.policies import Policy, get_policy, pool_only
+from teachloop.agents.policies import Policy, pool_only
 from teachloop.agents.teacher import TeacherConfig, backend_class
 from teachloop.environments import Environment, ProgrammaticEnvironment, get_environment
 from teachloop.environments.base import checker_of
 from teachloop.errors import ConfigError, TeachloopError
-from teachloop.registry import validate_options
 from teachloop.runs.config import RunConfig
-from teachloop.runs.loop.resolved import resolve_run
-from teachloop.runs.loop.tracking import check_tracker
 from teachloop.students.checkpoints import EMBEDDED, EMBEDDED_BASE
-from teachloop.students.eval_backends import check_eval_backend
 from teachloop.students.tiny import CharacterLimits, character_limits
 from teachloop.types import Example, TrainConfig
 
@@ -45,37 +41,6 @@ REAL_STUDENT_HINT = (
 )
 
 
-def check_run_config(config: RunConfig, models: bool = True) -> Environment:
-    """Fail fast, with a one-line error, on unknown names, bad options, components that do
-    not fit together or missing models; returns the environment it built (a run reuses it
-    rather than reading the task's files again).
-
-    `models`: also resolve the student (and a local teacher) checkpoint; a .gguf file is
-    converted here, once, into the model cache."""
-    env = get_environment(config.environment, **config.environment_options)
-    policy = get_policy(config.policy, **config.policy_options)
-    check_engine_name(resolve_run(config).engine)
-    check_data_source(config, env, policy)
-    resolved = resolve_run(config, env)
-    check_eval_backend(resolved.eval_backend, resolved.train.method)
-    if config.teacher is None:
-        get_engine(resolved.engine, **resolved.engine_options)
-        for option, value in (("diagnosis", config.diagnosis), ("skills", config.skills)):
-            if value in ("llm", "discover"):
-                raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
-    else:  # the engine is built with the teacher, once it runs: its options are checked now
-        backend_class(config.teacher.backend)
-        engine_class = ENGINES.load(resolved.engine)
-        if isinstance(getattr(engine_class, "Options", None), type):
-            validate_options("engine", resolved.engine, engine_class.Options, dict(resolved.engine_options))
-    check_tracker(config.tracking, config.tracking_options)
-    check_processes(config.train)
-    check_pool_draws(config, env, policy)
-    if models:
-        check_models(config, env)
-    return env
-
-
 def check_models(config: RunConfig, env: Environment | None = None) -> None:
     """The student (and a local teacher) checkpoint resolves, and the student can read the
     task (`check_student_can_read`; `env`: the run's environment, built here when needed and
@@ -90,10 +55,10 @@ def check_models(config: RunConfig, env: Environment | None = None) -> None:
         resolve_checkpoint(config.teacher.model)
 
 
-def check_data_source(config: RunConfig, env: Environment, policy: Policy) -> None:
+def check_data_source(config: RunConfig, env: Environment, policy: Policy, engine: str) -> None:
     """The run has what its policy's plans need: a generator (a programmatic environment)
-    or a teacher for new examples, and a checker when `verify: checker` asks for one."""
-    engine = resolve_run(config).engine
+    or a teacher for new examples, and a checker when `verify: checker` asks for one
+    (`engine`: the resolved one)."""
     if engine == "programmatic" and not pool_only(policy) and not isinstance(env, ProgrammaticEnvironment):
         raise ConfigError(
             f"policy {config.policy!r} writes new examples, but environment {config.environment!r} has no "
@@ -252,3 +217,29 @@ def check_teacher_reachable(teacher: TeacherConfig) -> None:
         ) from None
     except OSError:
         return
+
+
+def check_distill(config: RunConfig) -> None:
+    """A run whose `train.objective` is distill has a teacher whose weights the train phase
+    can load (its backend's `local_weights`: vllm:, raydata-vllm:), and trains in one
+    process: on-policy distillation scores the student's tokens with the teacher model
+    itself, which an endpoint (openai:) does not give. Refused in one line before the first
+    evaluation is paid for."""
+    if config.train.objective != "distill":
+        return
+    if config.teacher is None:
+        raise ConfigError(
+            "train.objective distill needs a teacher with local weights to score the student's tokens: "
+            "--teacher vllm:<model folder, .gguf file or hub id>"
+        )
+    if not backend_class(config.teacher.backend).local_weights:
+        raise ConfigError(
+            f"train.objective distill needs the teacher's weights on this machine, and teacher {config.teacher.spec} "
+            "is reached through an endpoint (its next-token distributions are not available): use "
+            "--teacher vllm:<model folder, .gguf file or hub id>, or --train.objective auto (SFT on its examples)"
+        )
+    if config.train.processes > 1:
+        raise ConfigError(
+            f"train.objective distill trains in one process; train.processes {config.train.processes} with "
+            "distillation is not built: use --train.processes 1"
+        )

@@ -22,11 +22,10 @@ from typing import Any
 from rich.console import Console
 
 from teachloop.agents.diagnosis import diagnose
-from teachloop.agents.engines import get_engine
-from teachloop.agents.policies import ModelsPolicy, SelectingPolicy, get_policy, needs_pool_attempts
+from teachloop.agents.engines import Engine, get_engine
+from teachloop.agents.policies import ModelsPolicy, SelectingPolicy, needs_pool_attempts
 from teachloop.agents.state import TeacherState
 from teachloop.agents.teacher import TeacherBackend, TeacherConfig, TeacherLLM
-from teachloop.environments import Environment, get_environment
 from teachloop.environments.base import (
     RelabelledEnvironment,
     answer_tokens,
@@ -48,9 +47,8 @@ from teachloop.runs.loop.artifacts import (
     FeedbackFiles,
     PlanFiles,
 )
-from teachloop.runs.loop.checks import check_models, check_run_config
+from teachloop.runs.loop.assemble import RunParts, assemble_run
 from teachloop.runs.loop.data_phase import DataPhase
-from teachloop.runs.loop.resolved import resolve_run
 from teachloop.runs.loop.store import PHASES, PhaseWriter, RunStore
 from teachloop.runs.loop.tracking import RunTracking
 from teachloop.runs.reporting.metrics import PHASE_LABELS, MetricsRecord, compute_metrics, handed_back
@@ -83,38 +81,37 @@ class Loop:
     def __init__(
         self,
         store: RunStore,
+        parts: RunParts | None = None,
         progress: bool = True,
         console: Console | None = None,
-        config: RunConfig | None = None,
-        env: Environment | None = None,
         teacher: TeacherLLM | None = None,
+        engine: Engine | None = None,
         backends: Mapping[str, TeacherBackend] | None = None,
     ) -> None:
-        """`config`: the run's config as given (a new run); default: the run folder's, which
-        holds no secret (a resumed run takes its api_key from the environment). `env`: the
-        environment `check_run_config` built for this config (default: built here).
-        `teacher`: the run's teacher, already started (default: built here, started by `run`
-        when a phase is left to do). `backends`: started teacher backends by teacher name
-        (`backend:model`) to reuse, for the run's teacher and the models its policy names."""
+        """`parts`: the run's parts as `assemble_run` built them (default: assembled here from
+        the run folder's config, which holds no secret: a resumed run takes its api_key from
+        the environment). `teacher`: the run's teacher, already started (default: built here,
+        started by `run` when a phase is left to do), and `engine`, built with it (default:
+        built here). `backends`: started teacher backends by teacher name (`backend:model`) to
+        reuse, for the run's teacher and the models its policy names."""
         quiet_hf_libraries()
         if engine_logs.current() != store.root / engine_logs.ENGINE_LOG:
             engine_logs.route(store.root / engine_logs.ENGINE_LOG)  # vLLM's, Ray's, Triton's output: off the terminal
         self.store = store
-        self.config: RunConfig = config or store.config()
+        parts = parts or assemble_run(store.config(), models=False)
+        self.config: RunConfig = parts.config
         self.progress = progress
         # soft_wrap: a phase line is one line in a pipe or log too, not cut at 80 columns
         self.console = console or Console(stderr=True, quiet=not progress, soft_wrap=True)
         cfg = self.config
-        self.env = env if env is not None else get_environment(cfg.environment, **cfg.environment_options)
-        self.policy = get_policy(cfg.policy, **cfg.policy_options)
+        self.env = parts.env
+        self.policy = parts.policy
+        self.resolved = parts.resolved
         self.backends: dict[str, TeacherBackend] = dict(backends or {})
         self.teacher = teacher or (
             teacher_client(cfg.teacher, store.root, "teacher", self.backends) if cfg.teacher else None
         )
-        self.resolved = resolve_run(cfg, self.env)
-        self.engine = get_engine(
-            self.resolved.engine, teacher=self.teacher, progress=progress, **self.resolved.engine_options
-        )
+        self.engine = engine or build_engine(parts, self.teacher, progress)
         self.students = StudentLifecycle(
             cfg.student_model,
             checkpoint=lambda i: store.phase_dir(i - 1, "train") / "model",
@@ -129,33 +126,34 @@ class Loop:
     @classmethod
     def create(
         cls,
-        config: RunConfig,
+        run: RunConfig | RunParts,
         progress: bool = True,
         console: Console | None = None,
-        env: Environment | None = None,
         backends: Mapping[str, TeacherBackend] | None = None,
     ) -> Loop:
-        """`env`: what `check_run_config(config, models=False)` returned, when the caller
-        already checked the config (the CLI does, before torch loads). `backends`: teacher
+        """A new run from its config, or from the parts `assemble_run` built from it when the
+        caller already assembled them (the CLI does, before torch loads). `backends`: teacher
         backends already started, by teacher name (`backend:model`), for the run's teacher and
         the models its policy names: runs in one process share their engines (benchmarks)."""
+        config = run.config if isinstance(run, RunParts) else run
         name = config.name or config.default_name(datetime.now().strftime("%Y%m%d-%H%M%S"))
-        config = config.model_copy(update={"name": name})
-        # before anything is written to disk
-        if env is None:
-            env = check_run_config(config, models=False)
-        check_models(config)
+        # every check, before anything is written to disk
+        parts = run.named(name) if isinstance(run, RunParts) else assemble_run(config.model_copy(update={"name": name}))
+        parts = parts.with_models_checked()
+        config = parts.config
         root = config.out / name
         RunStore.check_new(root)
         teacher = None
+        console = console or Console(stderr=True, quiet=not progress, soft_wrap=True)
         if config.teacher is not None:  # a teacher that cannot start stops the run before it is created
             engine_logs.route(config.out / f"{name}.engines.log")  # beside it until the run folder exists
             teacher = teacher_client(config.teacher, root, "teacher", backends or {})
-            _start_teacher(teacher, console or Console(stderr=True, quiet=not progress, soft_wrap=True))
+            _start_teacher(teacher, console)
+        engine = build_engine(parts, teacher, progress)
         store = RunStore.create(root, config)
         engine_logs.move(root / engine_logs.ENGINE_LOG)
         return cls(
-            store, progress=progress, console=console, config=config, env=env, teacher=teacher, backends=backends
+            store, parts, progress=progress, console=console, teacher=teacher, engine=engine, backends=backends
         )
 
     @classmethod
@@ -166,15 +164,16 @@ class Loop:
         console: Console | None = None,
         allow_config_change: bool = False,
         config: RunConfig | None = None,
-        env: Environment | None = None,
+        parts: RunParts | None = None,
         backends: Mapping[str, TeacherBackend] | None = None,
     ) -> Loop:
         """`config`: the same settings as the folder's, with any secret they hold (a bench).
-        `env`: the environment `check_run_config` built for them, if the caller checked.
+        `parts`: what `assemble_run` built from them, if the caller assembled them.
         `backends`: as for `create`."""
         store = RunStore.open(run_dir)
-        store.check_config(config or store.config(), allow_change=allow_config_change)
-        return cls(store, progress=progress, console=console, config=config, env=env, backends=backends)
+        store.check_config(parts.config if parts else config or store.config(), allow_change=allow_config_change)
+        parts = parts or assemble_run(config or store.config(), models=False)
+        return cls(store, parts, progress=progress, console=console, backends=backends)
 
     # -- the state machine -----------------------------------------------------------------
     def run(self) -> list[MetricsRecord]:
@@ -485,14 +484,32 @@ class Loop:
         seed = cfg.seed * 1000 + i
         start = self._training_start(i)
         train_cfg = self.resolved.train
+        distill = train_cfg.objective == "distill"
         stats = {}
+        distilled = None
+        if distill and (train_cfg.processes > 1 or cfg.teacher is None):
+            why = "a teacher (--teacher vllm:<model>)" if cfg.teacher is None else "train.processes 1 (not built)"
+            raise RunStopped(f"iteration {i}: train.objective distill needs {why}; fix the config, then resume")
         if train_cfg.processes > 1:
             losses = self._train_across_processes(i, start, sft, pairs, seed, writer)
         else:
             student = self.students.trainee(start, restart=cfg.student == "restart")
             with writer.work():  # the trainers' scratch stays inside the phase's temporary folder
-                student.train(sft, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
-                student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
+                if distill:  # the iteration's prompts only: the student samples, the teacher scores its tokens
+                    student.train_distill(
+                        [ex.prompt for ex in data],
+                        train_cfg,
+                        resolve_checkpoint(cfg.teacher.model),
+                        seed=seed,
+                        progress=self.progress,
+                        workdir=writer.path,
+                        answers=[ex.answer for ex in data] if train_cfg.distill.on_policy < 1 else None,
+                        max_new_tokens=self.max_new_tokens,
+                    )
+                    distilled = student.distill_info
+                else:
+                    student.train(sft, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
+                    student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
             student.save(writer.path / "model")
             losses = student.train_losses
             stats = student.train_stats
@@ -503,11 +520,15 @@ class Loop:
             "start": "base" if cfg.student == "restart" else f"iter_{start}",
             "method": train_cfg.method,
         }
+        if distill:
+            writer.info["objective"] = "distill"
+        if distilled is not None:  # prompts, the teacher's scored tokens, which trainer
+            writer.info["distill"] = distilled.model_dump()
         if train_cfg.processes > 1:
             writer.info["processes"] = train_cfg.processes
         if losses:  # metrics.jsonl's train_loss, and the tracker's train/loss
             writer.info["loss"] = {trainer: round(loss, 6) for trainer, loss in losses.items()}
-        if pairs:
+        if pairs and not distill:
             writer.info["preference_pairs"] = len(pairs)
         if stats:  # metrics.jsonl's train_tokens_per_second and train_peak_gb
             writer.info["throughput"] = {trainer: s.model_dump(exclude={"loss"}) for trainer, s in stats.items()}
@@ -517,6 +538,9 @@ class Loop:
         )
         # the next evaluation reloads the published checkpoint, exactly as a resumed run would
         kept = f" from iter {start}, the best validated" if start != i and cfg.student == "continue" else ""
+        if distilled is not None:
+            scored = f"distilled on {distilled.prompts} prompts, teacher scored {distilled.teacher_tokens} tokens"
+            summary = scored + (f"; {summary}" if summary else "")
         return f"{len(data)} examples ({cfg.data}, student {cfg.student}{kept})" + (f"; {summary}" if summary else "")
 
     def _training_start(self, i: int) -> int:
@@ -607,6 +631,11 @@ def plan_summary(plan: DataPlan) -> str:
     if plan.pool_samples:
         parts.append(f"{plan.pool_samples} {'example' if plan.pool_samples == 1 else 'examples'} from the pool")
     return "; ".join(part for part in parts if part) or "no new data"
+
+
+def build_engine(parts: RunParts, teacher: TeacherLLM | None, progress: bool) -> Engine:
+    """The run's engine, built once (with its teacher, when it has one)."""
+    return get_engine(parts.resolved.engine, teacher=teacher, progress=progress, **parts.resolved.engine_options)
 
 
 def teacher_client(cfg: TeacherConfig, run_dir: Path, role: str, backends: Mapping[str, TeacherBackend]) -> TeacherLLM:
