@@ -9,9 +9,9 @@ import pytest
 from conftest import teachloop
 
 from teachloop.runs.config import RunConfig
+from teachloop.runs.loop.metrics import MetricsRecord, handed_back
 from teachloop.runs.loop.runner import replay_size
 from teachloop.runs.loop.store import RunStore
-from teachloop.runs.reporting.metrics import MetricsRecord, handed_back
 from teachloop.runs.reporting.outcome import paired_change, run_outcome
 from teachloop.runs.reporting.report import load_metrics
 

@@ -19,9 +19,9 @@ from teachloop.io import REDACTED
 from teachloop.runs.bench.config import BenchConfig, plan_runs
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.assemble import assemble_run
+from teachloop.runs.loop.metrics import MetricsRecord
 from teachloop.runs.loop.store import RunStore
 from teachloop.runs.loop.tracking import RunTracking, TrackedRun, record_metrics
-from teachloop.runs.reporting.metrics import MetricsRecord
 from teachloop.runs.reporting.report import load_metrics
 
 # what trackio stored for a project's run, read through trackio's own storage API in a fresh

@@ -49,7 +49,7 @@ from teachloop.runs.loop.store import MARKER, RunStore
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from teachloop.runs.reporting.metrics import MetricsRecord
+    from teachloop.runs.loop.metrics import MetricsRecord
     from teachloop.runs.reporting.report import SkillLayout
     from teachloop.skills.tree import SkillTree
 
@@ -244,7 +244,7 @@ def leader_row(key: RowKey, teacher: str, seeds: list[int], runs: list[list[Metr
 
 def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -> BenchResults:
     """Metrics of every finished run, grouped; rows sorted by final accuracy per environment."""
-    from teachloop.runs.reporting.metrics import load_tree
+    from teachloop.runs.loop.metrics import load_tree
     from teachloop.runs.reporting.report import load_metrics, weak_gain, weak_skills
 
     records: dict[RowKey, list[list[MetricsRecord]]] = {}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from teachloop.io import redact_secrets
-from teachloop.runs.reporting.metrics import MetricsRecord, load_tree
+from teachloop.runs.loop.metrics import MetricsRecord, load_tree
 from teachloop.types import DataYield
 
 if TYPE_CHECKING:

@@ -29,8 +29,8 @@ from teachloop.runs.config import RunConfig
 from teachloop.runs.export.card import COLUMNS, RunData, Source, data_file, dataset_card
 from teachloop.runs.loop.artifacts import DataFiles
 from teachloop.runs.loop.guard import BENCH_FILE, EXPORT_MARKER, check_output_folder
+from teachloop.runs.loop.metrics import compute_metrics
 from teachloop.runs.loop.store import MARKER, PHASES, RunStore
-from teachloop.runs.reporting.metrics import compute_metrics
 from teachloop.types import DataYield, Example
 
 if TYPE_CHECKING:

@@ -49,9 +49,9 @@ from teachloop.runs.loop.artifacts import (
 )
 from teachloop.runs.loop.assemble import RunParts, assemble_run
 from teachloop.runs.loop.data_phase import DataPhase
+from teachloop.runs.loop.metrics import PHASE_LABELS, MetricsRecord, compute_metrics, handed_back
 from teachloop.runs.loop.store import PHASES, PhaseWriter, RunStore
 from teachloop.runs.loop.tracking import RunTracking
-from teachloop.runs.reporting.metrics import PHASE_LABELS, MetricsRecord, compute_metrics, handed_back
 from teachloop.skills.profile import eval_report
 from teachloop.stopping import Stopped
 from teachloop.students.checkpoints import resolve_checkpoint

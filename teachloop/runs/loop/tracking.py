@@ -51,8 +51,8 @@ from teachloop.registry import (
     validate_options,
 )
 from teachloop.runs.config import RunConfig
+from teachloop.runs.loop.metrics import MetricsRecord
 from teachloop.runs.loop.store import RunStore
-from teachloop.runs.reporting.metrics import MetricsRecord
 
 log = logging.getLogger(__name__)
 

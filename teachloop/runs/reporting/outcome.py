@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import BaseModel
 
 from teachloop.runs.loop.artifacts import EvalFiles
+from teachloop.runs.loop.metrics import MetricsRecord, handed_back, weak_skills
 from teachloop.runs.loop.store import RunStore
-from teachloop.runs.reporting.metrics import MetricsRecord, handed_back, weak_skills
 from teachloop.types import Attempt
 
 Z95 = 1.96

@@ -22,9 +22,9 @@ from rich.text import Text
 
 from teachloop.faults import kill_point
 from teachloop.io import atomic_write_text
+from teachloop.runs.loop.metrics import WEAK_THRESHOLD, MetricsRecord, compute_metrics, load_tree, weak_skills
 from teachloop.runs.loop.store import RunStore
 from teachloop.runs.reporting.iteration_data import IterationData, load_run_data
-from teachloop.runs.reporting.metrics import WEAK_THRESHOLD, MetricsRecord, compute_metrics, load_tree, weak_skills
 from teachloop.runs.reporting.outcome import run_outcome
 from teachloop.skills.tree import SkillTree
 from teachloop.types import UNLABELLED

@@ -40,9 +40,9 @@ from teachloop.runs.bench.results import (
 )
 from teachloop.runs.loop.artifacts import EvalFiles
 from teachloop.runs.loop.guard import BENCH_FILE
+from teachloop.runs.loop.metrics import MetricsRecord
 from teachloop.runs.loop.store import MARKER, RunStore
 from teachloop.runs.reporting.iteration_data import IterationData, example_skill, load_run_data
-from teachloop.runs.reporting.metrics import MetricsRecord
 from teachloop.runs.reporting.outcome import run_outcome
 from teachloop.runs.reporting.report import SkillLayout, curve_lines, load_metrics, node_value, run_tree, skill_layout
 from teachloop.skills.tree import SkillTree
