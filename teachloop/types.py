@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def example_id(prompt: str, answer: str) -> str:
@@ -319,6 +319,42 @@ class DPOSettings(BaseModel):
     )
 
 
+class DistillSettings(BaseModel):
+    """How on-policy distillation trains (`TrainConfig.objective: distill`): the student
+    samples answers to the iteration's prompts, the teacher scores the student's tokens, and
+    the loss pulls the student's next-token distribution towards the teacher's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(
+        default=1.0,
+        gt=0,
+        description="sampling temperature of the student's answers, and of both distributions in the loss",
+    )
+    beta: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="the generalized Jensen-Shannon divergence's interpolation: 0 forward KL (teacher to student), "
+        "0.5 JSD, 1 reverse KL (student to teacher, mode-seeking: the on-policy distillation default); a teacher "
+        "with another tokenizer applies it to the tokens both vocabularies hold (ULD's hybrid loss)",
+    )
+    on_policy: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="share of the batches the student samples itself (TRL's lmbda); below 1 the other batches are the "
+        "iteration's own answers, scored by the teacher (GKD's supervised share: it needs answers, and runs through "
+        "TRL's GOLD trainer whatever the tokenizers)",
+    )
+    max_new_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="tokens the student samples per prompt; default: the run's answer limit (--max-new-tokens, else "
+        "the environment's)",
+    )
+
+
 class TrainStats(BaseModel):
     """What one trainer's pass over an iteration's data took."""
 
@@ -335,19 +371,30 @@ class TrainStats(BaseModel):
 
 
 class TrainConfig(BaseModel):
-    """How the student is trained on one iteration's data (TRL SFT; DPO for pairs).
+    """How the student is trained on one iteration's data (TRL SFT; DPO for pairs; or
+    on-policy distillation from the teacher on the data's prompts).
 
     `method`: full fine-tuning or a LoRA adapter (peft); `auto` is full for the embedded
-    student and LoRA for any other model.
+    student and LoRA for any other model. `objective`: what the student learns from (see
+    the field); `method: distill` is shorthand for `objective: distill` with `method: auto`.
     """
 
     model_config = ConfigDict(extra="forbid")
 
+    objective: Literal["auto", "distill"] = Field(
+        default="auto",
+        description="auto: SFT on the iteration's examples and DPO on its preference pairs; distill: on-policy "
+        "distillation on the iteration's prompts (the student samples, the teacher scores the student's tokens: "
+        "needs a teacher with local weights, e.g. vllm:<model>)",
+    )
     method: Literal["auto", "full", "lora"] = Field(
-        default="auto", description="full fine-tuning or a LoRA adapter; auto: full for the embedded student, else LoRA"
+        default="auto",
+        description="full fine-tuning or a LoRA adapter; auto: full for the embedded student, else LoRA; "
+        "`distill` is accepted as shorthand for objective distill with method auto",
     )
     lora: LoraSettings = Field(default_factory=LoraSettings)
     dpo: DPOSettings = Field(default_factory=DPOSettings, description="preference pairs (DPO) only")
+    distill: DistillSettings = Field(default_factory=DistillSettings, description="objective distill only")
 
     epochs: float = Field(default=3.0, gt=0, description="passes over the iteration's training set")
     learning_rate: float = Field(default=1e-3, gt=0, description="peak learning rate")
@@ -387,6 +434,18 @@ class TrainConfig(BaseModel):
         description="an `accelerate config` file for processes > 1 (DeepSpeed ZeRO, FSDP, mixed precision); "
         "default: plain data parallel",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _distill_shorthand(cls, data: Any) -> Any:
+        """`method: distill` (the issue's `--train.method distill`) means objective distill, method auto."""
+        if isinstance(data, dict) and data.get("method") == "distill":
+            if data.get("objective", "distill") != "distill":
+                raise ValueError(
+                    f"method: distill is shorthand for objective: distill, but objective is {data['objective']!r}"
+                )
+            data = {**data, "objective": "distill", "method": "auto"}
+        return data
 
     @field_validator("accelerate_config")
     @classmethod
