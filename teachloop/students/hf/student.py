@@ -1,5 +1,6 @@
 """The Student on transformers: a causal LM that answers
-prompts by batched greedy decoding and learns through TRL (SFT, DPO; full or LoRA).
+prompts by batched greedy decoding and learns through TRL (SFT, DPO, on-policy distillation
+from a teacher in `distill.py`; full or LoRA).
 
 An answer ends at the token a trained student learned to end it with. Through a chat
 template that is the template's end-of-turn token (`<|im_end|>`, `<end_of_turn>`,
@@ -44,10 +45,12 @@ from teachloop.inference.chat import (
 from teachloop.io import follow_umask
 from teachloop.students.base import Reply
 from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
+from teachloop.students.registry import BaseStudent
 from teachloop.types import Example, TrainConfig, TrainStats
 
 if TYPE_CHECKING:
     from teachloop.environments.base import Environment
+    from teachloop.students.hf.distill import DistillInfo
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +87,7 @@ def release_memory() -> None:
         pass
 
 
-class TransformersStudent:
+class TransformersStudent(BaseStudent):
     """A causal LM and its tokenizer. Models with a chat template are prompted through it
     (training and generation alike); others see the raw prompt. A LoRA-trained student
     is its base model plus a peft adapter, saved as the adapter alone."""
@@ -105,8 +108,9 @@ class TransformersStudent:
         # the tokens training puts after an answer's text (and its suffix)
         self.answer_end_ids = turn_end if self.chat else [tokenizer.eos_token_id]
         self._stop_criteria: dict[tuple[str, ...], StopStringCriteria] = {}
-        # the last train / train_preferences call's loss, speed and memory: {"sft": ..., "dpo": ...}
+        # the last train / train_preferences / train_distill call's loss, speed and memory: {"sft": ..., "dpo": ...}
         self.train_stats: dict[str, TrainStats] = {}
+        self.distill_info: DistillInfo | None = None  # what the last train_distill call did (prompts, teacher tokens)
 
     # -- persistence ----------------------------------------------------------------
     @classmethod
@@ -350,6 +354,10 @@ class TransformersStudent:
     def _trainer_args(
         self, config_cls: type, cfg: TrainConfig, seed: int, n_rows: int, output_dir: str, micro: int, **extra
     ):
+        import dataclasses
+
+        if "max_length" in {f.name for f in dataclasses.fields(config_cls)}:  # not every trainer cuts sequences
+            extra.setdefault("max_length", self.tokenizer.model_max_length)
         return config_cls(
             output_dir=output_dir,
             per_device_train_batch_size=micro,
@@ -361,7 +369,6 @@ class TransformersStudent:
             weight_decay=cfg.weight_decay,
             seed=seed,
             data_seed=seed,
-            max_length=self.tokenizer.model_max_length,
             use_cpu=not torch.cuda.is_available(),
             bf16=self.bf16(cfg),
             fp16=False,
@@ -375,9 +382,19 @@ class TransformersStudent:
             **extra,
         )
 
-    def _fit(self, trainer_cls: type, args, rows: list[dict], lengths: list[int], cfg: TrainConfig, progress: bool):
+    def _fit(
+        self,
+        trainer_cls: type,
+        args,
+        rows: list[dict],
+        lengths: list[int],
+        cfg: TrainConfig,
+        progress: bool,
+        **trainer_kwargs,
+    ):
         """Train in place; the mean training loss over every step, the tokens per second
-        and the phase's peak resident memory (`TrainStats`)."""
+        and the phase's peak resident memory (`TrainStats`). `trainer_kwargs`: what a trainer
+        takes beside the common ones (a distillation trainer's `teacher_model`)."""
         from datasets import Dataset
 
         from teachloop.students.hf.memory import PeakResident
@@ -402,6 +419,7 @@ class TransformersStudent:
             processing_class=self.tokenizer,
             callbacks=[_ProgressBar()] if progress else None,
             peft_config=peft_config,
+            **trainer_kwargs,
         )
         trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
         start = time.perf_counter()
@@ -499,6 +517,28 @@ class TransformersStudent:
             losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight > 0 else {}
             args = self._trainer_args(DPOConfig, cfg, seed, len(rows), tmp, micro, beta=beta, **losses)
             self.train_stats["dpo"] = self._fit(DPOTrainer, args, rows, lengths, cfg, progress)
+        return self
+
+    def train_distill(
+        self,
+        prompts: Sequence[str],
+        cfg: TrainConfig,
+        teacher_path: str | Path,
+        seed: int = 0,
+        progress: bool = False,
+        workdir: Path | None = None,
+        answers: Sequence[str] | None = None,
+        max_new_tokens: int | None = None,
+    ) -> TransformersStudent:
+        """On-policy distillation from the teacher at `teacher_path` (a local model folder) on
+        `prompts`, in place (`cfg.distill`; `distill.py`): the student samples, the teacher
+        scores the student's tokens. Records `train_stats["distill"]` and `distill_info`.
+        `answers` only feed the off-policy share (`cfg.distill.on_policy` < 1)."""
+        from teachloop.students.hf.distill import train_distill
+
+        self.distill_info = train_distill(
+            self, prompts, cfg, teacher_path, seed, progress, workdir, answers=answers, max_new_tokens=max_new_tokens
+        )
         return self
 
 
