@@ -24,6 +24,11 @@ class PluginError(TeachloopError):
     pass
 
 
+class UnknownName(PluginError, ConfigError):
+    """A name no plug-in of its kind is registered under (a config error and a plug-in error:
+    callers catch it as either)."""
+
+
 class RunStopped(TeachloopError):
     """A run stopped on purpose because going on would waste or hide something (a teacher
     that is down, data too poor to train on). The message names the cause and the file to

@@ -1,7 +1,8 @@
 """The one plug-in registry: every pluggable kind (policy, environment, engine, teacher
-backend, tracker) is a `Registry` filled from its entry-point group, and built-ins register
-through the same groups as third-party plug-ins (see pyproject.toml), so a plug-in package is
-a first-class citizen.
+backend, student, eval backend, tracker) is listed once in `KINDS` (its CLI word, entry-point
+group, config key, registry and base class) and is a `Registry` filled from its entry-point
+group; built-ins register through the same groups as third-party plug-ins (see
+pyproject.toml), so a plug-in package is a first-class citizen.
 
 A component declares its options once, as a pydantic model in the class attribute `Options`
 (type, default, description). `Registry.build` validates the user's options with it
@@ -27,7 +28,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from teachloop.errors import ConfigError, PluginError, TeachloopError
+from teachloop.errors import ConfigError, PluginError, TeachloopError, UnknownName
 
 # a name this close to a hook's (difflib ratio) is taken for a misspelling of it
 MISSPELLING_CUTOFF = 0.8
@@ -71,6 +72,77 @@ def _component_name(cls: type) -> str:
 
 
 @dataclass(frozen=True)
+class Kind:
+    """One pluggable kind, as a user and a plug-in author meet it.
+
+    `command`: the CLI word (`teachloop <command> list | show NAME`); `group`: the entry-point
+    group its components register under; `config_key`: where a run names one (and its flag);
+    `registry` and `base`: where its `Registry` and the class a component subclasses live
+    (`module:attribute`, imported only when asked for: this table sits below every kind);
+    `reserved`: names a run takes that no entry point registers (`auto`, `none`)."""
+
+    name: str
+    command: str
+    summary: str
+    group: str
+    config_key: str
+    registry: str
+    base: str
+    reserved: tuple[str, ...] = ()
+
+    def load_registry(self) -> Registry:
+        registry: Registry = _import(self.registry)
+        return registry
+
+    def load_base(self) -> type:
+        base: type = _import(self.base)
+        return base
+
+
+def _import(where: str) -> Any:
+    import importlib
+
+    module, attribute = where.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind(
+        "policy", "policies", "Data-generation policies", "teachloop.policies", "policy (--policy)",
+        "teachloop.agents.policies:POLICIES", "teachloop.agents.policies.base:BasePolicy",
+    ),
+    Kind(
+        "environment", "environments", "Environments", "teachloop.environments", "environment (--env)",
+        "teachloop.environments:ENVIRONMENTS", "teachloop.environments.base:BaseEnvironment",
+    ),
+    Kind(
+        "engine", "engines", "Data-generation engines", "teachloop.engines", "engine (--engine)",
+        "teachloop.agents.engines:ENGINES", "teachloop.agents.engines.base:BaseEngine", reserved=("auto",),
+    ),
+    Kind(
+        "teacher backend", "backends", "Teacher backends", "teachloop.teacher_backends",
+        "teacher.backend (--teacher BACKEND:MODEL)", "teachloop.agents.teacher:TEACHER_BACKENDS",
+        "teachloop.agents.teacher.backends.base:Backend",
+    ),
+    Kind(
+        "student", "students", "Students (the model classes a run trains)", "teachloop.students",
+        "student_backend (--student-backend)", "teachloop.students.registry:STUDENTS",
+        "teachloop.students.registry:BaseStudent",
+    ),
+    Kind(
+        "eval backend", "eval-backends", "Student evaluation backends", "teachloop.eval_backends",
+        "eval_backend (--eval-backend)", "teachloop.students.eval_backends:EVAL_BACKENDS",
+        "teachloop.students.eval_backends:BaseEvalBackend", reserved=("auto",),
+    ),
+    Kind(
+        "tracker", "trackers", "Experiment trackers", "teachloop.trackers", "tracking (--tracking)",
+        "teachloop.runs.loop.tracking:TRACKERS", "teachloop.runs.loop.tracking:BaseTracker", reserved=("none",),
+    ),
+)  # fmt: skip
+KIND = {kind.name: kind for kind in KINDS}
+
+
+@dataclass(frozen=True)
 class Registry:
     """The components of one kind, found by name in the entry-point group `group`.
 
@@ -89,6 +161,35 @@ class Registry:
 
     def __post_init__(self) -> None:
         _SHOW_COMMAND[self.kind] = self.command
+
+    @classmethod
+    def of(cls, kind: str, **settings: Any) -> Registry:
+        """The registry of a kind in `KINDS` (its group and CLI word from there)."""
+        entry = KIND[kind]
+        return cls(kind=kind, group=entry.group, command=entry.command, **settings)
+
+    @property
+    def reserved(self) -> tuple[str, ...]:
+        """Names a run takes for this kind that no entry point registers (`auto`, `none`)."""
+        entry = KIND.get(self.kind)
+        return entry.reserved if entry is not None else ()
+
+    def check_name(self, name: str) -> None:
+        """An `UnknownName` error (one line, with a "did you mean" and the names available)
+        unless `name` is registered or reserved."""
+        if name in self.reserved or name in _IN_PROCESS.get(self.group, {}):
+            return
+        eps = self.entry_points()
+        if not eps:
+            raise PluginError(
+                f"no {self.kind} is registered at all: install teachloop (pip install -e .) so its entry points exist"
+            )
+        if name in eps:
+            return
+        known = [*self.reserved, *self.names()]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UnknownName(f"unknown {self.kind} {name!r}{hint}; available: {', '.join(known)}")
 
     def entry_points(self) -> dict[str, EntryPoint]:
         return {ep.name: ep for ep in entry_points(group=self.group)}
@@ -112,18 +213,11 @@ class Registry:
         in_process = _IN_PROCESS.get(self.group, {})
         if name in in_process:
             return in_process[name]
-        eps = self.entry_points()
-        if not eps:
-            raise PluginError(
-                f"no {self.kind} is registered at all: install teachloop (pip install -e .) so its entry points exist"
-            )
-        if name not in eps:
-            known = self.names()
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise PluginError(f"unknown {self.kind} {name!r}{hint}; available: {', '.join(known)}")
+        if name in self.reserved:
+            raise PluginError(f"{self.kind} {name!r} is resolved by the run, not loaded")
+        self.check_name(name)
         try:
-            return eps[name].load()
+            return self.entry_points()[name].load()
         except Exception as exc:  # a broken plug-in must not look like a teachloop bug
             raise PluginError(f"{self.kind} {name!r} is registered but failed to load: {exc}") from exc
 

@@ -186,7 +186,7 @@ def test_an_eval_backend_registered_like_any_component_answers_every_evaluation(
         refused = CliRunner().invoke(app, ["run", "--name", "x", "--eval-backend", "nosuch", *common])
     finally:
         EVAL_BACKENDS.unregister("counting")
-    assert "unknown eval_backend 'nosuch'; available: auto, counting, raydata" in str(refused.exception)
+    assert "unknown eval backend 'nosuch'; available: auto, counting, raydata" in str(refused.exception)
     assert not (tmp_path / "x" / "iter_0").exists()
     eval_items = len((tmp_path / "counting/iter_0/eval/attempts.jsonl").read_text().splitlines())
     validation_items = len((tmp_path / "counting/iter_0/eval/validation.jsonl").read_text().splitlines())

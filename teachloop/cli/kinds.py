@@ -10,14 +10,7 @@ from teachloop.cli.output import console
 from teachloop.runs.flags import key_values
 
 if TYPE_CHECKING:
-    from teachloop.registry import Registry
-
-
-def _registry(where: str, attribute: str) -> Registry:
-    import importlib
-
-    registry: Registry = getattr(importlib.import_module(where), attribute)
-    return registry
+    from teachloop.registry import Kind
 
 
 BUILT_IN_NAMES = {
@@ -28,24 +21,26 @@ BUILT_IN_NAMES = {
 }
 
 
-def _add_registry_commands(
-    app: typer.Typer, command: str, summary: str, group: str, where: str, attribute: str
-) -> None:
-    """`teachloop <command> list` and `show NAME` for the registry `where.attribute` (imported
-    only when the command runs, so `teachloop --help` stays fast)."""
-    kind_app = typer.Typer(help=f"{summary} (the `{group}` entry points).", no_args_is_help=True)
+def _add_registry_commands(app: typer.Typer, kind: Kind) -> None:
+    """`teachloop <command> list` and `show NAME` for a kind's registry (imported only when the
+    command runs, so `teachloop --help` stays fast)."""
+    command = kind.command
+    kind_app = typer.Typer(
+        help=f"{kind.summary} (the `{kind.group}` entry points; a run names one as {kind.config_key}).",
+        no_args_is_help=True,
+    )
 
     built_in = BUILT_IN_NAMES.get(command, {})  # names a run takes that no entry point registers
 
     @kind_app.command("list")
     def list_names() -> None:
         """List the installed names, one per line (`show NAME` describes one)."""
-        for name in [*built_in, *_registry(where, attribute).names()]:
+        for name in [*built_in, *kind.load_registry().names()]:
             console.print(name)
 
     def show(name: str) -> None:
         """Its description, its options (type, default, help) and its declared capabilities."""
-        typer.echo(built_in[name] if name in built_in else _registry(where, attribute).describe(name))
+        typer.echo(built_in[name] if name in built_in else kind.load_registry().describe(name))
 
     # set here, not written as an annotation: typer evaluates annotation text in the module's
     # namespace, where `command` does not exist
@@ -78,24 +73,9 @@ def check_environment_command(
         typer.echo(line)
 
 
-# (command, summary, entry-point group, module, registry): `teachloop <command> list | show`
-KINDS = (
-    ("policies", "Data-generation policies", "teachloop.policies", "teachloop.agents.policies", "POLICIES"),
-    ("environments", "Environments", "teachloop.environments", "teachloop.environments", "ENVIRONMENTS"),
-    ("engines", "Data-generation engines", "teachloop.engines", "teachloop.agents.engines", "ENGINES"),
-    ("backends", "Teacher backends", "teachloop.teacher_backends", "teachloop.agents.teacher", "TEACHER_BACKENDS"),
-    ("trackers", "Experiment trackers", "teachloop.trackers", "teachloop.runs.loop.tracking", "TRACKERS"),
-    (
-        "eval-backends",
-        "Student evaluation backends",
-        "teachloop.eval_backends",
-        "teachloop.students.eval_backends",
-        "EVAL_BACKENDS",
-    ),
-)
-
-
 def add_kind_commands(app: typer.Typer) -> None:
     """`list` and `show NAME` (and `environments check`) for every kind, in the order of KINDS."""
-    for command, summary, group, where, attribute in KINDS:
-        _add_registry_commands(app, command, summary, group, where, attribute)
+    from teachloop.registry import KINDS
+
+    for kind in KINDS:
+        _add_registry_commands(app, kind)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from teachloop.environments.base import (
+    BaseEnvironment,
     ENVIRONMENT_CONTRACT,
     AnswerLengthEnvironment,
     CheckingEnvironment,
@@ -17,10 +18,8 @@ from teachloop.environments.base import (
 from teachloop.environments.check import check_environment
 from teachloop.registry import Registry
 
-ENVIRONMENTS = Registry(
-    kind="environment",
-    group="teachloop.environments",
-    command="environments",
+ENVIRONMENTS = Registry.of(
+    "environment",
     option_flag="--env-option KEY=VALUE, or environment_options: in a config",
     contract=ENVIRONMENT_CONTRACT,
 )
@@ -40,6 +39,7 @@ def available_environments() -> list[str]:
 
 
 __all__ = [
+    "BaseEnvironment",
     "ENVIRONMENTS",
     "ENVIRONMENT_CONTRACT",
     "AnswerLengthEnvironment",

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.registry import Contract, Hook, takes_keyword
+from teachloop.registry import Component, Contract, Hook, takes_keyword
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, Example
 
@@ -169,6 +169,14 @@ ENVIRONMENT_CONTRACT = Contract(
         ),
     ),
 )
+
+
+class BaseEnvironment(Component):
+    """What a registered environment subclasses: `name`, a docstring, `Options` (validated
+    once, `self.options`), `skills`, `train_pool`, `eval_set` and `score`; the optional hooks
+    (a generator, a checker, item forms, ...) are listed in `ENVIRONMENT_CONTRACT`."""
+
+    kind = "environment"
 
 
 def exact_attempt(example: Example, response: str) -> Attempt:

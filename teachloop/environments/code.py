@@ -40,10 +40,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.environments.base import scored_attempt
+from teachloop.environments.base import BaseEnvironment, scored_attempt
 from teachloop.environments.sandbox import SandboxLimits, SandboxResult, run_python
 from teachloop.errors import ConfigError, TeachloopError
-from teachloop.registry import Component
 from teachloop.skills.labels import check_labels, prompt_key, read_labels_file
 from teachloop.skills.tree import SkillTree
 from teachloop.skills.tree_file import read_tree_file
@@ -224,10 +223,9 @@ def tests_program(test: str, entry_point: str) -> str:
 
 
 # -- the environment ----------------------------------------------------------------------
-class CodeEnvironment(Component):
+class CodeEnvironment(BaseEnvironment):
     """HumanEval with sandboxed execution as the scorer and checker."""
 
-    kind = "environment"
     name = "code"
     Options = CodeOptions
     options: CodeOptions

@@ -66,7 +66,7 @@ from teachloop.environments.answers import (
     final_answer_matches,
     final_number_matches,
 )
-from teachloop.environments.base import ItemForm, scored_attempt
+from teachloop.environments.base import BaseEnvironment, ItemForm, scored_attempt
 from teachloop.environments.rows import (
     Oversize,
     Row,
@@ -79,7 +79,6 @@ from teachloop.environments.rows import (
     split_by_key,
 )
 from teachloop.errors import TeachloopError
-from teachloop.registry import Component
 from teachloop.skills.labels import label_rows
 from teachloop.skills.tree import SkillTree, SkillTreeError
 from teachloop.types import Attempt, Example
@@ -197,10 +196,9 @@ class JsonlOptions(BaseModel):
         return self
 
 
-class JsonlEnvironment(Component):
+class JsonlEnvironment(BaseEnvironment):
     """A user's prompt/answer file with a chosen scorer."""
 
-    kind = "environment"
     name = NAME
     Options = JsonlOptions
     options: JsonlOptions

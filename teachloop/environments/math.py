@@ -54,7 +54,7 @@ from teachloop.environments.answers import (
     references_agree,
     strip_math_delimiters,
 )
-from teachloop.environments.base import scored_attempt
+from teachloop.environments.base import BaseEnvironment, scored_attempt
 from teachloop.environments.rows import (
     Row,
     Template,
@@ -68,7 +68,6 @@ from teachloop.environments.rows import (
     unique,
 )
 from teachloop.errors import TeachloopError
-from teachloop.registry import Component
 from teachloop.skills.labels import label_rows
 from teachloop.skills.tree import SkillTree, SkillTreeError
 from teachloop.types import Attempt, Example
@@ -153,10 +152,9 @@ class MathOptions(BaseModel):
         return self
 
 
-class MathEnvironment(Component):
+class MathEnvironment(BaseEnvironment):
     """GSM8K/MATH-style problems from files or the hub, scored on the final answer."""
 
-    kind = "environment"
     name = NAME
     Options = MathOptions
     options: MathOptions

@@ -28,9 +28,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from teachloop.environments.base import scored_attempt
+from teachloop.environments.base import BaseEnvironment, scored_attempt
 from teachloop.errors import ConfigError, TeachloopError
-from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, Example
 
@@ -116,10 +115,9 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-class ReasoningGym(Component):
+class ReasoningGym(BaseEnvironment):
     """reasoning-gym tasks as skills (grouped by category), scored by each task's own scorer."""
 
-    kind = "environment"
     name = NAME
     Options = ReasoningGymOptions
     options: ReasoningGymOptions

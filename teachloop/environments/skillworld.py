@@ -14,9 +14,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.environments.base import ItemForm, exact_attempt
+from teachloop.environments.base import BaseEnvironment, ItemForm, exact_attempt
 from teachloop.errors import TeachloopError
-from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, Example
 
@@ -158,10 +157,9 @@ class SkillWorldOptions(BaseModel):
     )
 
 
-class SkillWorld(Component):
+class SkillWorld(BaseEnvironment):
     """Procedural string/number tasks with an exact scorer and a generator per skill."""
 
-    kind = "environment"
     name = "skillworld"
     Options = SkillWorldOptions
     options: SkillWorldOptions

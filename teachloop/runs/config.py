@@ -29,6 +29,11 @@ class RunConfig(BaseModel):
         default=EMBEDDED_STUDENT,
         description="'embedded' (the shipped skillworld base checkpoint), a model folder, a .gguf file or a hub id",
     )
+    student_backend: str = Field(
+        default="transformers",
+        description="the registered student class that loads, answers and trains student_model "
+        "(`teachloop students list`)",
+    )
     policy: str = Field(default="stat-syn", description="registered policy name")
     policy_options: dict[str, Any] = Field(
         default_factory=dict, description="the policy's options (`teachloop policies show NAME`)"

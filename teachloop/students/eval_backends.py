@@ -56,10 +56,8 @@ EVAL_BACKEND_CONTRACT = Contract(
     ),
 )
 
-EVAL_BACKENDS = Registry(
-    kind="eval backend",
-    group="teachloop.eval_backends",
-    command="eval-backends",
+EVAL_BACKENDS = Registry.of(
+    "eval backend",
     option_flag="--eval-backend NAME, or eval_backend: in a config",
     contract=EVAL_BACKEND_CONTRACT,
 )
@@ -87,8 +85,6 @@ class BaseEvalBackend(Component):
 def check_eval_backend(name: str, train_method: str) -> None:
     """The backend exists, fits the training method and its libraries are installed: a
     one-line error before the run starts."""
-    if name not in EVAL_BACKENDS.names():
-        raise ConfigError(f"unknown eval_backend {name!r}; available: auto, {', '.join(EVAL_BACKENDS.names())}")
     factory = EVAL_BACKENDS.load(name)
     if getattr(factory, "needs_lora", False) and train_method != "lora":
         raise ConfigError(f"eval_backend {name} serves LoRA adapters: it needs train.method lora")

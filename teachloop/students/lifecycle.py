@@ -17,8 +17,10 @@ from teachloop.environments.base import Environment
 from teachloop.students.base import Reply
 from teachloop.students.checkpoints import resolve_checkpoint
 from teachloop.students.eval_backends import EVAL_BACKENDS, EvalBackend
-from teachloop.students.hf.student import TransformersStudent, release_memory
+from teachloop.students.hf.student import release_memory
 from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
+from teachloop.students.protocol import Student
+from teachloop.students.registry import student_class
 
 
 class StudentLifecycle:
@@ -28,30 +30,33 @@ class StudentLifecycle:
         checkpoint: Callable[[int], Path],
         eval_backend: str = "transformers",
         max_lora_rank: int = 16,
+        student_backend: str = "transformers",
     ) -> None:
-        """`checkpoint(i)`: the folder holding the student after i rounds (i >= 1)."""
+        """`checkpoint(i)`: the folder holding the student after i rounds (i >= 1);
+        `student_backend`: the registered student class that loads them."""
         self.spec = spec
+        self.student_class = student_class(student_backend)
         self.base_path = resolve_checkpoint(spec)
         self.checkpoint = checkpoint
         self.eval_backend = eval_backend
         self.max_lora_rank = max_lora_rank
-        self._loaded: tuple[int, TransformersStudent] | None = None
+        self._loaded: tuple[int, Student] | None = None
         self._backend: EvalBackend | None = None  # built on first use
 
     # -- which model --------------------------------------------------------------------
-    def base(self) -> TransformersStudent:
+    def base(self) -> Student:
         """A fresh copy of the base checkpoint."""
-        return TransformersStudent.load_pretrained(self.base_path)
+        return self.student_class.load_pretrained(self.base_path)
 
-    def at(self, i: int) -> TransformersStudent:
+    def at(self, i: int) -> Student:
         """The student after i rounds (kept loaded until another round's is asked for)."""
         if self._loaded is None or self._loaded[0] != i:
             self._loaded = None  # release the previous model before loading the next
-            student = self.base() if i == 0 else TransformersStudent.load(self.checkpoint(i), base=self.base_path)
+            student = self.base() if i == 0 else self.student_class.load(self.checkpoint(i), base=self.base_path)
             self._loaded = (i, student)
         return self._loaded[1]
 
-    def trainee(self, i: int, restart: bool) -> TransformersStudent:
+    def trainee(self, i: int, restart: bool) -> Student:
         """The model round i trains: the base (restart) or the student after i rounds. It is
         trained in place, so it is no longer the published student i: forget it."""
         student = self.base() if restart else self.at(i)

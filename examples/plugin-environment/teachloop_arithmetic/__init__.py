@@ -17,8 +17,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.environments import exact_attempt
-from teachloop.registry import Component
+from teachloop.environments import BaseEnvironment, exact_attempt
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, Example
 
@@ -45,10 +44,9 @@ class ArithmeticOptions(BaseModel):
     split_seed: int = Field(default=0, description="seed of the eval and pool items")
 
 
-class ArithmeticEnvironment(Component):
+class ArithmeticEnvironment(BaseEnvironment):
     """Integer arithmetic in four skills (add, sub, mul, div) with an exact scorer and a generator."""
 
-    kind = "environment"
     name = "arithmetic"
     Options = ArithmeticOptions
     options: ArithmeticOptions

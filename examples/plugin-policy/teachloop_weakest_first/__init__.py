@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.agents.policies import allocate
+from teachloop.agents.policies import BasePolicy, allocate
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.types import DataPlan, GenerationRequest
 
 __all__ = ["WeakestFirstOptions", "WeakestFirstPolicy"]
@@ -27,10 +26,9 @@ class WeakestFirstOptions(BaseModel):
     k: int = Field(default=2, ge=1, description="how many of the weakest skills share the budget")
 
 
-class WeakestFirstPolicy(Component):
+class WeakestFirstPolicy(BasePolicy):
     """Every iteration, the whole budget goes to the k weakest leaf skills."""
 
-    kind = "policy"
     name = "weakest-first"
     # a bad option (k=0, k=many, K=3) is a one-line `error: ...` before the run starts
     Options = WeakestFirstOptions

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from teachloop.agents.policies.base import (
+    BasePolicy,
     POLICY_CONTRACT,
     ModelsPolicy,
     Policy,
@@ -20,10 +21,8 @@ from teachloop.agents.policies.base import (
 )
 from teachloop.registry import Registry
 
-POLICIES = Registry(
-    kind="policy",
-    group="teachloop.policies",
-    command="policies",
+POLICIES = Registry.of(
+    "policy",
     option_flag="--policy-option KEY=VALUE, or policy_options: in a config",
     contract=POLICY_CONTRACT,
 )
@@ -41,6 +40,7 @@ def available_policies() -> list[str]:
 
 
 __all__ = [
+    "BasePolicy",
     "POLICIES",
     "POLICY_CONTRACT",
     "ModelsPolicy",

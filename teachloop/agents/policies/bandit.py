@@ -21,14 +21,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.agents.policies.base import allocate
+from teachloop.agents.policies.base import BasePolicy, allocate
 from teachloop.agents.policies.common import (
     even_requests,
     gains,
     leaf_accuracy,
 )
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.types import DataPlan, GenerationRequest, HistoryEntry
 
 Algorithm = Literal["ucb", "thompson"]
@@ -52,11 +51,10 @@ class BanditOptions(BaseModel):
     spread: float = Field(default=0.5, ge=0, description="thompson: width of the sampling around each mean")
 
 
-class BanditPolicy(Component):
+class BanditPolicy(BasePolicy):
     """A multi-armed bandit over the leaf skills, rewarded by each skill's measured accuracy gain."""
 
     name = "bandit"
-    kind = "policy"
     Options = BanditOptions
     options: BanditOptions
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Contract, Hook
+from teachloop.registry import Component, Contract, Hook
 from teachloop.types import Attempt, DataPlan, Example, Selection
 
 
@@ -133,6 +133,13 @@ POLICY_CONTRACT = Contract(
         ),
     ),
 )
+
+
+class BasePolicy(Component):
+    """What a registered policy subclasses: `name`, a docstring, `Options` (validated once,
+    `self.options`) and `plan(state)`; the optional hooks are listed in `POLICY_CONTRACT`."""
+
+    kind = "policy"
 
 
 @runtime_checkable

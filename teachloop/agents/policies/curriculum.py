@@ -18,7 +18,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.agents.policies.base import allocate
+from teachloop.agents.policies.base import BasePolicy, allocate
 from teachloop.agents.policies.common import (
     even_counts,
     even_requests,
@@ -26,7 +26,6 @@ from teachloop.agents.policies.common import (
     pool_index,
 )
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, GenerationRequest
 
@@ -43,11 +42,10 @@ class CurriculumOptions(BaseModel):
     exemplars: int = Field(default=3, ge=0, description="pool examples of the skill shown with each request")
 
 
-class CurriculumPolicy(Component):
+class CurriculumPolicy(BasePolicy):
     """A mastery-based curriculum: unmastered skills get the budget, mastered ones move up a level."""
 
     name = "curriculum"
-    kind = "policy"
     Options = CurriculumOptions
     options: CurriculumOptions
 

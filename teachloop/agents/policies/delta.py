@@ -27,13 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from teachloop.agents.engines.filters import normalize
 from teachloop.agents.engines.llm import IndependentAnswer, answer_conversation, answer_schema
-from teachloop.agents.teacher import TeacherConfig, parse_teacher_spec
+from teachloop.agents.policies.base import BasePolicy
 from teachloop.agents.policies.common import pick, pool_index
 from teachloop.agents.policies.stat_sel import StatSelPolicy
 from teachloop.agents.policies.stat_syn import StatSynPolicy
 from teachloop.agents.state import TeacherState
+from teachloop.agents.teacher import TeacherConfig, parse_teacher_spec
 from teachloop.errors import ConfigError
-from teachloop.registry import Component
 from teachloop.types import DataPlan, Example, Lineage, Selection
 
 
@@ -68,11 +68,10 @@ class DeltaOptions(BaseModel):
         return TeacherConfig.from_spec(spec, **({"temperature": 0.0, "max_tokens": self.max_tokens} | options))
 
 
-class DeltaPolicy(Component):
+class DeltaPolicy(BasePolicy):
     """Delta learning: a weak model's answer over an even weaker one's (DPO, no judge)."""
 
     name = "delta"
-    kind = "policy"
     Options = DeltaOptions
     options: DeltaOptions
     uses_teacher = True  # its answers come from the models it names

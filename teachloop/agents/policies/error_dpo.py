@@ -18,9 +18,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.engines.filters import normalize
+from teachloop.agents.policies.base import BasePolicy
 from teachloop.agents.policies.stat_syn import StatSynPolicy
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.types import DataPlan, Example
 
 
@@ -33,11 +33,10 @@ class ErrorDPOOptions(BaseModel):
     floor: float = Field(default=0.0, ge=0, le=1, description="share of the budget spread evenly (as stat-syn)")
 
 
-class ErrorDPOPolicy(Component):
+class ErrorDPOPolicy(BasePolicy):
     """Preference pairs against the student's own errors: verified answer over its wrong one (DPO)."""
 
     name = "error-dpo"
-    kind = "policy"
     Options = ErrorDPOOptions
     options: ErrorDPOOptions
 

@@ -17,9 +17,9 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from teachloop.agents.policies.base import BasePolicy
 from teachloop.agents.policies.stat_syn import StatSynPolicy
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.types import DataPlan, Example, Selection
 
 
@@ -33,11 +33,10 @@ class InfluenceOptions(BaseModel):
     floor: float = Field(default=0.0, ge=0, le=1, description="share of the budget spread evenly (as stat-syn)")
 
 
-class InfluencePolicy(Component):
+class InfluencePolicy(BasePolicy):
     """Montessori-Instruct: over-generate, keep the candidates with the most helpful local influence."""
 
     name = "influence"
-    kind = "policy"
     Options = InfluenceOptions
     options: InfluenceOptions
     needs_pool_attempts = True

@@ -17,10 +17,9 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.agents.policies.base import allocate
+from teachloop.agents.policies.base import BasePolicy, allocate
 from teachloop.agents.policies.common import even_requests
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example, GenerationRequest
 
@@ -40,11 +39,10 @@ class LLM2LLMOptions(BaseModel):
     )
 
 
-class LLM2LLMPolicy(Component):
+class LLM2LLMPolicy(BasePolicy):
     """LLM2LLM: new examples like each seed item the student still gets wrong."""
 
     name = "llm2llm"
-    kind = "policy"
     Options = LLM2LLMOptions
     options: LLM2LLMOptions
     uses_teacher = True  # the teacher writes its examples (llm engine); without one, the generator does

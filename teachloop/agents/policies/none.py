@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from teachloop.agents.policies.base import BasePolicy
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.types import DataPlan
 
 
@@ -21,11 +21,10 @@ class NoDataOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class NoDataPolicy(Component):
+class NoDataPolicy(BasePolicy):
     """The vanilla SFT baseline: no new data; the budget is drawn uniformly from the seed pool."""
 
     name = "none"
-    kind = "policy"
     Options = NoDataOptions
     options: NoDataOptions
     pool_only = True

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from teachloop.agents.policies.base import allocate
+from teachloop.agents.policies.base import BasePolicy, allocate
 from teachloop.agents.policies.common import (
     even_requests,
     exemplars_for,
@@ -28,7 +28,6 @@ from teachloop.agents.policies.common import (
     truncate,
 )
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import Attempt, DataPlan, Example, GenerationRequest
 
@@ -48,11 +47,10 @@ class OpenEndedOptions(BaseModel):
     use_teacher: bool = Field(default=True, description="ask the LLM teacher when the run has one")
 
 
-class OpenEndedPolicy(Component):
+class OpenEndedPolicy(BasePolicy):
     """DataEnvGym's open-ended teacher: data specs from the student's failed attempts."""
 
     name = "open-ended"
-    kind = "policy"
     Options = OpenEndedOptions
     options: OpenEndedOptions
     uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback

@@ -17,7 +17,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from teachloop.agents.policies.base import allocate
+from teachloop.agents.policies.base import BasePolicy, allocate
 from teachloop.agents.policies.common import (
     even_counts,
     even_requests,
@@ -28,7 +28,6 @@ from teachloop.agents.policies.common import (
     truncate,
 )
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.types import Attempt, DataPlan, GenerationRequest
 
 SYSTEM = "You are the teacher of a small student model and diagnose its weak skills. Reply with JSON only."
@@ -46,11 +45,10 @@ class SkillListOptions(BaseModel):
     use_teacher: bool = Field(default=True, description="ask the LLM teacher when the run has one")
 
 
-class SkillListPolicy(Component):
+class SkillListPolicy(BasePolicy):
     """DataEnvGym's skill-list teacher: budget by per-skill accuracy, weak-skill hypotheses."""
 
     name = "skill-list"
-    kind = "policy"
     Options = SkillListOptions
     options: SkillListOptions
     uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback

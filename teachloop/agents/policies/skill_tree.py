@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from teachloop.agents.policies.base import allocate
+from teachloop.agents.policies.base import BasePolicy, allocate
 from teachloop.agents.policies.common import (
     even_requests,
     exemplars_for,
@@ -38,7 +38,6 @@ from teachloop.agents.policies.common import (
 )
 from teachloop.agents.state import TeacherState
 from teachloop.errors import TeachloopError
-from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, GenerationRequest, HistoryEntry
 
@@ -118,11 +117,10 @@ class SkillTreeOptions(BaseModel):
     use_teacher: bool = Field(default=True, description="ask the LLM teacher when the run has one")
 
 
-class SkillTreePolicy(Component):
+class SkillTreePolicy(BasePolicy):
     """DataEnvGym's skill-tree teacher: explore/exploit actions on an allocation over subskills."""
 
     name = "skill-tree"
-    kind = "policy"
     Options = SkillTreeOptions
     options: SkillTreeOptions
     uses_teacher = True  # asks the LLM teacher; without one, a programmatic fallback

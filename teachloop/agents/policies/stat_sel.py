@@ -20,9 +20,9 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from teachloop.agents.policies.base import BasePolicy
 from teachloop.agents.policies.common import pool_index
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example
 
@@ -35,11 +35,10 @@ class StatSelOptions(BaseModel):
     k: int = Field(default=3, ge=1, description="pool items drawn per (failed item, missing skill), as in STAT")
 
 
-class StatSelPolicy(Component):
+class StatSelPolicy(BasePolicy):
     """STAT-Sel: the budget drawn from the seed pool, weighted towards the missing skills."""
 
     name = "stat-sel"
-    kind = "policy"
     Options = StatSelOptions
     options: StatSelOptions
     pool_only = True

@@ -17,10 +17,9 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.agents.policies.base import allocate
+from teachloop.agents.policies.base import BasePolicy, allocate
 from teachloop.agents.policies.common import pick, pool_index
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.skills.tree import SkillTree
 from teachloop.types import DataPlan, Example, GenerationRequest
 
@@ -39,11 +38,10 @@ class StatSynOptions(BaseModel):
     exemplars: int = Field(default=3, ge=0, description="pool examples of the skill shown with each request")
 
 
-class StatSynPolicy(Component):
+class StatSynPolicy(BasePolicy):
     """STAT-Syn: new data per skill in proportion to the Missing-Skill-Profile."""
 
     name = "stat-syn"
-    kind = "policy"
     Options = StatSynOptions
     options: StatSynOptions
 

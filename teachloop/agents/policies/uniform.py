@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from teachloop.agents.policies.base import allocate
+from teachloop.agents.policies.base import BasePolicy, allocate
 from teachloop.agents.state import TeacherState
-from teachloop.registry import Component
 from teachloop.types import DataPlan, GenerationRequest
 
 
@@ -16,11 +15,10 @@ class UniformOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class UniformPolicy(Component):
+class UniformPolicy(BasePolicy):
     """The same budget spread evenly over every leaf skill (the baseline)."""
 
     name = "uniform"
-    kind = "policy"
     Options = UniformOptions
     options: UniformOptions
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from teachloop.agents.engines import ENGINES, check_engine_name
+from teachloop.agents.engines import ENGINES
 from teachloop.agents.engines.base import missing_teacher
 from teachloop.agents.policies import Policy, get_policy
 from teachloop.agents.teacher import backend_class
@@ -27,6 +27,7 @@ from teachloop.runs.loop.checks import (
 from teachloop.runs.loop.resolved import ResolvedRun, resolve_run
 from teachloop.runs.loop.tracking import check_tracker
 from teachloop.students.eval_backends import check_eval_backend
+from teachloop.students.registry import student_class
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,6 @@ def assemble_run(config: RunConfig, models: bool = True) -> RunParts:
     env = get_environment(config.environment, **config.environment_options)
     policy = get_policy(config.policy, **config.policy_options)
     resolved = resolve_run(config, env)
-    check_engine_name(resolved.engine)
     check_data_source(config, env, policy, resolved.engine)
     check_eval_backend(resolved.eval_backend, resolved.train.method)
     check_engine(resolved, has_teacher=config.teacher is not None)
@@ -72,6 +72,7 @@ def assemble_run(config: RunConfig, models: bool = True) -> RunParts:
                 raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
     else:
         backend_class(config.teacher.backend)
+    student_class(config.student_backend)
     check_tracker(config.tracking, config.tracking_options)
     check_processes(config.train)
     check_pool_draws(config, env, policy)

@@ -117,6 +117,7 @@ class Loop:
             checkpoint=lambda i: store.phase_dir(i - 1, "train") / "model",
             eval_backend=self.resolved.eval_backend,
             max_lora_rank=cfg.train.lora.r,
+            student_backend=cfg.student_backend,
         )
         self._state: TeacherState | None = None
         self._models: dict[str, TeacherLLM] = {}

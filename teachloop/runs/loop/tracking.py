@@ -100,10 +100,8 @@ TRACKER_CONTRACT = Contract(
     optional=(Hook("where", "how to view the tracked run, printed when the run starts", SaysWhere, ("run",)),),
 )
 
-TRACKERS = Registry(
-    kind="tracker",
-    group="teachloop.trackers",
-    command="trackers",
+TRACKERS = Registry.of(
+    "tracker",
     option_flag="--tracking NAME and --tracking-option KEY=VALUE, or tracking: and tracking_options: in a config",
     contract=TRACKER_CONTRACT,
 )
@@ -126,8 +124,6 @@ def check_tracker(name: str, options: dict[str, Any] | None = None) -> None:
         if options:
             raise ConfigError("tracking_options are set but tracking is none: choose a tracker (--tracking NAME)")
         return
-    if name not in TRACKERS.names():
-        raise ConfigError(f"tracking: unknown tracker {name!r}; choose none, {', '.join(TRACKERS.names())}")
     factory = TRACKERS.load(name)
     check_requires(factory, f"tracking: {name}")
     model = options_model(factory, "tracker", name)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
-from pydantic import BaseModel
-
 from teachloop.agents.teacher.backends.base import (
     Backend,
     BackendOptions,
@@ -18,11 +14,11 @@ from teachloop.agents.teacher.backends.base import (
     TransientError,
 )
 from teachloop.errors import PluginError
-from teachloop.registry import Registry
+from teachloop.registry import Contract, Hook, Registry, check_component_class, options_model
 
 
 def _notes(factory: object) -> list[str]:
-    local = getattr(factory, "local_weights", False)
+    local = getattr(factory, "local_weights", False)  # `show` describes a class before it is checked
     endpoint = getattr(getattr(factory, "endpoint", None), "__func__", None)
     remote = endpoint is not None and endpoint is not Backend.endpoint.__func__  # type: ignore[attr-defined]
     return [
@@ -38,38 +34,36 @@ def _notes(factory: object) -> list[str]:
     ]
 
 
-TEACHER_BACKENDS = Registry(
+BACKEND_CONTRACT = Contract(
     kind="teacher backend",
-    group="teachloop.teacher_backends",
-    command="backends",
+    required=(
+        Hook("complete", "runs every job, reporting each through events.done", params=("jobs", "events")),
+        Hook("endpoint", "a classmethod: the URL a remote backend reaches, None for a local one", params=("options",)),
+        Hook("local_weights", "whether the model is a local checkpoint (True) or a served name", value_type=bool),
+        Hook("constrains_output", "whether decoding is constrained to the JSON schema", value_type=bool),
+    ),
+)
+
+TEACHER_BACKENDS = Registry.of(
+    "teacher backend",
     option_flag="--teacher-option KEY=VALUE, or teacher.options in a config",
+    contract=BACKEND_CONTRACT,
     notes=_notes,
 )
 
-_MEMBERS = {
-    "complete": "a method complete(jobs, events)",
-    "endpoint": "a classmethod endpoint(options) -> str | None",
-    "Options": "a pydantic model of its settings",
-    "local_weights": "a bool",
-    "constrains_output": "a bool",
-}
-
 
 def backend_class(name: str) -> type[TeacherBackend]:
-    """The backend class registered as `name`, checked for every member teachloop reads."""
+    """The backend class registered as `name`, checked against the backend contract (every
+    member teachloop reads, `Options` a pydantic model)."""
     factory = TEACHER_BACKENDS.load(name)
-    missing = [f"{member} ({what})" for member, what in _MEMBERS.items() if not hasattr(factory, member)]
-    if not missing and not callable(factory.complete):
-        missing = ["complete (a method complete(jobs, events))"]
-    options = inspect.getattr_static(factory, "Options", None)
-    if not missing and not (isinstance(options, type) and issubclass(options, BaseModel)):
-        missing = [f"Options (a pydantic model, got {options!r})"]
-    if missing:
+    check_component_class(factory, BACKEND_CONTRACT, name)
+    if options_model(factory, "teacher backend", name) is None:
         raise PluginError(
-            f"teacher backend {name!r} lacks {', '.join(missing)}: subclass teachloop.agents.teacher.Backend, "
-            "which supplies the defaults, and write complete(jobs, events)"
+            f"teacher backend {name!r} does not declare Options (a pydantic model of its settings): subclass "
+            "teachloop.agents.teacher.Backend, which supplies the defaults"
         )
-    return factory
+    cls: type[TeacherBackend] = factory
+    return cls
 
 
 def available_backends() -> list[str]:
