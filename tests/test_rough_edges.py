@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import teachloop
+
 from teachloop.registry import Component, build
 from teachloop.runs.config import RunConfig
 from teachloop.skills.tree import SkillTree, SkillTreeError
@@ -211,7 +211,7 @@ def test_jsonl_export_loads_typed_as_its_card_documents(tmp_path):
 # -- 5. a one-seed bench: no "± 0.0", and a caveat line -----------------------------------------
 def test_one_seed_leaderboard_has_no_zero_spread_and_a_caveat_line(tmp_path):
     from teachloop.runs.bench.config import BenchConfig
-    from teachloop.runs.bench.results import BenchResults, LeaderRow, MeanStd, rich_leaderboard
+    from teachloop.runs.reporting.leaderboard import BenchResults, LeaderRow, MeanStd, rich_leaderboard
 
     assert MeanStd.of([0.5]).show() == "0.500 (n=1)" and "±" not in MeanStd.of([0.25]).show(scale=100, signed=True)
     assert MeanStd.of([0.5, 0.7]).show() == "0.600 ± 0.141" and MeanStd.of([]).show() == "—"

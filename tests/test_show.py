@@ -149,7 +149,7 @@ def test_a_bench_page_fits_a_1280_pixel_window_and_its_heat_map_shares_the_run_p
     from matplotlib.colors import to_hex
     from test_terminal import offline_bench
 
-    from teachloop.runs.bench.results import heat_colormap
+    from teachloop.runs.reporting.leaderboard import heat_colormap
     from teachloop.runs.reporting.show import _heat
 
     bench = tmp_path / "bench"

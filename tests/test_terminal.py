@@ -65,8 +65,8 @@ def test_the_training_bar_writes_nothing_into_a_stderr_that_is_not_a_terminal(ca
 def offline_bench(tmp_path: Path):
     """Three policies x 3 seeds on skillworld with no teacher, paired against uniform."""
     from teachloop.runs.bench.config import BenchConfig
-    from teachloop.runs.bench.results import BenchResults, LeaderRow, MeanStd
     from teachloop.runs.bench.stats import Forgetting, Interval, PairedDifference
+    from teachloop.runs.reporting.leaderboard import BenchResults, LeaderRow, MeanStd
 
     def figure(mean: float) -> MeanStd:
         return MeanStd.of([mean - 0.01, mean, mean + 0.01]).model_copy(update={"lo": mean - 0.05, "hi": mean + 0.05})
@@ -92,7 +92,7 @@ def offline_bench(tmp_path: Path):
 
 
 def test_the_printed_leaderboard_keeps_every_cell_on_one_line_and_leaves_out_empty_columns(tmp_path):
-    from teachloop.runs.bench.results import rich_leaderboard, table_width
+    from teachloop.runs.reporting.leaderboard import rich_leaderboard, table_width
 
     table = rich_leaderboard(offline_bench(tmp_path))
     buffer = io.StringIO()

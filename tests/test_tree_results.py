@@ -15,9 +15,9 @@ from teachloop.agents.state import TeacherState
 from teachloop.environments.skillworld import SkillWorld
 from teachloop.io import write_json, write_jsonl
 from teachloop.runs.bench.config import BenchConfig
-from teachloop.runs.bench.results import BenchResults, leader_row, write_outputs
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.leaderboard import BenchResults, leader_row, write_outputs
 from teachloop.runs.reporting.report import (
     MAX_GROUP_COLUMNS,
     WEAKEST_SHOWN,

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from teachloop.cli.exits import run_app
 from teachloop.cli.kinds import add_kind_commands
@@ -259,22 +258,18 @@ def bench(
     Writes leaderboard.md, learning_curves.png and skill_heatmap.png to the bench folder.
     Runs go one at a time, in --workers processes, or as Ray tasks (--ray, --ray-address).
     """
-    from teachloop.runs.bench.harness import rich_leaderboard, run_bench
-    from teachloop.runs.bench.results import table_width
+    from teachloop.runs.bench.harness import run_bench
+    from teachloop.runs.reporting.finish import finish_bench
 
     engines_verbose(verbose)
 
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, soft_wrap=True)
 
-    results = run_bench(
+    done = run_bench(
         bench_file, out=out, workers=workers, quick=quick, progress=progress, ray=ray, ray_address=ray_address
     )
-    table = rich_leaderboard(results)
-    Console(width=max(console.width, table_width(table))).print(table)  # no cell split, whatever the terminal
-    plots = "  plots: learning_curves.png, skill_heatmap.png" if results.rows else ""
-    console.print(f"leaderboard: {results.bench_dir / 'leaderboard.md'}{plots}", soft_wrap=True)
-    results.raise_for_failures()
+    finish_bench(done, console).raise_for_failures()
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """One bench run (a cell): what it is (`Cell`), how it ended (`RunOutcome`), and taking it to
 the end in this process (`execute_run`). Worker processes (execute.py) and Ray tasks
 (on_ray.py) both run a cell through `execute_run`, so run folders, the skip/resume rules
-and the failure records are the same everywhere."""
+and the failure records are the same everywhere. A run's report.md is written afterwards, with
+the leaderboard, from its folder (runs/reporting/finish.py's `finish_bench`)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,6 @@ def execute_run(config_data: dict[str, Any], log_path: str | None = None) -> Run
 
 def _execute(config: RunConfig, console: Console | None) -> RunOutcome:
     from teachloop.runs.loop.runner import Loop
-    from teachloop.runs.reporting.report import write_report
 
     run_dir = config.out / str(config.name)
     start = time.perf_counter()
@@ -67,7 +67,6 @@ def _execute(config: RunConfig, console: Console | None) -> RunOutcome:
         else:
             loop = Loop.create(config, progress=False, console=console)
         records = loop.run()
-        write_report(run_dir)
     except Exception as exc:  # one broken run must not stop the others
         return RunOutcome(
             name=run_dir.name,

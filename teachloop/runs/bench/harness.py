@@ -20,15 +20,19 @@ A bench file (YAML)::
 
 Each run is a normal run folder `<bench dir>/runs/<env>-<policy>-s<seed>`: a finished one
 is skipped, an unfinished one resumed, so rerunning a half-finished benchmark redoes
-nothing that finished. The bench dir gets `leaderboard.md` (+ `leaderboard.json`),
-`learning_curves.png` and `skill_heatmap.png`, and every run writes its output to
-`logs/<run>.log` (appended to by each attempt). Runs go one at a time, in `--workers`
-processes (execute.py) or as Ray tasks asking `resources:` (`--ray`, on_ray.py).
+nothing that finished. Every run writes its output to `logs/<run>.log` (appended to by each
+attempt). Runs go one at a time, in `--workers` processes (execute.py) or as Ray tasks asking
+`resources:` (`--ray`, on_ray.py).
+
+The bench produces run folders only: each run's report.md and the bench dir's `leaderboard.md`
+(+ `leaderboard.json`), `learning_curves.png` and `skill_heatmap.png` are views written from
+them afterwards, by `finish_bench` (runs/reporting/finish.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -40,13 +44,28 @@ from teachloop.runs.bench.cell_log import LOG_DIR
 from teachloop.runs.bench.config import DEFAULT_OUT, BenchConfig, check_runs, load_bench, plan_runs
 from teachloop.runs.bench.execute import execute_runs, pending_runs
 from teachloop.runs.bench.on_ray import RaySettings, import_ray
-from teachloop.runs.bench.results import BenchResults, LeaderRow, collect, rich_leaderboard, write_outputs
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.checks import check_teacher_reachable
 from teachloop.runs.loop.guard import BENCH_FILE
 
 
 # -- the command --------------------------------------------------------------------------
+@dataclass
+class BenchRun:
+    """What `run_bench` did: the bench, its folder, every run's config and how each ended
+    (finished now, skipped as finished before, failed), and errors.log when some failed."""
+
+    bench: BenchConfig
+    bench_dir: Path
+    configs: list[RunConfig]
+    outcomes: list[RunOutcome]
+    errors_log: Path | None = None
+
+    @property
+    def failed(self) -> list[str]:
+        return [o.name for o in self.outcomes if o.status == "failed"]
+
+
 def default_bench_dir(bench_file: Path, quick: bool) -> Path:
     return DEFAULT_OUT / (Path(bench_file).stem + ("-quick" if quick else ""))
 
@@ -85,11 +104,12 @@ def run_bench(
     progress: Progress | None = None,
     ray: bool = False,
     ray_address: str | None = None,
-) -> BenchResults:
-    """`teachloop bench`: validate, run what is unfinished, write the leaderboard and plots.
+) -> BenchRun:
+    """`teachloop bench`'s runs: validate, then take every unfinished run to the end.
 
     `ray`/`ray_address`: every run a Ray task on a local instance / on that cluster.
-    Failed runs do not stop the others; they are listed in the results (`raise_for_failures`).
+    Failed runs do not stop the others; they are in the outcomes and errors.log. The reports
+    and the leaderboard are written from the run folders by `finish_bench` (runs/reporting).
     """
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
@@ -111,22 +131,14 @@ def run_bench(
     settings = RaySettings(address=ray_address, resources=bench.resources) if use_ray else None
     log_dir = bench_dir / LOG_DIR
     outcomes = execute_runs(configs, workers=workers, progress=progress, ray=settings, log_dir=log_dir)
-    results = collect(bench, configs, bench_dir)
-    results.failed = [o.name for o in outcomes if o.status == "failed"]
-    results.errors_log = _write_errors(bench_dir, outcomes)
-    write_outputs(results)
-    return results
+    return BenchRun(bench, bench_dir, list(configs), outcomes, errors_log=_write_errors(bench_dir, outcomes))
 
 
 __all__ = [
     "BenchConfig",
-    "BenchResults",
-    "LeaderRow",
-    "collect",
+    "BenchRun",
     "execute_runs",
     "load_bench",
     "plan_runs",
-    "rich_leaderboard",
     "run_bench",
-    "write_outputs",
 ]

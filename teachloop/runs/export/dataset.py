@@ -74,7 +74,7 @@ def example_row(example: Example, iteration: int, run: str, config: RunConfig) -
 
 
 def _teacher(config: RunConfig) -> str:
-    from teachloop.runs.bench.results import teacher_label
+    from teachloop.runs.reporting.leaderboard import teacher_label
 
     try:
         return teacher_label(config)

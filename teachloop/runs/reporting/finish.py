@@ -1,18 +1,27 @@
 """What `teachloop run`, `resume` and `report` print when a run is over: the report written
 (report.md, learning_curves.png), the accuracy table, the run's outcome, where the engines'
-logs are, and a warning for phases missing from the run folder."""
+logs are, and a warning for phases missing from the run folder. And what `teachloop bench`
+writes and prints when its runs are over (`finish_bench`): each finished run's report, the
+leaderboard and its plots."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from teachloop.inference.engine_logs import ENGINE_LOG
 from teachloop.io import full_disk
 from teachloop.runs.loop.store import RunStore
+from teachloop.runs.reporting.leaderboard import BenchResults, collect, rich_leaderboard, table_width, write_outputs
 from teachloop.runs.reporting.outcome import run_outcome
 from teachloop.runs.reporting.report import load_metrics, rich_summary, run_tree, write_report
+
+if TYPE_CHECKING:
+    from teachloop.runs.bench.harness import BenchRun
+
+REPORT = "report.md"
 
 
 def finish_run(run_dir: Path, quiet: bool, console: Console, err_console: Console) -> None:
@@ -47,3 +56,34 @@ def finish_run(run_dir: Path, quiet: bool, console: Console, err_console: Consol
             highlight=False,
             soft_wrap=True,
         )
+
+
+def finish_bench(done: BenchRun, console: Console) -> BenchResults:
+    """After `teachloop bench`'s runs (`run_bench`): report.md for every run that finished now,
+    and for any that finished before without one (a bench killed between a run's last phase
+    and its report); then leaderboard.md/.json and the plots from every finished run folder,
+    and the leaderboard printed on `console`. Failed runs are in the results
+    (`raise_for_failures`); a full disk is a DiskFull that says how to finish later."""
+    status = {o.name: o.status for o in done.outcomes}
+    try:
+        for config in done.configs:
+            run_dir = config.out / str(config.name)
+            state = status.get(str(config.name))
+            if state == "finished" or (state == "skipped" and not (run_dir / REPORT).is_file()):
+                write_report(run_dir)
+        results = collect(done.bench, done.configs, done.bench_dir)
+        results.failed = done.failed
+        results.errors_log = done.errors_log
+        write_outputs(results)
+    except Exception as exc:  # a full disk: every report and the leaderboard are whole or not there
+        full = full_disk(exc)
+        if full is None:
+            raise
+        full.path = full.path or done.bench_dir
+        full.then = "run the bench again: finished runs are skipped, their reports and the leaderboard written"
+        raise full from None
+    table = rich_leaderboard(results)
+    Console(width=max(console.width, table_width(table))).print(table)  # no cell split, whatever the terminal
+    plots = "  plots: learning_curves.png, skill_heatmap.png" if results.rows else ""
+    console.print(f"leaderboard: {results.bench_dir / 'leaderboard.md'}{plots}", soft_wrap=True)
+    return results

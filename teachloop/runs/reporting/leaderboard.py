@@ -1,6 +1,6 @@
 """A bench's results: the leaderboard (each figure with its 95 % interval, and the paired
 difference against the bench's baseline with a verdict), learning curves and the per-skill
-heat map. Everything is recomputed from the run folders (`stats.py` has the bootstrap).
+heat map. Everything is recomputed from the run folders (`runs/bench/stats.py` has the bootstrap).
 
 Skills are shown over the environment's skill tree: the heat map has a cell for every node
 (groups included, each group followed by its skills), and leaderboard.md a table of final
@@ -22,14 +22,6 @@ from pydantic import BaseModel, Field
 from teachloop.errors import TeachloopError
 from teachloop.io import atomic_write_text, write_json
 from teachloop.runs.bench.config import BenchConfig, cell_teacher
-from teachloop.runs.bench.intrinsic import (
-    DataMeasures,
-    Predictor,
-    eval_prompts,
-    measure_run,
-    predictors,
-    reference_bigrams,
-)
 from teachloop.runs.bench.stats import (
     FIGURES,
     Forgetting,
@@ -43,14 +35,32 @@ from teachloop.runs.bench.stats import (
     paired_difference,
 )
 from teachloop.runs.config import RunConfig
+from teachloop.runs.loop.metrics import load_tree
 from teachloop.runs.loop.resolved import resolve_run
 from teachloop.runs.loop.store import MARKER, RunStore
+from teachloop.runs.reporting.intrinsic import (
+    DataMeasures,
+    Predictor,
+    eval_prompts,
+    measure_run,
+    predictors,
+    reference_bigrams,
+)
+from teachloop.runs.reporting.report import (
+    WEAK_THRESHOLD,
+    SkillLayout,
+    load_metrics,
+    mean_accuracy,
+    node_value,
+    skill_layout,
+    weak_gain,
+    weak_skills,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from teachloop.runs.loop.metrics import MetricsRecord
-    from teachloop.runs.reporting.report import SkillLayout
     from teachloop.skills.tree import SkillTree
 
 WEAK_NAMES_SHOWN = 8  # a list of weak skills longer than this is cut, with a count of the rest
@@ -176,8 +186,6 @@ class BenchResults:
     def layout(self, environment: str) -> SkillLayout:
         """The environment's skills as its first finished run records them, over its tree;
         weak: weak at iteration 0 in any of its runs."""
-        from teachloop.runs.reporting.report import skill_layout
-
         rows = self.env_rows(environment)
         records = self.records[rows[0].key][0] if rows else []
         layout = skill_layout(records, self.trees.get(environment))
@@ -215,8 +223,6 @@ def teacher_label(config: RunConfig) -> str:
 
 
 def leader_row(key: RowKey, teacher: str, seeds: list[int], runs: list[list[MetricsRecord]]) -> LeaderRow:
-    from teachloop.runs.reporting.report import weak_gain, weak_skills
-
     def mean(values: Sequence[float]) -> float:
         return statistics.fmean(values) if values else 0.0
 
@@ -244,9 +250,6 @@ def leader_row(key: RowKey, teacher: str, seeds: list[int], runs: list[list[Metr
 
 def collect(bench: BenchConfig, configs: Sequence[RunConfig], bench_dir: Path) -> BenchResults:
     """Metrics of every finished run, grouped; rows sorted by final accuracy per environment."""
-    from teachloop.runs.loop.metrics import load_tree
-    from teachloop.runs.reporting.report import load_metrics, weak_gain, weak_skills
-
     records: dict[RowKey, list[list[MetricsRecord]]] = {}
     items: dict[RowKey, dict[int, RunItems]] = {}
     seeds: dict[RowKey, list[int]] = {}
@@ -512,8 +515,6 @@ def _caveat(results: BenchResults) -> str:
 
 
 def markdown_leaderboard(results: BenchResults) -> str:
-    from teachloop.runs.reporting.report import WEAK_THRESHOLD
-
     bench = results.bench
     has_teacher = bench.run.get("teacher") or any((bench.teachers or {}).values())
     budgets = [
@@ -612,8 +613,6 @@ def shorten(names: Sequence[str], shown: int = WEAK_NAMES_SHOWN) -> str:
 
 def final_node_accuracy(results: BenchResults, row: LeaderRow, node: str) -> float | None:
     """A node's accuracy at the last iteration, mean over the seeds that measured it."""
-    from teachloop.runs.reporting.report import node_value
-
     values = [node_value(records[-1], node) for records in results.records[row.key]]
     measured = [v for v in values if v is not None]
     return statistics.fmean(measured) if measured else None
@@ -724,8 +723,6 @@ def _mean_curve(series: Sequence[Sequence[float]]) -> tuple[list[float], list[fl
 
 
 def _weak_series(records: Sequence[MetricsRecord]) -> list[float]:
-    from teachloop.runs.reporting.report import mean_accuracy, weak_skills
-
     weak = weak_skills(records)
     return [mean_accuracy(r, weak) for r in records]
 

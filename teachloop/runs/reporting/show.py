@@ -25,8 +25,13 @@ from typing import Any
 from teachloop.errors import TeachloopError
 from teachloop.io import atomic_write_text, read_text
 from teachloop.runs.bench.config import load_bench, run_name
-from teachloop.runs.bench.intrinsic import Predictor
-from teachloop.runs.bench.results import (
+from teachloop.runs.loop.artifacts import EvalFiles
+from teachloop.runs.loop.guard import BENCH_FILE
+from teachloop.runs.loop.metrics import MetricsRecord
+from teachloop.runs.loop.store import MARKER, RunStore
+from teachloop.runs.reporting.intrinsic import Predictor
+from teachloop.runs.reporting.iteration_data import IterationData, example_skill, load_run_data
+from teachloop.runs.reporting.leaderboard import (
     DATA_HEAD,
     DATA_NOTE,
     HEAT_STOPS,
@@ -38,11 +43,6 @@ from teachloop.runs.bench.results import (
     predictor_cells,
     short_columns,
 )
-from teachloop.runs.loop.artifacts import EvalFiles
-from teachloop.runs.loop.guard import BENCH_FILE
-from teachloop.runs.loop.metrics import MetricsRecord
-from teachloop.runs.loop.store import MARKER, RunStore
-from teachloop.runs.reporting.iteration_data import IterationData, example_skill, load_run_data
 from teachloop.runs.reporting.outcome import run_outcome
 from teachloop.runs.reporting.report import SkillLayout, curve_lines, load_metrics, node_value, run_tree, skill_layout
 from teachloop.skills.tree import SkillTree
