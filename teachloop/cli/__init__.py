@@ -260,6 +260,7 @@ def bench(
     """
     from teachloop.runs.bench.harness import run_bench
     from teachloop.runs.reporting.finish import finish_bench
+    from teachloop.runs.reporting.report import write_report
 
     engines_verbose(verbose)
 
@@ -267,7 +268,14 @@ def bench(
         err_console.print(line, highlight=False, soft_wrap=True)
 
     done = run_bench(
-        bench_file, out=out, workers=workers, quick=quick, progress=progress, ray=ray, ray_address=ray_address
+        bench_file,
+        out=out,
+        workers=workers,
+        quick=quick,
+        progress=progress,
+        ray=ray,
+        ray_address=ray_address,
+        finished=write_report,  # each run's report.md as soon as it finishes
     )
     finish_bench(done, console).raise_for_failures()
 

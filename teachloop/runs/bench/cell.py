@@ -1,8 +1,8 @@
 """One bench run (a cell): what it is (`Cell`), how it ended (`RunOutcome`), and taking it to
 the end in this process (`execute_run`). Worker processes (execute.py) and Ray tasks
 (on_ray.py) both run a cell through `execute_run`, so run folders, the skip/resume rules
-and the failure records are the same everywhere. A run's report.md is written afterwards, with
-the leaderboard, from its folder (runs/reporting/finish.py's `finish_bench`)."""
+and the failure records are the same everywhere. A run's report.md is written from its folder
+by the process that runs the bench, once the run finished (execute.py's `finished`)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,14 @@
 """Taking a bench's runs to the end: finished ones skipped, unfinished ones resumed,
 the rest created; in this process, in worker processes, or as Ray tasks (on_ray.py).
-Each run goes through cell.py's `execute_run` either way."""
+Each run goes through cell.py's `execute_run` either way; `finished`, given by the caller
+(the CLI: the run's report), is called here, in this process, on each run folder as soon as
+its run finishes."""
 
 from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -45,11 +47,14 @@ def execute_runs(
     progress: Progress | None = None,
     ray: RaySettings | None = None,
     log_dir: Path | None = None,
+    finished: Callable[[Path], object] | None = None,
 ) -> list[RunOutcome]:
     """Run every unfinished run: in this process, in `workers` spawned processes, or (`ray`)
-    as Ray tasks; with `log_dir`, each run writes its own log there (cell_log.py)."""
+    as Ray tasks; with `log_dir`, each run writes its own log there (cell_log.py). `finished`
+    is called with each run folder whose run finished; if it raises, that run failed."""
     say = progress or (lambda _line: None)
     todo, outcomes = pending_runs(configs)
+    run_dirs = {str(c.name): c.out / str(c.name) for c in todo}
     if outcomes:
         say(f"{len(outcomes)} of {len(configs)} runs already finished: skipped")
     cells = [
@@ -63,6 +68,8 @@ def execute_runs(
     done: list[RunOutcome] = []
 
     def record(outcome: RunOutcome) -> None:
+        if outcome.status == "finished" and finished is not None:
+            outcome = _after_run(outcome, run_dirs[outcome.name], finished)
         done.append(outcome)
         detail = outcome.summary if outcome.status == "finished" else outcome.error
         if outcome.status == "failed" and outcome.log:
@@ -94,6 +101,16 @@ def execute_runs(
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return outcomes + done
+
+
+def _after_run(outcome: RunOutcome, run_dir: Path, finished: Callable[[Path], object]) -> RunOutcome:
+    """`finished(run_dir)` for a run that finished; one that raises makes the run failed."""
+    try:
+        finished(run_dir)
+    except Exception as exc:  # one broken run must not stop the others
+        error = " ".join(f"{type(exc).__name__}: {exc}".split())
+        return outcome.model_copy(update={"status": "failed", "error": error, "traceback": traceback.format_exc()})
+    return outcome
 
 
 def _outcome(future: Future[RunOutcome], cell: Cell) -> RunOutcome:

@@ -24,14 +24,15 @@ nothing that finished. Every run writes its output to `logs/<run>.log` (appended
 attempt). Runs go one at a time, in `--workers` processes (execute.py) or as Ray tasks asking
 `resources:` (`--ray`, on_ray.py).
 
-The bench produces run folders only: each run's report.md and the bench dir's `leaderboard.md`
-(+ `leaderboard.json`), `learning_curves.png` and `skill_heatmap.png` are views written from
-them afterwards, by `finish_bench` (runs/reporting/finish.py).
+The bench produces run folders only; the views of them are written by reporting: each run's
+report.md as soon as it finishes (the `finished` the CLI passes), then the bench dir's
+`leaderboard.md` (+ `leaderboard.json`), `learning_curves.png` and `skill_heatmap.png` by
+`finish_bench` (runs/reporting/finish.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,12 +105,14 @@ def run_bench(
     progress: Progress | None = None,
     ray: bool = False,
     ray_address: str | None = None,
+    finished: Callable[[Path], object] | None = None,
 ) -> BenchRun:
     """`teachloop bench`'s runs: validate, then take every unfinished run to the end.
 
     `ray`/`ray_address`: every run a Ray task on a local instance / on that cluster.
-    Failed runs do not stop the others; they are in the outcomes and errors.log. The reports
-    and the leaderboard are written from the run folders by `finish_bench` (runs/reporting).
+    Failed runs do not stop the others; they are in the outcomes and errors.log. `finished` is
+    called here with each run folder as soon as its run finishes (the CLI writes its report.md);
+    the leaderboard is written from the run folders by `finish_bench` (runs/reporting).
     """
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
@@ -130,7 +133,9 @@ def run_bench(
     atomic_write_text(bench_dir / BENCH_FILE, yaml.safe_dump(copy, sort_keys=False))
     settings = RaySettings(address=ray_address, resources=bench.resources) if use_ray else None
     log_dir = bench_dir / LOG_DIR
-    outcomes = execute_runs(configs, workers=workers, progress=progress, ray=settings, log_dir=log_dir)
+    outcomes = execute_runs(
+        configs, workers=workers, progress=progress, ray=settings, log_dir=log_dir, finished=finished
+    )
     return BenchRun(bench, bench_dir, list(configs), outcomes, errors_log=_write_errors(bench_dir, outcomes))
 
 

@@ -59,17 +59,16 @@ def finish_run(run_dir: Path, quiet: bool, console: Console, err_console: Consol
 
 
 def finish_bench(done: BenchRun, console: Console) -> BenchResults:
-    """After `teachloop bench`'s runs (`run_bench`): report.md for every run that finished now,
-    and for any that finished before without one (a bench killed between a run's last phase
-    and its report); then leaderboard.md/.json and the plots from every finished run folder,
-    and the leaderboard printed on `console`. Failed runs are in the results
-    (`raise_for_failures`); a full disk is a DiskFull that says how to finish later."""
-    status = {o.name: o.status for o in done.outcomes}
+    """After `teachloop bench`'s runs (`run_bench`, which wrote each run's report.md as it
+    finished): report.md for any run that finished before without one (a bench killed between
+    a run's last phase and its report), then leaderboard.md/.json and the plots from every
+    finished run folder, and the leaderboard printed on `console`. Failed runs are in the
+    results (`raise_for_failures`); a full disk is a DiskFull that says how to finish later."""
+    skipped = {o.name for o in done.outcomes if o.status == "skipped"}
     try:
         for config in done.configs:
             run_dir = config.out / str(config.name)
-            state = status.get(str(config.name))
-            if state == "finished" or (state == "skipped" and not (run_dir / REPORT).is_file()):
+            if str(config.name) in skipped and not (run_dir / REPORT).is_file():
                 write_report(run_dir)
         results = collect(done.bench, done.configs, done.bench_dir)
         results.failed = done.failed
