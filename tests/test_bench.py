@@ -137,6 +137,13 @@ def test_bench_runs_every_cell_then_skips_finished_runs(tmp_path):
     assert "2 of 2 runs already finished" in again.stderr and "running" not in again.stderr
     assert {r.name: (r / "metrics.jsonl").stat().st_mtime_ns for r in runs} == stamps
     assert not list((bench_dir / "runs").glob("*/iter_2"))
+    assert all((r / "report.md").is_file() for r in runs)  # each written as its run finished
+
+    (runs[0] / "report.md").unlink()  # a bench killed after the run finished, before its report
+    third = teachloop("bench", str(bench_file), "--out", str(bench_dir))
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert (runs[0] / "report.md").is_file() and "running" not in third.stderr
+    assert (runs[1] / "metrics.jsonl").stat().st_mtime_ns == stamps[runs[1].name]  # the other run untouched
 
 
 def test_worker_processes_keep_one_log_per_cell_and_a_failure_names_it(tmp_path):
