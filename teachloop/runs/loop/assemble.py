@@ -20,6 +20,7 @@ from teachloop.registry import check_component_class, options_model, validate_op
 from teachloop.runs.config import RunConfig
 from teachloop.runs.loop.checks import (
     check_data_source,
+    check_distill,
     check_models,
     check_pool_draws,
     check_processes,
@@ -75,6 +76,7 @@ def assemble_run(config: RunConfig, models: bool = True) -> RunParts:
     student_class(config.student_backend)
     check_tracker(config.tracking, config.tracking_options)
     check_processes(config.train)
+    check_distill(config)
     check_pool_draws(config, env, policy)
     parts = RunParts(config=config, env=env, policy=policy, resolved=resolved)
     return parts.with_models_checked() if models else parts
