@@ -132,3 +132,37 @@ class PeakResident(AbstractContextManager):
         if self._thread is not None:
             self._thread.join()
         self.peak = max(self.peak, resident_bytes())
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+def decode_bytes(config, batch: int, prompt_tokens: int, new_tokens: int, dtype_bytes: int = 4) -> int:
+    """What greedy decoding of `batch` prompts of up to `prompt_tokens` tokens needs beyond the
+    weights: the KV cache of every layer for prompt and answer, the prefill's transient
+    activations (each layer's hidden and MLP widths for every prompt token, and the attention
+    scores of the widest layer) and the last position's logits."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    layers = getattr(text, "num_hidden_layers", None) or getattr(text, "n_layer", 12)
+    hidden = getattr(text, "hidden_size", None) or getattr(text, "n_embd", 768)
+    heads = getattr(text, "num_attention_heads", None) or getattr(text, "n_head", 12)
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    head_dim = getattr(text, "head_dim", None) or hidden // heads
+    mlp = getattr(text, "intermediate_size", None) or 4 * hidden
+    vocab = getattr(text, "vocab_size", 0)
+    length = prompt_tokens + new_tokens
+    cache = 2 * layers * kv_heads * head_dim * length * dtype_bytes
+    prefill = prompt_tokens * (4 * hidden + 2 * mlp) * dtype_bytes + heads * prompt_tokens**2 * dtype_bytes
+    logits = 2 * vocab * 4
+    return batch * (cache + prefill + logits)
+
+
+def fitted_decode_batch(config, batch: int, prompt_tokens: int, new_tokens: int, dtype_bytes: int = 4) -> int:
+    """The largest batch up to `batch` whose decoding fits in the memory free now (halved
+    until it does); a prompt that does not fit alone is refused in one line."""
+    while batch > 1 and not fits(decode_bytes(config, batch, prompt_tokens, new_tokens, dtype_bytes)):
+        batch = max(1, batch // 2)
+    check_step_fits(
+        decode_bytes(config, 1, prompt_tokens, new_tokens, dtype_bytes),
+        f"answering a prompt of {prompt_tokens} tokens with up to {new_tokens} new tokens",
+        "lower the environment's answer limit (max_new_tokens) or its prompt lengths, or free memory",
+    )
+    return batch
