@@ -102,3 +102,31 @@ def test_bf16_autocast_is_chosen_for_lora_where_the_hardware_computes_it(monkeyp
     monkeypatch.setattr(memory, "native_bf16", lambda: False)
     assert not Student.bf16(TrainConfig(method="lora"))  # emulated bf16 is slower than float32
     assert Student.bf16(TrainConfig(method="full", precision="bf16"))
+
+
+def test_evaluation_batches_shrink_to_what_fits_and_answer_the_same(student, monkeypatch):
+    from teachloop.students.hf import decode
+
+    prompts = [f"copy {'ab ' * k}" for k in range(1, 9)]
+    alone = student.reply(prompts, max_new_tokens=4, decoder="fast")
+    longest = max(
+        map(len, student.tokenizer([student.render(p) for p in prompts], add_special_tokens=False)["input_ids"])
+    )
+    one = memory.decode_bytes(student.model.config, 1, longest, 4, student.model.dtype.itemsize)
+    batches: list[int] = []
+    greedy = decode.greedy_decode
+
+    def counted(model, input_ids, *args, **kwargs):
+        batches.append(len(input_ids))
+        return greedy(model, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(decode, "greedy_decode", counted)
+    monkeypatch.setattr(memory, "available_bytes", lambda: int(2.5 * one / memory.HEADROOM))
+    assert student.reply(prompts, max_new_tokens=4, decoder="fast") == alone
+    assert max(batches) == 2 and sum(batches) == len(prompts)
+
+
+def test_a_prompt_that_cannot_be_answered_in_the_free_memory_is_refused_in_one_line(student, monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10_000)
+    with pytest.raises(TeachloopError, match=r"^answering a prompt of \d+ tokens with up to 4 new tokens needs about"):
+        student.reply(["copy ab"], max_new_tokens=4)

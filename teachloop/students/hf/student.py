@@ -44,6 +44,7 @@ from teachloop.inference.chat import (
 )
 from teachloop.io import follow_umask
 from teachloop.students.base import Reply
+from teachloop.students.hf.memory import fitted_decode_batch
 from teachloop.students.probe import PROBE_LEARNING_RATE, LoopProbe
 from teachloop.students.registry import BaseStudent
 from teachloop.types import Example, TrainConfig, TrainStats
@@ -198,6 +199,12 @@ class TransformersStudent(BaseStudent):
         fast = decoder == "fast" or (decoder == "auto" and supports(self.model))
         decode = greedy_decode if fast else self._generate
         batch_size = batch_size or min(256, max(8, 4 * LOGITS_PER_POSITION // self.model.config.vocab_size))
+        if prompts:  # shrunk to what fits in the memory free now; a prompt that cannot fit is refused
+            rendered = [self.render(p) for p in prompts]
+            longest = max(map(len, self.tokenizer(rendered, add_special_tokens=False)["input_ids"]))
+            batch_size = fitted_decode_batch(
+                self.model.config, batch_size, longest, max_new_tokens, self.model.dtype.itemsize
+            )
         self.model.eval()
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
         outputs: list[Reply] = [Reply("", False)] * len(prompts)
@@ -536,9 +543,20 @@ class TransformersStudent(BaseStudent):
         `answers` only feed the off-policy share (`cfg.distill.on_policy` < 1)."""
         from teachloop.students.hf.distill import train_distill
 
-        self.distill_info = train_distill(
-            self, prompts, cfg, teacher_path, seed, progress, workdir, answers=answers, max_new_tokens=max_new_tokens
-        )
+        try:
+            self.distill_info = train_distill(
+                self,
+                prompts,
+                cfg,
+                teacher_path,
+                seed,
+                progress,
+                workdir,
+                answers=answers,
+                max_new_tokens=max_new_tokens,
+            )
+        finally:
+            release_memory()  # the teacher's weights, gone with the phase
         return self
 
 
