@@ -17,7 +17,7 @@ from teachloop.runs.loop.checks import check_distill
 from teachloop.students.hf import distill as distill_module
 from teachloop.students.hf.student import TransformersStudent, quiet_hf_libraries
 from teachloop.students.tiny import save_random_model
-from teachloop.types import TrainConfig
+from teachloop.types import DistillSettings, TrainConfig
 
 PROMPTS = ["copy ab", "copy cd", "reverse xy", "double 3", "len abc", "max 1 4", "succ b", "first qr"]
 
@@ -83,6 +83,14 @@ def test_an_on_policy_share_below_one_mixes_in_the_answers_through_gold(tmp_path
     student.train_distill(PROMPTS[:4], cfg, other_teacher, answers=["ab", "cd", "yx", "6"])
     assert student.distill_info.trainer == "gold" and student.distill_info.off_policy_answers == 4
     assert math.isfinite(student.train_stats["distill"].loss) and student.is_adapter
+    # a later round trains the adapter it has (as an iteration continuing from a LoRA checkpoint)
+    adapter = {k: v.clone() for k, v in student.model.named_parameters() if "lora_" in k}
+    student.train_distill(
+        PROMPTS[:4], cfg.model_copy(update={"distill": DistillSettings(max_new_tokens=4)}), other_teacher
+    )
+    assert student.distill_info.trainer == "distillation" and student.is_adapter
+    moved = {k for k, v in student.model.named_parameters() if "lora_" in k and not torch.equal(v, adapter[k])}
+    assert moved and moved <= set(adapter)
 
 
 def test_across_tokenizers_that_are_not_byte_level_is_one_line(tmp_path, other_teacher, monkeypatch):
@@ -141,18 +149,20 @@ def test_a_distill_run_records_the_teachers_scored_tokens_and_resumes_without_re
 
     args = [
         "run", "--teacher", weights_teacher, "--engine", "programmatic", "--train.method", "distill",
-        "--iterations", "1", "--budget", "16", "--max-new-tokens", "6", "--train.epochs", "1",
+        "--iterations", "2", "--budget", "16", "--max-new-tokens", "6", "--train.epochs", "1",
         "--env-option", "eval_per_skill=2", "--env-option", "pool_per_skill=2", "--replay", "0",
         "--out", str(tmp_path), "--name", "d",
     ]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    train = RunStore(tmp_path / "d").phase_record(0, "train")
-    assert train.info["objective"] == "distill" and train.info["method"] == "full"
-    scored = train.info["distill"]["teacher_tokens"]
-    assert train.info["distill"]["prompts"] == 16 and scored >= 16
-    assert f"teacher scored {scored} tokens" in result.output
-    assert (tmp_path / "d" / "iter_0" / "train" / "model" / "config.json").exists()
+    store = RunStore(tmp_path / "d")
+    for i in (0, 1):  # iteration 1 distils on from iteration 0's checkpoint
+        train = store.phase_record(i, "train")
+        assert train.info["objective"] == "distill" and train.info["method"] == "full"
+        scored = train.info["distill"]["teacher_tokens"]
+        assert 16 <= train.info["distill"]["prompts"] <= train.info["examples"] and scored >= 16
+        assert f"teacher scored {scored} tokens" in result.output
+        assert "distill" in train.info["loss"] and (tmp_path / "d" / f"iter_{i}" / "train" / "model").is_dir()
 
     again = CliRunner().invoke(app, ["resume", str(tmp_path / "d")])
     assert again.exit_code == 0, again.output

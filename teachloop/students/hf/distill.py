@@ -26,7 +26,7 @@ import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from pydantic import BaseModel
@@ -34,9 +34,6 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTra
 
 from teachloop.errors import TeachloopError
 from teachloop.types import TrainConfig
-
-if TYPE_CHECKING:
-    from teachloop.students.hf.student import TransformersStudent
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +59,7 @@ def same_vocabulary(student_tokenizer: PreTrainedTokenizerBase, teacher_tokenize
 
 
 def train_distill(
-    student: TransformersStudent,
+    student: Any,
     prompts: Sequence[str],
     cfg: TrainConfig,
     teacher_path: str | Path,
@@ -72,13 +69,12 @@ def train_distill(
     answers: Sequence[str] | None = None,
     max_new_tokens: int | None = None,
 ) -> DistillInfo | None:
-    """Distil the teacher at `teacher_path` (a local model folder) into `student`, in place, on
+    """Distil the teacher at `teacher_path` (a local model folder) into `student` (a
+    `TransformersStudent`: its trainer arguments, micro batches and `_fit` are reused), in place, on
     `prompts`; records `student.train_stats["distill"]` and returns what the phase did (None
     when there is nothing to train on). `answers` (one per prompt) are read only when
     `cfg.distill.on_policy` < 1. `max_new_tokens`: the run's answer limit, used when
     `cfg.distill.max_new_tokens` is not set."""
-    from teachloop.students.hf.student import release_memory
-
     prompts = list(dict.fromkeys(prompts))  # a prompt twice is sampled twice by the trainer anyway
     if not prompts:
         return None
@@ -167,8 +163,7 @@ def train_distill(
                 trainer_cls = _counting(GOLDTrainer, counter.gold_uld if not same else counter.gold)
             stats = student._fit(trainer_cls, args, rows, lengths, cfg, progress, teacher_model=teacher)
     finally:
-        del teacher
-        release_memory()
+        del teacher  # the caller hands the freed memory back to the OS (release_memory)
     student.train_stats["distill"] = stats.model_copy(update={"tokens": counter.student_tokens or stats.tokens})
     return DistillInfo(
         prompts=len(prompts),
@@ -214,7 +209,7 @@ def _load_teacher(path: str | Path, dtype: torch.dtype):
     return teacher
 
 
-def _row(student: TransformersStudent, prompt: str, answer: str, with_completion: bool) -> dict[str, Any]:
+def _row(student: Any, prompt: str, answer: str, with_completion: bool) -> dict[str, Any]:
     """A trainer row: the prompt (conversational when the student has a chat template) and,
     for GOLD, a completion: the iteration's answer for the off-policy share, else empty (an
     on-policy batch replaces it with the student's sample)."""
