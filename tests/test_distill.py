@@ -122,6 +122,30 @@ def test_distill_checks_pass_for_a_local_teacher_and_refuse_processes():
         check_distill(RunConfig.model_validate({"train": {"objective": "distill", "processes": 2}, "teacher": local}))
 
 
+class NoDistillStudent(TransformersStudent):
+    """A plug-in student that does not distil."""
+
+    train_distill = None
+
+
+def test_distill_with_a_student_that_does_not_distil_is_refused_before_spending():
+    from teachloop.students.registry import STUDENTS
+
+    STUDENTS.register("nodistill", NoDistillStudent)
+    try:
+        config = RunConfig.model_validate(
+            {
+                "train": {"objective": "distill"},
+                "student_backend": "nodistill",
+                "teacher": {"backend": "vllm", "model": "m"},
+            }
+        )
+        with pytest.raises(ConfigError, match="student backend 'nodistill' does not"):
+            check_distill(config)
+    finally:
+        STUDENTS.unregister("nodistill")
+
+
 class WeightsBackend(Backend):
     """A teacher backend with local weights that only answers the start-up check: the run
     below draws its data from the environment's generator and uses the teacher's weights to
@@ -174,7 +198,7 @@ def test_smollm2_distils_from_qwen_across_tokenizers_towards_the_teachers_answer
     """SmolLM2 (49k vocabulary) learns from Qwen2.5-Coder-0.5B (151k) through GOLD's ULD
     loss, LoRA, one optimizer step on two prompts: the student's log-probability of the
     teacher's own greedy answers rises (measured: -4.99 -> -4.45 per token; two steps: -3.50).
-    About 30 s on 2 idle cores, 70 s on busy ones."""
+    10 s on 2 idle cores (45 s on busy ones)."""
     quiet_hf_libraries()
     prompts = ["What is 2 + 3? Reply with the number only.", "What is 7 * 6? Reply with the number only."]
     teacher = TransformersStudent.load(qwen_teacher)
