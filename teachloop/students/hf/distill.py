@@ -23,6 +23,7 @@ The teacher is loaded from its local folder for the phase and released after it.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,6 +131,7 @@ def train_distill(
                 )
                 trainer_cls = _counting(DistillationTrainer, counter.distillation)
             else:
+                os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # a warning per run about code users do not own
                 from trl.experimental.gold import GOLDConfig, GOLDTrainer
 
                 # one vocabulary: GKD's JSD (no byte alignment); else ULD with the teacher's own tokenizer
