@@ -93,6 +93,23 @@ def test_an_on_policy_share_below_one_mixes_in_the_answers_through_gold(tmp_path
     assert moved and moved <= set(adapter)
 
 
+def test_a_repeated_prompt_is_distilled_once_with_its_own_answer(tmp_path, other_teacher, monkeypatch):
+    student = tiny_student(tmp_path)
+    seen = {}
+
+    def fit(trainer_cls, args, rows, lengths, cfg, progress, **kwargs):
+        seen["rows"] = rows
+        raise StopIteration  # the rows are what this test reads
+
+    monkeypatch.setattr(student, "_fit", fit)
+    cfg = TrainConfig(method="full", objective="distill", distill={"max_new_tokens": 4, "on_policy": 0.5})
+    prompts, answers = ["copy ab", "copy ab", "copy cd", "double 3"], ["ab", "ab", "cd", "6"]
+    with pytest.raises(StopIteration):
+        student.train_distill(prompts, cfg, other_teacher, answers=answers)
+    pairs = [(row["prompt"][0]["content"], row["completion"][0]["content"]) for row in seen["rows"]]
+    assert pairs == [("copy ab", "ab"), ("copy cd", "cd"), ("double 3", "6")]
+
+
 def test_across_tokenizers_that_are_not_byte_level_is_one_line(tmp_path, other_teacher, monkeypatch):
     student = tiny_student(tmp_path)
     monkeypatch.setattr(distill_module, "same_vocabulary", lambda *_: False)  # as if the vocabularies differed

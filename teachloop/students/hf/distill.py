@@ -76,19 +76,20 @@ def train_distill(
     when there is nothing to train on). `answers` (one per prompt) are read only when
     `cfg.distill.on_policy` < 1. `max_new_tokens`: the run's answer limit, used when
     `cfg.distill.max_new_tokens` is not set."""
-    prompts = list(dict.fromkeys(prompts))  # a prompt twice is sampled twice by the trainer anyway
-    if not prompts:
-        return None
     settings = cfg.distill
     limit = settings.max_new_tokens or max_new_tokens or DEFAULT_NEW_TOKENS
     mixed = settings.on_policy < 1
     by_prompt: dict[str, str] = {}
     if mixed:
-        if answers is None:
+        if answers is None or len(answers) != len(prompts):
             raise TeachloopError(
-                "train.distill.on_policy below 1 needs the iteration's answers for the off-policy share"
+                "train.distill.on_policy below 1 needs the iteration's answers (one per prompt) for the off-policy share"
             )
-        by_prompt = dict(zip(prompts, answers, strict=False))
+        for prompt, answer in zip(prompts, answers, strict=True):
+            by_prompt.setdefault(prompt, answer)  # a prompt twice keeps its first answer
+    prompts = list(dict.fromkeys(prompts))  # a prompt twice would only be sampled twice
+    if not prompts:
+        return None
 
     teacher_tokenizer = _load_tokenizer(teacher_path)
     teacher_vocab = AutoConfig.from_pretrained(str(teacher_path)).get_text_config().vocab_size
