@@ -28,7 +28,7 @@ from teachloop.runs.loop.checks import (
 from teachloop.runs.loop.resolved import ResolvedRun, resolve_run
 from teachloop.runs.loop.tracking import check_tracker
 from teachloop.students.eval_backends import check_eval_backend
-from teachloop.students.registry import student_class
+from teachloop.students.registry import STUDENTS
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def assemble_run(config: RunConfig, models: bool = True) -> RunParts:
                 raise ConfigError(f"{option}: {value} needs a teacher (--teacher vllm:<model> or openai:<model>)")
     else:
         backend_class(config.teacher.backend)
-    student_class(config.student_backend)
+    STUDENTS.check_name(config.student_backend)  # its class loads (and torch with it) when the student does
     check_tracker(config.tracking, config.tracking_options)
     check_processes(config.train)
     check_distill(config)

@@ -243,3 +243,10 @@ def check_distill(config: RunConfig) -> None:
             f"train.objective distill trains in one process; train.processes {config.train.processes} with "
             "distillation is not built: use --train.processes 1"
         )
+    from teachloop.students.registry import student_class
+
+    if not callable(getattr(student_class(config.student_backend), "train_distill", None)):
+        raise ConfigError(
+            f"train.objective distill needs a student that distils (train_distill); student backend "
+            f"{config.student_backend!r} does not: use --train.objective auto"
+        )
