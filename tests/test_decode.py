@@ -71,6 +71,7 @@ def strip_stop_string_tail(student, rows_new, rows_ref):
     return [ref[: len(new)] if len(new) < len(ref) else ref for new, ref in zip(rows_new, rows_ref, strict=True)]
 
 
+@pytest.mark.slow  # real models, through request.getfixturevalue (the fixture is not seen by the auto-marker)
 @pytest.mark.parametrize("model", ["smollm2", "qwen_teacher"])
 def test_greedy_decode_writes_the_tokens_generate_writes_on_real_gqa_models(model, request):
     student = TransformersStudent.load(request.getfixturevalue(model))

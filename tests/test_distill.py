@@ -182,6 +182,7 @@ def weights_teacher(other_teacher):
     TEACHER_BACKENDS.unregister("weights")
 
 
+@pytest.mark.slow  # two loops (a run and its resume)
 def test_a_distill_run_records_the_teachers_scored_tokens_and_resumes_without_redoing(tmp_path, weights_teacher):
     from typer.testing import CliRunner
 

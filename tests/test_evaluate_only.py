@@ -4,9 +4,11 @@ evaluation and its report) and stops: nothing is planned, generated or trained."
 import json
 from pathlib import Path
 
+import pytest
 from conftest import teachloop
 
 
+@pytest.mark.slow  # a run: evaluation of the embedded student
 def test_iterations_0_evaluates_the_starting_student_and_stops(tmp_path: Path) -> None:
     out = teachloop("run", "--iterations", "0", "--out", str(tmp_path), "--name", "base")
     assert out.returncode == 0, out.stderr[-3000:]

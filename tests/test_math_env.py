@@ -511,6 +511,7 @@ def test_teachloop_run_env_math_is_offline_with_local_files(tmp_path, gsm8k_file
     assert "environment: math" in saved and "train_file" in saved
 
 
+@pytest.mark.slow  # a loop on math
 def test_a_pool_only_policy_runs_on_math_without_a_teacher_and_generating_ones_say_what_to_do(tmp_path):
     rows = [{"question": f"What is {a} plus {b}?", "answer": f"#### {a + b}"} for a in range(6) for b in range(4)]
     data = tmp_path / "sums.jsonl"
