@@ -72,6 +72,14 @@ def test_a_block_that_wrote_nothing_leaves_no_file(routed):
     assert not routed.exists() and engine_logs.written() is None
 
 
+def test_an_engine_logging_after_its_run_finds_the_log_folder_made_not_an_error(routed):
+    # the route outlives an in-process run; a library that logs at import (vLLM, through TRL) must
+    # not fail because the run's logs/ folder was never made (CI: test_distill after test_budget)
+    assert not routed.parent.exists()
+    logging.getLogger("vllm").warning("late line")
+    assert "late line" in routed.read_text()
+
+
 def test_without_a_run_folder_or_with_verbose_nothing_is_redirected(tmp_path, monkeypatch, capfd):
     engine_logs.route(None)
     with engine_logs.engine_output() as log:

@@ -52,6 +52,16 @@ def verbose() -> bool:
     return os.environ.get(VERBOSE_ENV, "").lower() == "terminal"
 
 
+class _LogFile(logging.FileHandler):
+    """A file handler that makes the log's folder when it first writes: the route outlives the
+    run that set it (an in-process run, then a library that logs at import), and a run's
+    `logs/` folder exists only once something was written there."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
 class _Route:
     """The process's engine log: its path, and the file handler given to each engine logger."""
 
@@ -65,6 +75,7 @@ class _Route:
         """The log as a text stream, for what this process writes to sys.stdout and sys.stderr
         while an engine starts (where they are not fds 1 and 2: under a capture)."""
         if path not in self.streams:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self.streams[path] = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
         return self.streams[path]
 
@@ -79,7 +90,7 @@ class _Route:
         self.handlers = {}
         if self.path is not None:
             for name in ENGINE_LOGGERS:  # each opens the file at its first line, not before
-                handler = logging.FileHandler(self.path, mode="a", encoding="utf-8", delay=True)
+                handler = _LogFile(self.path, mode="a", encoding="utf-8", delay=True)
                 handler.set_name(name)
                 handler.setFormatter(formats.get(name) or logging.Formatter(FORMAT))
                 self.handlers[name] = handler
