@@ -112,6 +112,14 @@ def train_distill(
     counter = _Counter(teacher_tokenizer)
     rows = [_row(student, p, by_prompt.get(p, ""), with_completion=kind != "distillation") for p in prompts]
     try:
+        # how the student samples and the divergence it is pulled by: the same for both trainers
+        sampling = {
+            "temperature": settings.temperature,
+            "top_p": 1.0,
+            "top_k": 0,
+            "beta": settings.beta,
+            "max_completion_length": limit,
+        }
         with tempfile.TemporaryDirectory(prefix="teachloop-distill-", dir=workdir) as tmp:
             if kind == "distillation":
                 from trl import DistillationConfig, DistillationTrainer
@@ -123,12 +131,8 @@ def train_distill(
                     len(rows),
                     tmp,
                     micro,
-                    temperature=settings.temperature,
-                    top_p=1.0,
-                    top_k=0,
-                    beta=settings.beta,
-                    max_completion_length=limit,
                     disable_dropout=True,
+                    **sampling,
                 )
                 trainer_cls = _counting(DistillationTrainer, counter.distillation)
             else:
@@ -153,12 +157,8 @@ def train_distill(
                     len(rows),
                     tmp,
                     micro,
-                    temperature=settings.temperature,
-                    top_p=1.0,
-                    top_k=0,
-                    beta=settings.beta,
                     lmbda=settings.on_policy,
-                    max_completion_length=limit,
+                    **sampling,
                     uld_student_temperature=settings.temperature,
                     uld_teacher_temperature=settings.temperature,
                     **uld,
