@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import cli_fork
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -26,7 +27,13 @@ SMALL_RUN = ["--iterations", "2", "--budget", "300", "--epochs", "2", "--seed", 
 
 
 def teachloop(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(["teachloop", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    """The `teachloop` command in a new process, its output captured (tests/cli_fork.py: forked
+    from a server that has torch and transformers imported already)."""
+    return cli_fork.run_teachloop(list(args), cwd=cwd, timeout=timeout)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    cli_fork.close()
 
 
 @contextmanager

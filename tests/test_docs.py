@@ -29,6 +29,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cli_fork import run_teachloop
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -149,7 +150,11 @@ def test_marked_commands_run(page: Path, tmp_path: Path):
             continue
         for command in commands(body):
             words = rewrite(command, tmp_path, tuple(files))
-            done = subprocess.run(words, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+            done = (
+                run_teachloop(words[1:], cwd=ROOT, env=env, timeout=900)
+                if words[0] == "teachloop"
+                else subprocess.run(words, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+            )
             assert done.returncode == 0, (
                 f"{page.relative_to(ROOT)}:{line}: `{command}` (run as `{shlex.join(words)}`) "
                 f"exited {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"

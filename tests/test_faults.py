@@ -10,6 +10,7 @@ import signal
 import subprocess
 
 import pytest
+from cli_fork import run_teachloop
 from conftest import teachloop
 from fault_server import FaultServer, copy_items
 
@@ -48,8 +49,7 @@ def reference(tmp_path_factory, teacher_url):
 
 
 def killed(args: list[str], point: str, tmp: os.PathLike) -> subprocess.CompletedProcess:
-    env = {**os.environ, KILL_AT: point, "TMPDIR": str(tmp)}
-    return subprocess.run(["teachloop", *args], capture_output=True, text=True, env=env, timeout=600)
+    return run_teachloop(args, env={**os.environ, KILL_AT: point, "TMPDIR": str(tmp)})
 
 
 def assert_same_run(run, reference) -> None:
