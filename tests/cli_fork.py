@@ -41,7 +41,8 @@ PRELOAD_ATTRIBUTES = {
     "trl": ("SFTConfig", "SFTTrainer", "DPOConfig", "DPOTrainer"),
 }  # fmt: skip
 # environment variables read when those modules import: a command that changes one runs unforked
-IMPORT_TIME_PREFIXES = ("PYTHON", "LD_", "OMP_", "MKL_", "KMP_", "HF_", "TRANSFORMERS_", "TORCH", "TOKENIZERS_")
+# (vLLM's import sets TORCHINDUCTOR_* in the test process: torch.compile's, not read by teachloop's modules)
+IMPORT_TIME_PREFIXES = ("PYTHON", "LD_", "OMP_", "MKL_", "KMP_", "HF_", "TRANSFORMERS_", "TORCH_", "TOKENIZERS_")
 
 DISABLE = "TEACHLOOP_TEST_FORK"
 
@@ -69,7 +70,14 @@ class ForkServer:
             time.sleep(0.05)
 
     def serves(self, env: dict[str, str]) -> bool:
-        return self.proc.poll() is None and _import_time_env(env) == _import_time_env(self.env)
+        if self.proc.poll() is not None:
+            unforked["the server had stopped"] = unforked.get("the server had stopped", 0) + 1
+            return False
+        ours, theirs = _import_time_env(self.env), _import_time_env(env)
+        changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+        for key in changed:
+            unforked[key] = unforked.get(key, 0) + 1
+        return not changed
 
     def run(
         self, args: list[str], *, cwd: Path | None, env: dict[str, str], timeout: float | None, text: bool
@@ -109,21 +117,36 @@ class ForkServer:
 
 
 _server: ForkServer | None = None
+forked = 0
+unforked: dict[str, int] = {}  # why commands ran as plain subprocesses: reason -> count
+
+
+def summary() -> str:
+    """One line for the end of the test session: how many commands were forked, and why others were not."""
+    why = ", ".join(f"{reason} ({count})" for reason, count in sorted(unforked.items()))
+    return f"teachloop commands forked: {forked}" + (f"; run unforked where they changed {why}" if why else "")
 
 
 def run_teachloop(
-    args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float | None = 600,
+    args: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float | None = 600,
     text: bool = True,
 ) -> subprocess.CompletedProcess:
     """`subprocess.run(["teachloop", *args], capture_output=True, ...)`, forked where it can be."""
-    global _server
+    global _server, forked
     env = dict(os.environ if env is None else env)
     if os.environ.get(DISABLE) != "0":
         if _server is None:
             _server = ForkServer(Path(tempfile.mkdtemp(prefix="teachloop-forkserver-")))
         if _server.serves(env):
+            forked += 1
             return _server.run(list(args), cwd=cwd, env=env, timeout=timeout, text=text)
-    return subprocess.run(["teachloop", *args], capture_output=True, text=text, cwd=cwd, env=env, timeout=timeout)
+    return subprocess.run(
+        ["teachloop", *args], check=False, capture_output=True, text=text, cwd=cwd, env=env, timeout=timeout
+    )
 
 
 def close() -> None:
@@ -208,7 +231,7 @@ def _become_the_command(request: dict) -> None:
         main()
     except SystemExit as exc:
         code = exc.code
-    except BaseException:
+    except BaseException:  # noqa: BLE001 (as the interpreter does: the traceback, exit code 1)
         traceback.print_exc()
         code = 1
     # as the interpreter ends: threads joined, exit handlers run, output flushed; the module

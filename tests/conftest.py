@@ -36,6 +36,10 @@ def pytest_sessionfinish(session, exitstatus):
     cli_fork.close()
 
 
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(cli_fork.summary())
+
+
 @contextmanager
 def installed_example(folder: str, distribution: str, tmp_path: Path) -> Iterator[None]:
     """pip-install an example plug-in package from examples/ for the duration of a test."""

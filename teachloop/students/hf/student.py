@@ -199,11 +199,12 @@ class TransformersStudent(BaseStudent):
         fast = decoder == "fast" or (decoder == "auto" and supports(self.model))
         decode = greedy_decode if fast else self._generate
         batch_size = batch_size or min(256, max(8, 4 * LOGITS_PER_POSITION // self.model.config.vocab_size))
+        # each prompt rendered and tokenized once: the longest sizes the batch, the batches pad these
+        rendered = [self.render(p) for p in prompts]
+        encoded = self.tokenizer(rendered, add_special_tokens=False)["input_ids"] if prompts else []
         if prompts:  # shrunk to what fits in the memory free now; a prompt that cannot fit is refused
-            rendered = [self.render(p) for p in prompts]
-            longest = max(map(len, self.tokenizer(rendered, add_special_tokens=False)["input_ids"]))
             batch_size = fitted_decode_batch(
-                self.model.config, batch_size, longest, max_new_tokens, self.model.dtype.itemsize
+                self.model.config, batch_size, max(map(len, encoded)), max_new_tokens, self.model.dtype.itemsize
             )
         self.model.eval()
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
@@ -212,12 +213,7 @@ class TransformersStudent(BaseStudent):
         stopping = self.stopping_criteria(stop)
         with answer_progress(len(prompts), progress) as bar:
             for batch in batches:
-                enc = self.tokenizer(
-                    [self.render(prompts[i]) for i in batch],
-                    return_tensors="pt",
-                    padding=True,
-                    add_special_tokens=False,
-                )
+                enc = self.tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
                 done = bar.n
                 new_tokens = decode(
                     self.model,
