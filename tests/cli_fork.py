@@ -33,7 +33,7 @@ import traceback
 from pathlib import Path
 
 # imported once by the server: what every `teachloop run` loads (seconds of import each time)
-PRELOAD = ("torch", "transformers", "peft", "trl", "datasets", "accelerate")
+PRELOAD = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "matplotlib.pyplot")
 # attributes of lazily-loaded modules that the student and trainer modules reach at import
 PRELOAD_ATTRIBUTES = {
     "transformers": ("AutoConfig", "AutoModelForCausalLM", "AutoTokenizer", "GenerationConfig",
@@ -170,11 +170,14 @@ def _serve(socket_path: str) -> dict:
     os.rename(socket_path + ".part", socket_path)  # the client waits for the final name
     listener.listen(64)
     listener.settimeout(1.0)
+    parent = os.getppid()
     while True:
         try:
             conn, _ = listener.accept()
         except TimeoutError:
             _reap()
+            if os.getppid() != parent:  # the test session is gone (killed): so is its server
+                os._exit(0)
             continue
         _reap()
         if os.fork() == 0:  # the supervisor of this command

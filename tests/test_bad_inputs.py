@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_fork import run_teachloop
 
 from teachloop.runs.loop.store import RunStore
 
@@ -24,7 +25,7 @@ NOT_UTF8 = b"\xff\xfe not text \x80\n"
 
 
 def teachloop(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["teachloop", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return run_teachloop(list(args), cwd=cwd)
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from cli_fork import run_teachloop
 from conftest import FULL_SUITE, teachloop
 from test_bench import TINY_BENCH, write_bench  # the cheapest bench of the bench tests
 from teachloop.faults import KILL_AT
@@ -72,7 +73,7 @@ def test_a_ray_worker_killed_mid_run_fails_its_run_and_a_rerun_resumes_it(tmp_pa
     bench_dir = tmp_path / "bench"
     args = ["teachloop", "bench", str(bench_file), "--out", str(bench_dir), "--ray"]
     env = {**os.environ, KILL_AT: "metrics"}  # the worker SIGKILLs itself just before the run's end
-    killed = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    killed = run_teachloop(args[1:], env=env)
     assert killed.returncode != 0
     assert "skillworld-uniform-s0 failed" in killed.stderr and "Ray worker failed" in killed.stderr
 

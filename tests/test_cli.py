@@ -2,9 +2,11 @@
 
 import subprocess
 
+from cli_fork import run_teachloop
+
 
 def teachloop(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(["teachloop", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return run_teachloop(list(args), cwd=cwd, timeout=300)
 
 
 def test_help_explains_every_option():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from cli_fork import run_teachloop
 
 from teachloop.environments import Environment, available_environments, get_environment
 from teachloop.environments.math import DEFAULT_SKILLS
@@ -518,12 +519,10 @@ def test_a_pool_only_policy_runs_on_math_without_a_teacher_and_generating_ones_s
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     common = ["--env", "math", "--env-option", f"train_file={data}", "--iterations", "1", "--budget", "10",
               "--epochs", "1", "--quiet", "--out", str(tmp_path)]  # fmt: skip
-    ok = subprocess.run(["teachloop", "run", "--name", "sel", "--policy", "stat-sel", *common],
-                        capture_output=True, text=True, timeout=600)  # fmt: skip
+    ok = run_teachloop(["run", "--name", "sel", "--policy", "stat-sel", *common])
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert (tmp_path / "sel" / "iter_0" / "data" / "examples.jsonl").read_text().count("\n") == 10
-    refused = subprocess.run(["teachloop", "run", "--name", "syn", "--policy", "stat-syn", *common],
-                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    refused = run_teachloop(["run", "--name", "syn", "--policy", "stat-syn", *common])
     assert refused.returncode == 2 and "configure an LLM teacher" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
 
