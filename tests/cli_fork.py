@@ -40,15 +40,18 @@ PRELOAD_ATTRIBUTES = {
                      "PreTrainedTokenizerBase", "PreTrainedTokenizerFast", "LlamaForCausalLM", "Trainer"),
     "trl": ("SFTConfig", "SFTTrainer", "DPOConfig", "DPOTrainer"),
 }  # fmt: skip
-# environment variables read when those modules import: a command that changes one runs unforked
-# (vLLM's import sets TORCHINDUCTOR_* in the test process: torch.compile's, not read by teachloop's modules)
-IMPORT_TIME_PREFIXES = ("PYTHON", "LD_", "OMP_", "MKL_", "KMP_", "HF_", "TRANSFORMERS_", "TORCH_", "TOKENIZERS_")
+# environment variables read when those modules import: a command that changes one runs unforked.
+# Not among them: what vLLM's and Ray's imports set in the test process (LD_PRELOAD,
+# LD_LIBRARY_PATH, PYTHONBREAKPOINT, TORCHINDUCTOR_*): a command started from a shell has none
+# of them at start either; the worker's environment still holds them for its own children.
+IMPORT_TIME_PREFIXES = ("OMP_", "MKL_", "KMP_", "HF_", "TRANSFORMERS_", "TORCH_", "TOKENIZERS_")
+IMPORT_TIME_KEYS = {"PYTHONPATH", "PYTHONHOME", "PYTHONHASHSEED", "PYTHONWARNINGS", "PYTHONSAFEPATH"}
 
 DISABLE = "TEACHLOOP_TEST_FORK"
 
 
 def _import_time_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_PREFIXES)}
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_PREFIXES) or k in IMPORT_TIME_KEYS}
 
 
 class ForkServer:
