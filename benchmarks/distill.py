@@ -40,12 +40,6 @@ from pathlib import Path
 ARMS = ("sft", "distill")
 
 
-def model_spec(name: str) -> str:
-    """A packaged model's name as `packaged:<name>`; a folder, .gguf or spec as given."""
-    local = "/" in name or name.endswith(".gguf") or ":" in name
-    return name if local else f"packaged:{name}"
-
-
 def teacher_spec(args: argparse.Namespace) -> str:
     """The teacher as given, or its model behind `weights:` when the generator writes the examples."""
     if args.engine == "programmatic":
@@ -54,7 +48,7 @@ def teacher_spec(args: argparse.Namespace) -> str:
 
 
 def run_one(out: Path, arm: str, seed: int, args: argparse.Namespace) -> tuple[list, float, Path]:
-    from targeted_vs_uniform import run_or_resume
+    from targeted_vs_uniform import model_spec, run_or_resume
 
     from teachloop.agents.teacher import TeacherConfig
     from teachloop.runs.config import RunConfig

@@ -27,12 +27,11 @@ def label(lr: float, rank: int, epochs: float) -> str:
 
 
 def run_setting(out: Path, setting: str, seed: int, args: argparse.Namespace, grid: dict) -> tuple[list, float, Path]:
-    from targeted_vs_uniform import run_or_resume
+    from targeted_vs_uniform import model_spec, run_or_resume
 
     from teachloop.runs.config import RunConfig
 
     lr, rank, epochs = grid[setting]
-    local = "/" in args.student or args.student.endswith(".gguf")
     return run_or_resume(
         out,
         setting,
@@ -42,7 +41,7 @@ def run_setting(out: Path, setting: str, seed: int, args: argparse.Namespace, gr
             out=out,
             environment="reasoning-gym",
             environment_options={"eval_per_task": args.eval_per_task},
-            student_model=args.student if local else f"packaged:{args.student}",
+            student_model=model_spec(args.student),
             policy="uniform",
             seed=seed,
             iterations=1,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 
 def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tuple[list, float, Path]:
-    from targeted_vs_uniform import run_or_resume
+    from targeted_vs_uniform import model_spec, run_or_resume
 
     from teachloop.agents.teacher import TeacherConfig
     from teachloop.runs.config import RunConfig
@@ -33,7 +33,6 @@ def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tupl
     options: dict = {"eval_per_task": args.eval_per_task}
     if args.tasks:
         options["tasks"] = args.tasks
-    local = "/" in args.student or args.student.endswith(".gguf")
     return run_or_resume(
         out,
         policy,
@@ -43,7 +42,7 @@ def run_one(out: Path, policy: str, seed: int, args: argparse.Namespace) -> tupl
             out=out,
             environment="reasoning-gym",
             environment_options=options,
-            student_model=args.student if local else f"packaged:{args.student}",
+            student_model=model_spec(args.student),
             policy=policy,
             seed=seed,
             iterations=args.iterations,

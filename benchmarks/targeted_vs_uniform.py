@@ -24,6 +24,12 @@ from teachloop.runs.loop.runner import Loop
 POLICIES = ("uniform", "stat-syn")
 
 
+def model_spec(name: str) -> str:
+    """A packaged model's name as `packaged:<name>`; a folder, .gguf or spec as given."""
+    local = "/" in name or name.endswith(".gguf") or ":" in name
+    return name if local else f"packaged:{name}"
+
+
 def run_or_resume(out: Path, policy: str, seed: int, config: Callable[[str], RunConfig]) -> tuple[list, float, Path]:
     """The run `<policy>-s<seed>` under `out`: resumed (finished runs are reused) or created from
     `config(name)`; returns its records, the wall seconds this call took and its folder."""

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections import Counter
 from pathlib import Path
 
 # imported once by the server: what every `teachloop run` loads (seconds of import each time)
@@ -74,12 +75,11 @@ class ForkServer:
 
     def serves(self, env: dict[str, str]) -> bool:
         if self.proc.poll() is not None:
-            unforked["the server had stopped"] = unforked.get("the server had stopped", 0) + 1
+            unforked["the server had stopped"] += 1
             return False
         ours, theirs = _import_time_env(self.env), _import_time_env(env)
         changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
-        for key in changed:
-            unforked[key] = unforked.get(key, 0) + 1
+        unforked.update(f"changed {key}" for key in changed)
         return not changed
 
     def run(
@@ -121,13 +121,13 @@ class ForkServer:
 
 _server: ForkServer | None = None
 forked = 0
-unforked: dict[str, int] = {}  # why commands ran as plain subprocesses: reason -> count
+unforked: Counter[str] = Counter()  # why commands ran as plain subprocesses: reason -> count
 
 
 def summary() -> str:
     """One line for the end of the test session: how many commands were forked, and why others were not."""
     why = ", ".join(f"{reason} ({count})" for reason, count in sorted(unforked.items()))
-    return f"teachloop commands forked: {forked}" + (f"; run unforked where they changed {why}" if why else "")
+    return f"teachloop commands forked: {forked}" + (f"; run unforked: {why}" if why else "")
 
 
 def run_teachloop(

@@ -202,7 +202,7 @@ class TransformersStudent(BaseStudent):
         # each prompt rendered and tokenized once: the longest sizes the batch, the batches pad these
         rendered = [self.render(p) for p in prompts]
         encoded = self.tokenizer(rendered, add_special_tokens=False)["input_ids"] if prompts else []
-        if prompts:  # shrunk to what fits in the memory free now; a prompt that cannot fit is refused
+        if encoded:  # shrunk to what fits in the memory free now; a prompt that cannot fit is refused
             batch_size = fitted_decode_batch(
                 self.model.config, batch_size, max(map(len, encoded)), max_new_tokens, self.model.dtype.itemsize
             )
