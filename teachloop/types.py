@@ -143,13 +143,20 @@ class GenerationRequest(BaseModel):
     difficulty: int | None = Field(default=None, ge=0, description="level for environments that have levels")
 
 
+TeachMode = Literal["write", "distill", "both"]
+
+
 class DataPlan(BaseModel):
-    """A policy's decision: what new data to make and/or how to reweight the pool.
+    """A policy's decision: what new data to make and/or how to reweight the pool, and how
+    the student learns from it.
 
     `requests` ask the engine for new examples. `pool_samples` draws that many items from
     the seed pool, with probability proportional to `weights` (pool example id -> weight;
-    uniform when None): STAT-Sel's reweighting, or plain SFT on the seed data. Examples
-    that carry a `rejected` answer are trained as preference pairs (DPO), the rest by SFT.
+    uniform when None): STAT-Sel's reweighting, or plain SFT on the seed data. `teach`:
+    write trains on the examples (SFT; DPO for those that carry a `rejected` answer);
+    distill trains by on-policy distillation on their prompts alone (the student samples,
+    the teacher scores its tokens); both does SFT on the training set, then distils on the
+    iteration's new prompts; None follows the run's `train.objective`.
     """
 
     policy: str
@@ -159,6 +166,7 @@ class DataPlan(BaseModel):
     pool_samples: int = Field(default=0, ge=0)
     rationale: str = ""
     policy_state: dict[str, Any] = Field(default_factory=dict)
+    teach: TeachMode | None = None
 
     @property
     def total_requested(self) -> int:

@@ -139,6 +139,33 @@ def test_distill_checks_pass_for_a_local_teacher_and_refuse_processes():
         check_distill(RunConfig.model_validate({"train": {"objective": "distill", "processes": 2}, "teacher": local}))
 
 
+@pytest.mark.parametrize("policy", ["stat-syn", "skill-list"])
+def test_a_policy_that_teaches_by_distillation_is_checked_before_spending(policy):
+    from teachloop.agents.policies import get_policy
+    from teachloop.agents.policies.base import policy_teach
+
+    assert policy_teach(get_policy(policy)) is None  # auto: the run's train.objective
+    distilling = get_policy(policy, teach="both")
+    assert policy_teach(distilling) == "both"
+    endpoint = RunConfig.model_validate(
+        {"policy": policy, "policy_options": {"teach": "both"}, "teacher": {"backend": "openai", "model": "m"}}
+    )
+    with pytest.raises(ConfigError, match=f"policy {policy} with teach both needs the teacher's weights.*teach=write"):
+        check_distill(endpoint, policy_teach(distilling))
+    # the policy's choice wins over the run's objective, both ways
+    check_distill(endpoint.model_copy(update={"train": TrainConfig(objective="distill")}), "write")
+    with pytest.raises(ConfigError, match="with teach distill needs a teacher with local weights"):
+        check_distill(RunConfig.model_validate({"policy": policy}), "distill")
+
+
+def test_a_run_refuses_a_distilling_policy_without_a_teacher_before_anything_is_written(tmp_path):
+    from teachloop.runs.loop.assemble import assemble_run
+
+    config = RunConfig.model_validate({"policy": "stat-syn", "policy_options": {"teach": "distill"}})
+    with pytest.raises(ConfigError, match="policy stat-syn with teach distill needs a teacher"):
+        assemble_run(config, models=False)
+
+
 class NoDistillStudent(TransformersStudent):
     """A plug-in student that does not distil."""
 
@@ -245,3 +272,32 @@ def test_smollm2_distils_from_qwen_across_tokenizers_towards_the_teachers_answer
     assert math.isfinite(stats.loss) and student.is_adapter
     after = logprob_of_answers()
     assert after > before + 0.1, (before, after)
+
+
+@pytest.mark.slow  # one loop iteration on the embedded student, SFT then distillation
+def test_a_policy_that_teaches_both_ways_writes_then_distils_on_its_new_prompts(tmp_path, weights_teacher):
+    from typer.testing import CliRunner
+
+    from teachloop.cli import app
+    from teachloop.runs.loop.artifacts import PlanFiles
+    from teachloop.runs.loop.store import RunStore
+
+    args = [
+        "run", "--teacher", weights_teacher, "--engine", "programmatic", "--policy", "stat-syn",
+        "--policy-option", "teach=both", "--iterations", "1", "--budget", "12", "--max-new-tokens", "6",
+        "--train.epochs", "1", "--env-option", "eval_per_skill=2", "--env-option", "pool_per_skill=2",
+        "--replay", "8", "--out", str(tmp_path), "--name", "b",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    store = RunStore(tmp_path / "b")
+    assert PlanFiles.read(store.phase_dir(0, "plan")).teach == "both"
+    train = store.phase_record(0, "train")
+    assert train.info["objective"] == "both"
+    new = store.phase_record(0, "data").info["examples"]
+    assert train.info["examples"] == new + 8  # SFT on the new examples and the replayed ones ...
+    assert train.info["distill"]["prompts"] == new  # ... distillation on the new prompts only
+    assert set(train.info["loss"]) == {"sft", "distill"}
+    ledger = json.loads((tmp_path / "b" / "teacher_ledger.json").read_text())
+    assert ledger["scored_tokens"] == train.info["distill"]["teacher_tokens"] > 0
+    assert train.info["teacher"]["scored_tokens"] == ledger["scored_tokens"]  # the phase's share, in metrics

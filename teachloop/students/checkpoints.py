@@ -106,6 +106,9 @@ def _convert_gguf(path: Path, out: Path) -> None:
         raise TeachloopError(lines[-1].removeprefix("error: ") if lines else f"converting {path} failed")
 
 
+SHARD_SIZE = "300MB"
+
+
 def convert_gguf(path: Path, out: Path) -> None:
     """De-quantize a GGUF checkpoint straight into bfloat16 (transformers converts each
     tensor as it is read, so no float32 copy of the whole model exists) and save it as a
@@ -130,7 +133,9 @@ def convert_gguf(path: Path, out: Path) -> None:
         del model.config.quantization_config
     model.config.dtype = torch.bfloat16
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(out)
+    # shards, not one file: a loader that maps the file (vLLM, transformers) holds at most one
+    # shard's pages beside the weights it is filling, not a second copy of the whole model
+    model.save_pretrained(out, max_shard_size=SHARD_SIZE)
     tokenizer.save_pretrained(out)
 
 

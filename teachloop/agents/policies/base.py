@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from teachloop.agents.state import TeacherState
 from teachloop.registry import Component, Contract, Hook
@@ -140,6 +140,24 @@ class BasePolicy(Component):
     `self.options`) and `plan(state)`; the optional hooks are listed in `POLICY_CONTRACT`."""
 
     kind = "policy"
+
+
+# A policy option (`teach: TeachOption = "auto"` in its `Options`) that chooses how its plans
+# teach (`DataPlan.teach`); the run checks before spending that a distilling plan has a
+# teacher whose weights are at hand.
+TeachOption = Literal["auto", "write", "distill", "both"]
+TEACH_HELP = (
+    "how the student learns from the plan's data: write: SFT on the examples; distill: on-policy distillation "
+    "on their prompts (the student samples, the teacher scores its tokens; needs --teacher vllm:<model>); "
+    "both: SFT, then distillation on the new prompts; auto: the run's train.objective"
+)
+
+
+def policy_teach(policy: Any) -> Literal["write", "distill", "both"] | None:
+    """How `policy`'s plans teach when its `teach` option fixes it; None: as the run's
+    `train.objective` says (also for policies without the option)."""
+    teach = getattr(getattr(policy, "options", None), "teach", "auto")
+    return None if teach == "auto" else teach
 
 
 @runtime_checkable

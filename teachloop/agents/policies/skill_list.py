@@ -17,7 +17,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from teachloop.agents.policies.base import BasePolicy, allocate
+from teachloop.agents.policies.base import TEACH_HELP, BasePolicy, TeachOption, allocate, policy_teach
 from teachloop.agents.policies.common import (
     even_counts,
     even_requests,
@@ -42,6 +42,7 @@ class SkillListOptions(BaseModel):
     hypotheses: int = Field(default=2, ge=1, le=10, description="weak-skill hypotheses the teacher writes per skill")
     errors_shown: int = Field(default=5, ge=0, description="failed attempts of a skill shown to the teacher")
     exemplars: int = Field(default=3, ge=0, description="pool examples of the skill shown with each request")
+    teach: TeachOption = Field(default="auto", description=TEACH_HELP)
     use_teacher: bool = Field(default=True, description="ask the LLM teacher when the run has one")
 
 
@@ -56,7 +57,11 @@ class SkillListPolicy(BasePolicy):
     def plan(self, state: TeacherState) -> DataPlan:
         if not state.skill_tree.leaves():
             return DataPlan(
-                policy=self.name, iteration=state.iteration, requests=even_requests(state), rationale="no skills"
+                policy=self.name,
+                iteration=state.iteration,
+                requests=even_requests(state),
+                rationale="no skills",
+                teach=policy_teach(self),
             )
         accuracy = leaf_accuracy(state)
         counts = self.allocation(state, accuracy)
@@ -81,6 +86,7 @@ class SkillListPolicy(BasePolicy):
             rationale="budget ∝ (1 - accuracy) + floor: "
             + ", ".join(f"{s} {accuracy[s]:.2f}->{c}" for s, c in counts.items() if c)
             + asked,
+            teach=policy_teach(self),
         )
 
     def allocation(self, state: TeacherState, accuracy: dict[str, float]) -> dict[str, int]:

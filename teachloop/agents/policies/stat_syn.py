@@ -17,7 +17,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.agents.policies.base import BasePolicy, allocate
+from teachloop.agents.policies.base import TEACH_HELP, BasePolicy, TeachOption, allocate, policy_teach
 from teachloop.agents.policies.common import pick, pool_index
 from teachloop.agents.state import TeacherState
 from teachloop.skills.tree import SkillTree
@@ -36,6 +36,7 @@ class StatSynOptions(BaseModel):
 
     floor: float = Field(default=0.0, ge=0, le=1, description="share of the budget spread evenly over all skills")
     exemplars: int = Field(default=3, ge=0, description="pool examples of the skill shown with each request")
+    teach: TeachOption = Field(default="auto", description=TEACH_HELP)
 
 
 class StatSynPolicy(BasePolicy):
@@ -63,7 +64,13 @@ class StatSynPolicy(BasePolicy):
         counts = allocate(state.budget, weights)
         rng = random.Random(f"{state.seed}:{state.iteration}:stat-syn")
         requests = skill_requests(counts, tree, pool_index(state.pool), self.options.exemplars, rng)
-        return DataPlan(policy=self.name, iteration=state.iteration, requests=requests, rationale=rationale)
+        return DataPlan(
+            policy=self.name,
+            iteration=state.iteration,
+            requests=requests,
+            rationale=rationale,
+            teach=policy_teach(self),
+        )
 
 
 def skill_requests(

@@ -256,6 +256,12 @@ class TeacherLLM:
             cost = (completion.prompt_tokens * (pp or 0) + completion.completion_tokens * (pc or 0)) / 1e6
             self.ledger.cost = (self.ledger.cost or 0.0) + cost
 
+    def record_scored(self, tokens: int) -> None:
+        """Tokens the teacher's weights scored for on-policy distillation (the train phase
+        loads them itself): counted in the ledger beside the tokens it wrote."""
+        self.ledger.scored_tokens += tokens
+        self._save_ledger()
+
     @property
     def breaker_open(self) -> bool:
         return self._failures_in_a_row >= self.cfg.max_consecutive_failures

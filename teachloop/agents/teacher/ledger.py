@@ -47,6 +47,7 @@ class UsageLedger(BaseModel):
     invalid_replies: int = 0
     failures: int = 0
     unreached: int = 0  # calls that never got a reply: transport failures after every retry
+    scored_tokens: int = 0  # student answer tokens the teacher's weights scored (on-policy distillation)
     cost: float | None = None
 
     def minus(self, other: UsageLedger) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from teachloop.agents.engines import ENGINES
 from teachloop.agents.engines.base import missing_teacher
 from teachloop.agents.policies import Policy, get_policy
+from teachloop.agents.policies.base import policy_teach
 from teachloop.agents.teacher import backend_class
 from teachloop.environments import Environment, get_environment
 from teachloop.errors import ConfigError
@@ -76,7 +77,7 @@ def assemble_run(config: RunConfig, models: bool = True) -> RunParts:
     STUDENTS.check_name(config.student_backend)  # its class loads (and torch with it) when the student does
     check_tracker(config.tracking, config.tracking_options)
     check_processes(config.train)
-    check_distill(config)
+    check_distill(config, policy_teach(policy))
     check_pool_draws(config, env, policy)
     parts = RunParts(config=config, env=env, policy=policy, resolved=resolved)
     return parts.with_models_checked() if models else parts

@@ -219,34 +219,39 @@ def check_teacher_reachable(teacher: TeacherConfig) -> None:
         return
 
 
-def check_distill(config: RunConfig) -> None:
-    """A run whose `train.objective` is distill has a teacher whose weights the train phase
-    can load (its backend's `local_weights`: vllm:, raydata-vllm:), and trains in one
-    process: on-policy distillation scores the student's tokens with the teacher model
-    itself, which an endpoint (openai:) does not give. Refused in one line before the first
-    evaluation is paid for."""
-    if config.train.objective != "distill":
+def check_distill(config: RunConfig, teach: str | None = None) -> None:
+    """A run that distils (`train.objective` distill, or a policy whose `teach` option is
+    distill or both: `teach`) has a teacher whose weights the train phase can load (its
+    backend's `local_weights`: vllm:, raydata-vllm:), and trains in one process: on-policy
+    distillation scores the student's tokens with the teacher model itself, which an
+    endpoint (openai:) does not give. Refused in one line before the first evaluation is
+    paid for."""
+    if teach in ("distill", "both"):
+        who, undo = f"policy {config.policy} with teach {teach}", "--policy-option teach=write"
+    elif teach is None and config.train.objective == "distill":
+        who, undo = "train.objective distill", "--train.objective auto"
+    else:
         return
     if config.teacher is None:
         raise ConfigError(
-            "train.objective distill needs a teacher with local weights to score the student's tokens: "
+            f"{who} needs a teacher with local weights to score the student's tokens: "
             "--teacher vllm:<model folder, .gguf file or hub id>"
         )
     if not backend_class(config.teacher.backend).local_weights:
         raise ConfigError(
-            f"train.objective distill needs the teacher's weights on this machine, and teacher {config.teacher.spec} "
+            f"{who} needs the teacher's weights on this machine, and teacher {config.teacher.spec} "
             "is reached through an endpoint (its next-token distributions are not available): use "
-            "--teacher vllm:<model folder, .gguf file or hub id>, or --train.objective auto (SFT on its examples)"
+            f"--teacher vllm:<model folder, .gguf file or hub id>, or {undo} (SFT on its examples)"
         )
     if config.train.processes > 1:
         raise ConfigError(
-            f"train.objective distill trains in one process; train.processes {config.train.processes} with "
+            f"{who} trains in one process; train.processes {config.train.processes} with "
             "distillation is not built: use --train.processes 1"
         )
     from teachloop.students.registry import student_class
 
     if not callable(getattr(student_class(config.student_backend), "train_distill", None)):
         raise ConfigError(
-            f"train.objective distill needs a student that distils (train_distill); student backend "
-            f"{config.student_backend!r} does not: use --train.objective auto"
+            f"{who} needs a student that distils (train_distill); student backend "
+            f"{config.student_backend!r} does not: use {undo}"
         )

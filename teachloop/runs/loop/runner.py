@@ -485,32 +485,38 @@ class Loop:
         seed = cfg.seed * 1000 + i
         start = self._training_start(i)
         train_cfg = self.resolved.train
-        distill = train_cfg.objective == "distill"
+        # how the plan teaches: its own choice (a policy's `teach` option), else the run's objective
+        teach = self._plan_of(i).teach or ("distill" if train_cfg.objective == "distill" else "write")
+        distill = teach != "write"
         stats = {}
         distilled = None
         if distill and (train_cfg.processes > 1 or cfg.teacher is None):
             why = "a teacher (--teacher vllm:<model>)" if cfg.teacher is None else "train.processes 1 (not built)"
-            raise RunStopped(f"iteration {i}: train.objective distill needs {why}; fix the config, then resume")
+            raise RunStopped(f"iteration {i}: teaching by {teach} needs {why}; fix the config, then resume")
         if train_cfg.processes > 1:
             losses = self._train_across_processes(i, start, sft, pairs, seed, writer)
         else:
             student = self.students.trainee(start, restart=cfg.student == "restart")
             with writer.work():  # the trainers' scratch stays inside the phase's temporary folder
-                if distill:  # the iteration's prompts only: the student samples, the teacher scores its tokens
+                if teach != "distill":
+                    student.train(sft, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
+                    student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
+                # distill: the training set's prompts; both: the iteration's new prompts, after SFT.
+                # The student samples, the teacher scores its tokens.
+                taught = data if teach == "distill" else self._data(i)
+                if distill and taught:
                     student.train_distill(
-                        [ex.prompt for ex in data],
+                        [ex.prompt for ex in taught],
                         train_cfg,
                         resolve_checkpoint(cfg.teacher.model),
                         seed=seed,
                         progress=self.progress,
                         workdir=writer.path,
-                        answers=[ex.answer for ex in data] if train_cfg.distill.on_policy < 1 else None,
+                        answers=[ex.answer for ex in taught] if train_cfg.distill.on_policy < 1 else None,
                         max_new_tokens=self.max_new_tokens,
                     )
                     distilled = student.distill_info
-                else:
-                    student.train(sft, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
-                    student.train_preferences(pairs, train_cfg, seed=seed, progress=self.progress, workdir=writer.path)
+                    self.teacher.record_scored(distilled.teacher_tokens)
             student.save(writer.path / "model")
             losses = student.train_losses
             stats = student.train_stats
@@ -522,14 +528,14 @@ class Loop:
             "method": train_cfg.method,
         }
         if distill:
-            writer.info["objective"] = "distill"
+            writer.info["objective"] = teach
         if distilled is not None:  # prompts, the teacher's scored tokens, which trainer
             writer.info["distill"] = distilled.model_dump()
         if train_cfg.processes > 1:
             writer.info["processes"] = train_cfg.processes
         if losses:  # metrics.jsonl's train_loss, and the tracker's train/loss
             writer.info["loss"] = {trainer: round(loss, 6) for trainer, loss in losses.items()}
-        if pairs and not distill:
+        if pairs and teach != "distill":
             writer.info["preference_pairs"] = len(pairs)
         if stats:  # metrics.jsonl's train_tokens_per_second and train_peak_gb
             writer.info["throughput"] = {trainer: s.model_dump(exclude={"loss"}) for trainer, s in stats.items()}

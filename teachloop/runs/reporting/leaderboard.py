@@ -201,8 +201,9 @@ class BenchResults:
 
 
 def _teacher_tokens(record: MetricsRecord) -> int:
+    """What the teacher read, wrote and (distilling) scored: the cost runs are compared at."""
     teacher = record.teacher or {}
-    return teacher.get("prompt_tokens", 0) + teacher.get("completion_tokens", 0)
+    return sum(teacher.get(key, 0) for key in ("prompt_tokens", "completion_tokens", "scored_tokens"))
 
 
 def _wall_seconds(records: Sequence[MetricsRecord]) -> float:
