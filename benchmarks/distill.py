@@ -1,6 +1,6 @@
 """SFT on answers vs on-policy distillation on the same targeted prompts, one teacher.
 
-    python benchmarks/distill.py [--student qwen2.5-coder-0.5b-instruct]
+    python benchmarks/distill.py [--student qwen2.5-coder-0.5b-instruct] [--arms sft distill both]
                                  [--teacher vllm:packaged:qwen2.5-coder-1.5b-instruct]
                                  [--env reasoning-gym] [--engine llm|programmatic]
                                  [--seeds 0 1 2] [--iterations 1] [--budget 100] [--epochs N]
@@ -12,7 +12,9 @@ their iteration-0 evaluations, plans and generated examples are the same:
 - `sft`: `train.objective auto`: SFT on the examples' answers (the teacher's with `--engine
   llm`, the task generator's with `--engine programmatic`);
 - `distill`: `train.objective distill`: on-policy distillation on the same examples' prompts;
-  the answers are never read; the teacher's weights score the student's own samples.
+  the answers are never read; the teacher's weights score the student's own samples;
+- `both` (with `--arms ... both`): stat-syn's `teach=both`: SFT as in `sft`, then distillation
+  on the iteration's new prompts.
 
 Both arms make the same seeded requests of the teacher in the data phase (each run pays for
 its own: a run's cache is its folder's), so they pay the same for the prompts; the distill
@@ -37,7 +39,7 @@ import resource
 import time
 from pathlib import Path
 
-ARMS = ("sft", "distill")
+ARMS = ("sft", "distill", "both")
 
 
 def teacher_spec(args: argparse.Namespace) -> str:
@@ -54,6 +56,7 @@ def run_one(out: Path, arm: str, seed: int, args: argparse.Namespace) -> tuple[l
     from teachloop.runs.config import RunConfig
 
     train: dict = {"objective": "distill" if arm == "distill" else "auto"}
+    teach = {"teach": "both"} if arm == "both" else {}
     if args.epochs:
         train["epochs"] = args.epochs
     per_skill = "eval_per_task" if args.env == "reasoning-gym" else "eval_per_skill"
@@ -69,6 +72,7 @@ def run_one(out: Path, arm: str, seed: int, args: argparse.Namespace) -> tuple[l
             environment_options=options,
             student_model=model_spec(args.student),
             policy="stat-syn",
+            policy_options=teach,
             engine=args.engine,
             seed=seed,
             iterations=args.iterations,
@@ -127,11 +131,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--iterations", type=int, default=1)
     parser.add_argument("--budget", type=int, default=100)
-    parser.add_argument("--epochs", type=float, help="training epochs, both arms (default: the run's)")
+    parser.add_argument("--epochs", type=float, help="training epochs, every arm (default: the run's)")
     parser.add_argument("--eval-per-skill", type=int, default=40, help="eval items per skill (task)")
     parser.add_argument("--max-new-tokens", type=int, help="answer limit, also what distillation samples")
+    parser.add_argument("--arms", nargs="+", default=["sft", "distill"], choices=ARMS, help="sft is the baseline")
     parser.add_argument("--out", type=Path, default=Path("bench-runs/distill"))
     args = parser.parse_args()
+    arms = ["sft", *(arm for arm in args.arms if arm != "sft")]
 
     from targeted_vs_uniform import compare
 
@@ -147,17 +153,17 @@ def main() -> None:
         flush=True,
     )
     out = args.out / f"{args.student}-{args.teacher}".replace("/", "_").replace(":", "_")
-    walls: dict[str, float] = dict.fromkeys(ARMS, 0.0)
+    walls: dict[str, float] = dict.fromkeys(arms, 0.0)
 
     def run(arm: str, seed: int):
         records, wall, folder = run_one(out, arm, seed, args)
         walls[arm] += wall
         return records, wall, folder
 
-    compare(args.seeds, run, label_width=24, policies=ARMS, baseline="sft")
+    compare(args.seeds, run, label_width=24, policies=arms, baseline="sft")
     print()
     print(f"{'arm':<8} {'teacher tokens called':>22} {'cache hits':>11} {'scored (distill)':>17} {'wall s':>8}")
-    for arm in ARMS:
+    for arm in arms:
         totals = [teacher_tokens(out / f"{arm}-s{seed}") for seed in args.seeds]
         called, hits, scored = (sum(column) for column in zip(*totals, strict=True))
         print(f"{arm:<8} {called:>22} {hits:>11} {scored:>17} {walls[arm]:>8.0f}")

@@ -4,6 +4,7 @@ LoRARequest (in-process and in Ray Data LLM's engines), and teacher through `vll
 (the in-process teacher engine is tested with the real teacher, Qwen, in test_real_teacher)."""
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import require_vllm, smollm2_gguf, teachloop
@@ -144,7 +145,8 @@ def test_smollm2_teacher_behind_vllm_serve_stops_on_low_yield(smollm2, smollm2_s
 
 def test_a_gguf_converts_in_a_child_process_into_the_same_weights_and_only_once(smollm2, tmp_path, monkeypatch, capfd):
     """Straight into bf16 per tensor, in a child: the weights equal the cached conversion
-    (made by the earlier float32 path), the path is said once, a second use converts nothing."""
+    (made by the earlier float32 path), saved in shards of at most SHARD_SIZE (a loader maps one
+    at a time), the path is said once, a second use converts nothing."""
     import resource
 
     import torch
@@ -158,7 +160,13 @@ def test_a_gguf_converts_in_a_child_process_into_the_same_weights_and_only_once(
     assert folder.startswith(str(tmp_path / "cache" / "gguf"))
     assert f"converting {smollm2_gguf().name} once, into {folder}" in capfd.readouterr().err
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KB: the child held the model
-    fresh, cached = load_file(f"{folder}/model.safetensors"), load_file(f"{smollm2}/model.safetensors")
+    shards = sorted(Path(folder).glob("*.safetensors"))
+    assert len(shards) >= 2 and all(shard.stat().st_size <= 200e6 for shard in shards)  # SmolLM2 is 269 MB
+
+    def weights(where) -> dict:
+        return {k: v for shard in sorted(Path(where).glob("*.safetensors")) for k, v in load_file(shard).items()}
+
+    fresh, cached = weights(folder), weights(smollm2)
     assert fresh.keys() == cached.keys()
     assert all(fresh[k].dtype == torch.bfloat16 and torch.equal(fresh[k], cached[k]) for k in fresh)
     assert resolve_checkpoint(str(smollm2_gguf())) == folder

@@ -106,7 +106,7 @@ def _convert_gguf(path: Path, out: Path) -> None:
         raise TeachloopError(lines[-1].removeprefix("error: ") if lines else f"converting {path} failed")
 
 
-SHARD_SIZE = "300MB"
+SHARD_SIZE = "200MB"
 
 
 def convert_gguf(path: Path, out: Path) -> None:
