@@ -161,7 +161,8 @@ def test_a_gguf_converts_in_a_child_process_into_the_same_weights_and_only_once(
     assert f"converting {smollm2_gguf().name} once, into {folder}" in capfd.readouterr().err
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KB: the child held the model
     shards = sorted(Path(folder).glob("*.safetensors"))
-    assert len(shards) >= 2 and all(shard.stat().st_size <= 200e6 for shard in shards)  # SmolLM2 is 269 MB
+    # SmolLM2 is 269 MB: two shards, each at most SHARD_SIZE of tensors plus the file's JSON header
+    assert len(shards) >= 2 and all(shard.stat().st_size <= 200e6 + 1e6 for shard in shards)
 
     def weights(where) -> dict:
         return {k: v for shard in sorted(Path(where).glob("*.safetensors")) for k, v in load_file(shard).items()}
