@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from teachloop.agents.state import TeacherState
 from teachloop.registry import Component, Contract, Hook
-from teachloop.types import Attempt, DataPlan, Example, Selection
+from teachloop.types import Attempt, DataPlan, Example, Selection, TeachMode
 
 
 @runtime_checkable
@@ -145,7 +145,7 @@ class BasePolicy(Component):
 # A policy option (`teach: TeachOption = "auto"` in its `Options`) that chooses how its plans
 # teach (`DataPlan.teach`); the run checks before spending that a distilling plan has a
 # teacher whose weights are at hand.
-TeachOption = Literal["auto", "write", "distill", "both"]
+TeachOption = Literal["auto", TeachMode]
 TEACH_HELP = (
     "how the student learns from the plan's data: write: SFT on the examples; distill: on-policy distillation "
     "on their prompts (the student samples, the teacher scores its tokens; needs --teacher vllm:<model>); "
@@ -153,7 +153,7 @@ TEACH_HELP = (
 )
 
 
-def policy_teach(policy: Any) -> Literal["write", "distill", "both"] | None:
+def policy_teach(policy: Any) -> TeachMode | None:
     """How `policy`'s plans teach when its `teach` option fixes it; None: as the run's
     `train.objective` says (also for policies without the option)."""
     teach = getattr(getattr(policy, "options", None), "teach", "auto")
