@@ -99,17 +99,21 @@ def test_ctrl_c_gives_up_replies_that_do_not_land_within_the_grace_period(tmp_pa
 
 def test_sigterm_during_training_stops_at_once_and_keeps_nothing_half_done(tmp_path):
     """No teacher request in flight: the signal stops the run where it is (before: exit 143, silent)."""
-    command = ["teachloop", "run", "--iterations", "1", "--budget", "300", "--epochs", "4", "--quiet"]
+    # 40 epochs: training lasts minutes if the signal does not stop it, so the signal cannot miss it
+    command = ["teachloop", "run", "--iterations", "1", "--budget", "300", "--epochs", "40", "--quiet"]
     process = subprocess.Popen(
         [*command, "--out", str(tmp_path), "--name", "t"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 300
-    while not list(tmp_path.glob("t/iter_0/.train.*")) and process.poll() is None and time.monotonic() < deadline:
+    while not (training := list(tmp_path.glob("t/iter_0/.train.*"))) and process.poll() is None:
+        assert time.monotonic() < deadline, "the train phase did not start within 300 s"
         time.sleep(0.05)
+    assert training, f"the run ended (exit code {process.poll()}) before its train phase was seen"
     time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 143, err[-3000:]
+    started = time.monotonic()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, (time.monotonic() - started, err[-3000:])
     assert err.strip() == (
         f"stopped by SIGTERM during iter 0 train phase; `teachloop resume {tmp_path / 't'}` continues from there "
         "(exit code 143)"
