@@ -7,20 +7,44 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from teachloop.errors import TeachloopError
-from teachloop.inference.vllm_options import cpu_server_args, on_gpu, vllm_available
+from teachloop.inference.vllm_options import cpu_engine_env, cpu_server_args, on_gpu, vllm_available
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _signals_after() -> Iterator[None]:
+    """Stop signals that come during the body are handled when it ends: a handler that raised
+    inside Popen (which waits for the child's exec) would lose the child's pid and orphan the
+    server. Only in the main thread, where handlers run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: came.append(signum)) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in came:
+            signal.raise_signal(signum)  # now, to the handlers that were there
 
 
 class VLLMServer:
@@ -54,14 +78,14 @@ class VLLMServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def __enter__(self) -> VLLMServer:
-        env = dict(os.environ)
+    def __enter__(self) -> Self:
+        env = dict(os.environ) | cpu_engine_env()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("w") as log:
-            self.proc = subprocess.Popen(
-                self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
-            )
         try:
+            with self.log_path.open("w") as log, _signals_after():
+                self.proc = subprocess.Popen(
+                    self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+                )
             self._wait_until_up()
         except BaseException:  # Ctrl-C or a stop signal while it starts: `with` never calls __exit__
             self.__exit__()
@@ -93,7 +117,7 @@ class VLLMServer:
         errors = [line.strip() for line in lines if "Error" in line or "error" in line]
         return (errors or [line.strip() for line in lines if line.strip()] or ["empty log"])[-1][:300]
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.proc is None:
             return
         try:
