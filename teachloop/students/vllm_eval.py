@@ -13,7 +13,14 @@ from teachloop.errors import TeachloopError
 from teachloop.inference import engine_logs
 from teachloop.inference.chat import load_tokenizer, model_stop_token_ids
 from teachloop.inference.child_processes import die_with_this_process
-from teachloop.inference.vllm_options import cpu_engine_options, engine_failure, on_gpu, oom_kills, vllm_available
+from teachloop.inference.vllm_options import (
+    cpu_engine_environment,
+    cpu_engine_options,
+    engine_failure,
+    on_gpu,
+    oom_kills,
+    vllm_available,
+)
 from teachloop.students.base import Reply
 
 # transformers evaluates the student in float32 on a CPU; bfloat16 would change greedy answers
@@ -35,7 +42,7 @@ class VLLMStudentGenerator:
             self.stop_token_ids = model_stop_token_ids(base, load_tokenizer(base))
             oom_before = oom_kills()
             try:
-                with die_with_this_process():
+                with die_with_this_process(), cpu_engine_environment():
                     self.llm = LLM(
                         model=base, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, **(defaults | options)
                     )

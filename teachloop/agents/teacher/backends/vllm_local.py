@@ -19,6 +19,7 @@ from teachloop.inference import engine_logs
 from teachloop.inference.child_processes import die_with_this_process
 from teachloop.inference.vllm_options import (
     DEFAULT_MAX_MODEL_LEN,
+    cpu_engine_environment,
     cpu_engine_options,
     engine_exit_codes,
     engine_failure,
@@ -83,7 +84,7 @@ class VLLMBackend(Backend):
         self._oom_before = oom_kills()
         self._died: EngineDied | None = None
         try:
-            with die_with_this_process():
+            with die_with_this_process(), cpu_engine_environment():
                 self.llm = LLM(model=model, seed=self.teacher.seed, **options)
         except Exception as exc:  # noqa: BLE001  (vLLM raises ValueError, RuntimeError, ... on start-up)
             raise TeachloopError(
