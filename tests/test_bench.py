@@ -215,7 +215,7 @@ def test_teachers_are_ranked_against_the_generator_with_intervals_and_their_data
     and what each wrote measured on the data alone."""
     teacher = {"backend": "openai", "model": qwen_teacher, "base_url": qwen_server, "max_tokens": 256}
     data = {
-        **TINY_BENCH, "policies": ["stat-syn"], "budget": 24, "teachers": {"qwen": teacher, "programmatic": None},
+        **TINY_BENCH, "policies": ["stat-syn"], "budget": 12, "teachers": {"qwen": teacher, "programmatic": None},
         "baseline": "programmatic", "run": {"train": {"epochs": 1}, "min_yield": 0.1},
     }  # fmt: skip
     bench_dir = tmp_path / "bench"
@@ -234,9 +234,9 @@ def test_teachers_are_ranked_against_the_generator_with_intervals_and_their_data
     )
     assert "versus" not in generator or not generator["versus"]
     # the generator keeps all it asks; the teacher's data is measured from what it kept
-    assert generator["data"]["kept"] == generator["data"]["asked"] == 24
+    assert generator["data"]["kept"] == generator["data"]["asked"] == 12
     measured = qwen["data"]
-    assert 0 < measured["kept"] <= measured["asked"] == 24
+    assert 0 < measured["kept"] <= measured["asked"] == 12
     for name in ("prompt_words", "answer_words", "distinct_1", "distinct_2", "novelty_pool", "novelty_eval"):
         assert measured[name] is not None and measured[name] >= 0, name
     board = (bench_dir / "leaderboard.md").read_text()

@@ -216,9 +216,9 @@ def test_skill_discovery_in_a_loop_and_through_the_cli(tmp_path):
             "--out", str(tmp_path), "--name", "d", "--iterations", "1", "--budget", "20", "--epochs", "1", "--quiet",
         )  # fmt: skip
         assert out.returncode == 0, out.stderr[-3000:]
-        cli = teachloop(
-            "skills", "discover", *teacher, "--out", str(tmp_path / "found.json"), "--cache", str(tmp_path / "c")
-        )
+        small = ["--env-option", "eval_per_skill=10", "--env-option", "pool_per_skill=10"]  # 160 items to label
+        found, cache = str(tmp_path / "found.json"), str(tmp_path / "c")
+        cli = teachloop("skills", "discover", *teacher, *small, "--out", found, "--cache", cache)
         assert cli.returncode == 0, cli.stderr[-3000:]
     run = tmp_path / "d"
     assert sorted(read_tree_file(run / "skills.json").leaves()) == ["digits", "letters"]

@@ -53,7 +53,7 @@ def assert_terminal_shows_only_teachloop(out, run) -> None:
     assert "EngineCore" in log  # what the terminal used to show, from vLLM's own processes
 
 
-def test_the_real_teacher_in_process_writes_usable_data_and_a_resume_pays_nothing_twice(tmp_path):
+def test_the_real_teacher_in_process_writes_usable_data(tmp_path):
     require_vllm()
     out = teachloop("run", "--out", str(tmp_path), "--name", "qwen", "--teacher", f"vllm:{qwen_gguf()}", *RUN)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -62,28 +62,31 @@ def test_the_real_teacher_in_process_writes_usable_data_and_a_resume_pays_nothin
     assert not (tmp_path / "qwen.engines.log").exists()  # moved into the run folder once it was made
     assert_teacher_wrote_usable_data(run)
     assert [r.iteration for r in load_metrics(run)] == [0, 1]
+
+
+def test_the_real_teacher_behind_vllm_serve_writes_usable_data_and_a_resume_pays_nothing_twice(
+    qwen_teacher, qwen_server, tmp_path
+):
+    out = teachloop(
+        "run", "--out", str(tmp_path), "--name", "served", "--teacher", f"openai:{qwen_teacher}",
+        "--teacher-base-url", qwen_server, *RUN,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "served"
+    assert_teacher_wrote_usable_data(run)
     paid = json.loads((run / "teacher_ledger.json").read_text())
 
-    # the same run killed before its generate phase was published: the phase is redone from the cache
+    # the same run killed before its generate phase was published: the phase is redone from the
+    # cache (the cache is the teacher client's, the same for every backend)
     again = tmp_path / "again"
     shutil.copytree(run, again)
     for phase in ("iter_0/data", "iter_0/train", "iter_1"):
         shutil.rmtree(again / phase)
     resumed = teachloop("resume", str(again), "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert_terminal_shows_only_teachloop(resumed, again)
     after = json.loads((again / "teacher_ledger.json").read_text())
     assert after["calls"] == paid["calls"] and after["cache_hits"] >= 24  # no teacher call paid twice
     assert kept_examples(again) == kept_examples(run)  # and the same data as the uninterrupted run
-
-
-def test_the_real_teacher_behind_vllm_serve_writes_usable_data(qwen_teacher, qwen_server, tmp_path):
-    out = teachloop(
-        "run", "--out", str(tmp_path), "--name", "served", "--teacher", f"openai:{qwen_teacher}",
-        "--teacher-base-url", qwen_server, *RUN,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert_teacher_wrote_usable_data(tmp_path / "served")
 
 
 @pytest.mark.parametrize("strategy", ["rephrase", "answer_augmentation"])
@@ -96,8 +99,8 @@ def test_the_seed_pool_strategies_make_verified_items_from_pool_items(qwen_teach
     out = teachloop(
         "run", "--out", str(tmp_path), "--name", strategy, "--teacher", f"openai:{qwen_teacher}",
         "--teacher-base-url", qwen_server, "--engine", "llm", "--engine-option", f"strategy={strategy}",
-        "--min-yield", "0.05", *RUN, *(["--budget", "12"] if strategy == "rephrase" else []),
-    )  # fmt: skip  (a later --budget wins: rephrase keeps so little that half the slots show it)
+        "--min-yield", "0.05", *RUN, "--budget", "12",
+    )  # fmt: skip  (a later --budget wins: 12 slots show both strategies)
     data = tmp_path / strategy / "iter_0/data"
     if strategy == "answer_augmentation":
         assert out.returncode == 0, out.stderr[-3000:]
@@ -122,7 +125,7 @@ def test_the_seed_pool_strategies_make_verified_items_from_pool_items(qwen_teach
             "duplicate: prompt already generated", "contaminated: identical to an eval prompt",
         }, reasons  # fmt: skip
     else:
-        assert len(examples) >= 6, f"answer augmentation kept {len(examples)} of 24 (measured: 14)"
+        assert len(examples) >= 3, f"answer augmentation kept {len(examples)} of 12 (measured: 14 of 24)"
 
 
 def test_a_vllm_teacher_that_cannot_start_stops_the_run_with_one_line_before_any_evaluation(tmp_path):

@@ -65,11 +65,11 @@ def test_in_process_vllm_backend_structured_outputs_and_skill_discovery(tiny_tea
 TEACHER_RUN = ["--iterations", "2", "--budget", "12", "--epochs", "1", "--diagnosis", "llm", "--quiet"]
 
 
-def teacher_config(tmp_path) -> str:
+def teacher_config(tmp_path, max_tokens: int = 1024) -> str:
     path = tmp_path / "teacher.yaml"
     path.write_text(  # random weights write nothing usable: accept any yield, train on replayed seed data
         "max_errors: 6\nmin_yield: 0\nreplay: 4\n"
-        "teacher: {backend: openai, model: x, max_tokens: 1024, concurrency: 8}\n"
+        f"teacher: {{backend: openai, model: x, max_tokens: {max_tokens}, concurrency: 8}}\n"
     )
     return str(path)
 
@@ -154,7 +154,7 @@ def test_real_task_environments_run_end_to_end_with_tiny_student_and_served_teac
     )
     out = teachloop(
         "run", "--out", str(tmp_path), "--name", env, "--env", env, *options, "--student-model", tiny_teacher,
-        "--config", teacher_config(tmp_path), "--teacher", f"openai:{tiny_teacher}",
+        "--config", teacher_config(tmp_path, max_tokens=192), "--teacher", f"openai:{tiny_teacher}",
         "--teacher-base-url", vllm_server, "--iterations", "1", "--budget", "4", "--epochs", "1", "--quiet",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
@@ -179,8 +179,14 @@ def _process_group_alive(pgid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
-def test_a_stop_signal_to_teachloop_serve_stops_the_vllm_server_too(stop, tiny_teacher, tmp_path):
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+# SIGTERM once the server answers; SIGHUP (a closed terminal) while it is still starting, the
+# moment its process exists: the server's group is stopped either way
+@pytest.mark.parametrize("stop, when", [(signal.SIGTERM, "serving"), (signal.SIGHUP, "starting")])
+def test_a_stop_signal_to_teachloop_serve_stops_the_vllm_server_too(stop, when, tiny_teacher, tmp_path):
     """vLLM runs in a process group of its own, so a stop signal that only reached teachloop
     used to leave the server running (and holding its port and memory) after teachloop died."""
     require_vllm()
@@ -193,17 +199,21 @@ def test_a_stop_signal_to_teachloop_serve_stops_the_vllm_server_too(stop, tiny_t
     )  # fmt: skip
     try:
         assert serve.stdout is not None
-        for line in serve.stdout:  # blocks until the server is up (or teachloop exits)
-            if "serving" in line:
+        for line in serve.stdout:  # blocks until the server starts or is up (or teachloop exits)
+            if when in line:
                 break
         else:
-            pytest.fail(f"teachloop serve never came up: {(tmp_path / 'serve.log').read_text()[-2000:]}")
-        children = Path(f"/proc/{serve.pid}/task/{serve.pid}/children").read_text().split()
+            pytest.fail(f"teachloop serve never said {when!r}: {(tmp_path / 'serve.log').read_text()[-2000:]}")
+        deadline = time.time() + 60
+        while not (children := _children(serve.pid)) and serve.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
         assert children, "teachloop serve started no server process"
-        server_group = os.getpgid(int(children[0]))
+        server_group = os.getpgid(children[0])
         assert server_group != os.getpgid(serve.pid)  # its own group: the signal reaches only teachloop
         serve.send_signal(stop)
         assert serve.wait(timeout=60) == 0
+        rest = serve.stdout.read()
+        assert "stopped" in rest and (when == "serving" or "serving" not in rest), rest
         deadline = time.time() + 30
         while _process_group_alive(server_group) and time.time() < deadline:
             time.sleep(0.5)
