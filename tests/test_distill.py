@@ -49,6 +49,7 @@ def kl_to_teacher(student: TransformersStudent, teacher, prompts: list[str], new
     return total / positions
 
 
+@pytest.mark.slow  # trains through TRL's distillation trainer (about half a minute)
 def test_a_teacher_with_the_students_vocabulary_distils_through_trl_and_pulls_the_student_to_it(
     tmp_path, other_teacher
 ):

@@ -223,3 +223,43 @@ def test_a_stop_signal_to_teachloop_serve_stops_the_vllm_server_too(stop, when, 
     finally:
         if serve.poll() is None:
             serve.kill()
+
+
+def test_a_stop_signal_while_the_server_process_is_made_is_raised_once_it_is_known():
+    """Inside `_signals_after` (around Popen) a stop signal runs no handler; it is raised
+    when the block ends, so the caller knows the pid of the server it must stop."""
+    from teachloop.inference.vllm_server import _signals_after
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    made = []
+    try:
+        with pytest.raises(KeyboardInterrupt), _signals_after():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)  # a handler would have raised by now
+            made.append("pid")
+        assert made == ["pid"]
+        assert signal.getsignal(signal.SIGTERM) is stop  # the handler is back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_small_host_gives_its_cpu_engines_every_cpu_and_a_users_setting_wins(monkeypatch):
+    from teachloop.inference import vllm_options
+
+    monkeypatch.delenv(vllm_options.RESERVED_CPU_ENV, raising=False)
+    monkeypatch.setattr(vllm_options, "on_gpu", lambda: False)
+    monkeypatch.setattr(vllm_options, "usable_cpus", lambda: 2)
+    assert vllm_options.cpu_engine_env() == {vllm_options.RESERVED_CPU_ENV: "0"}
+    with vllm_options.cpu_engine_environment():  # while an in-process engine starts
+        assert os.environ[vllm_options.RESERVED_CPU_ENV] == "0"
+    assert vllm_options.RESERVED_CPU_ENV not in os.environ  # and as it was afterwards
+    monkeypatch.setattr(vllm_options, "usable_cpus", lambda: 16)
+    assert vllm_options.cpu_engine_env() == {}  # a big host keeps vLLM's own choice
+    monkeypatch.setattr(vllm_options, "usable_cpus", lambda: 2)
+    monkeypatch.setenv(vllm_options.RESERVED_CPU_ENV, "1")
+    assert vllm_options.cpu_engine_env() == {}
+    with vllm_options.cpu_engine_environment():
+        assert os.environ[vllm_options.RESERVED_CPU_ENV] == "1"
