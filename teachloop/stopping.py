@@ -115,6 +115,9 @@ def stop_signals() -> Iterator[None]:
         return
     previous = {sig: signal.signal(sig, _on_stop) for sig in SIGNALS}
     previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, _on_grace_over)
+    # a process started with these signals blocked (a mask is inherited through exec) would
+    # never run the handlers: the signal would wait, unseen, until the run ended
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, (*SIGNALS, signal.SIGALRM))
     _armed = True
     try:
         yield
@@ -122,6 +125,7 @@ def stop_signals() -> Iterator[None]:
         raise Interrupted(stopped) from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _armed, _requested = False, None

@@ -97,6 +97,25 @@ def test_ctrl_c_gives_up_replies_that_do_not_land_within_the_grace_period(tmp_pa
     assert not RunStore(run).is_done(0, "data") and not list(run.glob("iter_*/.*.tmp"))
 
 
+def test_a_stop_signal_blocked_by_the_parent_still_stops_the_run():
+    """A mask is inherited through exec: a run started by a parent that blocks SIGTERM never
+    ran its handler (the signal waited, unseen, and the run finished with exit code 0)."""
+    from teachloop.stopping import Interrupted, stop_signals
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+    try:
+        with pytest.raises(Interrupted) as stopped, stop_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler raises before this ends
+            pytest.fail("SIGTERM did not stop the body")
+        assert stopped.value.exit_code == 143
+        assert signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the caller's mask is back
+    finally:
+        if signal.SIGTERM in signal.sigpending():  # never handled: take it, or it ends pytest
+            signal.sigwait([signal.SIGTERM])
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def test_sigterm_during_training_stops_at_once_and_keeps_nothing_half_done(tmp_path):
     """No teacher request in flight: the signal stops the run where it is (before: exit 143, silent)."""
     # 40 epochs: training lasts minutes if the signal does not stop it, so the signal cannot miss it
