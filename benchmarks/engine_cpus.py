@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+RESULT = "engine_cpus result: "
+
 
 def measure(model: str, prompts: int, tokens: int) -> dict[str, float]:
     """Run in a child process: the engine reads the environment when it starts."""
@@ -54,7 +56,7 @@ def main() -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.model, args.prompts, args.tokens)))
+        print(RESULT + json.dumps(measure(args.model, args.prompts, args.tokens)), flush=True)
         return 0
 
     from teachloop.inference.vllm_options import RESERVED_CPU_ENV, cpu_engine_env, usable_cpus
@@ -77,7 +79,9 @@ def main() -> int:
         if done.returncode:
             print(done.stderr[-3000:], file=sys.stderr)
             return done.returncode
-        rows[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        # vLLM writes to stdout too (at shutdown): the result is the line marked as such
+        result = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
+        rows[name] = json.loads(result[-1][len(RESULT) :])
     print(f"{'':16} {'start s':>8} {f'{args.prompts} prompts tok/s':>18} {'1 prompt tok/s':>15}")
     for name, row in rows.items():
         print(f"{name:16} {row['start_s']:8.1f} {row['batch_tokens_per_s']:18.1f} {row['alone_tokens_per_s']:15.1f}")
