@@ -181,8 +181,8 @@ def cpu_engine_env() -> dict[str, str]:
     """Environment for a CPU engine's processes. vLLM keeps one CPU from its worker for the
     engine's scheduler process by default: half of a 2-CPU machine. On a host of at most
     SMALL_HOST_CPUS CPUs the worker computes on all of them (measured on 2 AVX2 cores,
-    Qwen2.5-Coder-0.5B in float32, 16 prompts x 128 tokens: 27 -> 41 tokens/s, one prompt
-    4.0 -> 6.4; `benchmarks/engine_cpus.py`). A value the user set wins; nothing on a GPU."""
+    Qwen2.5-Coder-0.5B in float32, 16 prompts x 128 tokens: 29.4 -> 46.7 tokens/s, one prompt
+    4.3 -> 6.5; `benchmarks/engine_cpus.py`). A value the user set wins; nothing on a GPU."""
     if RESERVED_CPU_ENV in os.environ or on_gpu() or usable_cpus() > SMALL_HOST_CPUS:
         return {}
     return {RESERVED_CPU_ENV: "0"}
