@@ -13,7 +13,7 @@ from typing import Any
 
 from teachloop.errors import ConfigError
 from teachloop.inference.engine_logs import engine_output
-from teachloop.inference.vllm_options import cpu_engine_options
+from teachloop.inference.vllm_options import cpu_engine_options, usable_cpus
 
 INSTALL_HINT = "pip install 'teachloop[ray]'"
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024**2  # rows are small JSON requests and replies
@@ -36,7 +36,7 @@ def ensure_ray(ray: Any) -> None:
         else:
             ray.init(
                 address="local",
-                num_cpus=len(os.sched_getaffinity(0)),
+                num_cpus=usable_cpus(),
                 object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                 include_dashboard=False,
                 log_to_driver=False,

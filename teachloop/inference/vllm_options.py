@@ -174,6 +174,7 @@ def cpu_engine_options(
 
 
 def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity), which a container or taskset may limit."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
